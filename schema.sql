@@ -1,0 +1,265 @@
+-- tserve schema (SQLite dialect; the PostgreSQL store will mirror it).
+--
+-- Conventions
+--   * Money is INTEGER cents everywhere. No REAL column ever holds an amount.
+--   * Instants are INTEGER milliseconds since the Unix epoch (UTC); calendar dates
+--     are TEXT 'YYYY-MM-DD' in Europe/Rome.
+--   * Rows that record what happened (payments, ledger_entries, events, audit_log)
+--     are append-only; state that changes (balances, statuses) lives in its own column
+--     and is only ever changed inside the same transaction as the rows that explain it.
+
+PRAGMA foreign_keys = ON;
+
+-- Schema version, so that a later release can migrate an existing data directory.
+CREATE TABLE IF NOT EXISTS meta (
+  key   TEXT PRIMARY KEY,
+  value TEXT NOT NULL
+);
+
+-- Public bodies whose services run on the circuit. Exactly one row has
+-- is_circuit_owner = 1 (the Comune di Prato): it earns the royalty and circuit fees.
+CREATE TABLE IF NOT EXISTS entities (
+  id               TEXT PRIMARY KEY,                 -- short code, e.g. 'PRATO'
+  name             TEXT NOT NULL,
+  fiscal_code      TEXT NOT NULL UNIQUE,             -- 11 digits, check digit valid
+  iban             TEXT NOT NULL,                    -- payout account, validated
+  is_circuit_owner INTEGER NOT NULL DEFAULT 0 CHECK (is_circuit_owner IN (0, 1)),
+  segregation_code TEXT CHECK (segregation_code IS NULL OR length(segregation_code) = 2)
+);
+CREATE UNIQUE INDEX IF NOT EXISTS entities_one_owner ON entities (is_circuit_owner) WHERE is_circuit_owner = 1;
+
+-- Circuit fee owed by an entity to the circuit owner for each payment of its services,
+-- versioned by effective date. mode 'netted' deducts it from the payout at settlement,
+-- 'rebilled' invoices it monthly. The owner itself has no row (it owes itself nothing).
+CREATE TABLE IF NOT EXISTS circuit_fees (
+  entity_id      TEXT NOT NULL REFERENCES entities (id),
+  effective_from TEXT NOT NULL,                      -- YYYY-MM-DD, Europe/Rome
+  fee_cents      INTEGER NOT NULL CHECK (fee_cents >= 0),
+  mode           TEXT NOT NULL CHECK (mode IN ('netted', 'rebilled')),
+  PRIMARY KEY (entity_id, effective_from)
+);
+
+-- The service catalogue (domain.md §7). amount_kind: L looked up from a debt position,
+-- F fixed tariff, C computed by rule, S self-assessed within [min_cents, max_cents].
+-- identifier_kind says how a terminal names what is paid (notice, plate, ...).
+-- rule names a per-service amount rule of src/domain (e.g. 'multa', 'bollo').
+CREATE TABLE IF NOT EXISTS services (
+  code            TEXT PRIMARY KEY,                  -- e.g. 'TARI', 'MULTA', 'BOLLO'
+  name            TEXT NOT NULL,
+  entity_id       TEXT NOT NULL REFERENCES entities (id),
+  amount_kind     TEXT NOT NULL CHECK (amount_kind IN ('L', 'F', 'C', 'S')),
+  identifier_kind TEXT NOT NULL,
+  rule            TEXT,
+  fixed_cents     INTEGER CHECK (fixed_cents IS NULL OR fixed_cents > 0),
+  min_cents       INTEGER CHECK (min_cents IS NULL OR min_cents > 0),
+  max_cents       INTEGER CHECK (max_cents IS NULL OR max_cents >= min_cents),
+  enabled         INTEGER NOT NULL DEFAULT 1 CHECK (enabled IN (0, 1)),
+  CHECK (amount_kind <> 'F' OR fixed_cents IS NOT NULL),
+  CHECK (amount_kind <> 'S' OR (min_cents IS NOT NULL AND max_cents IS NOT NULL))
+);
+
+-- Citizen fee and its split for (service, counter kind), versioned by effective date.
+-- A payment uses the version in force at booking and stores the split it got
+-- (payments.fee_*), so a new version never changes history.
+-- fee_rule is JSON: {"type":"fixed","cents":150} | {"type":"percent","rate":"0.015",
+-- "minCents":100,"maxCents":220} | {"type":"tiers","tiers":[{"upToCents":5000,"cents":100},...]}.
+-- commission_rate is a decimal string: the counter's share of (fee - royalty).
+CREATE TABLE IF NOT EXISTS fee_schedules (
+  service_code    TEXT NOT NULL REFERENCES services (code),
+  counter_kind    TEXT NOT NULL CHECK (counter_kind IN ('tabaccaio', 'agenzia', 'supermercato')),
+  effective_from  TEXT NOT NULL,
+  fee_rule        TEXT NOT NULL,
+  commission_rate TEXT NOT NULL,
+  royalty_cents   INTEGER NOT NULL CHECK (royalty_cents >= 0),
+  PRIMARY KEY (service_code, counter_kind, effective_from)
+);
+
+-- Counters (sportelli). credit_limit_cents bounds the cash collected and not yet
+-- settled: the balance of the counter's cash account may never exceed it.
+CREATE TABLE IF NOT EXISTS counters (
+  id                 TEXT PRIMARY KEY,               -- e.g. 'C0001' (ISO field 42)
+  kind               TEXT NOT NULL CHECK (kind IN ('tabaccaio', 'agenzia', 'supermercato')),
+  name               TEXT NOT NULL,
+  address            TEXT NOT NULL,
+  town               TEXT NOT NULL,
+  iban               TEXT NOT NULL,
+  mandate_ref        TEXT NOT NULL,                  -- SEPA direct-debit mandate
+  credit_limit_cents INTEGER NOT NULL CHECK (credit_limit_cents >= 0),
+  status             TEXT NOT NULL DEFAULT 'active' CHECK (status IN ('active', 'suspended'))
+);
+
+-- Terminals. tmk_enc is the 32-byte terminal master key under the switch's
+-- key-encryption key (AES-256-GCM, iv||ct||tag, base64); secret_hash is the scrypt
+-- hash of the TMK in hex (the JSON API's client secret). Neither is ever logged.
+CREATE TABLE IF NOT EXISTS terminals (
+  id          TEXT PRIMARY KEY,                      -- ISO field 41, 8 characters
+  counter_id  TEXT NOT NULL REFERENCES counters (id),
+  status      TEXT NOT NULL DEFAULT 'active' CHECK (status IN ('active', 'blocked')),
+  tmk_enc     TEXT NOT NULL,
+  secret_hash TEXT NOT NULL,
+  created_at  INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS terminals_counter ON terminals (counter_id);
+
+-- Debt positions (domain.md §6): what a debtor owes an entity for a service.
+-- status follows DRAFT → PUBLISHED → VALID → PARTIALLY_PAID → PAID, or INVALID
+-- (cancelled) / EXPIRED. It is derived from its options and is only changed in the
+-- transaction that changes an option. Payable: VALID and PARTIALLY_PAID.
+CREATE TABLE IF NOT EXISTS debt_positions (
+  id           INTEGER PRIMARY KEY,
+  entity_id    TEXT NOT NULL REFERENCES entities (id),
+  service_code TEXT NOT NULL REFERENCES services (code),
+  external_ref TEXT NOT NULL,                        -- the entity's own id, unique per entity
+  debtor_cf    TEXT NOT NULL,                        -- fiscal code of the debtor
+  debtor_name  TEXT,
+  description  TEXT NOT NULL,
+  status       TEXT NOT NULL CHECK (status IN ('DRAFT', 'PUBLISHED', 'VALID', 'PARTIALLY_PAID', 'PAID', 'INVALID', 'EXPIRED')),
+  valid_until  TEXT,                                 -- after this date the position is EXPIRED
+  created_at   INTEGER NOT NULL,
+  UNIQUE (entity_id, external_ref)
+);
+
+-- Payment options of a position: the single payment and/or instalments, each with its
+-- own notice number (unique across the circuit, check digits valid). lookup_key lets
+-- services identified by something else than a notice find the option (plate + vehicle
+-- type for bollo, user code for lampade votive, fine number + plate for multe).
+-- rule_params is JSON for amount rules (multe: min/max/costs/notifiedOn; bollo: dueDate).
+-- An option is paid at most once: paid_payment_id is set by exactly one booking, and
+-- cleared only by that payment's reversal.
+CREATE TABLE IF NOT EXISTS payment_options (
+  id              INTEGER PRIMARY KEY,
+  position_id     INTEGER NOT NULL REFERENCES debt_positions (id),
+  notice_number   TEXT NOT NULL UNIQUE CHECK (length(notice_number) = 18),
+  lookup_key      TEXT,
+  kind            TEXT NOT NULL CHECK (kind IN ('single', 'instalment')),
+  instalment_no   INTEGER,
+  amount_cents    INTEGER NOT NULL CHECK (amount_cents > 0),
+  due_date        TEXT NOT NULL,
+  description     TEXT NOT NULL,
+  rule_params     TEXT,
+  paid_payment_id INTEGER REFERENCES payments (id)
+);
+CREATE INDEX IF NOT EXISTS payment_options_position ON payment_options (position_id);
+CREATE INDEX IF NOT EXISTS payment_options_lookup ON payment_options (lookup_key) WHERE lookup_key IS NOT NULL;
+
+-- Payments: one row per booked payment, with the fee split it was booked with.
+-- Invariants: amount_cents > 0; fee_cents = fee_commission + fee_operator + fee_royalty;
+-- the payment's ledger entries sum to zero; settlement_date is decided at booking and
+-- never changes; reversed_at is set at most once, by the booking of its reversal.
+CREATE TABLE IF NOT EXISTS payments (
+  id                  INTEGER PRIMARY KEY,           -- internal; also the RRN's number
+  public_id           TEXT NOT NULL UNIQUE,          -- paymentId on the JSON API (UUID)
+  channel             TEXT NOT NULL CHECK (channel IN ('json', 'iso8583')),
+  terminal_id         TEXT NOT NULL REFERENCES terminals (id),
+  counter_id          TEXT NOT NULL REFERENCES counters (id),
+  counter_kind        TEXT NOT NULL,
+  entity_id           TEXT NOT NULL REFERENCES entities (id),
+  service_code        TEXT NOT NULL REFERENCES services (code),
+  identifier          TEXT NOT NULL,
+  option_id           INTEGER REFERENCES payment_options (id),
+  payer_cf            TEXT,
+  amount_cents        INTEGER NOT NULL CHECK (amount_cents > 0),
+  fee_cents           INTEGER NOT NULL CHECK (fee_cents >= 0),
+  fee_commission      INTEGER NOT NULL CHECK (fee_commission >= 0),
+  fee_operator        INTEGER NOT NULL CHECK (fee_operator >= 0),
+  fee_royalty         INTEGER NOT NULL CHECK (fee_royalty >= 0),
+  circuit_fee_cents   INTEGER NOT NULL CHECK (circuit_fee_cents >= 0),
+  circuit_fee_mode    TEXT CHECK (circuit_fee_mode IN ('netted', 'rebilled')),
+  stan                TEXT,                          -- ISO field 11 when booked over ISO 8583
+  rrn                 TEXT NOT NULL UNIQUE,          -- 12 characters, unique across the network
+  approval_code       TEXT NOT NULL,
+  receipt_number      TEXT NOT NULL UNIQUE,
+  description         TEXT NOT NULL,
+  booked_at           INTEGER NOT NULL,
+  settlement_date     TEXT NOT NULL,
+  reversed_at         INTEGER,
+  reversal_settlement_date TEXT,
+  CHECK (fee_cents = fee_commission + fee_operator + fee_royalty)
+);
+CREATE INDEX IF NOT EXISTS payments_settlement ON payments (settlement_date, entity_id, service_code);
+CREATE INDEX IF NOT EXISTS payments_counter ON payments (counter_id, settlement_date);
+CREATE INDEX IF NOT EXISTS payments_terminal ON payments (terminal_id, settlement_date);
+
+-- Ledger accounts. kind says whose money it is; owner_id names the counter or entity.
+--   counter_cash        cash a counter collected and owes the circuit (debit balance)
+--   counter_commission  commission the counter earned (credit balance)
+--   entity_payable      what the circuit owes an entity (credit balance)
+--   entity_circuit_fees circuit fees an entity owes and will be invoiced (rebilled)
+--   operator_fees       the network operator's fees
+--   owner_royalty       the circuit owner's 10-cent royalties
+--   owner_circuit_fees  the circuit fees the owner earns from other entities
+CREATE TABLE IF NOT EXISTS ledger_accounts (
+  id       INTEGER PRIMARY KEY,
+  kind     TEXT NOT NULL,
+  owner_id TEXT NOT NULL DEFAULT '',
+  UNIQUE (kind, owner_id)
+);
+
+-- Ledger entries: signed cents, debit positive and credit negative.
+-- Invariant: the entries of each payment (and of each reversal) sum to zero.
+CREATE TABLE IF NOT EXISTS ledger_entries (
+  id           INTEGER PRIMARY KEY,
+  payment_id   INTEGER NOT NULL REFERENCES payments (id),
+  account_id   INTEGER NOT NULL REFERENCES ledger_accounts (id),
+  amount_cents INTEGER NOT NULL CHECK (amount_cents <> 0),
+  is_reversal  INTEGER NOT NULL DEFAULT 0 CHECK (is_reversal IN (0, 1)),
+  booked_at    INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS ledger_entries_payment ON ledger_entries (payment_id);
+
+-- Balances: balance_cents = sum of the account's entries, kept in the same
+-- transaction as the entries. Invariant: all balances sum to zero at every commit.
+CREATE TABLE IF NOT EXISTS ledger_balances (
+  account_id    INTEGER PRIMARY KEY REFERENCES ledger_accounts (id),
+  balance_cents INTEGER NOT NULL DEFAULT 0
+);
+
+-- The event log the WebSocket stream replays. seq is strictly increasing and written
+-- in the same transaction as what it reports, so a client resuming after seq N sees
+-- every later event, in commit order, exactly once.
+CREATE TABLE IF NOT EXISTS events (
+  seq          INTEGER PRIMARY KEY AUTOINCREMENT,
+  type         TEXT NOT NULL,
+  at           INTEGER NOT NULL,
+  terminal_id  TEXT,
+  counter_id   TEXT,
+  entity_id    TEXT,
+  service_code TEXT,
+  payload      TEXT NOT NULL                         -- JSON, amounts in cents
+);
+CREATE INDEX IF NOT EXISTS events_at ON events (at);
+
+-- Idempotency records: (terminal, key) → the first answer. A retry with the same
+-- request hash gets the stored answer; a different hash is a conflict. Written in the
+-- same transaction as the booking it answers, so an answer exists iff it was committed.
+CREATE TABLE IF NOT EXISTS idempotency_records (
+  terminal_id   TEXT NOT NULL,
+  key           TEXT NOT NULL,                       -- Idempotency-Key, or 'iso:<f7>:<f11>'
+  request_hash  TEXT NOT NULL,
+  status        INTEGER NOT NULL,
+  response      TEXT NOT NULL,                       -- JSON body as first answered
+  payment_id    INTEGER REFERENCES payments (id),
+  created_at    INTEGER NOT NULL,
+  PRIMARY KEY (terminal_id, key)
+) WITHOUT ROWID;
+
+-- Users of the admin, entity and finance APIs. password_hash is scrypt; an entity
+-- user has entity_id set and sees only that entity's data.
+CREATE TABLE IF NOT EXISTS users (
+  username      TEXT PRIMARY KEY,
+  role          TEXT NOT NULL CHECK (role IN ('entity', 'finance', 'admin')),
+  entity_id     TEXT REFERENCES entities (id),
+  password_hash TEXT NOT NULL,
+  created_at    INTEGER NOT NULL,
+  CHECK ((role = 'entity') = (entity_id IS NOT NULL))
+);
+
+-- Audit log of administrative actions (who did what to which object). Append-only.
+CREATE TABLE IF NOT EXISTS audit_log (
+  id        INTEGER PRIMARY KEY,
+  at        INTEGER NOT NULL,
+  actor     TEXT NOT NULL,
+  action    TEXT NOT NULL,
+  target    TEXT NOT NULL,
+  detail    TEXT                                     -- JSON, never secrets
+);

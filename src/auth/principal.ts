@@ -1,0 +1,12 @@
+// Who is calling. Every read and write is checked against a principal.
+export type Role = 'terminal' | 'entity' | 'finance' | 'admin';
+
+export type Principal =
+  | { role: 'terminal'; terminalId: string; counterId: string }
+  | { role: 'entity'; username: string; entityId: string }
+  | { role: 'finance'; username: string }
+  | { role: 'admin'; username: string };
+
+export function principalName(p: Principal): string {
+  return p.role === 'terminal' ? `terminal:${p.terminalId}` : `${p.role}:${p.username}`;
+}

@@ -1,0 +1,61 @@
+// JWTs for the JSON API. HS256 only: the algorithm is pinned on both signing and
+// verification, so `alg: none` and algorithm-confusion tokens are refused.
+import jwt from 'jsonwebtoken';
+import { z } from 'zod';
+import type { Principal } from './principal.js';
+
+const ALGORITHM = 'HS256' as const;
+const ISSUER = 'tserve';
+
+const Claims = z.discriminatedUnion('role', [
+  z.object({ role: z.literal('terminal'), sub: z.string(), counterId: z.string() }),
+  z.object({ role: z.literal('entity'), sub: z.string(), entityId: z.string() }),
+  z.object({ role: z.literal('finance'), sub: z.string() }),
+  z.object({ role: z.literal('admin'), sub: z.string() }),
+]);
+
+export type TokenError = 'expired' | 'invalid';
+
+export class TokenService {
+  constructor(
+    private readonly secret: Buffer,
+    readonly ttlSeconds: number,
+  ) {}
+
+  issue(p: Principal): { token: string; expiresIn: number } {
+    const claims =
+      p.role === 'terminal'
+        ? { role: p.role, counterId: p.counterId }
+        : p.role === 'entity'
+          ? { role: p.role, entityId: p.entityId }
+          : { role: p.role };
+    const subject = p.role === 'terminal' ? p.terminalId : p.username;
+    const token = jwt.sign(claims, this.secret, {
+      algorithm: ALGORITHM,
+      expiresIn: this.ttlSeconds,
+      issuer: ISSUER,
+      subject,
+    });
+    return { token, expiresIn: this.ttlSeconds };
+  }
+
+  verify(token: string): { ok: true; principal: Principal; expiresAt: number } | { ok: false; error: TokenError } {
+    let payload: unknown;
+    try {
+      payload = jwt.verify(token, this.secret, { algorithms: [ALGORITHM], issuer: ISSUER });
+    } catch (err) {
+      return { ok: false, error: err instanceof jwt.TokenExpiredError ? 'expired' : 'invalid' };
+    }
+    const claims = Claims.safeParse(payload);
+    if (!claims.success) return { ok: false, error: 'invalid' };
+    const c = claims.data;
+    const exp = (payload as { exp?: number }).exp ?? 0;
+    const principal: Principal =
+      c.role === 'terminal'
+        ? { role: 'terminal', terminalId: c.sub, counterId: c.counterId }
+        : c.role === 'entity'
+          ? { role: 'entity', username: c.sub, entityId: c.entityId }
+          : { role: c.role, username: c.sub };
+    return { ok: true, principal, expiresAt: exp * 1000 };
+  }
+}

@@ -1,0 +1,86 @@
+// Configuration: environment variables, optionally an env-style file named by
+// TSERVE_CONFIG. Everything has a default so that `npm start` runs with none.
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { z } from 'zod';
+
+const Env = z.object({
+  TSERVE_DATA_DIR: z.string().default('./data'),
+  TSERVE_HTTP_HOST: z.string().default('0.0.0.0'),
+  TSERVE_HTTP_PORT: z.coerce.number().int().min(0).max(65535).default(8080),
+  TSERVE_TLS_CERT: z.string().optional(),
+  TSERVE_TLS_KEY: z.string().optional(),
+  TSERVE_SETTLEMENT_CUTOFF: z
+    .string()
+    .regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'HH:MM, Europe/Rome')
+    .default('00:00'),
+  TSERVE_TOKEN_TTL_SECONDS: z.coerce.number().int().min(60).max(900).default(900),
+  TSERVE_JWT_SECRET: z.string().min(32).optional(),
+  TSERVE_KEK: z
+    .string()
+    .regex(/^[0-9a-fA-F]{64}$/, '64 hex characters (32 bytes)')
+    .optional(),
+  TSERVE_SEED: z.coerce.number().int().default(2000),
+  TSERVE_SEED_POSITIONS: z.coerce.number().int().min(0).default(40_000),
+  TSERVE_AUTO_SEED: z.enum(['true', 'false']).default('true'),
+  TSERVE_RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(1).default(6000),
+  TSERVE_AUTH_RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(1).default(60),
+});
+
+export interface Config {
+  dataDir: string;
+  dbFile: string;
+  http: { host: string; port: number; tls: { cert: string; key: string } | null };
+  settlementCutoff: string;
+  tokenTtlSeconds: number;
+  /** From the environment; when absent the key files in dataDir are used (created on first start). */
+  jwtSecret: string | null;
+  kekHex: string | null;
+  seed: number;
+  seedPositions: number;
+  autoSeed: boolean;
+  rateLimitPerMinute: number;
+  authRateLimitPerMinute: number;
+}
+
+/** Parses KEY=VALUE lines (# comments) of the file named by TSERVE_CONFIG. */
+function readConfigFile(file: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const line of readFileSync(file, 'utf8').split(/\r?\n/)) {
+    const m = /^\s*([A-Z0-9_]+)\s*=\s*(.*?)\s*$/.exec(line);
+    if (m && !line.trimStart().startsWith('#')) out[m[1]!] = m[2]!.replace(/^"(.*)"$/, '$1');
+  }
+  return out;
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const fromFile = env.TSERVE_CONFIG ? readConfigFile(env.TSERVE_CONFIG) : {};
+  const parsed = Env.safeParse({ ...fromFile, ...env });
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`);
+    throw new Error(`invalid configuration:\n${lines.join('\n')}`);
+  }
+  const e = parsed.data;
+  if (Boolean(e.TSERVE_TLS_CERT) !== Boolean(e.TSERVE_TLS_KEY)) {
+    throw new Error('invalid configuration: TSERVE_TLS_CERT and TSERVE_TLS_KEY go together');
+  }
+  const dataDir = path.resolve(e.TSERVE_DATA_DIR);
+  return {
+    dataDir,
+    dbFile: path.join(dataDir, 'tserve.db'),
+    http: {
+      host: e.TSERVE_HTTP_HOST,
+      port: e.TSERVE_HTTP_PORT,
+      tls: e.TSERVE_TLS_CERT && e.TSERVE_TLS_KEY ? { cert: e.TSERVE_TLS_CERT, key: e.TSERVE_TLS_KEY } : null,
+    },
+    settlementCutoff: e.TSERVE_SETTLEMENT_CUTOFF,
+    tokenTtlSeconds: e.TSERVE_TOKEN_TTL_SECONDS,
+    jwtSecret: e.TSERVE_JWT_SECRET ?? null,
+    kekHex: e.TSERVE_KEK ?? null,
+    seed: e.TSERVE_SEED,
+    seedPositions: e.TSERVE_SEED_POSITIONS,
+    autoSeed: e.TSERVE_AUTO_SEED === 'true',
+    rateLimitPerMinute: e.TSERVE_RATE_LIMIT_PER_MINUTE,
+    authRateLimitPerMinute: e.TSERVE_AUTH_RATE_LIMIT_PER_MINUTE,
+  };
+}

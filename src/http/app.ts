@@ -1,0 +1,79 @@
+// The express application: security headers, request ids, body limits, the APIs,
+// /healthz, /openapi.json, and problem+json for every error.
+import { randomUUID } from 'node:crypto';
+import express, { type NextFunction, type Request, type Response } from 'express';
+import { rateLimit } from 'express-rate-limit';
+import helmet from 'helmet';
+import { logger, withRequestId } from '../log.js';
+import { adminApi } from './admin-api.js';
+import type { AppContext } from './context.js';
+import { entityApi } from './entity-api.js';
+import { openApiDocument } from './openapi.js';
+import { errorHandler, sendProblem } from './problem.js';
+import { terminalApi } from './terminal-api.js';
+
+const BODY_LIMIT = '1mb';
+
+function requestIds(req: Request, res: Response, next: NextFunction): void {
+  const given = req.get('x-request-id');
+  const id = given && /^[\w.:-]{1,64}$/.test(given) ? given : randomUUID();
+  res.set('X-Request-Id', id);
+  const started = process.hrtime.bigint();
+  withRequestId(id, () => {
+    res.on('finish', () =>
+      withRequestId(id, () =>
+        logger.info('http', {
+          method: req.method,
+          path: req.path,
+          status: res.statusCode,
+          ms: Number(process.hrtime.bigint() - started) / 1e6,
+          principal: req.principal ? (req.principal.role === 'terminal' ? req.principal.terminalId : req.principal.username) : undefined,
+        }),
+      ),
+    );
+    next();
+  });
+}
+
+/** A body must be JSON (or CSV where a route says so): anything else is refused before parsing. */
+function requireJsonBody(req: Request, res: Response, next: NextFunction): void {
+  const hasBody = req.get('content-length') !== undefined ? Number(req.get('content-length')) > 0 : req.get('transfer-encoding') !== undefined;
+  if (!hasBody || req.method === 'GET') return next();
+  if (req.is('application/json') || (req.path === '/v1/debt-positions/bulk' && req.is('text/csv'))) return next();
+  sendProblem(res, 'UNSUPPORTED_MEDIA_TYPE', `send application/json${req.path.endsWith('/bulk') ? ' or text/csv' : ''}`);
+}
+
+export function createApp(ctx: AppContext): express.Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('trust proxy', false);
+  app.use(helmet());
+  app.use(requestIds);
+  app.use(
+    rateLimit({
+      windowMs: 60_000,
+      limit: ctx.config.rateLimitPerMinute,
+      standardHeaders: 'draft-8',
+      legacyHeaders: false,
+      handler: (_req, res) => sendProblem(res, 'RATE_LIMITED', 'too many requests; slow down'),
+    }),
+  );
+  app.use(requireJsonBody);
+  app.use(express.json({ limit: BODY_LIMIT, strict: true, type: 'application/json' }));
+
+  app.get('/healthz', async (_req, res) => {
+    const empty = await ctx.store.isEmpty().catch(() => null);
+    if (empty === null) return sendProblem(res, 'UNAVAILABLE', 'the database is not reachable');
+    res.json({ status: 'ok', version: ctx.version });
+  });
+  app.get('/openapi.json', (_req, res) => {
+    res.json(openApiDocument(ctx.version));
+  });
+
+  app.use(terminalApi(ctx));
+  app.use(entityApi(ctx));
+  app.use(adminApi(ctx));
+  app.use((req, res) => sendProblem(res, 'NOT_FOUND', `no route ${req.method} ${req.path}`));
+  app.use(errorHandler);
+  return app;
+}

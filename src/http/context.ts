@@ -1,0 +1,14 @@
+import type { TokenService } from '../auth/tokens.js';
+import type { Config } from '../config.js';
+import type { Payments } from '../payments/service.js';
+import type { Store } from '../store/types.js';
+
+/** What the HTTP edge is given by main.ts; it reaches nothing else. */
+export interface AppContext {
+  config: Config;
+  store: Store;
+  payments: Payments;
+  tokens: TokenService;
+  kek: Buffer;
+  version: string;
+}

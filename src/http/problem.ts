@@ -1,0 +1,35 @@
+// application/problem+json answers, always with a symbolic code of the error table.
+import type { NextFunction, Request, Response } from 'express';
+import { ZodError } from 'zod';
+import { logger } from '../log.js';
+import { ERROR_CODES, PaymentError, type ErrorCode } from '../payments/errors.js';
+
+export function sendProblem(res: Response, code: ErrorCode, detail: string, extra: Record<string, unknown> = {}): void {
+  const e = ERROR_CODES[code];
+  res
+    .status(e.http)
+    .type('application/problem+json')
+    .send(JSON.stringify({ type: `urn:tserve:error:${code}`, title: e.title, status: e.http, code, detail, ...extra }));
+}
+
+export function zodDetail(err: ZodError): string {
+  return err.issues
+    .slice(0, 5)
+    .map((i) => (i.path.length ? `${i.path.join('.')}: ${i.message}` : i.message))
+    .join('; ');
+}
+
+/** The last middleware: every error becomes a problem; nothing unexpected leaks. */
+export function errorHandler(err: unknown, _req: Request, res: Response, _next: NextFunction): void {
+  if (err instanceof PaymentError) return sendProblem(res, err.code, err.detail);
+  if (err instanceof ZodError) return sendProblem(res, 'FORMAT', zodDetail(err));
+  const e = err as { type?: string; status?: number; message?: string };
+  if (e.type === 'entity.parse.failed') return sendProblem(res, 'FORMAT', 'the body is not valid JSON');
+  if (e.type === 'entity.too.large') return sendProblem(res, 'PAYLOAD_TOO_LARGE', 'the body is larger than allowed');
+  if (e.type === 'charset.unsupported' || e.type === 'encoding.unsupported') {
+    return sendProblem(res, 'UNSUPPORTED_MEDIA_TYPE', e.message ?? 'unsupported encoding');
+  }
+  if (typeof e.status === 'number' && e.status >= 400 && e.status < 500) return sendProblem(res, 'FORMAT', e.message ?? 'bad request');
+  logger.error('unhandled error', { error: err instanceof Error ? err.stack : String(err) });
+  sendProblem(res, 'SYSTEM', 'an unexpected error occurred; it has been logged');
+}

@@ -1,0 +1,179 @@
+// Request and response schemas of the JSON API. They validate every input and are
+// the source of /openapi.json.
+import { z } from 'zod';
+
+const cents = z.number().int().min(0).max(99_999_999_999);
+const positiveCents = z.number().int().min(1).max(99_999_999_999);
+const isoDate = z.string().regex(/^\d{4}-\d{2}-\d{2}$/, 'a date YYYY-MM-DD');
+
+export const TokenRequest = z.strictObject({
+  terminalId: z.string().min(1).max(8),
+  secret: z.string().regex(/^[0-9a-fA-F]{64}$/, 'the TMK as 64 hex characters'),
+});
+export const LoginRequest = z.strictObject({
+  username: z.string().min(1).max(64),
+  password: z.string().min(1).max(256),
+});
+export const TokenAnswer = z.object({ token: z.string(), expiresIn: z.number().int() });
+
+const identification = {
+  service: z.string().min(1).max(12).optional(),
+  identifier: z.string().min(1).max(64).optional(),
+  vehicleType: z.enum(['1', '2', '4']).optional(),
+  fiscalCode: z.string().min(11).max(16).optional(),
+  year: z.number().int().min(2000).max(2100).optional(),
+  qr: z.string().min(1).max(64).optional(),
+};
+
+export const VerifyRequest = z.strictObject(identification);
+export const VerifyAnswer = z.object({
+  entity: z.string(),
+  entityId: z.string(),
+  service: z.string(),
+  description: z.string(),
+  amountDue: cents.describe('cents; 0 for self-assessed services, see minAmount/maxAmount'),
+  minAmount: cents.optional(),
+  maxAmount: cents.optional(),
+  fee: cents,
+  dueDate: isoDate.nullable(),
+  status: z.string(),
+});
+
+export const PayRequest = z.strictObject({
+  ...identification,
+  amount: positiveCents.describe('cents of the tributo, excluding the fee'),
+  fee: cents.optional().describe('the fee the terminal showed; refused if it differs'),
+  payer: z.string().min(11).max(16).optional(),
+});
+export const PaymentReceipt = z.object({
+  paymentId: z.string(),
+  receiptNumber: z.string(),
+  rrn: z.string(),
+  approvalCode: z.string(),
+  amount: cents,
+  fee: cents,
+  total: cents,
+  bookedAt: z.string(),
+  settlementDate: isoDate,
+});
+export const PaymentView = PaymentReceipt.extend({
+  status: z.enum(['BOOKED', 'REVERSED']),
+  service: z.string(),
+  entity: z.string(),
+  identifier: z.string(),
+  description: z.string(),
+  channel: z.enum(['json', 'iso8583']),
+  terminalId: z.string(),
+  counterId: z.string(),
+  reversedAt: z.string().nullable(),
+});
+
+export const IdempotencyKey = z.string().min(8).max(64).regex(/^[\x21-\x7e]+$/, 'printable ASCII without spaces');
+
+export const Problem = z.object({
+  type: z.string(),
+  title: z.string(),
+  status: z.number().int(),
+  code: z.string(),
+  detail: z.string(),
+});
+
+// ----- entity API
+
+const ruleParams = z.discriminatedUnion('rule', [
+  z.strictObject({
+    rule: z.literal('multa'),
+    minCents: positiveCents,
+    maxCents: positiveCents,
+    costsCents: cents,
+    notifiedOn: isoDate,
+    discountExcluded: z.boolean().default(false),
+  }),
+  z.strictObject({ rule: z.literal('bollo'), dueDate: isoDate }),
+]);
+
+export const PaymentOptionInput = z.strictObject({
+  noticeNumber: z.string().min(18).max(22).describe('18 digits; spaces allowed as printed'),
+  lookupKey: z.string().min(1).max(40).optional(),
+  kind: z.enum(['single', 'instalment']).default('single'),
+  instalmentNo: z.number().int().min(1).max(99).optional(),
+  amount: positiveCents,
+  dueDate: isoDate,
+  description: z.string().min(1).max(140),
+  ruleParams: ruleParams.optional(),
+});
+
+export const DebtPositionInput = z.strictObject({
+  entityId: z.string().min(1).max(16).optional().describe('required for admin; an entity user creates for its own entity'),
+  service: z.string().min(1).max(12),
+  externalRef: z.string().min(1).max(64),
+  debtorFiscalCode: z.string().min(11).max(16),
+  debtorName: z.string().max(140).optional(),
+  description: z.string().min(1).max(140),
+  validUntil: isoDate.optional(),
+  options: z.array(PaymentOptionInput).min(1).max(24),
+});
+
+export const BulkPositionsInput = z.array(DebtPositionInput).min(1).max(50_000);
+
+export const DebtPositionOut = z.object({
+  id: z.number().int(),
+  entityId: z.string(),
+  service: z.string(),
+  externalRef: z.string(),
+  debtorFiscalCode: z.string(),
+  debtorName: z.string().nullable(),
+  description: z.string(),
+  status: z.string(),
+  validUntil: isoDate.nullable(),
+  options: z.array(
+    z.object({
+      noticeNumber: z.string(),
+      lookupKey: z.string().nullable(),
+      kind: z.string(),
+      instalmentNo: z.number().nullable(),
+      amount: cents,
+      dueDate: isoDate,
+      description: z.string(),
+      paid: z.boolean(),
+    }),
+  ),
+});
+
+export const BulkReport = z.object({
+  created: z.number().int(),
+  ids: z.array(z.number().int()).optional(),
+  errors: z.array(z.object({ row: z.number().int(), code: z.string(), detail: z.string() })).optional(),
+});
+
+// ----- admin API
+
+export const ProvisionTerminal = z.strictObject({
+  counterId: z.string().min(1).max(15),
+  terminalId: z.string().regex(/^[A-Z0-9]{1,8}$/, 'up to 8 uppercase letters and digits').optional(),
+});
+export const ProvisionedTerminal = z.object({
+  terminalId: z.string(),
+  counterId: z.string(),
+  tmk: z.string().describe('the terminal master key in hex; shown once, never again'),
+});
+export const CreditLimitInput = z.strictObject({ creditLimit: cents });
+export const CounterOut = z.object({
+  id: z.string(),
+  kind: z.string(),
+  name: z.string(),
+  address: z.string(),
+  town: z.string(),
+  iban: z.string(),
+  creditLimit: cents,
+  exposure: cents.optional(),
+  status: z.string(),
+});
+
+export type DebtPositionInputT = z.infer<typeof DebtPositionInput>;
+
+export const ListQuery = z.strictObject({
+  entityId: z.string().min(1).max(16).optional(),
+  cursor: z.coerce.number().int().min(0).optional(),
+  limit: z.coerce.number().int().min(1).max(500).default(100),
+});

@@ -1,0 +1,161 @@
+// The JSON terminal API of terminal-protocol.md §2, plus token login for users and
+// payment reads for every role. Thin: validate, authorise, call a use-case, encode.
+import { Router, type Request } from 'express';
+import { rateLimit } from 'express-rate-limit';
+import { verifySecret } from '../auth/secrets.js';
+import type { Principal } from '../auth/principal.js';
+import { PaymentError } from '../payments/errors.js';
+import { receiptPdf, receiptText } from '../payments/receipt.js';
+import { requestHash } from '../payments/service.js';
+import type { Payment } from '../store/types.js';
+import { authenticate, principal, requireRole } from './auth.js';
+import type { AppContext } from './context.js';
+import { documented } from './openapi.js';
+import { sendProblem } from './problem.js';
+import * as S from './schemas.js';
+
+// A real scrypt hash of nothing anyone knows, so that an unknown terminal or user
+// costs the same time as a wrong secret.
+const DUMMY_HASH = 'scrypt$1024$8$1$AAAAAAAAAAAAAAAAAAAAAA==$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=';
+
+function terminalContext(req: Request) {
+  const p = principal(req);
+  if (p.role !== 'terminal') throw new PaymentError('FORBIDDEN', 'terminal credentials required');
+  return { terminalId: p.terminalId, counterId: p.counterId };
+}
+
+function idempotencyKey(req: Request): string {
+  const parsed = S.IdempotencyKey.safeParse(req.get('idempotency-key'));
+  if (!parsed.success) throw new PaymentError('FORMAT', 'an Idempotency-Key header of 8 to 64 printable characters is required');
+  return parsed.data;
+}
+
+/** May this principal read this payment? Terminals their own, entities theirs, finance and admin all. */
+export function canRead(p: Principal, payment: Payment): boolean {
+  switch (p.role) {
+    case 'terminal':
+      return payment.terminalId === p.terminalId;
+    case 'entity':
+      return payment.entityId === p.entityId;
+    case 'finance':
+    case 'admin':
+      return true;
+  }
+}
+
+export function terminalApi(ctx: AppContext): Router {
+  const r = Router();
+  const { payments, store, tokens } = ctx;
+  const auth = authenticate(tokens);
+  const authLimiter = rateLimit({
+    windowMs: 60_000,
+    limit: ctx.config.authRateLimitPerMinute,
+    standardHeaders: 'draft-8',
+    legacyHeaders: false,
+    handler: (_req, res) => sendProblem(res, 'RATE_LIMITED', 'too many authentication attempts; wait a minute'),
+  });
+
+  documented({ method: 'post', path: '/v1/auth/token', summary: 'Token for a terminal (secret = TMK in hex)', roles: [], body: S.TokenRequest, response: S.TokenAnswer });
+  r.post('/v1/auth/token', authLimiter, async (req, res) => {
+    const body = S.TokenRequest.parse(req.body);
+    const terminal = await store.getTerminal(body.terminalId);
+    const ok = await verifySecret(body.secret.toLowerCase(), terminal?.secretHash ?? DUMMY_HASH);
+    if (!terminal || !ok) return sendProblem(res, 'UNAUTHORIZED', 'unknown terminal or wrong secret');
+    if (terminal.status !== 'active') return sendProblem(res, 'TERMINAL_BLOCKED', 'the terminal is blocked');
+    res.json(tokens.issue({ role: 'terminal', terminalId: terminal.id, counterId: terminal.counterId }));
+  });
+
+  documented({ method: 'post', path: '/v1/auth/login', summary: 'Token for an entity, finance or admin user', roles: [], body: S.LoginRequest, response: S.TokenAnswer });
+  r.post('/v1/auth/login', authLimiter, async (req, res) => {
+    const body = S.LoginRequest.parse(req.body);
+    const user = await store.getUser(body.username);
+    const ok = await verifySecret(body.password, user?.passwordHash ?? DUMMY_HASH);
+    if (!user || !ok) return sendProblem(res, 'UNAUTHORIZED', 'unknown user or wrong password');
+    const p: Principal =
+      user.role === 'entity' ? { role: 'entity', username: user.username, entityId: user.entityId! } : { role: user.role, username: user.username };
+    res.json(tokens.issue(p));
+  });
+
+  documented({ method: 'get', path: '/v1/services', summary: 'The service catalogue', roles: ['terminal', 'entity', 'finance', 'admin'] });
+  r.get('/v1/services', auth, (_req, res) => {
+    res.json(
+      payments.services.map((s) => ({
+        code: s.code,
+        name: s.name,
+        entityId: s.entityId,
+        entity: payments.entityName(s.entityId),
+        amountKind: s.amountKind,
+        identifierKind: s.identifierKind,
+        fixedAmount: s.fixedCents,
+        minAmount: s.minCents,
+        maxAmount: s.maxCents,
+        enabled: s.enabled,
+      })),
+    );
+  });
+
+  documented({ method: 'post', path: '/v1/verify', summary: 'What is due on an identifier', roles: ['terminal'], body: S.VerifyRequest, response: S.VerifyAnswer });
+  r.post('/v1/verify', auth, requireRole('terminal'), async (req, res) => {
+    const body = S.VerifyRequest.parse(req.body);
+    res.json(await payments.verify(terminalContext(req), body));
+  });
+
+  documented({
+    method: 'post', path: '/v1/payments', summary: 'Pay: validate, book, answer after the commit', roles: ['terminal'],
+    body: S.PayRequest, response: S.PaymentReceipt, status: 201, headers: ['Idempotency-Key'],
+  });
+  r.post('/v1/payments', auth, requireRole('terminal'), async (req, res) => {
+    const t = terminalContext(req);
+    const key = idempotencyKey(req);
+    const body = S.PayRequest.parse(req.body);
+    const result = await payments.pay(t, body, { key, requestHash: requestHash('pay', body) }, 'json');
+    res.status(result.status).location(`/v1/payments/${result.body.paymentId}`).json(result.body);
+  });
+
+  const loadReadable = async (req: Request): Promise<Payment> => {
+    const id = String(req.params.id);
+    const payment = /^[0-9a-f-]{36}$/.test(id) ? await store.getPayment(id) : undefined;
+    if (!payment) throw new PaymentError('NOT_FOUND', `no payment ${id}`);
+    if (!canRead(principal(req), payment)) throw new PaymentError('FORBIDDEN', 'this payment is not yours to read');
+    return payment;
+  };
+
+  documented({
+    method: 'post', path: '/v1/payments/:id/reversal', summary: 'Reverse (annullo) a payment of this terminal in its settlement window',
+    roles: ['terminal'], response: S.PaymentView, headers: ['Idempotency-Key'],
+  });
+  r.post('/v1/payments/:id/reversal', auth, requireRole('terminal'), async (req, res) => {
+    const t = terminalContext(req);
+    const key = idempotencyKey(req);
+    const payment = await loadReadable(req);
+    // A reversal is idempotent by itself; the key only must not belong to another request.
+    const prior = await store.getIdempotency(t.terminalId, key);
+    if (prior && prior.requestHash !== requestHash('reverse', payment.publicId)) {
+      throw new PaymentError('IDEMPOTENCY_CONFLICT', 'this idempotency key was used for a different request');
+    }
+    res.json(payments.view(await payments.reverse(t, payment)));
+  });
+
+  documented({ method: 'get', path: '/v1/payments/:id', summary: 'A payment (terminals: their own; entities: theirs)', roles: ['terminal', 'entity', 'finance', 'admin'], response: S.PaymentView });
+  r.get('/v1/payments/:id', auth, async (req, res) => {
+    res.json(payments.view(await loadReadable(req)));
+  });
+
+  documented({
+    method: 'get', path: '/v1/payments/:id/receipt', summary: 'Receipt: text/plain (40 columns) or application/pdf by Accept',
+    roles: ['terminal', 'entity', 'finance', 'admin'], responseType: 'text/plain',
+  });
+  r.get('/v1/payments/:id/receipt', auth, async (req, res) => {
+    const payment = await loadReadable(req);
+    const type = req.accepts(['text/plain', 'application/pdf']);
+    if (!type) return sendProblem(res, 'NOT_ACCEPTABLE', 'receipts come as text/plain or application/pdf');
+    const data = await payments.receiptData(payment);
+    if (type === 'application/pdf') {
+      res.type('application/pdf').set('Content-Disposition', `inline; filename="${payment.receiptNumber}.pdf"`).send(await receiptPdf(data));
+    } else {
+      res.type('text/plain; charset=utf-8').send(receiptText(data));
+    }
+  });
+
+  return r;
+}

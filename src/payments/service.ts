@@ -1,0 +1,475 @@
+// The payments use-cases every channel calls: verify, pay, reverse, read.
+// This is the only door to booking: channels decode, authenticate and call these;
+// the rules (identifier, amount due, fee split, credit limit) live here and in domain/.
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { bolloAmountDue } from '../domain/bollo.js';
+import { romeDate, settlementDate } from '../domain/calendar.js';
+import { citizenFee, scheduleInForce, splitFee } from '../domain/fees.js';
+import { isValidFiscalCode, maskFiscalCode } from '../domain/fiscal-code.js';
+import { parseIdentifier } from '../domain/identifiers.js';
+import { multaAmountDue } from '../domain/multe.js';
+import { parsePagoPaQr } from '../domain/qr.js';
+import { paymentPostings } from '../ledger/postings.js';
+import { logger } from '../log.js';
+import { optionRefusal } from '../store/sqlite.js';
+import type { CatalogueSnapshot, Channel, Counter, OptionView, Payment, Service, Store } from '../store/types.js';
+import { PaymentError, type ErrorCode } from './errors.js';
+import type { ReceiptData } from './receipt.js';
+
+export interface TerminalContext {
+  terminalId: string;
+  counterId: string;
+}
+
+export interface VerifyRequest {
+  service?: string;
+  identifier?: string;
+  vehicleType?: string;
+  fiscalCode?: string;
+  year?: number;
+  qr?: string;
+}
+
+export interface PayRequest extends VerifyRequest {
+  amount: number;
+  fee?: number;
+  payer?: string;
+}
+
+export interface Verification {
+  entity: string;
+  entityId: string;
+  service: string;
+  description: string;
+  amountDue: number;
+  minAmount?: number;
+  maxAmount?: number;
+  fee: number;
+  dueDate: string | null;
+  status: string;
+}
+
+/** The answer of a booked payment, as the JSON API returns it (amounts in cents). */
+export interface PaymentReceipt {
+  paymentId: string;
+  receiptNumber: string;
+  rrn: string;
+  approvalCode: string;
+  amount: number;
+  fee: number;
+  total: number;
+  bookedAt: string;
+  settlementDate: string;
+}
+
+export interface PaymentView extends PaymentReceipt {
+  status: 'BOOKED' | 'REVERSED';
+  service: string;
+  entity: string;
+  identifier: string;
+  description: string;
+  channel: Channel;
+  terminalId: string;
+  counterId: string;
+  reversedAt: string | null;
+}
+
+/** What is being paid once the request is resolved against the catalogue and positions. */
+interface Resolved {
+  service: Service;
+  counter: Counter;
+  identifier: string;
+  option: OptionView | null;
+  amountDue: number;
+  dueDate: string | null;
+  description: string;
+}
+
+export interface PaymentsOptions {
+  settlementCutoff: string;
+  clock?: () => number;
+}
+
+const fail = (code: ErrorCode, detail: string): never => {
+  throw new PaymentError(code, detail);
+};
+
+export function requestHash(operation: string, body: unknown): string {
+  return createHash('sha256').update(operation).update('\0').update(JSON.stringify(body)).digest('base64url');
+}
+
+function approvalCode(): string {
+  // 6 characters of an uppercase base-36 random number (ISO field 38, an6).
+  return (randomBytes(5).readUIntBE(0, 5) % 36 ** 6).toString(36).toUpperCase().padStart(6, '0');
+}
+
+export function toReceipt(p: Payment): PaymentReceipt {
+  return {
+    paymentId: p.publicId,
+    receiptNumber: p.receiptNumber,
+    rrn: p.rrn,
+    approvalCode: p.approvalCode,
+    amount: p.amountCents,
+    fee: p.feeCents,
+    total: p.amountCents + p.feeCents,
+    bookedAt: new Date(p.bookedAt).toISOString(),
+    settlementDate: p.settlementDate,
+  };
+}
+
+export class Payments {
+  /** Payments in flight per option: a second terminal gets PAYMENT_IN_PROGRESS. */
+  private readonly optionsInFlight = new Set<number>();
+  /** Requests in flight per terminal + idempotency key: a retry joins the first. */
+  private readonly keysInFlight = new Map<string, Promise<{ status: number; body: unknown }>>();
+  private readonly clock: () => number;
+
+  private constructor(
+    private readonly store: Store,
+    private catalogue: CatalogueSnapshot,
+    private readonly opts: PaymentsOptions,
+  ) {
+    this.clock = opts.clock ?? Date.now;
+  }
+
+  static async create(store: Store, opts: PaymentsOptions): Promise<Payments> {
+    return new Payments(store, await store.loadCatalogue(), opts);
+  }
+
+  async reloadCatalogue(): Promise<void> {
+    this.catalogue = await this.store.loadCatalogue();
+  }
+
+  get services(): Service[] {
+    return [...this.catalogue.services.values()];
+  }
+
+  service(code: string): Service | undefined {
+    return this.catalogue.services.get(code);
+  }
+
+  entity(id: string) {
+    return this.catalogue.entities.get(id);
+  }
+
+  entityName(id: string): string {
+    return this.catalogue.entities.get(id)?.name ?? id;
+  }
+
+  // ------------------------------------------------------------------ verify
+
+  async verify(t: TerminalContext, req: VerifyRequest): Promise<Verification> {
+    const now = this.clock();
+    const r = await this.resolve(t, req, romeDate(now));
+    const fee = this.feeFor(r.service, r.counter, r.service.amountKind === 'S' ? r.service.minCents! : r.amountDue, now);
+    const entity = this.catalogue.entities.get(r.service.entityId)!;
+    return {
+      entity: entity.name,
+      entityId: entity.id,
+      service: r.service.code,
+      description: r.description,
+      amountDue: r.amountDue,
+      ...(r.service.amountKind === 'S' ? { minAmount: r.service.minCents!, maxAmount: r.service.maxCents! } : {}),
+      fee: fee.feeCents,
+      dueDate: r.dueDate,
+      status: r.option ? r.option.positionStatus : 'PAYABLE',
+    };
+  }
+
+  // ------------------------------------------------------------------ pay
+
+  /**
+   * Books a payment and answers after its commit. With an idempotency key, a retry
+   * with the same request gets the first answer again and books nothing; the same key
+   * with another request is refused.
+   */
+  async pay(
+    t: TerminalContext,
+    req: PayRequest,
+    idem: { key: string; requestHash: string } | null,
+    channel: Channel,
+    stan: string | null = null,
+  ): Promise<{ status: number; body: PaymentReceipt; payment: Payment }> {
+    const flightKey = idem ? `${t.terminalId}\0${idem.key}` : null;
+    if (flightKey) {
+      const prior = await this.store.getIdempotency(t.terminalId, idem!.key);
+      if (prior) {
+        if (prior.requestHash !== idem!.requestHash) fail('IDEMPOTENCY_CONFLICT', 'this idempotency key was used for a different request');
+        const payment = (await this.store.getPaymentById(prior.paymentId!))!;
+        return { status: prior.status, body: JSON.parse(prior.response) as PaymentReceipt, payment };
+      }
+      const inFlight = this.keysInFlight.get(flightKey);
+      if (inFlight) {
+        // The same request is being booked right now: wait for it and answer the same.
+        await inFlight.catch(() => undefined);
+        return this.pay(t, req, idem, channel, stan);
+      }
+    }
+    const work = this.book(t, req, idem, channel, stan);
+    if (flightKey) {
+      this.keysInFlight.set(flightKey, work);
+      work.finally(() => this.keysInFlight.delete(flightKey)).catch(() => undefined);
+    }
+    return work;
+  }
+
+  private async book(
+    t: TerminalContext,
+    req: PayRequest,
+    idem: { key: string; requestHash: string } | null,
+    channel: Channel,
+    stan: string | null,
+  ): Promise<{ status: number; body: PaymentReceipt; payment: Payment }> {
+    const now = this.clock();
+    const today = romeDate(now);
+    const r = await this.resolve(t, req, today);
+    const { service, counter } = r;
+    this.checkAmount(r, req.amount);
+    const fee = this.feeFor(service, counter, req.amount, now);
+    if (req.fee !== undefined && req.fee !== fee.feeCents) {
+      fail('FEE_MISMATCH', `the fee for this payment is ${fee.feeCents} cents, not ${req.fee}`);
+    }
+    let payerCf: string | null = null;
+    if (req.payer) {
+      payerCf = req.payer.trim().toUpperCase();
+      // Payer codes in the wild are often invalid: warn, don't block (domain.md §4.3).
+      if (!isValidFiscalCode(payerCf)) logger.warn('payer fiscal code fails its check', { payer: maskFiscalCode(payerCf) });
+    }
+    const entity = this.catalogue.entities.get(service.entityId)!;
+    const circuit = entity.isCircuitOwner ? null : (scheduleInForce(this.catalogue.circuitFees.get(entity.id) ?? [], today) ?? null);
+    const split = fee.split;
+    const postings = paymentPostings({
+      counterId: counter.id,
+      entityId: entity.id,
+      amountCents: req.amount,
+      feeCents: fee.feeCents,
+      ...split,
+      circuitFeeCents: circuit?.feeCents ?? 0,
+      circuitFeeMode: circuit?.mode ?? null,
+    });
+
+    const optionId = r.option?.optionId ?? null;
+    if (optionId !== null) {
+      if (this.optionsInFlight.has(optionId)) fail('PAYMENT_IN_PROGRESS', 'this notice is being paid at another terminal right now');
+      this.optionsInFlight.add(optionId);
+    }
+    try {
+      const result = await this.store.write({
+        kind: 'pay',
+        channel,
+        terminalId: t.terminalId,
+        counterId: counter.id,
+        counterKind: counter.kind,
+        entityId: entity.id,
+        serviceCode: service.code,
+        identifier: r.identifier,
+        optionId,
+        payerCf,
+        amountCents: req.amount,
+        feeCents: fee.feeCents,
+        split,
+        circuitFeeCents: circuit?.feeCents ?? 0,
+        circuitFeeMode: circuit?.mode ?? null,
+        stan,
+        approvalCode: approvalCode(),
+        publicId: randomUUID(),
+        description: r.description,
+        bookedAt: now,
+        settlementDate: settlementDate(now, this.opts.settlementCutoff),
+        postings,
+        idempotency: idem,
+        answer: (p) => ({ status: 201, body: toReceipt(p) }),
+        event: (p) => this.eventPayload(p),
+      });
+      if (!result.ok) return fail(result.code, result.detail);
+      if (result.replayed) {
+        return { status: result.replayed.status, body: JSON.parse(result.replayed.response) as PaymentReceipt, payment: result.payment };
+      }
+      return { status: 201, body: toReceipt(result.payment), payment: result.payment };
+    } finally {
+      if (optionId !== null) this.optionsInFlight.delete(optionId);
+    }
+  }
+
+  // ------------------------------------------------------------------ reverse
+
+  /** Reverses a payment of this terminal within its settlement window; repeating it changes nothing. */
+  async reverse(t: TerminalContext, payment: Payment): Promise<Payment> {
+    if (payment.terminalId !== t.terminalId) fail('FORBIDDEN', 'a payment can be reversed only by the terminal that made it');
+    const now = this.clock();
+    const result = await this.store.write({
+      kind: 'reverse',
+      paymentId: payment.id,
+      terminalId: t.terminalId,
+      at: now,
+      settlementDate: settlementDate(now, this.opts.settlementCutoff),
+      event: (p) => this.eventPayload(p),
+    });
+    if (!result.ok) return fail(result.code, result.detail);
+    return result.payment;
+  }
+
+  // ------------------------------------------------------------------ reads
+
+  view(p: Payment): PaymentView {
+    return {
+      ...toReceipt(p),
+      status: p.reversedAt === null ? 'BOOKED' : 'REVERSED',
+      service: p.serviceCode,
+      entity: this.entityName(p.entityId),
+      identifier: p.identifier,
+      description: p.description,
+      channel: p.channel,
+      terminalId: p.terminalId,
+      counterId: p.counterId,
+      reversedAt: p.reversedAt === null ? null : new Date(p.reversedAt).toISOString(),
+    };
+  }
+
+  async receiptData(p: Payment): Promise<ReceiptData> {
+    const entity = this.catalogue.entities.get(p.entityId)!;
+    const service = this.catalogue.services.get(p.serviceCode)!;
+    const counter = (await this.store.getCounter(p.counterId))!;
+    return {
+      receiptNumber: p.receiptNumber,
+      rrn: p.rrn,
+      approvalCode: p.approvalCode,
+      entityName: entity.name,
+      entityFiscalCode: entity.fiscalCode,
+      serviceName: service.name,
+      serviceCode: service.code,
+      identifier: p.identifier,
+      description: p.description,
+      amountCents: p.amountCents,
+      feeCents: p.feeCents,
+      counterId: counter.id,
+      counterName: counter.name,
+      counterAddress: `${counter.address}, ${counter.town}`,
+      terminalId: p.terminalId,
+      bookedAt: p.bookedAt,
+      settlementDate: p.settlementDate,
+      reversed: p.reversedAt !== null,
+    };
+  }
+
+  // ------------------------------------------------------------------ rules
+
+  private async resolve(t: TerminalContext, req: VerifyRequest, today: string): Promise<Resolved> {
+    const [terminal, counter] = await Promise.all([this.store.getTerminal(t.terminalId), this.store.getCounter(t.counterId)]);
+    if (!terminal || terminal.counterId !== t.counterId) return fail('FORBIDDEN', 'unknown terminal');
+    if (terminal.status !== 'active') fail('TERMINAL_BLOCKED', 'the terminal is blocked');
+    if (!counter || counter.status !== 'active') return fail('COUNTER_SUSPENDED', 'the counter is suspended');
+
+    let serviceCode = req.service?.trim().toUpperCase();
+    let identifierText = req.identifier?.trim();
+    if (req.qr !== undefined) {
+      const qr = parsePagoPaQr(req.qr);
+      if (!qr.ok) return fail('INVALID_NOTICE_NUMBER', `QR code: ${qr.reason}`);
+      const option = await this.store.findOptionByNotice(qr.notice);
+      if (!option) return fail('NOTICE_UNKNOWN', `notice ${qr.notice} is not known to the circuit`);
+      if (serviceCode && serviceCode !== option.serviceCode) {
+        fail('FORMAT', `the QR code's notice belongs to service ${option.serviceCode}, not ${serviceCode}`);
+      }
+      if (identifierText && identifierText.replace(/\s/g, '') !== qr.notice) fail('FORMAT', 'identifier and QR code name different notices');
+      serviceCode = option.serviceCode;
+      identifierText = qr.notice;
+    }
+    if (!serviceCode) return fail('FORMAT', 'service is required (or a QR code)');
+    if (!identifierText) return fail('FORMAT', 'identifier is required (or a QR code)');
+    const service = this.catalogue.services.get(serviceCode);
+    if (!service) return fail('SERVICE_UNKNOWN', `unknown service ${serviceCode}; GET /v1/services lists them`);
+    if (!service.enabled) fail('SERVICE_DISABLED', `service ${service.code} is disabled`);
+
+    const id = parseIdentifier(service.identifierKind, {
+      identifier: identifierText,
+      vehicleType: req.vehicleType,
+      fiscalCode: req.fiscalCode,
+      year: req.year,
+    });
+    if (!id.ok) return fail(id.code, id.reason);
+
+    const base = { service, counter, identifier: id.normalized };
+    switch (service.amountKind) {
+      case 'F':
+        return { ...base, option: null, amountDue: service.fixedCents!, dueDate: null, description: service.name };
+      case 'S':
+        return { ...base, option: null, amountDue: 0, dueDate: null, description: `${service.name} – ${id.normalized}` };
+      case 'C':
+        return fail('UNSUPPORTED', `service ${service.code} computes its amount by a rule this switch does not have`);
+      case 'L':
+        break;
+    }
+    const option = await this.findOption(service, id.notice, id.lookupKey);
+    const refusal = optionRefusal(option, today);
+    if (refusal) fail(refusal.code, refusal.detail);
+    const due = this.amountDue(option, today);
+    return { ...base, option, amountDue: due.amount, dueDate: due.dueDate, description: option.description };
+  }
+
+  private async findOption(service: Service, notice: string | null, lookupKey: string | null): Promise<OptionView> {
+    if (notice) {
+      const o = await this.store.findOptionByNotice(notice);
+      if (!o) return fail('NOTICE_UNKNOWN', `notice ${notice} is not known to the circuit`);
+      if (o.serviceCode !== service.code) return fail('NOTICE_UNKNOWN', `notice ${notice} is not a ${service.code} notice (it is ${o.serviceCode})`);
+      return o;
+    }
+    const options = lookupKey ? await this.store.findOptionsByLookup(service.code, lookupKey) : [];
+    if (options.length === 0) return fail('NOTICE_UNKNOWN', `nothing is due for ${service.code} ${lookupKey ?? ''}`.trim());
+    // Several positions under one key (e.g. bollo of successive years): the oldest unpaid first.
+    return options.find((o) => o.paidPaymentId === null && (o.positionStatus === 'VALID' || o.positionStatus === 'PARTIALLY_PAID')) ?? options[0]!;
+  }
+
+  /** The amount due today on an option: as published, or by the service's rule. */
+  private amountDue(o: OptionView, today: string): { amount: number; dueDate: string } {
+    const p = o.ruleParams;
+    if (p?.rule === 'multa') {
+      const m = multaAmountDue(p, today);
+      return { amount: m.amountCents, dueDate: m.payBy ?? o.dueDate };
+    }
+    if (p?.rule === 'bollo') return { amount: bolloAmountDue(o.amountCents, p.dueDate, today).amountCents, dueDate: p.dueDate };
+    return { amount: o.amountCents, dueDate: o.dueDate };
+  }
+
+  private checkAmount(r: Resolved, amount: number): void {
+    if (r.service.amountKind === 'S') {
+      const { minCents, maxCents } = r.service;
+      if (amount < minCents! || amount > maxCents!) {
+        fail('AMOUNT_OUT_OF_RANGE', `the amount must be between ${minCents} and ${maxCents} cents`);
+      }
+    } else if (amount !== r.amountDue) {
+      fail('AMOUNT_MISMATCH', `the amount due is ${r.amountDue} cents, not ${amount}`);
+    }
+  }
+
+  private feeFor(service: Service, counter: Counter, amount: number, now: number) {
+    const versions = this.catalogue.feeSchedules.get(`${service.code}/${counter.kind}`) ?? [];
+    const schedule = scheduleInForce(versions, romeDate(now));
+    if (!schedule) return fail('SERVICE_NOT_ALLOWED', `service ${service.code} is not offered at ${counter.kind} counters`);
+    const feeCents = citizenFee(schedule.feeRule, amount);
+    return { feeCents, split: splitFee(feeCents, schedule.commissionRate, schedule.royaltyCents) };
+  }
+
+  private eventPayload(p: Payment): Record<string, unknown> {
+    return {
+      paymentId: p.publicId,
+      receiptNumber: p.receiptNumber,
+      rrn: p.rrn,
+      approvalCode: p.approvalCode,
+      channel: p.channel,
+      service: p.serviceCode,
+      entityId: p.entityId,
+      entity: this.entityName(p.entityId),
+      identifier: p.identifier,
+      description: p.description,
+      amount: p.amountCents,
+      fee: p.feeCents,
+      total: p.amountCents + p.feeCents,
+      split: { commission: p.feeCommission, operator: p.feeOperator, royalty: p.feeRoyalty, circuitFee: p.circuitFeeCents },
+      counterId: p.counterId,
+      terminalId: p.terminalId,
+      bookedAt: new Date(p.bookedAt).toISOString(),
+      settlementDate: p.settlementDate,
+      reversedAt: p.reversedAt === null ? null : new Date(p.reversedAt).toISOString(),
+    };
+  }
+}

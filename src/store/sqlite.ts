@@ -1,0 +1,976 @@
+// The embedded SQLite store: WAL, synchronous=FULL, one write connection driven by
+// the group-commit writer, one read connection for everything else.
+import Database from 'better-sqlite3';
+import { mkdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import type { Catalogue, Network, RuleParams } from '../../fixtures/types.js';
+import { accountKey, reversalPostings, type AccountRef, type Posting } from '../ledger/postings.js';
+import { GroupCommitWriter } from '../ledger/writer.js';
+import { projectFile } from '../paths.js';
+import type {
+  AuditEntry,
+  CatalogueSnapshot,
+  Counter,
+  DebtPositionView,
+  EventRow,
+  IdempotencyRecord,
+  InvariantReport,
+  NewPosition,
+  OptionView,
+  Page,
+  PayCommand,
+  Payment,
+  PositionStatus,
+  ReverseCommand,
+  Store,
+  Terminal,
+  WriteCommand,
+  WriteResult,
+} from './types.js';
+import type { ErrorCode } from '../payments/errors.js';
+
+type Row = Record<string, unknown>;
+const SCHEMA_VERSION = '1';
+
+function openConnection(file: string, readonly: boolean): Database.Database {
+  const db = new Database(file, { readonly, fileMustExist: readonly });
+  db.pragma('busy_timeout = 5000');
+  if (!readonly) {
+    db.pragma('journal_mode = WAL');
+    // FULL: a commit is on disk before the writer resolves, so nothing acknowledged is lost.
+    db.pragma('synchronous = FULL');
+    db.pragma('foreign_keys = ON');
+  }
+  return db;
+}
+
+const PAYMENT_COLUMNS = `id, public_id, channel, terminal_id, counter_id, counter_kind, entity_id, service_code,
+  identifier, option_id, payer_cf, amount_cents, fee_cents, fee_commission, fee_operator, fee_royalty,
+  circuit_fee_cents, circuit_fee_mode, stan, rrn, approval_code, receipt_number, description, booked_at,
+  settlement_date, reversed_at, reversal_settlement_date`;
+
+function toPayment(r: Row): Payment {
+  return {
+    id: r.id as number,
+    publicId: r.public_id as string,
+    channel: r.channel as Payment['channel'],
+    terminalId: r.terminal_id as string,
+    counterId: r.counter_id as string,
+    counterKind: r.counter_kind as Payment['counterKind'],
+    entityId: r.entity_id as string,
+    serviceCode: r.service_code as string,
+    identifier: r.identifier as string,
+    optionId: (r.option_id as number | null) ?? null,
+    payerCf: (r.payer_cf as string | null) ?? null,
+    amountCents: r.amount_cents as number,
+    feeCents: r.fee_cents as number,
+    feeCommission: r.fee_commission as number,
+    feeOperator: r.fee_operator as number,
+    feeRoyalty: r.fee_royalty as number,
+    circuitFeeCents: r.circuit_fee_cents as number,
+    circuitFeeMode: (r.circuit_fee_mode as Payment['circuitFeeMode']) ?? null,
+    stan: (r.stan as string | null) ?? null,
+    rrn: r.rrn as string,
+    approvalCode: r.approval_code as string,
+    receiptNumber: r.receipt_number as string,
+    description: r.description as string,
+    bookedAt: r.booked_at as number,
+    settlementDate: r.settlement_date as string,
+    reversedAt: (r.reversed_at as number | null) ?? null,
+    reversalSettlementDate: (r.reversal_settlement_date as string | null) ?? null,
+  };
+}
+
+const OPTION_VIEW_SQL = `SELECT o.id AS option_id, o.position_id, p.entity_id, p.service_code, o.notice_number,
+  o.lookup_key, o.kind, o.instalment_no, o.amount_cents, o.due_date, o.description, o.rule_params,
+  o.paid_payment_id, p.status AS position_status, p.valid_until, p.debtor_cf
+  FROM payment_options o JOIN debt_positions p ON p.id = o.position_id`;
+
+function toOptionView(r: Row): OptionView {
+  return {
+    optionId: r.option_id as number,
+    positionId: r.position_id as number,
+    entityId: r.entity_id as string,
+    serviceCode: r.service_code as string,
+    noticeNumber: r.notice_number as string,
+    lookupKey: (r.lookup_key as string | null) ?? null,
+    kind: r.kind as OptionView['kind'],
+    instalmentNo: (r.instalment_no as number | null) ?? null,
+    amountCents: r.amount_cents as number,
+    dueDate: r.due_date as string,
+    description: r.description as string,
+    ruleParams: r.rule_params ? (JSON.parse(r.rule_params as string) as RuleParams) : null,
+    paidPaymentId: (r.paid_payment_id as number | null) ?? null,
+    positionStatus: r.position_status as PositionStatus,
+    validUntil: (r.valid_until as string | null) ?? null,
+    debtorCf: r.debtor_cf as string,
+  };
+}
+
+function toCounter(r: Row): Counter {
+  return {
+    id: r.id as string,
+    kind: r.kind as Counter['kind'],
+    name: r.name as string,
+    address: r.address as string,
+    town: r.town as string,
+    iban: r.iban as string,
+    mandateRef: r.mandate_ref as string,
+    creditLimitCents: r.credit_limit_cents as number,
+    status: r.status as Counter['status'],
+  };
+}
+
+function toEvent(r: Row): EventRow {
+  return {
+    seq: r.seq as number,
+    type: r.type as string,
+    at: r.at as number,
+    terminalId: (r.terminal_id as string | null) ?? null,
+    counterId: (r.counter_id as string | null) ?? null,
+    entityId: (r.entity_id as string | null) ?? null,
+    serviceCode: (r.service_code as string | null) ?? null,
+    payload: JSON.parse(r.payload as string) as Record<string, unknown>,
+  };
+}
+
+/** Status of a position after one of its options was paid or un-paid. */
+function derivePositionStatus(options: { kind: string; paid: boolean }[]): PositionStatus {
+  if (options.some((o) => o.kind === 'single' && o.paid)) return 'PAID';
+  const instalments = options.filter((o) => o.kind === 'instalment');
+  const paid = instalments.filter((o) => o.paid).length;
+  if (instalments.length > 0 && paid === instalments.length) return 'PAID';
+  return paid > 0 ? 'PARTIALLY_PAID' : 'VALID';
+}
+
+export class SqliteStore implements Store {
+  private readonly w: Database.Database;
+  private readonly r: Database.Database;
+  private readonly writer: GroupCommitWriter<WriteCommand, WriteResult>;
+  private readonly accounts = new Map<string, number>();
+  private readonly listeners: ((events: EventRow[]) => void)[] = [];
+  private nextPaymentId: number;
+  private readonly s: ReturnType<SqliteStore['prepareWriteStatements']>;
+
+  static open(file: string): SqliteStore {
+    mkdirSync(path.dirname(file), { recursive: true });
+    return new SqliteStore(file);
+  }
+
+  private constructor(file: string) {
+    this.w = openConnection(file, false);
+    this.w.exec(readFileSync(projectFile('schema.sql'), 'utf8'));
+    this.w.prepare(`INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)`).run(SCHEMA_VERSION);
+    this.r = openConnection(file, true);
+    this.s = this.prepareWriteStatements();
+    this.nextPaymentId = ((this.w.prepare('SELECT max(id) AS m FROM payments').get() as Row).m as number | null ?? 0) + 1;
+    this.writer = new GroupCommitWriter({ runBatch: (cmds) => this.runBatch(cmds) });
+  }
+
+  get writerStats() {
+    return { ...this.writer.stats, queueDepth: this.writer.queueDepth };
+  }
+
+  private prepareWriteStatements() {
+    const w = this.w;
+    return {
+      begin: w.prepare('BEGIN IMMEDIATE'),
+      commit: w.prepare('COMMIT'),
+      rollback: w.prepare('ROLLBACK'),
+      savepoint: w.prepare('SAVEPOINT cmd'),
+      release: w.prepare('RELEASE cmd'),
+      rollbackTo: w.prepare('ROLLBACK TO cmd'),
+      accountId: w.prepare('SELECT id FROM ledger_accounts WHERE kind = ? AND owner_id = ?').pluck(),
+      insertAccount: w.prepare('INSERT INTO ledger_accounts (kind, owner_id) VALUES (?, ?)'),
+      balance: w.prepare('SELECT balance_cents FROM ledger_balances WHERE account_id = ?').pluck(),
+      addBalance: w.prepare(
+        `INSERT INTO ledger_balances (account_id, balance_cents) VALUES (?, ?)
+         ON CONFLICT (account_id) DO UPDATE SET balance_cents = balance_cents + excluded.balance_cents`,
+      ),
+      insertEntry: w.prepare(
+        'INSERT INTO ledger_entries (payment_id, account_id, amount_cents, is_reversal, booked_at) VALUES (?, ?, ?, ?, ?)',
+      ),
+      entriesOf: w.prepare(
+        `SELECT a.kind, a.owner_id, e.amount_cents FROM ledger_entries e JOIN ledger_accounts a ON a.id = e.account_id
+         WHERE e.payment_id = ? AND e.is_reversal = 0 ORDER BY e.id`,
+      ),
+      terminalStatus: w.prepare('SELECT status FROM terminals WHERE id = ?').pluck(),
+      counter: w.prepare('SELECT status, credit_limit_cents FROM counters WHERE id = ?'),
+      option: w.prepare(`${OPTION_VIEW_SQL} WHERE o.id = ?`),
+      optionsOfPosition: w.prepare('SELECT kind, paid_payment_id FROM payment_options WHERE position_id = ?'),
+      markOptionPaid: w.prepare('UPDATE payment_options SET paid_payment_id = ? WHERE id = ? AND paid_payment_id IS NULL'),
+      unmarkOption: w.prepare('UPDATE payment_options SET paid_payment_id = NULL WHERE paid_payment_id = ?'),
+      setPositionStatus: w.prepare('UPDATE debt_positions SET status = ? WHERE id = ?'),
+      insertPayment: w.prepare(
+        `INSERT INTO payments (${PAYMENT_COLUMNS}) VALUES (@id, @publicId, @channel, @terminalId, @counterId,
+         @counterKind, @entityId, @serviceCode, @identifier, @optionId, @payerCf, @amountCents, @feeCents,
+         @feeCommission, @feeOperator, @feeRoyalty, @circuitFeeCents, @circuitFeeMode, @stan, @rrn, @approvalCode,
+         @receiptNumber, @description, @bookedAt, @settlementDate, NULL, NULL)`,
+      ),
+      paymentById: w.prepare(`SELECT ${PAYMENT_COLUMNS} FROM payments WHERE id = ?`),
+      markReversed: w.prepare('UPDATE payments SET reversed_at = ?, reversal_settlement_date = ? WHERE id = ? AND reversed_at IS NULL'),
+      idem: w.prepare('SELECT terminal_id, key, request_hash, status, response, payment_id FROM idempotency_records WHERE terminal_id = ? AND key = ?'),
+      insertIdem: w.prepare(
+        'INSERT INTO idempotency_records (terminal_id, key, request_hash, status, response, payment_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)',
+      ),
+      insertEvent: w.prepare(
+        'INSERT INTO events (type, at, terminal_id, counter_id, entity_id, service_code, payload) VALUES (?, ?, ?, ?, ?, ?, ?)',
+      ),
+      insertAudit: w.prepare('INSERT INTO audit_log (at, actor, action, target, detail) VALUES (?, ?, ?, ?, ?)'),
+    };
+  }
+
+  // ---------------------------------------------------------------- writer side
+
+  write(cmd: WriteCommand): Promise<WriteResult> {
+    return this.writer.submit(cmd);
+  }
+
+  private runBatch(commands: WriteCommand[]): WriteResult[] {
+    const results: WriteResult[] = [];
+    const events: EventRow[] = [];
+    const firstPaymentId = this.nextPaymentId;
+    this.s.begin.run();
+    try {
+      for (const cmd of commands) {
+        this.s.savepoint.run();
+        const cmdEvents: EventRow[] = [];
+        let result: WriteResult;
+        try {
+          result = cmd.kind === 'pay' ? this.applyPay(cmd, cmdEvents) : this.applyReverse(cmd, cmdEvents);
+        } catch (err) {
+          result = { ok: false, code: 'SYSTEM', detail: err instanceof Error ? err.message : String(err) };
+        }
+        if (result.ok) {
+          this.s.release.run();
+          events.push(...cmdEvents);
+        } else {
+          this.s.rollbackTo.run();
+          this.s.release.run();
+        }
+        results.push(result);
+      }
+      this.s.commit.run();
+    } catch (err) {
+      if (this.w.inTransaction) this.s.rollback.run();
+      this.nextPaymentId = firstPaymentId;
+      throw err;
+    }
+    if (events.length > 0) for (const l of this.listeners) l(events);
+    return results;
+  }
+
+  private account(ref: AccountRef): number {
+    const key = accountKey(ref);
+    let id = this.accounts.get(key);
+    if (id === undefined) {
+      id = this.s.accountId.get(ref.kind, ref.ownerId) as number | undefined;
+      if (id === undefined) id = Number(this.s.insertAccount.run(ref.kind, ref.ownerId).lastInsertRowid);
+      this.accounts.set(key, id);
+    }
+    return id;
+  }
+
+  private post(paymentId: number, postings: Posting[], isReversal: boolean, at: number): void {
+    for (const p of postings) {
+      const id = this.account(p.account);
+      this.s.insertEntry.run(paymentId, id, p.amountCents, isReversal ? 1 : 0, at);
+      this.s.addBalance.run(id, p.amountCents);
+    }
+  }
+
+  private refreshPositionStatus(positionId: number): void {
+    const options = (this.s.optionsOfPosition.all(positionId) as Row[]).map((o) => ({
+      kind: o.kind as string,
+      paid: o.paid_payment_id !== null,
+    }));
+    this.s.setPositionStatus.run(derivePositionStatus(options), positionId);
+  }
+
+  private emit(events: EventRow[], e: Omit<EventRow, 'seq'>): void {
+    const info = this.s.insertEvent.run(
+      e.type,
+      e.at,
+      e.terminalId,
+      e.counterId,
+      e.entityId,
+      e.serviceCode,
+      JSON.stringify(e.payload),
+    );
+    events.push({ ...e, seq: Number(info.lastInsertRowid) });
+  }
+
+  private applyPay(cmd: PayCommand, events: EventRow[]): WriteResult {
+    const fail = (code: ErrorCode, detail: string): WriteResult => ({ ok: false, code, detail });
+    if (cmd.idempotency) {
+      const prior = this.s.idem.get(cmd.terminalId, cmd.idempotency.key) as Row | undefined;
+      if (prior) {
+        if (prior.request_hash !== cmd.idempotency.requestHash) {
+          return fail('IDEMPOTENCY_CONFLICT', 'this idempotency key was used for a different request');
+        }
+        const payment = toPayment(this.s.paymentById.get(prior.payment_id) as Row);
+        return { ok: true, payment, replayed: { status: prior.status as number, response: prior.response as string } };
+      }
+    }
+    if (this.s.terminalStatus.get(cmd.terminalId) !== 'active') return fail('TERMINAL_BLOCKED', 'the terminal is blocked');
+    const counter = this.s.counter.get(cmd.counterId) as Row | undefined;
+    if (!counter || counter.status !== 'active') return fail('COUNTER_SUSPENDED', 'the counter is suspended');
+
+    if (cmd.optionId !== null) {
+      const o = toOptionView(this.s.option.get(cmd.optionId) as Row);
+      const refusal = optionRefusal(o, cmd.settlementDate);
+      if (refusal) return refusal;
+    }
+
+    const cashAccount = this.account({ kind: 'counter_cash', ownerId: cmd.counterId });
+    const exposure = (this.s.balance.get(cashAccount) as number | undefined) ?? 0;
+    const total = cmd.amountCents + cmd.feeCents;
+    if (exposure + total > (counter.credit_limit_cents as number)) {
+      return fail(
+        'CREDIT_LIMIT_EXCEEDED',
+        `the counter has collected ${exposure} cents not yet settled; ${total} more would pass its limit of ${counter.credit_limit_cents as number}`,
+      );
+    }
+
+    const id = this.nextPaymentId++;
+    const payment: Payment = {
+      id,
+      publicId: cmd.publicId,
+      channel: cmd.channel,
+      terminalId: cmd.terminalId,
+      counterId: cmd.counterId,
+      counterKind: cmd.counterKind,
+      entityId: cmd.entityId,
+      serviceCode: cmd.serviceCode,
+      identifier: cmd.identifier,
+      optionId: cmd.optionId,
+      payerCf: cmd.payerCf,
+      amountCents: cmd.amountCents,
+      feeCents: cmd.feeCents,
+      feeCommission: cmd.split.commission,
+      feeOperator: cmd.split.operator,
+      feeRoyalty: cmd.split.royalty,
+      circuitFeeCents: cmd.circuitFeeCents,
+      circuitFeeMode: cmd.circuitFeeMode,
+      stan: cmd.stan,
+      // The RRN is the payment's number: unique across the network by construction.
+      rrn: String(id).padStart(12, '0'),
+      approvalCode: cmd.approvalCode,
+      receiptNumber: `${cmd.settlementDate.replaceAll('-', '')}-${String(id).padStart(10, '0')}`,
+      description: cmd.description,
+      bookedAt: cmd.bookedAt,
+      settlementDate: cmd.settlementDate,
+      reversedAt: null,
+      reversalSettlementDate: null,
+    };
+    this.s.insertPayment.run(payment);
+    this.post(id, cmd.postings, false, cmd.bookedAt);
+    if (cmd.optionId !== null) {
+      // The guard `paid_payment_id IS NULL` makes "paid at most once" hold even if a
+      // check above were wrong.
+      if (this.s.markOptionPaid.run(id, cmd.optionId).changes !== 1) {
+        throw new Error(`option ${cmd.optionId} was already paid`);
+      }
+      const o = this.s.option.get(cmd.optionId) as Row;
+      this.refreshPositionStatus(o.position_id as number);
+    }
+    if (cmd.idempotency) {
+      const answer = cmd.answer(payment);
+      this.s.insertIdem.run(
+        cmd.terminalId,
+        cmd.idempotency.key,
+        cmd.idempotency.requestHash,
+        answer.status,
+        JSON.stringify(answer.body),
+        id,
+        cmd.bookedAt,
+      );
+    }
+    this.emit(events, {
+      type: 'payment.booked',
+      at: cmd.bookedAt,
+      terminalId: cmd.terminalId,
+      counterId: cmd.counterId,
+      entityId: cmd.entityId,
+      serviceCode: cmd.serviceCode,
+      payload: cmd.event(payment),
+    });
+    return { ok: true, payment };
+  }
+
+  private applyReverse(cmd: ReverseCommand, events: EventRow[]): WriteResult {
+    const row = this.s.paymentById.get(cmd.paymentId) as Row | undefined;
+    if (!row) return { ok: false, code: 'ORIGINAL_NOT_FOUND', detail: 'no such payment' };
+    const original = toPayment(row);
+    if (original.terminalId !== cmd.terminalId) {
+      return { ok: false, code: 'FORBIDDEN', detail: 'a payment can be reversed only by the terminal that made it' };
+    }
+    // A second reversal answers with the payment as it is and changes nothing.
+    if (original.reversedAt !== null) return { ok: true, payment: original };
+    if (original.settlementDate !== cmd.settlementDate) {
+      return {
+        ok: false,
+        code: 'REVERSAL_WINDOW_CLOSED',
+        detail: `the settlement window of ${original.settlementDate} is closed; ask for an administrative refund`,
+      };
+    }
+    const postings = (this.s.entriesOf.all(original.id) as Row[]).map((e) => ({
+      account: { kind: e.kind, ownerId: e.owner_id } as AccountRef,
+      amountCents: e.amount_cents as number,
+    }));
+    this.post(original.id, reversalPostings(postings), true, cmd.at);
+    this.s.markReversed.run(cmd.at, cmd.settlementDate, original.id);
+    if (original.optionId !== null) {
+      this.s.unmarkOption.run(original.id);
+      const o = this.s.option.get(original.optionId) as Row;
+      this.refreshPositionStatus(o.position_id as number);
+    }
+    const reversed = { ...original, reversedAt: cmd.at, reversalSettlementDate: cmd.settlementDate };
+    this.emit(events, {
+      type: 'payment.reversed',
+      at: cmd.at,
+      terminalId: original.terminalId,
+      counterId: original.counterId,
+      entityId: original.entityId,
+      serviceCode: original.serviceCode,
+      payload: cmd.event(reversed),
+    });
+    return { ok: true, payment: reversed };
+  }
+
+  // ---------------------------------------------------------------- reads
+
+  async loadCatalogue(): Promise<CatalogueSnapshot> {
+    const entities = new Map<string, CatalogueSnapshot['entities'] extends Map<string, infer E> ? E : never>();
+    const fees = this.r.prepare('SELECT * FROM circuit_fees ORDER BY entity_id, effective_from').all() as Row[];
+    for (const e of this.r.prepare('SELECT * FROM entities ORDER BY id').all() as Row[]) {
+      const f = fees.filter((x) => x.entity_id === e.id).at(-1);
+      entities.set(e.id as string, {
+        id: e.id as string,
+        name: e.name as string,
+        fiscalCode: e.fiscal_code as string,
+        iban: e.iban as string,
+        isCircuitOwner: e.is_circuit_owner === 1,
+        segregationCode: (e.segregation_code as string | null) ?? null,
+        circuitFee: f
+          ? { effectiveFrom: f.effective_from as string, feeCents: f.fee_cents as number, mode: f.mode as 'netted' | 'rebilled' }
+          : null,
+      });
+    }
+    const services = new Map<string, CatalogueSnapshot['services'] extends Map<string, infer S> ? S : never>();
+    for (const s of this.r.prepare('SELECT * FROM services ORDER BY rowid').all() as Row[]) {
+      services.set(s.code as string, {
+        code: s.code as string,
+        name: s.name as string,
+        entityId: s.entity_id as string,
+        amountKind: s.amount_kind as 'L' | 'F' | 'C' | 'S',
+        identifierKind: s.identifier_kind as never,
+        rule: (s.rule as 'multa' | 'bollo' | null) ?? null,
+        fixedCents: (s.fixed_cents as number | null) ?? null,
+        minCents: (s.min_cents as number | null) ?? null,
+        maxCents: (s.max_cents as number | null) ?? null,
+        enabled: s.enabled === 1,
+      });
+    }
+    const feeSchedules: CatalogueSnapshot['feeSchedules'] = new Map();
+    for (const f of this.r
+      .prepare('SELECT * FROM fee_schedules ORDER BY service_code, counter_kind, effective_from')
+      .all() as Row[]) {
+      const key = `${f.service_code as string}/${f.counter_kind as string}`;
+      const list = feeSchedules.get(key) ?? [];
+      list.push({
+        serviceCode: f.service_code as string,
+        counterKind: f.counter_kind as never,
+        effectiveFrom: f.effective_from as string,
+        feeRule: JSON.parse(f.fee_rule as string),
+        commissionRate: f.commission_rate as string,
+        royaltyCents: f.royalty_cents as number,
+      });
+      feeSchedules.set(key, list);
+    }
+    const circuitFees: CatalogueSnapshot['circuitFees'] = new Map();
+    for (const f of fees) {
+      const list = circuitFees.get(f.entity_id as string) ?? [];
+      list.push({ effectiveFrom: f.effective_from as string, feeCents: f.fee_cents as number, mode: f.mode as 'netted' | 'rebilled' });
+      circuitFees.set(f.entity_id as string, list);
+    }
+    const owner = [...entities.values()].find((e) => e.isCircuitOwner);
+    if (!owner) throw new Error('the catalogue has no circuit owner; run `tserve seed`');
+    return { entities, services, feeSchedules, circuitFees, owner };
+  }
+
+  async getCounter(id: string): Promise<Counter | undefined> {
+    const r = this.r.prepare('SELECT * FROM counters WHERE id = ?').get(id) as Row | undefined;
+    return r ? toCounter(r) : undefined;
+  }
+
+  async listCounters(): Promise<Counter[]> {
+    return (this.r.prepare('SELECT * FROM counters ORDER BY id').all() as Row[]).map(toCounter);
+  }
+
+  async getTerminal(id: string): Promise<Terminal | undefined> {
+    const r = this.r.prepare('SELECT * FROM terminals WHERE id = ?').get(id) as Row | undefined;
+    return r
+      ? {
+          id: r.id as string,
+          counterId: r.counter_id as string,
+          status: r.status as Terminal['status'],
+          tmkSealed: r.tmk_enc as string,
+          secretHash: r.secret_hash as string,
+          createdAt: r.created_at as number,
+        }
+      : undefined;
+  }
+
+  async listTerminals(counterId?: string) {
+    const rows = (
+      counterId
+        ? this.r.prepare('SELECT id, counter_id, status, created_at FROM terminals WHERE counter_id = ? ORDER BY id').all(counterId)
+        : this.r.prepare('SELECT id, counter_id, status, created_at FROM terminals ORDER BY id').all()
+    ) as Row[];
+    return rows.map((r) => ({
+      id: r.id as string,
+      counterId: r.counter_id as string,
+      status: r.status as Terminal['status'],
+      createdAt: r.created_at as number,
+    }));
+  }
+
+  async counterExposure(counterId: string): Promise<number> {
+    const v = this.r
+      .prepare(
+        `SELECT b.balance_cents FROM ledger_balances b JOIN ledger_accounts a ON a.id = b.account_id
+         WHERE a.kind = 'counter_cash' AND a.owner_id = ?`,
+      )
+      .pluck()
+      .get(counterId) as number | undefined;
+    return v ?? 0;
+  }
+
+  async findOptionByNotice(noticeNumber: string): Promise<OptionView | undefined> {
+    const r = this.r.prepare(`${OPTION_VIEW_SQL} WHERE o.notice_number = ?`).get(noticeNumber) as Row | undefined;
+    return r ? toOptionView(r) : undefined;
+  }
+
+  async findOptionsByLookup(serviceCode: string, lookupKey: string): Promise<OptionView[]> {
+    return (
+      this.r
+        .prepare(`${OPTION_VIEW_SQL} WHERE o.lookup_key = ? AND p.service_code = ? ORDER BY o.due_date, o.id`)
+        .all(lookupKey, serviceCode) as Row[]
+    ).map(toOptionView);
+  }
+
+  private positionView(p: Row): DebtPositionView {
+    const options = (
+      this.r.prepare(`${OPTION_VIEW_SQL} WHERE o.position_id = ? ORDER BY o.kind DESC, o.instalment_no`).all(p.id) as Row[]
+    ).map(toOptionView);
+    return {
+      id: p.id as number,
+      entityId: p.entity_id as string,
+      serviceCode: p.service_code as string,
+      externalRef: p.external_ref as string,
+      debtorCf: p.debtor_cf as string,
+      debtorName: (p.debtor_name as string | null) ?? null,
+      description: p.description as string,
+      status: p.status as PositionStatus,
+      validUntil: (p.valid_until as string | null) ?? null,
+      createdAt: p.created_at as number,
+      options: options.map((o) => ({
+        optionId: o.optionId,
+        noticeNumber: o.noticeNumber,
+        lookupKey: o.lookupKey,
+        kind: o.kind,
+        instalmentNo: o.instalmentNo,
+        amountCents: o.amountCents,
+        dueDate: o.dueDate,
+        description: o.description,
+        ruleParams: o.ruleParams,
+        paidPaymentId: o.paidPaymentId,
+      })),
+    };
+  }
+
+  async getPosition(id: number): Promise<DebtPositionView | undefined> {
+    const p = this.r.prepare('SELECT * FROM debt_positions WHERE id = ?').get(id) as Row | undefined;
+    return p ? this.positionView(p) : undefined;
+  }
+
+  async listPositions(entityId: string, cursor: number, limit: number): Promise<Page<DebtPositionView>> {
+    const rows = this.r
+      .prepare('SELECT * FROM debt_positions WHERE entity_id = ? AND id > ? ORDER BY id LIMIT ?')
+      .all(entityId, cursor, limit + 1) as Row[];
+    const items = rows.slice(0, limit).map((p) => this.positionView(p));
+    return { items, nextCursor: rows.length > limit ? String(items.at(-1)!.id) : null };
+  }
+
+  async getPayment(publicId: string): Promise<Payment | undefined> {
+    const r = this.r.prepare(`SELECT ${PAYMENT_COLUMNS} FROM payments WHERE public_id = ?`).get(publicId) as Row | undefined;
+    return r ? toPayment(r) : undefined;
+  }
+
+  async getPaymentById(id: number): Promise<Payment | undefined> {
+    const r = this.r.prepare(`SELECT ${PAYMENT_COLUMNS} FROM payments WHERE id = ?`).get(id) as Row | undefined;
+    return r ? toPayment(r) : undefined;
+  }
+
+  async getIdempotency(terminalId: string, key: string): Promise<IdempotencyRecord | undefined> {
+    const r = this.r
+      .prepare('SELECT terminal_id, key, request_hash, status, response, payment_id FROM idempotency_records WHERE terminal_id = ? AND key = ?')
+      .get(terminalId, key) as Row | undefined;
+    return r
+      ? {
+          terminalId: r.terminal_id as string,
+          key: r.key as string,
+          requestHash: r.request_hash as string,
+          status: r.status as number,
+          response: r.response as string,
+          paymentId: (r.payment_id as number | null) ?? null,
+        }
+      : undefined;
+  }
+
+  async eventsAfter(seq: number, limit: number): Promise<EventRow[]> {
+    return (this.r.prepare('SELECT * FROM events WHERE seq > ? ORDER BY seq LIMIT ?').all(seq, limit) as Row[]).map(toEvent);
+  }
+
+  onCommit(listener: (events: EventRow[]) => void): void {
+    this.listeners.push(listener);
+  }
+
+  // ---------------------------------------------------------------- administration
+  // Administrative writes run as their own short transactions on the write
+  // connection. better-sqlite3 is synchronous, so they can never interleave with a
+  // group-commit batch.
+
+  private audit(a: AuditEntry): void {
+    this.s.insertAudit.run(Date.now(), a.actor, a.action, a.target, a.detail ? JSON.stringify(a.detail) : null);
+  }
+
+  private emitNow(e: Omit<EventRow, 'seq'>): void {
+    const events: EventRow[] = [];
+    this.emit(events, e);
+    // Listeners run after the surrounding transaction commits (see callers).
+    queueMicrotask(() => {
+      for (const l of this.listeners) l(events);
+    });
+  }
+
+  async insertTerminal(t: { id: string; counterId: string; tmkSealed: string; secretHash: string }, audit: AuditEntry) {
+    this.w.transaction(() => {
+      this.w
+        .prepare('INSERT INTO terminals (id, counter_id, status, tmk_enc, secret_hash, created_at) VALUES (?, ?, ?, ?, ?, ?)')
+        .run(t.id, t.counterId, 'active', t.tmkSealed, t.secretHash, Date.now());
+      this.audit(audit);
+    })();
+  }
+
+  async nextTerminalId(): Promise<string> {
+    const ids = this.r.prepare("SELECT id FROM terminals WHERE id GLOB 'T[0-9]*'").pluck().all() as string[];
+    const max = ids.reduce((m, id) => Math.max(m, Number(id.slice(1)) || 0), 0);
+    return `T${String(max + 1).padStart(4, '0')}`;
+  }
+
+  async setTerminalStatus(id: string, status: Terminal['status'], audit: AuditEntry): Promise<boolean> {
+    return this.w.transaction(() => {
+      const row = this.w.prepare('SELECT counter_id FROM terminals WHERE id = ?').get(id) as Row | undefined;
+      if (!row) return false;
+      this.w.prepare('UPDATE terminals SET status = ? WHERE id = ?').run(status, id);
+      this.audit(audit);
+      this.emitNow({
+        type: status === 'blocked' ? 'terminal.blocked' : 'terminal.unblocked',
+        at: Date.now(),
+        terminalId: id,
+        counterId: row.counter_id as string,
+        entityId: null,
+        serviceCode: null,
+        payload: { terminalId: id, counterId: row.counter_id },
+      });
+      return true;
+    })();
+  }
+
+  async setCounterStatus(id: string, status: Counter['status'], audit: AuditEntry): Promise<boolean> {
+    return this.w.transaction(() => {
+      if (this.w.prepare('UPDATE counters SET status = ? WHERE id = ?').run(status, id).changes !== 1) return false;
+      this.audit(audit);
+      this.emitNow({
+        type: status === 'suspended' ? 'counter.suspended' : 'counter.reactivated',
+        at: Date.now(),
+        terminalId: null,
+        counterId: id,
+        entityId: null,
+        serviceCode: null,
+        payload: { counterId: id },
+      });
+      return true;
+    })();
+  }
+
+  async setCreditLimit(id: string, cents: number, audit: AuditEntry): Promise<boolean> {
+    return this.w.transaction(() => {
+      if (this.w.prepare('UPDATE counters SET credit_limit_cents = ? WHERE id = ?').run(cents, id).changes !== 1) return false;
+      this.audit(audit);
+      return true;
+    })();
+  }
+
+  async createPositions(rows: NewPosition[], actor: string) {
+    const errors: { row: number; code: ErrorCode; detail: string }[] = [];
+    const noticeExists = this.w.prepare('SELECT 1 FROM payment_options WHERE notice_number = ?').pluck();
+    const refExists = this.w.prepare('SELECT 1 FROM debt_positions WHERE entity_id = ? AND external_ref = ?').pluck();
+    const insertPosition = this.w.prepare(
+      `INSERT INTO debt_positions (entity_id, service_code, external_ref, debtor_cf, debtor_name, description, status, valid_until, created_at)
+       VALUES (?, ?, ?, ?, ?, ?, 'VALID', ?, ?)`,
+    );
+    const insertOption = this.w.prepare(
+      `INSERT INTO payment_options (position_id, notice_number, lookup_key, kind, instalment_no, amount_cents, due_date, description, rule_params)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    );
+    const now = Date.now();
+    const run = this.w.transaction(() => {
+      const seenNotices = new Set<string>();
+      const seenRefs = new Set<string>();
+      rows.forEach((p, i) => {
+        const ref = `${p.entityId}/${p.externalRef}`;
+        if (seenRefs.has(ref) || refExists.get(p.entityId, p.externalRef)) {
+          errors.push({ row: i, code: 'CONFLICT', detail: `externalRef ${p.externalRef} already exists` });
+        }
+        seenRefs.add(ref);
+        for (const o of p.options) {
+          if (seenNotices.has(o.noticeNumber) || noticeExists.get(o.noticeNumber)) {
+            errors.push({ row: i, code: 'CONFLICT', detail: `notice number ${o.noticeNumber} already exists` });
+          }
+          seenNotices.add(o.noticeNumber);
+        }
+      });
+      if (errors.length > 0) return [];
+      const ids = rows.map((p) => {
+        const id = Number(
+          insertPosition.run(p.entityId, p.serviceCode, p.externalRef, p.debtorCf, p.debtorName, p.description, p.validUntil, now)
+            .lastInsertRowid,
+        );
+        for (const o of p.options) {
+          insertOption.run(
+            id,
+            o.noticeNumber,
+            o.lookupKey,
+            o.kind,
+            o.instalmentNo,
+            o.amountCents,
+            o.dueDate,
+            o.description,
+            o.ruleParams ? JSON.stringify(o.ruleParams) : null,
+          );
+        }
+        return id;
+      });
+      const byEntity = new Map<string, number>();
+      for (const p of rows) byEntity.set(p.entityId, (byEntity.get(p.entityId) ?? 0) + 1);
+      for (const [entityId, count] of byEntity) {
+        this.audit({ actor, action: 'positions.create', target: entityId, detail: { count } });
+        this.emitNow({
+          type: 'notices.imported',
+          at: now,
+          terminalId: null,
+          counterId: null,
+          entityId,
+          serviceCode: null,
+          payload: { entityId, positions: count },
+        });
+      }
+      return ids;
+    });
+    const ids = run();
+    return errors.length > 0 ? { errors } : { ids };
+  }
+
+  async cancelPosition(id: number, actor: string) {
+    return this.w.transaction(() => {
+      const p = this.w.prepare('SELECT status, entity_id FROM debt_positions WHERE id = ?').get(id) as Row | undefined;
+      if (!p) return { ok: false as const, code: 'NOT_FOUND' as ErrorCode, detail: `no debt position ${id}` };
+      if (p.status === 'INVALID') return { ok: true as const };
+      if (p.status === 'PAID' || p.status === 'PARTIALLY_PAID') {
+        return { ok: false as const, code: 'CONFLICT' as ErrorCode, detail: `position ${id} is ${p.status as string} and cannot be cancelled` };
+      }
+      this.w.prepare("UPDATE debt_positions SET status = 'INVALID' WHERE id = ?").run(id);
+      this.audit({ actor, action: 'positions.cancel', target: String(id) });
+      return { ok: true as const };
+    })();
+  }
+
+  async addUser(u: { username: string; role: 'entity' | 'finance' | 'admin'; entityId: string | null; passwordHash: string }) {
+    this.w
+      .prepare(
+        `INSERT INTO users (username, role, entity_id, password_hash, created_at) VALUES (?, ?, ?, ?, ?)
+         ON CONFLICT (username) DO UPDATE SET role = excluded.role, entity_id = excluded.entity_id, password_hash = excluded.password_hash`,
+      )
+      .run(u.username, u.role, u.entityId, u.passwordHash, Date.now());
+  }
+
+  async getUser(username: string) {
+    const r = this.r.prepare('SELECT * FROM users WHERE username = ?').get(username) as Row | undefined;
+    return r
+      ? {
+          username: r.username as string,
+          role: r.role as 'entity' | 'finance' | 'admin',
+          entityId: (r.entity_id as string | null) ?? null,
+          passwordHash: r.password_hash as string,
+        }
+      : undefined;
+  }
+
+  // ---------------------------------------------------------------- operations
+
+  async isEmpty(): Promise<boolean> {
+    return (this.r.prepare('SELECT count(*) FROM entities').pluck().get() as number) === 0;
+  }
+
+  async seed(catalogue: Catalogue, network: Network, sealed: Map<string, { tmkSealed: string; secretHash: string }>) {
+    const w = this.w;
+    const now = Date.now();
+    w.transaction(() => {
+      for (const t of [
+        'audit_log', 'events', 'idempotency_records', 'ledger_entries', 'ledger_balances', 'ledger_accounts',
+        'payment_options', 'payments', 'debt_positions', 'terminals', 'counters', 'fee_schedules', 'services',
+        'circuit_fees', 'users', 'entities',
+      ]) {
+        w.prepare(`DELETE FROM ${t}`).run();
+      }
+      const insEntity = w.prepare(
+        'INSERT INTO entities (id, name, fiscal_code, iban, is_circuit_owner, segregation_code) VALUES (?, ?, ?, ?, ?, ?)',
+      );
+      const insFee = w.prepare('INSERT INTO circuit_fees (entity_id, effective_from, fee_cents, mode) VALUES (?, ?, ?, ?)');
+      for (const e of catalogue.entities) {
+        insEntity.run(e.id, e.name, e.fiscalCode, e.iban, e.isCircuitOwner ? 1 : 0, e.segregationCode);
+        if (e.circuitFee) insFee.run(e.id, e.circuitFee.effectiveFrom, e.circuitFee.feeCents, e.circuitFee.mode);
+      }
+      const insService = w.prepare(
+        `INSERT INTO services (code, name, entity_id, amount_kind, identifier_kind, rule, fixed_cents, min_cents, max_cents)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      );
+      for (const s of catalogue.services) {
+        insService.run(s.code, s.name, s.entityId, s.amountKind, s.identifierKind, s.rule, s.fixedCents, s.minCents, s.maxCents);
+      }
+      const insSchedule = w.prepare(
+        'INSERT INTO fee_schedules (service_code, counter_kind, effective_from, fee_rule, commission_rate, royalty_cents) VALUES (?, ?, ?, ?, ?, ?)',
+      );
+      for (const f of catalogue.feeSchedules) {
+        insSchedule.run(f.serviceCode, f.counterKind, f.effectiveFrom, JSON.stringify(f.feeRule), f.commissionRate, f.royaltyCents);
+      }
+      const insCounter = w.prepare(
+        `INSERT INTO counters (id, kind, name, address, town, iban, mandate_ref, credit_limit_cents, status)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'active')`,
+      );
+      for (const c of network.counters) {
+        insCounter.run(c.id, c.kind, c.name, c.address, c.town, c.iban, c.mandateRef, c.creditLimitCents);
+      }
+      const insTerminal = w.prepare(
+        "INSERT INTO terminals (id, counter_id, status, tmk_enc, secret_hash, created_at) VALUES (?, ?, 'active', ?, ?, ?)",
+      );
+      for (const t of network.terminals) {
+        const s = sealed.get(t.id);
+        if (!s) throw new Error(`no sealed key for terminal ${t.id}`);
+        insTerminal.run(t.id, t.counterId, s.tmkSealed, s.secretHash, now);
+      }
+      const insPosition = w.prepare(
+        `INSERT INTO debt_positions (entity_id, service_code, external_ref, debtor_cf, debtor_name, description, status, valid_until, created_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      );
+      const insOption = w.prepare(
+        `INSERT INTO payment_options (position_id, notice_number, lookup_key, kind, instalment_no, amount_cents, due_date, description, rule_params)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      );
+      for (const p of network.positions) {
+        const id = insPosition.run(
+          p.entityId, p.serviceCode, p.externalRef, p.debtorCf, p.debtorName, p.description, p.status, p.validUntil, now,
+        ).lastInsertRowid;
+        for (const o of p.options) {
+          insOption.run(
+            id, o.noticeNumber, o.lookupKey, o.kind, o.instalmentNo, o.amountCents, o.dueDate, o.description,
+            o.ruleParams ? JSON.stringify(o.ruleParams) : null,
+          );
+        }
+      }
+    })();
+    this.accounts.clear();
+    this.nextPaymentId = 1;
+  }
+
+  async checkInvariants(): Promise<InvariantReport> {
+    const r = this.r;
+    const violations: string[] = [];
+    const q = <T>(sql: string) => r.prepare(sql).all() as T[];
+    const total = r.prepare('SELECT coalesce(sum(balance_cents), 0) FROM ledger_balances').pluck().get() as number;
+    if (total !== 0) violations.push(`balances sum to ${total}, not 0`);
+    for (const x of q<Row>(
+      'SELECT payment_id, is_reversal, sum(amount_cents) AS s FROM ledger_entries GROUP BY payment_id, is_reversal HAVING s <> 0',
+    )) {
+      violations.push(`payment ${x.payment_id as number} ${x.is_reversal ? 'reversal' : ''} entries sum to ${x.s as number}`);
+    }
+    for (const x of q<Row>(
+      `SELECT a.id, b.balance_cents AS b, coalesce((SELECT sum(amount_cents) FROM ledger_entries e WHERE e.account_id = a.id), 0) AS s
+       FROM ledger_accounts a LEFT JOIN ledger_balances b ON b.account_id = a.id WHERE coalesce(b.balance_cents, 0) <> s`,
+    )) {
+      violations.push(`account ${x.id as number}: balance ${x.b as number} but entries sum to ${x.s as number}`);
+    }
+    for (const x of q<Row>(
+      'SELECT option_id, count(*) AS n FROM payments WHERE option_id IS NOT NULL AND reversed_at IS NULL GROUP BY option_id HAVING n > 1',
+    )) {
+      violations.push(`option ${x.option_id as number} paid ${x.n as number} times`);
+    }
+    for (const x of q<Row>(
+      `SELECT o.id FROM payment_options o LEFT JOIN payments p ON p.id = o.paid_payment_id
+       WHERE (o.paid_payment_id IS NOT NULL AND (p.id IS NULL OR p.reversed_at IS NOT NULL OR p.option_id <> o.id))
+          OR (o.paid_payment_id IS NULL AND EXISTS (SELECT 1 FROM payments q WHERE q.option_id = o.id AND q.reversed_at IS NULL))`,
+    )) {
+      violations.push(`option ${x.id as number}: paid mark disagrees with its payments`);
+    }
+    for (const x of q<Row>(
+      `SELECT p.id FROM payments p WHERE NOT EXISTS (SELECT 1 FROM ledger_entries e WHERE e.payment_id = p.id)
+          OR (p.reversed_at IS NOT NULL) <> EXISTS (SELECT 1 FROM ledger_entries e WHERE e.payment_id = p.id AND e.is_reversal = 1)`,
+    )) {
+      violations.push(`payment ${x.id as number}: entries missing or reversal state inconsistent`);
+    }
+    const count = (sql: string) => r.prepare(sql).pluck().get() as number;
+    return {
+      ok: violations.length === 0,
+      checked: {
+        payments: count('SELECT count(*) FROM payments'),
+        entries: count('SELECT count(*) FROM ledger_entries'),
+        accounts: count('SELECT count(*) FROM ledger_accounts'),
+        options: count('SELECT count(*) FROM payment_options'),
+      },
+      violations,
+    };
+  }
+
+  async close(): Promise<void> {
+    await this.writer.close();
+    this.r.close();
+    this.w.close();
+  }
+}
+
+/** Refusal for paying this option now, or null when it is payable. */
+export function optionRefusal(o: OptionView, today: string): { ok: false; code: ErrorCode; detail: string } | null {
+  const fail = (code: ErrorCode, detail: string) => ({ ok: false as const, code, detail });
+  switch (o.positionStatus) {
+    case 'PAID':
+      return fail('NOTICE_ALREADY_PAID', `notice ${o.noticeNumber} is already paid`);
+    case 'INVALID':
+      return fail('NOTICE_CANCELLED', `notice ${o.noticeNumber} was cancelled by the entity`);
+    case 'EXPIRED':
+      return fail('NOTICE_EXPIRED', `notice ${o.noticeNumber} has expired`);
+    case 'DRAFT':
+    case 'PUBLISHED':
+      return fail('NOTICE_UNKNOWN', `notice ${o.noticeNumber} is not yet payable`);
+    default:
+      break;
+  }
+  if (o.validUntil !== null && today > o.validUntil) return fail('NOTICE_EXPIRED', `notice ${o.noticeNumber} expired on ${o.validUntil}`);
+  if (o.paidPaymentId !== null) return fail('NOTICE_ALREADY_PAID', `notice ${o.noticeNumber} is already paid`);
+  if (o.kind === 'single' && o.positionStatus === 'PARTIALLY_PAID') {
+    return fail('NOTICE_ALREADY_PAID', `an instalment of this position is already paid: pay the remaining instalments`);
+  }
+  return null;
+}

@@ -1,0 +1,273 @@
+// The Store: the only place that knows how data is kept. Every method is
+// asynchronous so that a PostgreSQL implementation can stand behind the same
+// interface; the SQLite one answers reads from its own read connection and sends
+// every write through the single group-commit writer.
+import type {
+  Catalogue,
+  CounterKind,
+  DebtPositionFixture,
+  EntityFixture,
+  FeeScheduleFixture,
+  Network,
+  RuleParams,
+  ServiceFixture,
+} from '../../fixtures/types.js';
+import type { Posting } from '../ledger/postings.js';
+import type { ErrorCode } from '../payments/errors.js';
+
+export type Entity = EntityFixture;
+export type Service = ServiceFixture & { enabled: boolean };
+export type FeeSchedule = FeeScheduleFixture;
+
+export interface CatalogueSnapshot {
+  entities: Map<string, Entity>;
+  services: Map<string, Service>;
+  /** Versions per `${serviceCode}/${counterKind}`, oldest first. */
+  feeSchedules: Map<string, FeeSchedule[]>;
+  /** Circuit fee versions per entity, oldest first (none for the owner). */
+  circuitFees: Map<string, { effectiveFrom: string; feeCents: number; mode: 'netted' | 'rebilled' }[]>;
+  owner: Entity;
+}
+
+export interface Counter {
+  id: string;
+  kind: CounterKind;
+  name: string;
+  address: string;
+  town: string;
+  iban: string;
+  mandateRef: string;
+  creditLimitCents: number;
+  status: 'active' | 'suspended';
+}
+
+export interface Terminal {
+  id: string;
+  counterId: string;
+  status: 'active' | 'blocked';
+  tmkSealed: string;
+  secretHash: string;
+  createdAt: number;
+}
+
+export type PositionStatus = 'DRAFT' | 'PUBLISHED' | 'VALID' | 'PARTIALLY_PAID' | 'PAID' | 'INVALID' | 'EXPIRED';
+
+/** A payment option together with its debt position. */
+export interface OptionView {
+  optionId: number;
+  positionId: number;
+  entityId: string;
+  serviceCode: string;
+  noticeNumber: string;
+  lookupKey: string | null;
+  kind: 'single' | 'instalment';
+  instalmentNo: number | null;
+  amountCents: number;
+  dueDate: string;
+  description: string;
+  ruleParams: RuleParams | null;
+  paidPaymentId: number | null;
+  positionStatus: PositionStatus;
+  validUntil: string | null;
+  debtorCf: string;
+}
+
+export interface DebtPositionView {
+  id: number;
+  entityId: string;
+  serviceCode: string;
+  externalRef: string;
+  debtorCf: string;
+  debtorName: string | null;
+  description: string;
+  status: PositionStatus;
+  validUntil: string | null;
+  createdAt: number;
+  options: Omit<OptionView, 'positionId' | 'entityId' | 'serviceCode' | 'positionStatus' | 'validUntil' | 'debtorCf'>[];
+}
+
+export type Channel = 'json' | 'iso8583';
+
+export interface Payment {
+  id: number;
+  publicId: string;
+  channel: Channel;
+  terminalId: string;
+  counterId: string;
+  counterKind: CounterKind;
+  entityId: string;
+  serviceCode: string;
+  identifier: string;
+  optionId: number | null;
+  payerCf: string | null;
+  amountCents: number;
+  feeCents: number;
+  feeCommission: number;
+  feeOperator: number;
+  feeRoyalty: number;
+  circuitFeeCents: number;
+  circuitFeeMode: 'netted' | 'rebilled' | null;
+  stan: string | null;
+  rrn: string;
+  approvalCode: string;
+  receiptNumber: string;
+  description: string;
+  bookedAt: number;
+  settlementDate: string;
+  reversedAt: number | null;
+  reversalSettlementDate: string | null;
+}
+
+export interface IdempotencyRecord {
+  terminalId: string;
+  key: string;
+  requestHash: string;
+  status: number;
+  response: string;
+  paymentId: number | null;
+}
+
+/** What a payment asks the writer to book; the writer re-checks every precondition. */
+export interface PayCommand {
+  kind: 'pay';
+  channel: Channel;
+  terminalId: string;
+  counterId: string;
+  counterKind: CounterKind;
+  entityId: string;
+  serviceCode: string;
+  identifier: string;
+  optionId: number | null;
+  payerCf: string | null;
+  amountCents: number;
+  feeCents: number;
+  split: { commission: number; operator: number; royalty: number };
+  circuitFeeCents: number;
+  circuitFeeMode: 'netted' | 'rebilled' | null;
+  stan: string | null;
+  approvalCode: string;
+  publicId: string;
+  description: string;
+  bookedAt: number;
+  settlementDate: string;
+  postings: Posting[];
+  idempotency: { key: string; requestHash: string } | null;
+  /** Builds the answer stored with the idempotency record, once ids are known. */
+  answer: (p: Payment) => { status: number; body: unknown };
+  event: (p: Payment) => Record<string, unknown>;
+}
+
+export interface ReverseCommand {
+  kind: 'reverse';
+  paymentId: number;
+  terminalId: string;
+  at: number;
+  /** The window the reversal is booked in; it must equal the original's. */
+  settlementDate: string;
+  event: (p: Payment) => Record<string, unknown>;
+}
+
+export type WriteCommand = PayCommand | ReverseCommand;
+
+export type WriteResult =
+  | { ok: true; payment: Payment; replayed?: { status: number; response: string } }
+  | { ok: false; code: ErrorCode; detail: string };
+
+export interface NewPosition {
+  entityId: string;
+  serviceCode: string;
+  externalRef: string;
+  debtorCf: string;
+  debtorName: string | null;
+  description: string;
+  validUntil: string | null;
+  options: {
+    noticeNumber: string;
+    lookupKey: string | null;
+    kind: 'single' | 'instalment';
+    instalmentNo: number | null;
+    amountCents: number;
+    dueDate: string;
+    description: string;
+    ruleParams: RuleParams | null;
+  }[];
+}
+
+export interface AuditEntry {
+  actor: string;
+  action: string;
+  target: string;
+  detail?: Record<string, unknown>;
+}
+
+export interface EventRow {
+  seq: number;
+  type: string;
+  at: number;
+  terminalId: string | null;
+  counterId: string | null;
+  entityId: string | null;
+  serviceCode: string | null;
+  payload: Record<string, unknown>;
+}
+
+export interface InvariantReport {
+  ok: boolean;
+  checked: Record<string, number>;
+  violations: string[];
+}
+
+export interface Page<T> {
+  items: T[];
+  nextCursor: string | null;
+}
+
+export interface Store {
+  // catalogue and network
+  loadCatalogue(): Promise<CatalogueSnapshot>;
+  getCounter(id: string): Promise<Counter | undefined>;
+  listCounters(): Promise<Counter[]>;
+  getTerminal(id: string): Promise<Terminal | undefined>;
+  listTerminals(counterId?: string): Promise<Omit<Terminal, 'tmkSealed' | 'secretHash'>[]>;
+  counterExposure(counterId: string): Promise<number>;
+
+  // debt positions
+  findOptionByNotice(noticeNumber: string): Promise<OptionView | undefined>;
+  findOptionsByLookup(serviceCode: string, lookupKey: string): Promise<OptionView[]>;
+  getPosition(id: number): Promise<DebtPositionView | undefined>;
+  listPositions(entityId: string, cursor: number, limit: number): Promise<Page<DebtPositionView>>;
+  /** All-or-nothing: either every position is created, or none and the errors per row. */
+  createPositions(rows: NewPosition[], actor: string): Promise<{ ids: number[] } | { errors: { row: number; code: ErrorCode; detail: string }[] }>;
+  cancelPosition(id: number, actor: string): Promise<{ ok: true } | { ok: false; code: ErrorCode; detail: string }>;
+
+  // payments
+  getPayment(publicId: string): Promise<Payment | undefined>;
+  getPaymentById(id: number): Promise<Payment | undefined>;
+  getIdempotency(terminalId: string, key: string): Promise<IdempotencyRecord | undefined>;
+  /** Books through the single writer; resolves after the commit is on disk. */
+  write(cmd: WriteCommand): Promise<WriteResult>;
+
+  // administration (each writes an audit entry in the same transaction)
+  insertTerminal(t: { id: string; counterId: string; tmkSealed: string; secretHash: string }, audit: AuditEntry): Promise<void>;
+  setTerminalStatus(id: string, status: Terminal['status'], audit: AuditEntry): Promise<boolean>;
+  setCounterStatus(id: string, status: Counter['status'], audit: AuditEntry): Promise<boolean>;
+  setCreditLimit(id: string, cents: number, audit: AuditEntry): Promise<boolean>;
+  nextTerminalId(): Promise<string>;
+
+  // users
+  addUser(u: { username: string; role: 'entity' | 'finance' | 'admin'; entityId: string | null; passwordHash: string }): Promise<void>;
+  getUser(username: string): Promise<{ username: string; role: 'entity' | 'finance' | 'admin'; entityId: string | null; passwordHash: string } | undefined>;
+
+  // events
+  eventsAfter(seq: number, limit: number): Promise<EventRow[]>;
+  onCommit(listener: (events: EventRow[]) => void): void;
+
+  // operations
+  isEmpty(): Promise<boolean>;
+  /** Replaces catalogue, network and positions; terminals' TMKs sealed by the caller. */
+  seed(catalogue: Catalogue, network: Network, sealed: Map<string, { tmkSealed: string; secretHash: string }>): Promise<void>;
+  checkInvariants(): Promise<InvariantReport>;
+  close(): Promise<void>;
+}
+
+export type { Catalogue, Network, DebtPositionFixture };
