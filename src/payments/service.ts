@@ -8,10 +8,10 @@ import { citizenFee, scheduleInForce, splitFee } from '../domain/fees.js';
 import { isValidFiscalCode, maskFiscalCode } from '../domain/fiscal-code.js';
 import { parseIdentifier } from '../domain/identifiers.js';
 import { multaAmountDue } from '../domain/multe.js';
+import { refusalToPay } from '../domain/positions.js';
 import { parsePagoPaQr } from '../domain/qr.js';
 import { paymentPostings } from '../ledger/postings.js';
 import { logger } from '../log.js';
-import { optionRefusal } from '../store/sqlite.js';
 import type { CatalogueSnapshot, Channel, Counter, OptionView, Payment, Service, Store } from '../store/types.js';
 import { PaymentError, type ErrorCode } from './errors.js';
 import type { ReceiptData } from './receipt.js';
@@ -400,7 +400,7 @@ export class Payments {
         break;
     }
     const option = await this.findOption(service, id.notice, id.lookupKey);
-    const refusal = optionRefusal(option, today);
+    const refusal = refusalToPay(option, today);
     if (refusal) fail(refusal.code, refusal.detail);
     const due = this.amountDue(option, today);
     return { ...base, option, amountDue: due.amount, dueDate: due.dueDate, description: option.description };

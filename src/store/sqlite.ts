@@ -5,6 +5,8 @@ import { mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Catalogue, Network, RuleParams } from '../../fixtures/types.js';
 import { accountKey, reversalPostings, type AccountRef, type Posting } from '../ledger/postings.js';
+import { romeDate } from '../domain/calendar.js';
+import { positionStatusFromOptions, refusalToPay } from '../domain/positions.js';
 import { GroupCommitWriter } from '../ledger/writer.js';
 import { projectFile } from '../paths.js';
 import type {
@@ -132,15 +134,6 @@ function toEvent(r: Row): EventRow {
     serviceCode: (r.service_code as string | null) ?? null,
     payload: JSON.parse(r.payload as string) as Record<string, unknown>,
   };
-}
-
-/** Status of a position after one of its options was paid or un-paid. */
-function derivePositionStatus(options: { kind: string; paid: boolean }[]): PositionStatus {
-  if (options.some((o) => o.kind === 'single' && o.paid)) return 'PAID';
-  const instalments = options.filter((o) => o.kind === 'instalment');
-  const paid = instalments.filter((o) => o.paid).length;
-  if (instalments.length > 0 && paid === instalments.length) return 'PAID';
-  return paid > 0 ? 'PARTIALLY_PAID' : 'VALID';
 }
 
 export class SqliteStore implements Store {
@@ -281,10 +274,10 @@ export class SqliteStore implements Store {
 
   private refreshPositionStatus(positionId: number): void {
     const options = (this.s.optionsOfPosition.all(positionId) as Row[]).map((o) => ({
-      kind: o.kind as string,
+      kind: o.kind as 'single' | 'instalment',
       paid: o.paid_payment_id !== null,
     }));
-    this.s.setPositionStatus.run(derivePositionStatus(options), positionId);
+    this.s.setPositionStatus.run(positionStatusFromOptions(options), positionId);
   }
 
   private emit(events: EventRow[], e: Omit<EventRow, 'seq'>): void {
@@ -318,8 +311,9 @@ export class SqliteStore implements Store {
 
     if (cmd.optionId !== null) {
       const o = toOptionView(this.s.option.get(cmd.optionId) as Row);
-      const refusal = optionRefusal(o, cmd.settlementDate);
-      if (refusal) return refusal;
+      // Re-checked inside the transaction: another payment may have been booked since verify.
+      const refusal = refusalToPay(o, romeDate(cmd.bookedAt));
+      if (refusal) return fail(refusal.code, refusal.detail);
     }
 
     const cashAccount = this.account({ kind: 'counter_cash', ownerId: cmd.counterId });
@@ -949,28 +943,4 @@ export class SqliteStore implements Store {
     this.r.close();
     this.w.close();
   }
-}
-
-/** Refusal for paying this option now, or null when it is payable. */
-export function optionRefusal(o: OptionView, today: string): { ok: false; code: ErrorCode; detail: string } | null {
-  const fail = (code: ErrorCode, detail: string) => ({ ok: false as const, code, detail });
-  switch (o.positionStatus) {
-    case 'PAID':
-      return fail('NOTICE_ALREADY_PAID', `notice ${o.noticeNumber} is already paid`);
-    case 'INVALID':
-      return fail('NOTICE_CANCELLED', `notice ${o.noticeNumber} was cancelled by the entity`);
-    case 'EXPIRED':
-      return fail('NOTICE_EXPIRED', `notice ${o.noticeNumber} has expired`);
-    case 'DRAFT':
-    case 'PUBLISHED':
-      return fail('NOTICE_UNKNOWN', `notice ${o.noticeNumber} is not yet payable`);
-    default:
-      break;
-  }
-  if (o.validUntil !== null && today > o.validUntil) return fail('NOTICE_EXPIRED', `notice ${o.noticeNumber} expired on ${o.validUntil}`);
-  if (o.paidPaymentId !== null) return fail('NOTICE_ALREADY_PAID', `notice ${o.noticeNumber} is already paid`);
-  if (o.kind === 'single' && o.positionStatus === 'PARTIALLY_PAID') {
-    return fail('NOTICE_ALREADY_PAID', `an instalment of this position is already paid: pay the remaining instalments`);
-  }
-  return null;
 }

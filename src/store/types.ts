@@ -50,7 +50,8 @@ export interface Terminal {
   createdAt: number;
 }
 
-export type PositionStatus = 'DRAFT' | 'PUBLISHED' | 'VALID' | 'PARTIALLY_PAID' | 'PAID' | 'INVALID' | 'EXPIRED';
+import type { PositionStatus } from '../domain/positions.js';
+export type { PositionStatus };
 
 /** A payment option together with its debt position. */
 export interface OptionView {

@@ -1,0 +1,69 @@
+// Wiring shared by the server and the CLI: keys, the store, and the demo network.
+import { randomBytes } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { CATALOGUE } from '../fixtures/catalogue.js';
+import { generateNetwork } from '../fixtures/generator.js';
+import { KEY_COST, PASSWORD_COST, hashSecret, loadOrCreateKeyFile, sealTmk } from './auth/secrets.js';
+import type { Config } from './config.js';
+import { SqliteStore } from './store/sqlite.js';
+
+export interface Runtime {
+  store: SqliteStore;
+  kek: Buffer;
+  jwtKey: Buffer;
+}
+
+export function openRuntime(config: Config): Runtime {
+  const kek = config.kekHex ? Buffer.from(config.kekHex, 'hex') : loadOrCreateKeyFile(config.dataDir, 'kek.key');
+  const jwtKey = config.jwtSecret ? Buffer.from(config.jwtSecret) : loadOrCreateKeyFile(config.dataDir, 'jwt.key');
+  return { store: SqliteStore.open(config.dbFile), kek, jwtKey };
+}
+
+export const CREDENTIALS_FILE = 'demo-credentials.json';
+
+export interface DemoCredentials {
+  terminals: { terminalId: string; counterId: string; secret: string }[];
+  users: { username: string; password: string; role: 'entity' | 'finance' | 'admin'; entityId: string | null }[];
+}
+
+/**
+ * (Re)creates the catalogue and the demo network, and demo users, and writes their
+ * credentials (mode 0600) to the data directory. Returns the credentials file's path.
+ */
+export async function seedDemo(
+  rt: Runtime,
+  config: Pick<Config, 'dataDir' | 'seed' | 'seedPositions'>,
+  onProgress: (step: string) => void = () => undefined,
+): Promise<{ file: string; credentials: DemoCredentials }> {
+  onProgress('generating the network');
+  const network = generateNetwork({ seed: config.seed, positions: config.seedPositions });
+  onProgress(`sealing ${network.terminals.length} terminal keys`);
+  const sealed = new Map<string, { tmkSealed: string; secretHash: string }>();
+  await Promise.all(
+    network.terminals.map(async (t) => {
+      const tmk = Buffer.from(t.tmkHex, 'hex');
+      sealed.set(t.id, { tmkSealed: sealTmk(rt.kek, t.id, tmk), secretHash: await hashSecret(t.tmkHex, KEY_COST) });
+    }),
+  );
+  onProgress(`writing ${network.counters.length} counters and ${network.positions.length} debt positions`);
+  await rt.store.seed(CATALOGUE, network, sealed);
+
+  const users: DemoCredentials['users'] = [
+    { username: 'admin', role: 'admin', entityId: null, password: '' },
+    { username: 'finance', role: 'finance', entityId: null, password: '' },
+    ...CATALOGUE.entities.map((e) => ({ username: `ente-${e.id.toLowerCase()}`, role: 'entity' as const, entityId: e.id, password: '' })),
+  ];
+  onProgress(`creating ${users.length} demo users`);
+  for (const u of users) {
+    u.password = randomBytes(12).toString('base64url');
+    await rt.store.addUser({ username: u.username, role: u.role, entityId: u.entityId, passwordHash: await hashSecret(u.password, PASSWORD_COST) });
+  }
+  const credentials: DemoCredentials = {
+    terminals: network.terminals.map((t) => ({ terminalId: t.id, counterId: t.counterId, secret: t.tmkHex })),
+    users,
+  };
+  const file = path.join(config.dataDir, CREDENTIALS_FILE);
+  writeFileSync(file, JSON.stringify(credentials, null, 2) + '\n', { mode: 0o600 });
+  return { file, credentials };
+}

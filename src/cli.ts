@@ -1,0 +1,101 @@
+// The `tserve` command line: start, seed, user add, check.
+import { randomBytes } from 'node:crypto';
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { PASSWORD_COST, hashSecret } from './auth/secrets.js';
+import { openRuntime, seedDemo } from './bootstrap.js';
+import { loadConfig } from './config.js';
+import { startServer, version } from './server.js';
+
+const int = (name: string) => (v: string) => {
+  if (!/^\d+$/.test(v)) throw new InvalidArgumentError(`${name} must be a non-negative integer`);
+  return Number(v);
+};
+
+const program = new Command()
+  .name('tserve')
+  .description('Real-time payment switch for counter networks (configuration: see README, TSERVE_* variables)')
+  .version(version());
+
+program
+  .command('start')
+  .description('run the switch (same as npm start)')
+  .action(async () => {
+    const server = await startServer(loadConfig());
+    console.log(`tserve: listening on ${server.url}`);
+    const stop = () => void server.close().then(() => process.exit(0));
+    process.on('SIGTERM', stop);
+    process.on('SIGINT', stop);
+  });
+
+program
+  .command('seed')
+  .description('(re)create the catalogue, the demo network and demo users; ERASES every payment')
+  .option('--seed <n>', 'generator seed', int('seed'))
+  .option('--positions <n>', 'number of debt positions', int('positions'))
+  .option('--force', 'erase a database that already holds payments')
+  .action(async (opts: { seed?: number; positions?: number; force?: boolean }) => {
+    const config = loadConfig();
+    const rt = openRuntime(config);
+    try {
+      const report = await rt.store.checkInvariants();
+      if ((report.checked.payments ?? 0) > 0 && !opts.force) {
+        throw new Error(`the database holds ${report.checked.payments} payments; add --force to erase them`);
+      }
+      const { file, credentials } = await seedDemo(
+        rt,
+        { dataDir: config.dataDir, seed: opts.seed ?? config.seed, seedPositions: opts.positions ?? config.seedPositions },
+        (step) => console.log(`seed: ${step}`),
+      );
+      console.log(`seeded ${credentials.terminals.length} terminals; credentials in ${file}`);
+    } finally {
+      await rt.store.close();
+    }
+  });
+
+const user = program.command('user').description('users of the entity, finance and admin APIs');
+user
+  .command('add <username>')
+  .description('create or replace a user; prints a generated password unless --password is given')
+  .addOption(new Option('--role <role>', 'role').choices(['entity', 'finance', 'admin']).makeOptionMandatory())
+  .option('--entity <id>', 'entity the user acts for (role entity)')
+  .option('--password <password>', 'password (default: generated and printed once)')
+  .action(async (username: string, opts: { role: 'entity' | 'finance' | 'admin'; entity?: string; password?: string }) => {
+    if ((opts.role === 'entity') !== Boolean(opts.entity)) throw new Error('--entity is required for role entity, and only for it');
+    const rt = openRuntime(loadConfig());
+    try {
+      if (opts.entity) {
+        const catalogue = await rt.store.loadCatalogue();
+        if (!catalogue.entities.has(opts.entity)) throw new Error(`unknown entity ${opts.entity}`);
+      }
+      const password = opts.password ?? randomBytes(12).toString('base64url');
+      await rt.store.addUser({ username, role: opts.role, entityId: opts.entity ?? null, passwordHash: await hashSecret(password, PASSWORD_COST) });
+      console.log(opts.password ? `user ${username} saved` : `user ${username} saved; password: ${password}`);
+    } finally {
+      await rt.store.close();
+    }
+  });
+
+program
+  .command('check')
+  .description("check the ledger's invariants; exits 1 if any is broken")
+  .option('--json', 'print the report as JSON')
+  .action(async (opts: { json?: boolean }) => {
+    const rt = openRuntime(loadConfig());
+    try {
+      const report = await rt.store.checkInvariants();
+      if (opts.json) console.log(JSON.stringify(report, null, 2));
+      else {
+        console.log(Object.entries(report.checked).map(([k, v]) => `${k}: ${v}`).join(', '));
+        for (const v of report.violations) console.log(`VIOLATION ${v}`);
+        console.log(report.ok ? 'ledger invariants intact' : `${report.violations.length} violations`);
+      }
+      process.exitCode = report.ok ? 0 : 1;
+    } finally {
+      await rt.store.close();
+    }
+  });
+
+program.parseAsync().catch((err: unknown) => {
+  console.error(`tserve: ${err instanceof Error ? err.message : String(err)}`);
+  process.exit(1);
+});

@@ -1,0 +1,64 @@
+// Starts the switch: HTTP(S) now; the ISO 8583 listener joins here later.
+import { readFileSync } from 'node:fs';
+import http from 'node:http';
+import https from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { TokenService } from './auth/tokens.js';
+import { openRuntime, seedDemo } from './bootstrap.js';
+import type { Config } from './config.js';
+import { createApp } from './http/app.js';
+import { logger } from './log.js';
+import { Payments } from './payments/service.js';
+import { projectFile } from './paths.js';
+
+export interface RunningServer {
+  url: string;
+  port: number;
+  close(): Promise<void>;
+}
+
+export function version(): string {
+  return (JSON.parse(readFileSync(projectFile('package.json'), 'utf8')) as { version: string }).version;
+}
+
+export async function startServer(config: Config): Promise<RunningServer> {
+  const rt = openRuntime(config);
+  if (config.autoSeed && (await rt.store.isEmpty())) {
+    logger.info('empty database: seeding the demo network', { dataDir: config.dataDir });
+    const { file } = await seedDemo(rt, config, (step) => logger.info(`seed: ${step}`));
+    console.log(`tserve: demo network seeded; terminal and user credentials written to ${file}`);
+  }
+  const payments = await Payments.create(rt.store, { settlementCutoff: config.settlementCutoff });
+  const app = createApp({
+    config,
+    store: rt.store,
+    payments,
+    tokens: new TokenService(rt.jwtKey, config.tokenTtlSeconds),
+    kek: rt.kek,
+    version: version(),
+  });
+  const tls = config.http.tls;
+  const server = tls
+    ? https.createServer({ cert: readFileSync(tls.cert), key: readFileSync(tls.key) }, app)
+    : http.createServer(app);
+  server.keepAliveTimeout = 65_000;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.http.port, config.http.host, () => resolve());
+  });
+  const port = (server.address() as AddressInfo).port;
+  const url = `${tls ? 'https' : 'http'}://${config.http.host === '0.0.0.0' ? '127.0.0.1' : config.http.host}:${port}`;
+  logger.info('tserve listening', { url, dataDir: config.dataDir });
+  return {
+    url,
+    port,
+    async close() {
+      // Stop accepting, let requests in flight finish (their commits included), then close the store.
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeIdleConnections();
+      });
+      await rt.store.close();
+    },
+  };
+}
