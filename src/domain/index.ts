@@ -9,3 +9,4 @@ export * from './multe.js';
 export * from './bollo.js';
 export * from './fees.js';
 export * from './identifiers.js';
+export * from './positions.js';

@@ -1,7 +1,7 @@
 // The embedded SQLite store: WAL, synchronous=FULL, one write connection driven by
 // the group-commit writer, one read connection for everything else.
 import Database from 'better-sqlite3';
-import { mkdirSync, readFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Catalogue, Network, RuleParams } from '../../fixtures/types.js';
 import { accountKey, reversalPostings, type AccountRef, type Posting } from '../ledger/postings.js';
@@ -147,7 +147,10 @@ export class SqliteStore implements Store {
 
   static open(file: string): SqliteStore {
     mkdirSync(path.dirname(file), { recursive: true });
-    return new SqliteStore(file);
+    const store = new SqliteStore(file);
+    // The database holds secret hashes and sealed keys: owner-only, like the key files.
+    for (const f of [file, `${file}-wal`, `${file}-shm`]) if (existsSync(f)) chmodSync(f, 0o600);
+    return store;
   }
 
   private constructor(file: string) {

@@ -1,0 +1,33 @@
+# syntax=docker/dockerfile:1
+# tserve: build with the toolchain better-sqlite3 needs, run on a slim image as a
+# non-root user with the database on a volume.
+
+FROM node:20-bookworm-slim AS build
+WORKDIR /app
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends python3 make g++ \
+ && rm -rf /var/lib/apt/lists/*
+COPY package.json package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY tsconfig.json tsconfig.build.json schema.sql ./
+COPY src ./src
+COPY fixtures ./fixtures
+COPY terminals ./terminals
+COPY settlement ./settlement
+RUN npm run build && npm prune --omit=dev
+
+FROM node:20-bookworm-slim AS runtime
+ENV NODE_ENV=production \
+    TSERVE_DATA_DIR=/data \
+    TSERVE_HTTP_PORT=8080
+WORKDIR /app
+COPY --from=build /app/package.json /app/schema.sql ./
+COPY --from=build /app/node_modules ./node_modules
+COPY --from=build /app/dist ./dist
+RUN mkdir -p /data && chown node:node /data
+USER node
+VOLUME ["/data"]
+EXPOSE 8080
+HEALTHCHECK --interval=15s --timeout=3s --start-period=60s --retries=3 \
+  CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.TSERVE_HTTP_PORT||8080)+'/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
+CMD ["node", "dist/src/main.js"]

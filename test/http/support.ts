@@ -1,0 +1,190 @@
+// Shared helpers for the HTTP API tests: one seeded switch per test file, a
+// read-only view of its SQLite file, and pickers that hand out distinct notices so
+// that tests in one file never pay the same thing twice.
+import './quiet.js';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import Database from 'better-sqlite3';
+import request from 'supertest';
+import { expect } from 'vitest';
+import { romeDate } from '../../src/domain/calendar.js';
+import { buildNoticeNumber } from '../../src/domain/notice.js';
+import { startHarness, type Harness } from '../helpers/harness.js';
+
+export interface Ctx {
+  h: Harness;
+  /** Read-only connection on the switch's database file. */
+  db: Database.Database;
+  server: http.Server;
+  /** supertest bound to one listening server (concurrent requests share it). */
+  api: () => ReturnType<typeof request>;
+  notices: NoticePicker;
+  close(): Promise<void>;
+}
+
+export async function setup(positions = 2000): Promise<Ctx> {
+  const h = await startHarness({ positions });
+  const db = new Database(h.config.dbFile, { readonly: true, fileMustExist: true });
+  const server = http.createServer(h.app);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as AddressInfo).port;
+  const base = `http://127.0.0.1:${port}`;
+  return {
+    h,
+    db,
+    server,
+    api: () => request(base),
+    notices: new NoticePicker(db),
+    async close() {
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      db.close();
+      await h.close();
+    },
+  };
+}
+
+export const bearer = (token: string) => ({ Authorization: `Bearer ${token}` });
+
+let keySeq = 0;
+/** A fresh Idempotency-Key. */
+export function idemKey(prefix = 'k'): string {
+  keySeq += 1;
+  return `${prefix}-${process.pid}-${Date.now().toString(36)}-${keySeq}`;
+}
+
+export const today = (): string => romeDate(Date.now());
+
+/** Asserts an application/problem+json answer with the given status and code. */
+export function expectProblem(res: { status: number; headers: Record<string, string>; body: unknown; text: string }, status: number, code: string): void {
+  const ctx = `${res.status} ${res.text}`;
+  expect(res.status, ctx).toBe(status);
+  expect(res.headers['content-type'], ctx).toMatch(/^application\/problem\+json/);
+  const body = JSON.parse(res.text) as Record<string, unknown>;
+  expect(body.code, ctx).toBe(code);
+  expect(body.status, ctx).toBe(status);
+  expect(typeof body.type, ctx).toBe('string');
+  expect((body.type as string).length, ctx).toBeGreaterThan(0);
+  expect(typeof body.title, ctx).toBe('string');
+  expect((body.title as string).length, ctx).toBeGreaterThan(0);
+  expect(typeof body.detail, ctx).toBe('string');
+}
+
+export interface OptionRow {
+  optionId: number;
+  positionId: number;
+  notice: string;
+  amount: number;
+  lookupKey: string | null;
+  ruleParams: string | null;
+  dueDate: string;
+  kind: 'single' | 'instalment';
+  entityId: string;
+  service: string;
+  status: string;
+  validUntil: string | null;
+}
+
+const OPTION_SQL = `SELECT o.id AS optionId, o.position_id AS positionId, o.notice_number AS notice, o.amount_cents AS amount,
+  o.lookup_key AS lookupKey, o.rule_params AS ruleParams, o.due_date AS dueDate, o.kind AS kind,
+  p.entity_id AS entityId, p.service_code AS service, p.status AS status, p.valid_until AS validUntil
+  FROM payment_options o JOIN debt_positions p ON p.id = o.position_id`;
+
+/** Hands out seeded payment options, each at most once per file. */
+export class NoticePicker {
+  private readonly used = new Set<number>();
+
+  constructor(private readonly db: Database.Database) {}
+
+  /** The first unused option matching `where` (SQL over o.* and p.*). */
+  take(where: string, ...params: unknown[]): OptionRow {
+    const rows = this.db.prepare(`${OPTION_SQL} WHERE ${where} ORDER BY o.id`).iterate(...params) as IterableIterator<OptionRow>;
+    for (const r of rows) {
+      if (this.used.has(r.optionId)) continue;
+      this.used.add(r.optionId);
+      return r;
+    }
+    throw new Error(`no unused option for ${where}`);
+  }
+
+  /** A payable single option of a service (position VALID, not expired, unpaid). */
+  payable(service: string, extra = '1=1', ...params: unknown[]): OptionRow {
+    return this.take(
+      `p.service_code = ? AND p.status = 'VALID' AND o.paid_payment_id IS NULL AND o.kind = 'single'
+       AND (p.valid_until IS NULL OR p.valid_until >= ?) AND ${extra}`,
+      service,
+      today(),
+      ...params,
+    );
+  }
+
+  /** A payable TARI single payment (the documented first notice is left alone). */
+  tari(): OptionRow {
+    return this.payable('TARI', "o.notice_number <> '301202400000000164'");
+  }
+}
+
+/** Counts payment rows, optionally for one option. */
+export function paymentCount(db: Database.Database, optionId?: number): number {
+  return optionId === undefined
+    ? (db.prepare('SELECT count(*) FROM payments').pluck().get() as number)
+    : (db.prepare('SELECT count(*) FROM payments WHERE option_id = ?').pluck().get(optionId) as number);
+}
+
+/** Counts positions (optionally of one entity). */
+export function positionCount(db: Database.Database, entityId?: string): number {
+  return entityId === undefined
+    ? (db.prepare('SELECT count(*) FROM debt_positions').pluck().get() as number)
+    : (db.prepare('SELECT count(*) FROM debt_positions WHERE entity_id = ?').pluck().get(entityId) as number);
+}
+
+/** Fresh, valid aux-3 notice numbers for an entity's segregation code, never seeded ('8' series). */
+export function noticeFactory(segregationCode: string, series: number): () => string {
+  let n = 0;
+  return () => {
+    n += 1;
+    const body = `${segregationCode}8${String(series).padStart(2, '0')}${String(n).padStart(10, '0')}`;
+    return buildNoticeNumber(3, body);
+  };
+}
+
+/** A notice number with wrong check digits. */
+export function corruptCheckDigits(notice: string): string {
+  const last = Number(notice.slice(16));
+  return notice.slice(0, 16) + String((last + 1) % 93).padStart(2, '0');
+}
+
+/** Terminal ids of counters of a kind (C0001–C0157 tabaccai, then agencies, then supermarkets). */
+export function terminalsOf(h: Harness, kind: 'tabaccaio' | 'agenzia' | 'supermercato'): string[] {
+  const n = (id: string) => Number(id.slice(1));
+  const inKind = (c: string) => (kind === 'tabaccaio' ? n(c) <= 157 : kind === 'agenzia' ? n(c) > 157 && n(c) <= 344 : n(c) > 344);
+  return h.credentials.terminals.filter((t) => inKind(t.counterId)).map((t) => t.terminalId);
+}
+
+export function counterOf(h: Harness, terminalId: string): string {
+  const t = h.credentials.terminals.find((x) => x.terminalId === terminalId);
+  if (!t) throw new Error(`no terminal ${terminalId}`);
+  return t.counterId;
+}
+
+/** Terminals, one per counter, never shared with another test of the file: take from the pool. */
+export class TerminalPool {
+  private next = 0;
+  private readonly ids: string[];
+
+  constructor(h: Harness, kind: 'tabaccaio' | 'agenzia' | 'supermercato' = 'tabaccaio') {
+    const seen = new Set<string>();
+    this.ids = [];
+    for (const id of terminalsOf(h, kind)) {
+      const c = counterOf(h, id);
+      if (seen.has(c)) continue;
+      seen.add(c);
+      this.ids.push(id);
+    }
+  }
+
+  take(): string {
+    const id = this.ids[this.next++];
+    if (!id) throw new Error('terminal pool exhausted');
+    return id;
+  }
+}
