@@ -163,6 +163,18 @@ export class SqliteStore implements Store {
     this.writer = new GroupCommitWriter({ runBatch: (cmds) => this.runBatch(cmds) });
   }
 
+  private readonly readStatements = new Map<string, Database.Statement>();
+
+  /** Read statements are prepared once and reused (preparing costs more than most reads). */
+  private rq(sql: string): Database.Statement {
+    let st = this.readStatements.get(sql);
+    if (!st) {
+      st = this.r.prepare(sql);
+      this.readStatements.set(sql, st);
+    }
+    return st;
+  }
+
   get writerStats() {
     return { ...this.writer.stats, queueDepth: this.writer.queueDepth };
   }
@@ -229,6 +241,9 @@ export class SqliteStore implements Store {
     this.s.begin.run();
     try {
       for (const cmd of commands) {
+        // Accounts are created before the command's savepoint, so that a command rolled
+        // back never leaves a cached id for an account row that no longer exists.
+        if (cmd.kind === 'pay') for (const p of cmd.postings) this.account(p.account);
         this.s.savepoint.run();
         const cmdEvents: EventRow[] = [];
         let result: WriteResult;
@@ -250,6 +265,7 @@ export class SqliteStore implements Store {
     } catch (err) {
       if (this.w.inTransaction) this.s.rollback.run();
       this.nextPaymentId = firstPaymentId;
+      this.accounts.clear(); // ids cached during the batch may be gone with it
       throw err;
     }
     if (events.length > 0) for (const l of this.listeners) l(events);
@@ -439,8 +455,8 @@ export class SqliteStore implements Store {
 
   async loadCatalogue(): Promise<CatalogueSnapshot> {
     const entities = new Map<string, CatalogueSnapshot['entities'] extends Map<string, infer E> ? E : never>();
-    const fees = this.r.prepare('SELECT * FROM circuit_fees ORDER BY entity_id, effective_from').all() as Row[];
-    for (const e of this.r.prepare('SELECT * FROM entities ORDER BY id').all() as Row[]) {
+    const fees = this.rq('SELECT * FROM circuit_fees ORDER BY entity_id, effective_from').all() as Row[];
+    for (const e of this.rq('SELECT * FROM entities ORDER BY id').all() as Row[]) {
       const f = fees.filter((x) => x.entity_id === e.id).at(-1);
       entities.set(e.id as string, {
         id: e.id as string,
@@ -455,7 +471,7 @@ export class SqliteStore implements Store {
       });
     }
     const services = new Map<string, CatalogueSnapshot['services'] extends Map<string, infer S> ? S : never>();
-    for (const s of this.r.prepare('SELECT * FROM services ORDER BY rowid').all() as Row[]) {
+    for (const s of this.rq('SELECT * FROM services ORDER BY rowid').all() as Row[]) {
       services.set(s.code as string, {
         code: s.code as string,
         name: s.name as string,
@@ -470,8 +486,7 @@ export class SqliteStore implements Store {
       });
     }
     const feeSchedules: CatalogueSnapshot['feeSchedules'] = new Map();
-    for (const f of this.r
-      .prepare('SELECT * FROM fee_schedules ORDER BY service_code, counter_kind, effective_from')
+    for (const f of this.rq('SELECT * FROM fee_schedules ORDER BY service_code, counter_kind, effective_from')
       .all() as Row[]) {
       const key = `${f.service_code as string}/${f.counter_kind as string}`;
       const list = feeSchedules.get(key) ?? [];
@@ -497,16 +512,16 @@ export class SqliteStore implements Store {
   }
 
   async getCounter(id: string): Promise<Counter | undefined> {
-    const r = this.r.prepare('SELECT * FROM counters WHERE id = ?').get(id) as Row | undefined;
+    const r = this.rq('SELECT * FROM counters WHERE id = ?').get(id) as Row | undefined;
     return r ? toCounter(r) : undefined;
   }
 
   async listCounters(): Promise<Counter[]> {
-    return (this.r.prepare('SELECT * FROM counters ORDER BY id').all() as Row[]).map(toCounter);
+    return (this.rq('SELECT * FROM counters ORDER BY id').all() as Row[]).map(toCounter);
   }
 
   async getTerminal(id: string): Promise<Terminal | undefined> {
-    const r = this.r.prepare('SELECT * FROM terminals WHERE id = ?').get(id) as Row | undefined;
+    const r = this.rq('SELECT * FROM terminals WHERE id = ?').get(id) as Row | undefined;
     return r
       ? {
           id: r.id as string,
@@ -522,8 +537,8 @@ export class SqliteStore implements Store {
   async listTerminals(counterId?: string) {
     const rows = (
       counterId
-        ? this.r.prepare('SELECT id, counter_id, status, created_at FROM terminals WHERE counter_id = ? ORDER BY id').all(counterId)
-        : this.r.prepare('SELECT id, counter_id, status, created_at FROM terminals ORDER BY id').all()
+        ? this.rq('SELECT id, counter_id, status, created_at FROM terminals WHERE counter_id = ? ORDER BY id').all(counterId)
+        : this.rq('SELECT id, counter_id, status, created_at FROM terminals ORDER BY id').all()
     ) as Row[];
     return rows.map((r) => ({
       id: r.id as string,
@@ -534,8 +549,7 @@ export class SqliteStore implements Store {
   }
 
   async counterExposure(counterId: string): Promise<number> {
-    const v = this.r
-      .prepare(
+    const v = this.rq(
         `SELECT b.balance_cents FROM ledger_balances b JOIN ledger_accounts a ON a.id = b.account_id
          WHERE a.kind = 'counter_cash' AND a.owner_id = ?`,
       )
@@ -545,21 +559,20 @@ export class SqliteStore implements Store {
   }
 
   async findOptionByNotice(noticeNumber: string): Promise<OptionView | undefined> {
-    const r = this.r.prepare(`${OPTION_VIEW_SQL} WHERE o.notice_number = ?`).get(noticeNumber) as Row | undefined;
+    const r = this.rq(`${OPTION_VIEW_SQL} WHERE o.notice_number = ?`).get(noticeNumber) as Row | undefined;
     return r ? toOptionView(r) : undefined;
   }
 
   async findOptionsByLookup(serviceCode: string, lookupKey: string): Promise<OptionView[]> {
     return (
-      this.r
-        .prepare(`${OPTION_VIEW_SQL} WHERE o.lookup_key = ? AND p.service_code = ? ORDER BY o.due_date, o.id`)
+      this.rq(`${OPTION_VIEW_SQL} WHERE o.lookup_key = ? AND p.service_code = ? ORDER BY o.due_date, o.id`)
         .all(lookupKey, serviceCode) as Row[]
     ).map(toOptionView);
   }
 
   private positionView(p: Row): DebtPositionView {
     const options = (
-      this.r.prepare(`${OPTION_VIEW_SQL} WHERE o.position_id = ? ORDER BY o.kind DESC, o.instalment_no`).all(p.id) as Row[]
+      this.rq(`${OPTION_VIEW_SQL} WHERE o.position_id = ? ORDER BY o.kind DESC, o.instalment_no`).all(p.id) as Row[]
     ).map(toOptionView);
     return {
       id: p.id as number,
@@ -588,31 +601,29 @@ export class SqliteStore implements Store {
   }
 
   async getPosition(id: number): Promise<DebtPositionView | undefined> {
-    const p = this.r.prepare('SELECT * FROM debt_positions WHERE id = ?').get(id) as Row | undefined;
+    const p = this.rq('SELECT * FROM debt_positions WHERE id = ?').get(id) as Row | undefined;
     return p ? this.positionView(p) : undefined;
   }
 
   async listPositions(entityId: string, cursor: number, limit: number): Promise<Page<DebtPositionView>> {
-    const rows = this.r
-      .prepare('SELECT * FROM debt_positions WHERE entity_id = ? AND id > ? ORDER BY id LIMIT ?')
+    const rows = this.rq('SELECT * FROM debt_positions WHERE entity_id = ? AND id > ? ORDER BY id LIMIT ?')
       .all(entityId, cursor, limit + 1) as Row[];
     const items = rows.slice(0, limit).map((p) => this.positionView(p));
     return { items, nextCursor: rows.length > limit ? String(items.at(-1)!.id) : null };
   }
 
   async getPayment(publicId: string): Promise<Payment | undefined> {
-    const r = this.r.prepare(`SELECT ${PAYMENT_COLUMNS} FROM payments WHERE public_id = ?`).get(publicId) as Row | undefined;
+    const r = this.rq(`SELECT ${PAYMENT_COLUMNS} FROM payments WHERE public_id = ?`).get(publicId) as Row | undefined;
     return r ? toPayment(r) : undefined;
   }
 
   async getPaymentById(id: number): Promise<Payment | undefined> {
-    const r = this.r.prepare(`SELECT ${PAYMENT_COLUMNS} FROM payments WHERE id = ?`).get(id) as Row | undefined;
+    const r = this.rq(`SELECT ${PAYMENT_COLUMNS} FROM payments WHERE id = ?`).get(id) as Row | undefined;
     return r ? toPayment(r) : undefined;
   }
 
   async getIdempotency(terminalId: string, key: string): Promise<IdempotencyRecord | undefined> {
-    const r = this.r
-      .prepare('SELECT terminal_id, key, request_hash, status, response, payment_id FROM idempotency_records WHERE terminal_id = ? AND key = ?')
+    const r = this.rq('SELECT terminal_id, key, request_hash, status, response, payment_id FROM idempotency_records WHERE terminal_id = ? AND key = ?')
       .get(terminalId, key) as Row | undefined;
     return r
       ? {
@@ -627,7 +638,7 @@ export class SqliteStore implements Store {
   }
 
   async eventsAfter(seq: number, limit: number): Promise<EventRow[]> {
-    return (this.r.prepare('SELECT * FROM events WHERE seq > ? ORDER BY seq LIMIT ?').all(seq, limit) as Row[]).map(toEvent);
+    return (this.rq('SELECT * FROM events WHERE seq > ? ORDER BY seq LIMIT ?').all(seq, limit) as Row[]).map(toEvent);
   }
 
   onCommit(listener: (events: EventRow[]) => void): void {
@@ -662,7 +673,7 @@ export class SqliteStore implements Store {
   }
 
   async nextTerminalId(): Promise<string> {
-    const ids = this.r.prepare("SELECT id FROM terminals WHERE id GLOB 'T[0-9]*'").pluck().all() as string[];
+    const ids = this.rq("SELECT id FROM terminals WHERE id GLOB 'T[0-9]*'").pluck().all() as string[];
     const max = ids.reduce((m, id) => Math.max(m, Number(id.slice(1)) || 0), 0);
     return `T${String(max + 1).padStart(4, '0')}`;
   }
@@ -805,7 +816,7 @@ export class SqliteStore implements Store {
   }
 
   async getUser(username: string) {
-    const r = this.r.prepare('SELECT * FROM users WHERE username = ?').get(username) as Row | undefined;
+    const r = this.rq('SELECT * FROM users WHERE username = ?').get(username) as Row | undefined;
     return r
       ? {
           username: r.username as string,
@@ -819,7 +830,7 @@ export class SqliteStore implements Store {
   // ---------------------------------------------------------------- operations
 
   async isEmpty(): Promise<boolean> {
-    return (this.r.prepare('SELECT count(*) FROM entities').pluck().get() as number) === 0;
+    return (this.rq('SELECT count(*) FROM entities').pluck().get() as number) === 0;
   }
 
   async seed(catalogue: Catalogue, network: Network, sealed: Map<string, { tmkSealed: string; secretHash: string }>) {
