@@ -5,6 +5,7 @@ import { PASSWORD_COST, hashSecret } from './auth/secrets.js';
 import { openRuntime, seedDemo } from './bootstrap.js';
 import { loadConfig } from './config.js';
 import { startServer, version } from './server.js';
+import { watch } from './stream/watch.js';
 
 const int = (name: string) => (v: string) => {
   if (!/^\d+$/.test(v)) throw new InvalidArgumentError(`${name} must be a non-negative integer`);
@@ -73,6 +74,41 @@ user
     } finally {
       await rt.store.close();
     }
+  });
+
+program
+  .command('watch')
+  .description('print the live event stream (payments, reversals, terminals, counters)')
+  .option('--url <url>', 'switch URL', 'http://127.0.0.1:8080')
+  .option('--user <name>', 'user to log in as (password from TSERVE_PASSWORD)')
+  .option('--terminal <id>', 'terminal to log in as (secret from TSERVE_TERMINAL_SECRET)')
+  .option('--after <seq>', 'replay events after this sequence number, then go live', int('after'))
+  .option('--scope <scope>', 'for terminals: terminal or counter', 'terminal')
+  .option('--service <codes>', 'only these services (comma-separated)')
+  .option('--entity <ids>', 'only these entities')
+  .option('--counter <ids>', 'only these counters')
+  .option('--type <types>', 'only these event types, e.g. payment.booked,payment.reversed')
+  .option('--json', 'print raw JSON events')
+  .action(async (o: { url: string; user?: string; terminal?: string; after?: number; scope: string; service?: string; entity?: string; counter?: string; type?: string; json?: boolean }) => {
+    const login = async (): Promise<string> => {
+      const body = o.terminal
+        ? { path: '/v1/auth/token', json: { terminalId: o.terminal, secret: process.env.TSERVE_TERMINAL_SECRET ?? '' } }
+        : o.user
+          ? { path: '/v1/auth/login', json: { username: o.user, password: process.env.TSERVE_PASSWORD ?? '' } }
+          : null;
+      if (!body) throw new Error('give --user (with TSERVE_PASSWORD) or --terminal (with TSERVE_TERMINAL_SECRET)');
+      const res = await fetch(o.url + body.path, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body.json) });
+      const answer = (await res.json()) as { token?: string; detail?: string };
+      if (!res.ok || !answer.token) throw new Error(`login refused: ${answer.detail ?? res.status}`);
+      return answer.token;
+    };
+    process.exitCode = await watch({
+      url: o.url,
+      login,
+      after: o.after,
+      filters: { scope: o.terminal ? o.scope : undefined, service: o.service, entity: o.entity, counter: o.counter, type: o.type },
+      json: Boolean(o.json),
+    });
   });
 
 program

@@ -25,6 +25,10 @@ const Env = z.object({
   TSERVE_AUTO_SEED: z.enum(['true', 'false']).default('true'),
   TSERVE_RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(1).default(6000),
   TSERVE_AUTH_RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(1).default(60),
+  TSERVE_EVENT_RETENTION_DAYS: z.coerce.number().int().min(1).default(30),
+  TSERVE_STREAM_MAX_BUFFER_BYTES: z.coerce.number().int().min(1024).default(4 * 1024 * 1024),
+  TSERVE_STREAM_HEARTBEAT_SECONDS: z.coerce.number().int().min(1).default(30),
+  TSERVE_STREAM_MAX_PER_PRINCIPAL: z.coerce.number().int().min(1).default(20),
 });
 
 export interface Config {
@@ -41,6 +45,7 @@ export interface Config {
   autoSeed: boolean;
   rateLimitPerMinute: number;
   authRateLimitPerMinute: number;
+  stream: { retentionDays: number; maxBufferedBytes: number; heartbeatMs: number; maxConnectionsPerPrincipal: number };
 }
 
 /** Parses KEY=VALUE lines (# comments) of the file named by TSERVE_CONFIG. */
@@ -82,5 +87,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     autoSeed: e.TSERVE_AUTO_SEED === 'true',
     rateLimitPerMinute: e.TSERVE_RATE_LIMIT_PER_MINUTE,
     authRateLimitPerMinute: e.TSERVE_AUTH_RATE_LIMIT_PER_MINUTE,
+    stream: {
+      retentionDays: e.TSERVE_EVENT_RETENTION_DAYS,
+      maxBufferedBytes: e.TSERVE_STREAM_MAX_BUFFER_BYTES,
+      heartbeatMs: e.TSERVE_STREAM_HEARTBEAT_SECONDS * 1000,
+      maxConnectionsPerPrincipal: e.TSERVE_STREAM_MAX_PER_PRINCIPAL,
+    },
   };
 }

@@ -9,10 +9,12 @@ import type { Config } from './config.js';
 import { createApp } from './http/app.js';
 import { logger } from './log.js';
 import { Payments } from './payments/service.js';
+import { StreamServer } from './stream/server.js';
 import { projectFile } from './paths.js';
 
 export interface RunningServer {
   url: string;
+  stream: StreamServer;
   port: number;
   close(): Promise<void>;
 }
@@ -29,11 +31,12 @@ export async function startServer(config: Config): Promise<RunningServer> {
     console.log(`tserve: demo network seeded; terminal and user credentials written to ${file}`);
   }
   const payments = await Payments.create(rt.store, { settlementCutoff: config.settlementCutoff });
+  const tokens = new TokenService(rt.jwtKey, config.tokenTtlSeconds);
   const app = createApp({
     config,
     store: rt.store,
     payments,
-    tokens: new TokenService(rt.jwtKey, config.tokenTtlSeconds),
+    tokens,
     kek: rt.kek,
     version: version(),
   });
@@ -42,6 +45,14 @@ export async function startServer(config: Config): Promise<RunningServer> {
     ? https.createServer({ cert: readFileSync(tls.cert), key: readFileSync(tls.key) }, app)
     : http.createServer(app);
   server.keepAliveTimeout = 65_000;
+  const stream = new StreamServer(rt.store, tokens, config.stream);
+  stream.attach(server);
+  // Events are kept for the configured retention, then pruned (checked hourly).
+  const retentionMs = config.stream.retentionDays * 86_400_000;
+  const prune = () => void rt.store.pruneEvents(Date.now() - retentionMs).catch((err: unknown) => logger.error('event pruning failed', { error: String(err) }));
+  prune();
+  const pruneTimer = setInterval(prune, 3_600_000);
+  pruneTimer.unref();
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(config.http.port, config.http.host, () => resolve());
@@ -52,8 +63,11 @@ export async function startServer(config: Config): Promise<RunningServer> {
   return {
     url,
     port,
+    stream,
     async close() {
       // Stop accepting, let requests in flight finish (their commits included), then close the store.
+      clearInterval(pruneTimer);
+      await stream.closeAll();
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
         server.closeIdleConnections();

@@ -13,6 +13,7 @@ import { errorHandler, sendProblem } from './problem.js';
 import { terminalApi } from './terminal-api.js';
 
 const BODY_LIMIT = '1mb';
+const BULK_PATH = '/v1/debt-positions/bulk';
 
 function requestIds(req: Request, res: Response, next: NextFunction): void {
   const given = req.get('x-request-id');
@@ -39,7 +40,7 @@ function requestIds(req: Request, res: Response, next: NextFunction): void {
 function requireJsonBody(req: Request, res: Response, next: NextFunction): void {
   const hasBody = req.get('content-length') !== undefined ? Number(req.get('content-length')) > 0 : req.get('transfer-encoding') !== undefined;
   if (!hasBody || req.method === 'GET') return next();
-  if (req.is('application/json') || (req.path === '/v1/debt-positions/bulk' && req.is('text/csv'))) return next();
+  if (req.is('application/json') || (req.path === BULK_PATH && req.is('text/csv'))) return next();
   sendProblem(res, 'UNSUPPORTED_MEDIA_TYPE', `send application/json${req.path.endsWith('/bulk') ? ' or text/csv' : ''}`);
 }
 
@@ -59,7 +60,9 @@ export function createApp(ctx: AppContext): express.Express {
     }),
   );
   app.use(requireJsonBody);
-  app.use(express.json({ limit: BODY_LIMIT, strict: true, type: 'application/json' }));
+  // Bulk uploads parse their own (larger) JSON body, after authentication (entity-api.ts).
+  const json = express.json({ limit: BODY_LIMIT, strict: true, type: 'application/json' });
+  app.use((req, res, next) => (req.path === BULK_PATH ? next() : json(req, res, next)));
 
   app.get('/healthz', async (_req, res) => {
     const empty = await ctx.store.isEmpty().catch(() => null);

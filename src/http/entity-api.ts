@@ -12,6 +12,9 @@ import { documented } from './openapi.js';
 import { sendProblem, zodDetail } from './problem.js';
 import * as S from './schemas.js';
 
+/** A bulk upload, JSON or CSV, may carry thousands of positions (the schema allows 50,000). */
+const BULK_BODY_LIMIT = '20mb';
+
 /** CSV columns of a bulk upload: one row per payment option; rows with the same externalRef form one position. */
 export const CSV_COLUMNS = [
   'externalRef', 'service', 'debtorFiscalCode', 'debtorName', 'description', 'validUntil',
@@ -133,7 +136,11 @@ export function entityApi(ctx: AppContext): Router {
     method: 'post', path: '/v1/debt-positions/bulk', summary: 'Publish many positions (JSON array, or text/csv one row per option), all or nothing',
     roles: ['entity', 'admin'], body: S.BulkPositionsInput, response: S.BulkReport, status: 201,
   });
-  r.post('/v1/debt-positions/bulk', auth, canWrite, express.text({ type: 'text/csv', limit: '20mb' }), async (req, res) => {
+  const bulkBody = [
+    express.json({ type: 'application/json', limit: BULK_BODY_LIMIT, strict: true }),
+    express.text({ type: 'text/csv', limit: BULK_BODY_LIMIT }),
+  ];
+  r.post('/v1/debt-positions/bulk', auth, canWrite, ...bulkBody, async (req, res) => {
     let raw: unknown = req.body;
     let lines: number[] | null = null;
     if (req.is('text/csv')) {

@@ -62,6 +62,9 @@ export function terminalApi(ctx: AppContext): Router {
     const ok = await verifySecret(body.secret.toLowerCase(), terminal?.secretHash ?? DUMMY_HASH);
     if (!terminal || !ok) return sendProblem(res, 'UNAUTHORIZED', 'unknown terminal or wrong secret');
     if (terminal.status !== 'active') return sendProblem(res, 'TERMINAL_BLOCKED', 'the terminal is blocked');
+    // Like an ISO sign-on (terminal-protocol.md §1.5): a suspended counter's terminals are refused.
+    const counter = await store.getCounter(terminal.counterId);
+    if (!counter || counter.status !== 'active') return sendProblem(res, 'COUNTER_SUSPENDED', 'the counter is suspended');
     res.json(tokens.issue({ role: 'terminal', terminalId: terminal.id, counterId: terminal.counterId }));
   });
 

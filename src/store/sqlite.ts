@@ -641,6 +641,19 @@ export class SqliteStore implements Store {
     return (this.rq('SELECT * FROM events WHERE seq > ? ORDER BY seq LIMIT ?').all(seq, limit) as Row[]).map(toEvent);
   }
 
+  async eventBounds(): Promise<{ minSeq: number; maxSeq: number }> {
+    const r = this.rq('SELECT coalesce(min(seq), 0) AS lo, coalesce(max(seq), 0) AS hi FROM events').get() as Row;
+    // AUTOINCREMENT never reuses a number, so the highest ever given is in sqlite_sequence.
+    const seqRow = this.rq("SELECT seq FROM sqlite_sequence WHERE name = 'events'").get() as Row | undefined;
+    return { minSeq: r.lo as number, maxSeq: Math.max(r.hi as number, (seqRow?.seq as number | undefined) ?? 0) };
+  }
+
+  async pruneEvents(before: number): Promise<number> {
+    return this.w
+      .prepare('DELETE FROM events WHERE at < ? AND seq < (SELECT max(seq) FROM events)')
+      .run(before).changes;
+  }
+
   onCommit(listener: (events: EventRow[]) => void): void {
     this.listeners.push(listener);
   }

@@ -261,6 +261,10 @@ export interface Store {
 
   // events
   eventsAfter(seq: number, limit: number): Promise<EventRow[]>;
+  /** Lowest retained and highest committed sequence numbers (0 when the log is empty). */
+  eventBounds(): Promise<{ minSeq: number; maxSeq: number }>;
+  /** Deletes events older than `before` (epoch ms), always keeping the newest one; returns how many. */
+  pruneEvents(before: number): Promise<number>;
   onCommit(listener: (events: EventRow[]) => void): void;
 
   // operations

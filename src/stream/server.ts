@@ -1,0 +1,301 @@
+// Live confirmations over WebSocket at /v1/stream, on the event log the writer fills
+// in the same transaction as each booking.
+//
+// Invariant: a subscriber receives every event it may see with seq > its cursor,
+// in seq order, exactly once — across the hand-over from replay to live. It is
+// registered before the replay starts; live events that arrive meanwhile wait in
+// `pending`, and anything at or below the last seq sent is dropped.
+import type { IncomingMessage, Server } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { WebSocket, WebSocketServer } from 'ws';
+import { z } from 'zod';
+import type { Principal } from '../auth/principal.js';
+import type { TokenService } from '../auth/tokens.js';
+import { logger } from '../log.js';
+import { ERROR_CODES, type ErrorCode } from '../payments/errors.js';
+import type { EventRow, Store } from '../store/types.js';
+
+/** Close codes a client acts on (documented in docs/stream.md). */
+export const CLOSE = {
+  GOING_AWAY: { code: 1001, reason: 'server shutting down; resume from your last seq' },
+  TOKEN_EXPIRED: { code: 4401, reason: 'token expired; get a new token and resume from your last seq' },
+  CURSOR_GONE: { code: 4410, reason: 'cursor older than the retained events; resynchronise from the API' },
+  SLOW_CONSUMER: { code: 4413, reason: 'slow consumer: buffer full; resume from your last seq' },
+} as const;
+
+export const EVENT_TYPES = [
+  'payment.booked',
+  'payment.reversed',
+  'terminal.signed_on',
+  'terminal.signed_off',
+  'terminal.blocked',
+  'terminal.unblocked',
+  'counter.suspended',
+  'counter.reactivated',
+  'notices.imported',
+  'settlement.closed',
+  'settlement.approved',
+] as const;
+
+const list = z
+  .string()
+  .max(1000)
+  .transform((s) => s.split(',').map((x) => x.trim()).filter(Boolean));
+
+const Query = z.strictObject({
+  after: z
+    .string()
+    .regex(/^\d{1,15}$/, 'after must be a sequence number')
+    .transform(Number)
+    .optional(),
+  scope: z.enum(['terminal', 'counter']).default('terminal'),
+  service: list.optional(),
+  entity: list.optional(),
+  counter: list.optional(),
+  type: list.pipe(z.array(z.enum(EVENT_TYPES))).optional(),
+});
+type Query = z.infer<typeof Query>;
+
+export interface StreamOptions {
+  /** Bytes waiting to go out to one client before it is cut off as slow. */
+  maxBufferedBytes: number;
+  heartbeatMs: number;
+  maxConnectionsPerPrincipal: number;
+  replayPageSize: number;
+}
+
+export const DEFAULT_STREAM_OPTIONS: StreamOptions = {
+  maxBufferedBytes: 4 * 1024 * 1024,
+  heartbeatMs: 30_000,
+  maxConnectionsPerPrincipal: 20,
+  replayPageSize: 1000,
+};
+
+interface Subscriber {
+  ws: WebSocket;
+  principal: Principal;
+  key: string;
+  query: Query;
+  /** Highest seq already considered (sent or not visible). */
+  cursor: number;
+  live: boolean;
+  pending: EventRow[];
+  alive: boolean;
+  expiryTimer: NodeJS.Timeout;
+}
+
+/** May this principal see this event? Terminals their own (or their counter's), entities theirs, finance and admin all. */
+export function maySee(p: Principal, scope: Query['scope'], e: EventRow): boolean {
+  switch (p.role) {
+    case 'finance':
+    case 'admin':
+      return true;
+    case 'entity':
+      return e.entityId === p.entityId;
+    case 'terminal':
+      if (e.terminalId === null) return e.counterId === p.counterId; // counter-wide news
+      return scope === 'counter' ? e.counterId === p.counterId : e.terminalId === p.terminalId;
+  }
+}
+
+function matches(q: Query, e: EventRow): boolean {
+  return (
+    (!q.type || (q.type as string[]).includes(e.type)) &&
+    (!q.service || (e.serviceCode !== null && q.service.includes(e.serviceCode))) &&
+    (!q.entity || (e.entityId !== null && q.entity.includes(e.entityId))) &&
+    (!q.counter || (e.counterId !== null && q.counter.includes(e.counterId)))
+  );
+}
+
+/** One JSON text per event, shared by every subscriber. */
+const wire = new WeakMap<EventRow, string>();
+function serialise(e: EventRow): string {
+  let s = wire.get(e);
+  if (s === undefined) {
+    s = JSON.stringify({ seq: e.seq, type: e.type, at: new Date(e.at).toISOString(), data: e.payload });
+    wire.set(e, s);
+  }
+  return s;
+}
+
+function refuse(socket: Duplex, code: ErrorCode, detail: string): void {
+  const e = ERROR_CODES[code];
+  const body = JSON.stringify({ type: `urn:tserve:error:${code}`, title: e.title, status: e.http, code, detail });
+  socket.end(
+    `HTTP/1.1 ${e.http} ${e.title}\r\nContent-Type: application/problem+json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+  );
+}
+
+/** The bearer token: `Authorization: Bearer …`, or the subprotocol `bearer.<token>` for browsers. */
+function tokenOf(req: IncomingMessage): string | null {
+  const auth = req.headers.authorization;
+  const m = auth ? /^Bearer (\S+)$/.exec(auth) : null;
+  if (m) return m[1]!;
+  const protocols = (req.headers['sec-websocket-protocol'] ?? '').split(',').map((s) => s.trim());
+  const p = protocols.find((x) => x.startsWith('bearer.'));
+  return p ? p.slice('bearer.'.length) : null;
+}
+
+export class StreamServer {
+  private readonly wss: WebSocketServer;
+  private readonly subscribers = new Set<Subscriber>();
+  private readonly perPrincipal = new Map<string, number>();
+  private readonly heartbeat: NodeJS.Timeout;
+  readonly opts: StreamOptions;
+
+  constructor(
+    private readonly store: Store,
+    private readonly tokens: TokenService,
+    opts: Partial<StreamOptions> = {},
+  ) {
+    this.opts = { ...DEFAULT_STREAM_OPTIONS, ...opts };
+    this.wss = new WebSocketServer({
+      noServer: true,
+      maxPayload: 4096, // clients send nothing but pongs and close frames
+      handleProtocols: (protocols) => (protocols.has('tserve.v1') ? 'tserve.v1' : false),
+    });
+    store.onCommit((events) => this.publish(events));
+    this.heartbeat = setInterval(() => this.beat(), this.opts.heartbeatMs);
+    this.heartbeat.unref();
+  }
+
+  get subscriberCount(): number {
+    return this.subscribers.size;
+  }
+
+  attach(server: Server): void {
+    server.on('upgrade', (req, socket, head) => {
+      void this.upgrade(req, socket, head).catch((err: unknown) => {
+        logger.error('stream upgrade failed', { error: String(err) });
+        socket.destroy();
+      });
+    });
+  }
+
+  private async upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    if (url.pathname !== '/v1/stream') return refuse(socket, 'NOT_FOUND', `no WebSocket endpoint at ${url.pathname}`);
+    const token = tokenOf(req);
+    if (!token) return refuse(socket, 'UNAUTHORIZED', 'send Authorization: Bearer <token> or the subprotocol bearer.<token>');
+    const v = this.tokens.verify(token);
+    if (!v.ok) return refuse(socket, 'UNAUTHORIZED', v.error === 'expired' ? 'the token has expired' : 'the token is not valid');
+    const parsed = Query.safeParse(Object.fromEntries(url.searchParams));
+    if (!parsed.success) {
+      return refuse(socket, 'FORMAT', parsed.error.issues.map((i) => `${i.path.join('.') || 'query'}: ${i.message}`).join('; '));
+    }
+    const p = v.principal;
+    const key = p.role === 'terminal' ? `terminal:${p.terminalId}` : `${p.role}:${p.username}`;
+    if ((this.perPrincipal.get(key) ?? 0) >= this.opts.maxConnectionsPerPrincipal) {
+      return refuse(socket, 'RATE_LIMITED', `at most ${this.opts.maxConnectionsPerPrincipal} streams per principal`);
+    }
+    const bounds = await this.store.eventBounds();
+    const after = parsed.data.after;
+    if (after !== undefined && after > bounds.maxSeq) {
+      return refuse(socket, 'FORMAT', `after=${after} is beyond the last event (${bounds.maxSeq})`);
+    }
+    this.wss.handleUpgrade(req, socket, head, (ws) => {
+      void this.serve(ws, p, key, parsed.data, v.expiresAt, bounds).catch((err: unknown) => {
+        logger.error('stream failed', { error: String(err) });
+        ws.terminate();
+      });
+    });
+  }
+
+  private async serve(
+    ws: WebSocket,
+    principal: Principal,
+    key: string,
+    query: Query,
+    expiresAt: number,
+    bounds: { minSeq: number; maxSeq: number },
+  ): Promise<void> {
+    const sub: Subscriber = {
+      ws,
+      principal,
+      key,
+      query,
+      cursor: query.after ?? bounds.maxSeq,
+      live: false,
+      pending: [],
+      alive: true,
+      expiryTimer: setTimeout(() => this.close(sub, CLOSE.TOKEN_EXPIRED), Math.max(0, expiresAt - Date.now())),
+    };
+    // Registered before the replay, so no event committed from now on can be missed.
+    this.subscribers.add(sub);
+    this.perPrincipal.set(key, (this.perPrincipal.get(key) ?? 0) + 1);
+    ws.on('pong', () => (sub.alive = true));
+    ws.on('close', () => this.drop(sub));
+    ws.on('error', () => this.drop(sub));
+
+    if (query.after !== undefined && bounds.minSeq > 0 && query.after + 1 < bounds.minSeq) {
+      return this.close(sub, CLOSE.CURSOR_GONE);
+    }
+    for (;;) {
+      const page = await this.store.eventsAfter(sub.cursor, this.opts.replayPageSize);
+      if (page.length === 0 || ws.readyState !== WebSocket.OPEN) break;
+      for (const e of page) this.deliver(sub, e);
+      await this.drained(sub);
+    }
+    if (ws.readyState !== WebSocket.OPEN) return;
+    for (const e of sub.pending) this.deliver(sub, e);
+    sub.pending = [];
+    sub.live = true;
+    ws.send(JSON.stringify({ control: 'live', seq: sub.cursor }));
+  }
+
+  /** Waits while the client's socket has much unsent data, so a replay cannot flood memory. */
+  private async drained(sub: Subscriber): Promise<void> {
+    const deadline = Date.now() + 30_000;
+    while (sub.ws.readyState === WebSocket.OPEN && sub.ws.bufferedAmount > this.opts.maxBufferedBytes / 2) {
+      if (Date.now() > deadline) return this.close(sub, CLOSE.SLOW_CONSUMER);
+      await new Promise((r) => setTimeout(r, 5));
+    }
+  }
+
+  private deliver(sub: Subscriber, e: EventRow): void {
+    if (e.seq <= sub.cursor) return; // already sent or skipped: no duplicates
+    sub.cursor = e.seq;
+    if (!maySee(sub.principal, sub.query.scope, e) || !matches(sub.query, e)) return;
+    if (sub.ws.readyState !== WebSocket.OPEN) return;
+    if (sub.ws.bufferedAmount > this.opts.maxBufferedBytes) return this.close(sub, CLOSE.SLOW_CONSUMER);
+    sub.ws.send(serialise(e));
+  }
+
+  private publish(events: EventRow[]): void {
+    for (const sub of this.subscribers) {
+      if (sub.live) for (const e of events) this.deliver(sub, e);
+      else sub.pending.push(...events);
+    }
+  }
+
+  private beat(): void {
+    for (const sub of this.subscribers) {
+      if (!sub.alive) {
+        sub.ws.terminate();
+        this.drop(sub);
+        continue;
+      }
+      sub.alive = false;
+      sub.ws.ping();
+    }
+  }
+
+  private close(sub: Subscriber, how: { code: number; reason: string }): void {
+    this.drop(sub);
+    if (sub.ws.readyState === WebSocket.OPEN) sub.ws.close(how.code, how.reason);
+  }
+
+  private drop(sub: Subscriber): void {
+    if (!this.subscribers.delete(sub)) return;
+    clearTimeout(sub.expiryTimer);
+    const n = (this.perPrincipal.get(sub.key) ?? 1) - 1;
+    if (n > 0) this.perPrincipal.set(sub.key, n);
+    else this.perPrincipal.delete(sub.key);
+  }
+
+  async closeAll(): Promise<void> {
+    clearInterval(this.heartbeat);
+    for (const sub of [...this.subscribers]) this.close(sub, CLOSE.GOING_AWAY);
+    await new Promise<void>((resolve) => this.wss.close(() => resolve()));
+  }
+}
