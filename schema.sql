@@ -178,7 +178,8 @@ CREATE TABLE IF NOT EXISTS payments (
 );
 CREATE INDEX IF NOT EXISTS payments_settlement ON payments (settlement_date, entity_id, service_code);
 CREATE INDEX IF NOT EXISTS payments_counter ON payments (counter_id, settlement_date);
-CREATE INDEX IF NOT EXISTS payments_terminal ON payments (terminal_id, settlement_date);
+CREATE INDEX IF NOT EXISTS payments_terminal ON payments (terminal_id, booked_at);
+CREATE INDEX IF NOT EXISTS payments_reversed ON payments (terminal_id, reversed_at) WHERE reversed_at IS NOT NULL;
 
 -- Ledger accounts. kind says whose money it is; owner_id names the counter or entity.
 --   counter_cash        cash a counter collected and owes the circuit (debit balance)
@@ -240,6 +241,16 @@ CREATE TABLE IF NOT EXISTS idempotency_records (
   response      TEXT NOT NULL,                       -- JSON body as first answered
   payment_id    INTEGER REFERENCES payments (id),
   created_at    INTEGER NOT NULL,
+  PRIMARY KEY (terminal_id, key)
+) WITHOUT ROWID;
+
+-- Reversal advices (ISO 8583 0420/0421) whose original 0200 never arrived. The key is
+-- the original's idempotency key ('iso:<f7>:<f11>'); if that 0200 arrives later it is
+-- declined (ALREADY_REVERSED) instead of booked.
+CREATE TABLE IF NOT EXISTS reversal_advices (
+  terminal_id TEXT NOT NULL,
+  key         TEXT NOT NULL,
+  at          INTEGER NOT NULL,
   PRIMARY KEY (terminal_id, key)
 ) WITHOUT ROWID;
 

@@ -1,10 +1,12 @@
 // Request and response schemas of the JSON API. They validate every input and are
 // the source of /openapi.json.
 import { z } from 'zod';
+import { isIsoDate } from '../domain/calendar.js';
 
 const cents = z.number().int().min(0).max(99_999_999_999);
 const positiveCents = z.number().int().min(1).max(99_999_999_999);
-const isoDate = z.string().regex(/^\d{4}-\d{2}-\d{2}$/, 'a date YYYY-MM-DD');
+// A real calendar date: '2026-02-30' would be stored and then break every rule that does date arithmetic on it.
+const isoDate = z.string().regex(/^\d{4}-\d{2}-\d{2}$/, 'a date YYYY-MM-DD').refine(isIsoDate, 'not a calendar date');
 
 export const TokenRequest = z.strictObject({
   terminalId: z.string().min(1).max(8),

@@ -282,6 +282,7 @@ export class Payments {
         event: (p) => this.eventPayload(p),
       });
       if (!result.ok) return fail(result.code, result.detail);
+      if (result.payment === null) throw new Error('a payment command came back without a payment');
       if (result.replayed) {
         return { status: result.replayed.status, body: JSON.parse(result.replayed.response) as PaymentReceipt, payment: result.payment };
       }
@@ -299,7 +300,26 @@ export class Payments {
     const now = this.clock();
     const result = await this.store.write({
       kind: 'reverse',
-      paymentId: payment.id,
+      original: { paymentId: payment.id },
+      terminalId: t.terminalId,
+      at: now,
+      settlementDate: settlementDate(now, this.opts.settlementCutoff),
+      event: (p) => this.eventPayload(p),
+    });
+    if (!result.ok) return fail(result.code, result.detail);
+    return result.payment!;
+  }
+
+  /**
+   * Reverses the payment this terminal made under an idempotency key (ISO 8583 field 90
+   * names it by MTI, STAN and transmission time). For an advice (0420/0421) whose
+   * original never arrived, the reversal is remembered and null is answered.
+   */
+  async reverseByKey(t: TerminalContext, original: { key: string; amountCents: number; advice: boolean }): Promise<Payment | null> {
+    const now = this.clock();
+    const result = await this.store.write({
+      kind: 'reverse',
+      original,
       terminalId: t.terminalId,
       at: now,
       settlementDate: settlementDate(now, this.opts.settlementCutoff),
@@ -307,6 +327,25 @@ export class Payments {
     });
     if (!result.ok) return fail(result.code, result.detail);
     return result.payment;
+  }
+
+  /** The switch's totals for a terminal's business day (end-of-day reconciliation). */
+  async terminalTotals(t: TerminalContext, date: string) {
+    return this.store.terminalTotals(t.terminalId, date);
+  }
+
+  /** Records a terminal's sign-on or sign-off in the event log. */
+  async terminalSession(t: TerminalContext, type: 'terminal.signed_on' | 'terminal.signed_off', channel: Channel): Promise<void> {
+    const at = this.clock();
+    await this.store.recordEvent({
+      type,
+      at,
+      terminalId: t.terminalId,
+      counterId: t.counterId,
+      entityId: null,
+      serviceCode: null,
+      payload: { terminalId: t.terminalId, counterId: t.counterId, channel, at: new Date(at).toISOString() },
+    });
   }
 
   // ------------------------------------------------------------------ reads

@@ -5,7 +5,7 @@ import { chmodSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Catalogue, Network, RuleParams } from '../../fixtures/types.js';
 import { accountKey, reversalPostings, type AccountRef, type Posting } from '../ledger/postings.js';
-import { romeDate } from '../domain/calendar.js';
+import { addDays, romeDate, romeInstant } from '../domain/calendar.js';
 import { positionStatusFromOptions, refusalToPay } from '../domain/positions.js';
 import { GroupCommitWriter } from '../ledger/writer.js';
 import { projectFile } from '../paths.js';
@@ -224,6 +224,8 @@ export class SqliteStore implements Store {
       insertEvent: w.prepare(
         'INSERT INTO events (type, at, terminal_id, counter_id, entity_id, service_code, payload) VALUES (?, ?, ?, ?, ?, ?, ?)',
       ),
+      advice: w.prepare('SELECT 1 FROM reversal_advices WHERE terminal_id = ? AND key = ?').pluck(),
+      insertAdvice: w.prepare('INSERT OR IGNORE INTO reversal_advices (terminal_id, key, at) VALUES (?, ?, ?)'),
       insertAudit: w.prepare('INSERT INTO audit_log (at, actor, action, target, detail) VALUES (?, ?, ?, ?, ?)'),
     };
   }
@@ -324,6 +326,9 @@ export class SqliteStore implements Store {
         return { ok: true, payment, replayed: { status: prior.status as number, response: prior.response as string } };
       }
     }
+    if (cmd.idempotency && this.s.advice.get(cmd.terminalId, cmd.idempotency.key)) {
+      return fail('ALREADY_REVERSED', 'a reversal advice for this transaction arrived before it; it is not booked');
+    }
     if (this.s.terminalStatus.get(cmd.terminalId) !== 'active') return fail('TERMINAL_BLOCKED', 'the terminal is blocked');
     const counter = this.s.counter.get(cmd.counterId) as Row | undefined;
     if (!counter || counter.status !== 'active') return fail('COUNTER_SUSPENDED', 'the counter is suspended');
@@ -412,9 +417,26 @@ export class SqliteStore implements Store {
   }
 
   private applyReverse(cmd: ReverseCommand, events: EventRow[]): WriteResult {
-    const row = this.s.paymentById.get(cmd.paymentId) as Row | undefined;
-    if (!row) return { ok: false, code: 'ORIGINAL_NOT_FOUND', detail: 'no such payment' };
+    const o = cmd.original;
+    let paymentId: number | null;
+    if ('paymentId' in o) paymentId = o.paymentId;
+    else {
+      const idem = this.s.idem.get(cmd.terminalId, o.key) as Row | undefined;
+      paymentId = (idem?.payment_id as number | null | undefined) ?? null;
+    }
+    const row = paymentId === null ? undefined : (this.s.paymentById.get(paymentId) as Row | undefined);
+    if (!row) {
+      if ('advice' in o && o.advice) {
+        // The 0200 never arrived (or not yet): remember, so that it is declined if it does.
+        this.s.insertAdvice.run(cmd.terminalId, o.key, cmd.at);
+        return { ok: true, payment: null, advised: true };
+      }
+      return { ok: false, code: 'ORIGINAL_NOT_FOUND', detail: 'no such payment' };
+    }
     const original = toPayment(row);
+    if ('amountCents' in o && o.amountCents !== original.amountCents) {
+      return { ok: false, code: 'AMOUNT_MISMATCH', detail: `the original was for ${original.amountCents} cents, not ${o.amountCents}` };
+    }
     if (original.terminalId !== cmd.terminalId) {
       return { ok: false, code: 'FORBIDDEN', detail: 'a payment can be reversed only by the terminal that made it' };
     }
@@ -641,6 +663,27 @@ export class SqliteStore implements Store {
     return (this.rq('SELECT * FROM events WHERE seq > ? ORDER BY seq LIMIT ?').all(seq, limit) as Row[]).map(toEvent);
   }
 
+  async terminalTotals(terminalId: string, date: string) {
+    const from = romeInstant(date);
+    const to = romeInstant(addDays(date, 1));
+    const paid = this.rq(
+      'SELECT count(*) AS n, coalesce(sum(amount_cents), 0) AS s FROM payments WHERE terminal_id = ? AND booked_at >= ? AND booked_at < ?',
+    ).get(terminalId, from, to) as Row;
+    const reversed = this.rq(
+      'SELECT count(*) AS n, coalesce(sum(amount_cents), 0) AS s FROM payments WHERE terminal_id = ? AND reversed_at >= ? AND reversed_at < ?',
+    ).get(terminalId, from, to) as Row;
+    return {
+      count: paid.n as number,
+      amountCents: paid.s as number,
+      reversalCount: reversed.n as number,
+      reversalAmountCents: reversed.s as number,
+    };
+  }
+
+  async recordEvent(e: Omit<EventRow, 'seq'>): Promise<void> {
+    this.emitNow(e);
+  }
+
   async eventBounds(): Promise<{ minSeq: number; maxSeq: number }> {
     const r = this.rq('SELECT coalesce(min(seq), 0) AS lo, coalesce(max(seq), 0) AS hi FROM events').get() as Row;
     // AUTOINCREMENT never reuses a number, so the highest ever given is in sqlite_sequence.
@@ -851,7 +894,7 @@ export class SqliteStore implements Store {
     const now = Date.now();
     w.transaction(() => {
       for (const t of [
-        'audit_log', 'events', 'idempotency_records', 'ledger_entries', 'ledger_balances', 'ledger_accounts',
+        'audit_log', 'events', 'reversal_advices', 'idempotency_records', 'ledger_entries', 'ledger_balances', 'ledger_accounts',
         'payment_options', 'payments', 'debt_positions', 'terminals', 'counters', 'fee_schedules', 'services',
         'circuit_fees', 'users', 'entities',
       ]) {

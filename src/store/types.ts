@@ -160,7 +160,11 @@ export interface PayCommand {
 
 export interface ReverseCommand {
   kind: 'reverse';
-  paymentId: number;
+  /**
+   * The original: by payment id (JSON API), or by the terminal's idempotency key of
+   * the original request (ISO 8583 field 90), resolved inside the transaction.
+   */
+  original: { paymentId: number } | { key: string; amountCents: number; advice: boolean };
   terminalId: string;
   at: number;
   /** The window the reversal is booked in; it must equal the original's. */
@@ -172,6 +176,8 @@ export type WriteCommand = PayCommand | ReverseCommand;
 
 export type WriteResult =
   | { ok: true; payment: Payment; replayed?: { status: number; response: string } }
+  /** A reversal advice for an original that never arrived: recorded, nothing to reverse. */
+  | { ok: true; payment: null; advised: true }
   | { ok: false; code: ErrorCode; detail: string };
 
 export interface NewPosition {
@@ -245,6 +251,10 @@ export interface Store {
   getPayment(publicId: string): Promise<Payment | undefined>;
   getPaymentById(id: number): Promise<Payment | undefined>;
   getIdempotency(terminalId: string, key: string): Promise<IdempotencyRecord | undefined>;
+  /** A terminal's own totals for a business day (0500 reconciliation): payments booked and reversals made that day. */
+  terminalTotals(terminalId: string, date: string): Promise<{ count: number; amountCents: number; reversalCount: number; reversalAmountCents: number }>;
+  /** Appends an event to the log outside a booking (sign-on, sign-off). */
+  recordEvent(e: Omit<EventRow, 'seq'>): Promise<void>;
   /** Books through the single writer; resolves after the commit is on disk. */
   write(cmd: WriteCommand): Promise<WriteResult>;
 
