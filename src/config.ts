@@ -25,6 +25,12 @@ const Env = z.object({
   TSERVE_AUTO_SEED: z.enum(['true', 'false']).default('true'),
   TSERVE_RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(1).default(6000),
   TSERVE_AUTH_RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(1).default(60),
+  TSERVE_ISO_HOST: z.string().default('0.0.0.0'),
+  TSERVE_ISO_PORT: z.coerce.number().int().min(0).max(65535).default(8583),
+  TSERVE_ISO_TLS_CERT: z.string().optional(),
+  TSERVE_ISO_TLS_KEY: z.string().optional(),
+  TSERVE_ISO_IDLE_SECONDS: z.coerce.number().int().min(1).default(300),
+  TSERVE_ISO_MAX_PENDING: z.coerce.number().int().min(1).default(64),
   TSERVE_EVENT_RETENTION_DAYS: z.coerce.number().int().min(1).default(30),
   TSERVE_STREAM_MAX_BUFFER_BYTES: z.coerce.number().int().min(1024).default(4 * 1024 * 1024),
   TSERVE_STREAM_HEARTBEAT_SECONDS: z.coerce.number().int().min(1).default(30),
@@ -35,6 +41,7 @@ export interface Config {
   dataDir: string;
   dbFile: string;
   http: { host: string; port: number; tls: { cert: string; key: string } | null };
+  iso: { host: string; port: number; tls: { cert: string; key: string } | null; idleTimeoutMs: number; maxPendingPerConnection: number };
   settlementCutoff: string;
   tokenTtlSeconds: number;
   /** From the environment; when absent the key files in dataDir are used (created on first start). */
@@ -66,8 +73,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     throw new Error(`invalid configuration:\n${lines.join('\n')}`);
   }
   const e = parsed.data;
-  if (Boolean(e.TSERVE_TLS_CERT) !== Boolean(e.TSERVE_TLS_KEY)) {
-    throw new Error('invalid configuration: TSERVE_TLS_CERT and TSERVE_TLS_KEY go together');
+  if (Boolean(e.TSERVE_TLS_CERT) !== Boolean(e.TSERVE_TLS_KEY) || Boolean(e.TSERVE_ISO_TLS_CERT) !== Boolean(e.TSERVE_ISO_TLS_KEY)) {
+    throw new Error('invalid configuration: a TLS certificate and its key go together');
   }
   const dataDir = path.resolve(e.TSERVE_DATA_DIR);
   return {
@@ -77,6 +84,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       host: e.TSERVE_HTTP_HOST,
       port: e.TSERVE_HTTP_PORT,
       tls: e.TSERVE_TLS_CERT && e.TSERVE_TLS_KEY ? { cert: e.TSERVE_TLS_CERT, key: e.TSERVE_TLS_KEY } : null,
+    },
+    iso: {
+      host: e.TSERVE_ISO_HOST,
+      port: e.TSERVE_ISO_PORT,
+      tls: e.TSERVE_ISO_TLS_CERT && e.TSERVE_ISO_TLS_KEY ? { cert: e.TSERVE_ISO_TLS_CERT, key: e.TSERVE_ISO_TLS_KEY } : null,
+      idleTimeoutMs: e.TSERVE_ISO_IDLE_SECONDS * 1000,
+      maxPendingPerConnection: e.TSERVE_ISO_MAX_PENDING,
     },
     settlementCutoff: e.TSERVE_SETTLEMENT_CUTOFF,
     tokenTtlSeconds: e.TSERVE_TOKEN_TTL_SECONDS,

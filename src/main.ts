@@ -6,7 +6,7 @@ import { startServer } from './server.js';
 async function main(): Promise<void> {
   const config = loadConfig();
   const server = await startServer(config);
-  console.log(`tserve: listening on ${server.url} (data in ${config.dataDir})`);
+  console.log(`tserve: listening on ${server.url}, ISO 8583 on port ${server.isoPort} (data in ${config.dataDir})`);
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;

@@ -10,10 +10,14 @@ import { createApp } from './http/app.js';
 import { logger } from './log.js';
 import { Payments } from './payments/service.js';
 import { StreamServer } from './stream/server.js';
+import { IsoServer } from '../terminals/server.js';
+import { TerminalKeys } from './auth/terminal-keys.js';
 import { projectFile } from './paths.js';
 
 export interface RunningServer {
   url: string;
+  /** The ISO 8583 listener's port. */
+  isoPort: number;
   stream: StreamServer;
   port: number;
   close(): Promise<void>;
@@ -59,14 +63,18 @@ export async function startServer(config: Config): Promise<RunningServer> {
   });
   const port = (server.address() as AddressInfo).port;
   const url = `${tls ? 'https' : 'http'}://${config.http.host === '0.0.0.0' ? '127.0.0.1' : config.http.host}:${port}`;
-  logger.info('tserve listening', { url, dataDir: config.dataDir });
+  const iso = new IsoServer(payments, new TerminalKeys(rt.store, rt.kek), config.iso);
+  const isoPort = await iso.listen();
+  logger.info('tserve listening', { url, isoPort, dataDir: config.dataDir });
   return {
     url,
     port,
+    isoPort,
     stream,
     async close() {
       // Stop accepting, let requests in flight finish (their commits included), then close the store.
       clearInterval(pruneTimer);
+      await iso.close();
       await stream.closeAll();
       await new Promise<void>((resolve) => {
         server.close(() => resolve());

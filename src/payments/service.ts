@@ -334,6 +334,13 @@ export class Payments {
     return this.store.terminalTotals(t.terminalId, date);
   }
 
+  /** Refuses a blocked terminal or one of a suspended counter (ISO sign-on answers 58 for both). */
+  async checkTerminalAllowed(t: TerminalContext): Promise<void> {
+    const [terminal, counter] = await Promise.all([this.store.getTerminal(t.terminalId), this.store.getCounter(t.counterId)]);
+    if (!terminal || terminal.status !== 'active') fail('TERMINAL_BLOCKED', 'the terminal is blocked');
+    if (!counter || counter.status !== 'active') fail('TERMINAL_BLOCKED', 'the terminal belongs to a suspended counter');
+  }
+
   /** Records a terminal's sign-on or sign-off in the event log. */
   async terminalSession(t: TerminalContext, type: 'terminal.signed_on' | 'terminal.signed_off', channel: Channel): Promise<void> {
     const at = this.clock();

@@ -1,0 +1,20 @@
+// The pure ISO 8583 layer: field table, codec, field 48 TLV and TCP framing. No I/O.
+export * from './spec.js';
+export * from './errors.js';
+export {
+  encode,
+  decode,
+  message,
+  partialHeader,
+  missingFields,
+  responseMti,
+  isRequestMti,
+  macInput,
+  macField,
+  withMac,
+  verifyMac,
+  type IsoMessage,
+  type PartialHeader,
+} from './codec.js';
+export * from './tlv.js';
+export * from './framing.js';

@@ -1,0 +1,380 @@
+// The ISO 8583 channel (terminal-protocol.md §1): TCP or TLS, 2-byte framing, MAC on
+// every message both ways, sign-on state per terminal, and one handler per request
+// MTI that maps onto the same payments use-cases as the JSON API. Thin: decode,
+// check MAC and sign-on, call a use-case, encode.
+import net from 'node:net';
+import tls from 'node:tls';
+import { readFileSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import { addDays, romeDate } from '../src/domain/calendar.js';
+import { logger } from '../src/log.js';
+import { ERROR_CODES, PaymentError, isPaymentError, type ErrorCode } from '../src/payments/errors.js';
+import { requestHash, type Payments, type TerminalContext } from '../src/payments/service.js';
+import type { TerminalKeys } from '../src/auth/terminal-keys.js';
+import {
+  FrameDecoder,
+  FramingError,
+  IsoError,
+  NETWORK_MANAGEMENT,
+  REQUESTS,
+  TAGS,
+  decode,
+  formatTlv,
+  frame,
+  missingFields,
+  parseTlv,
+  partialHeader,
+  responseMti,
+  trimAns,
+  verifyMac,
+  withMac,
+  type IsoMessage,
+} from './iso8583/index.js';
+import { deriveSignonKey, deriveWrapKey, newSessionKey, wrapSessionKey } from './keys.js';
+
+export interface IsoServerOptions {
+  host: string;
+  port: number;
+  tls: { cert: string; key: string } | null;
+  idleTimeoutMs: number;
+  /** Requests of one connection being processed at once; past it the socket is paused. */
+  maxPendingPerConnection: number;
+  sessionKeyTtlMs: number;
+}
+
+export const DEFAULT_ISO_OPTIONS: IsoServerOptions = {
+  host: '0.0.0.0',
+  port: 8583,
+  tls: null,
+  idleTimeoutMs: 5 * 60_000,
+  maxPendingPerConnection: 64,
+  sessionKeyTtlMs: 24 * 3_600_000,
+};
+
+/** Fields a response echoes from its request (§1.5). */
+const ECHOED = [3, 4, 7, 11, 41, 42, 49, 70] as const;
+
+interface Session {
+  key: Buffer;
+  expiresAt: number;
+}
+
+/** What a handler answers: field 39's symbolic code, and fields to add. */
+interface Answer {
+  code: ErrorCode | null; // null = approved (00)
+  fields?: Record<number, string>;
+  tags?: [string, string][];
+}
+
+type Handler = (req: IsoMessage, t: TerminalContext & { tmk: Buffer }) => Promise<Answer>;
+
+const amount12 = (cents: number) => String(cents).padStart(12, '0');
+const fee28 = (cents: number) => `D${String(cents).padStart(8, '0')}`;
+const mmdd = (date: string) => date.slice(5, 7) + date.slice(8, 10);
+
+/** The date YYYY-MM-DD a terminal means by MMDD: the latest such date not after tomorrow. */
+export function dateFromMmdd(md: string, today: string): string {
+  const year = Number(today.slice(0, 4));
+  const candidate = `${year}-${md.slice(0, 2)}-${md.slice(2, 4)}`;
+  return candidate > addDays(today, 1) ? `${year - 1}-${md.slice(0, 2)}-${md.slice(2, 4)}` : candidate;
+}
+
+export class IsoServer {
+  private server: net.Server | null = null;
+  private readonly sessions = new Map<string, Session>();
+  private readonly sockets = new Set<net.Socket>();
+  readonly opts: IsoServerOptions;
+  private readonly handlers: Record<string, Handler>;
+
+  constructor(
+    private readonly payments: Payments,
+    private readonly keys: TerminalKeys,
+    opts: Partial<IsoServerOptions> = {},
+  ) {
+    this.opts = { ...DEFAULT_ISO_OPTIONS, ...opts };
+    this.handlers = {
+      '0800': (req, t) => this.networkManagement(req, t),
+      '0100': (req, t) => this.inquiry(req, t),
+      '0200': (req, t) => this.payment(req, t),
+      '0400': (req, t) => this.reversal(req, t, false),
+      '0420': (req, t) => this.reversal(req, t, true),
+      '0421': (req, t) => this.reversal(req, t, true),
+      '0500': (req, t) => this.reconciliation(req, t),
+    };
+  }
+
+  get connections(): number {
+    return this.sockets.size;
+  }
+
+  async listen(): Promise<number> {
+    const onConnection = (socket: net.Socket) => this.serve(socket);
+    const t = this.opts.tls;
+    this.server = t
+      ? tls.createServer({ cert: readFileSync(t.cert), key: readFileSync(t.key) }, onConnection)
+      : net.createServer(onConnection);
+    await new Promise<void>((resolve, reject) => {
+      this.server!.once('error', reject);
+      this.server!.listen(this.opts.port, this.opts.host, () => resolve());
+    });
+    return (this.server.address() as AddressInfo).port;
+  }
+
+  /** Stops accepting, waits for the requests in flight to be answered, then closes every connection. */
+  async close(): Promise<void> {
+    const server = this.server;
+    if (!server) return;
+    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    for (const s of this.sockets) s.end();
+    const force = setTimeout(() => {
+      for (const s of this.sockets) s.destroy();
+    }, 5_000);
+    await closed;
+    clearTimeout(force);
+  }
+
+  // ------------------------------------------------------------------ connection
+
+  private serve(socket: net.Socket): void {
+    this.sockets.add(socket);
+    socket.setNoDelay(true);
+    socket.setTimeout(this.opts.idleTimeoutMs, () => socket.destroy());
+    const decoder = new FrameDecoder();
+    let pending = 0;
+    const done = () => {
+      pending--;
+      if (pending < this.opts.maxPendingPerConnection && socket.isPaused()) socket.resume();
+    };
+    socket.on('data', (chunk: Buffer) => {
+      for (const item of decoder.push(chunk)) {
+        if (item instanceof FramingError) {
+          this.refuseFrame(socket, item.head);
+          continue;
+        }
+        pending++;
+        if (pending >= this.opts.maxPendingPerConnection) socket.pause();
+        this.handleFrame(item)
+          .then((response) => {
+            if (response && socket.writable) socket.write(frame(response));
+            else if (response === null) socket.destroy();
+          })
+          .catch((err: unknown) => {
+            logger.error('iso8583: unexpected failure', { error: err instanceof Error ? err.stack : String(err) });
+            socket.destroy();
+          })
+          .finally(done);
+      }
+    });
+    socket.on('error', () => socket.destroy());
+    socket.on('close', () => this.sockets.delete(socket));
+  }
+
+  /** A frame with a bad declared length: answer 30 if its head names MTI, STAN and terminal, else hang up. */
+  private refuseFrame(socket: net.Socket, head: Buffer): void {
+    void this.formatErrorResponse(head, 'the frame length is 0 or over 4096 bytes').then((response) => {
+      if (response && socket.writable) socket.write(frame(response));
+      else socket.destroy();
+    });
+  }
+
+  /** Answers one frame: the packed response, or null to close the connection. */
+  async handleFrame(packed: Buffer): Promise<Buffer | null> {
+    let req: IsoMessage;
+    try {
+      req = decode(packed);
+    } catch (err) {
+      if (!(err instanceof IsoError)) throw err;
+      return this.formatErrorResponse(packed, err.message);
+    }
+    const spec = REQUESTS[req.mti];
+    const terminalId = trimAns(req.fields.get(41) ?? '');
+    const key = terminalId ? await this.keys.get(terminalId) : undefined;
+    // Without a known terminal there is no key to answer with: hang up.
+    if (!key || !spec) {
+      if (key && !spec) return this.respond(req, { code: 'UNSUPPORTED' }, this.answerKey(req, key.tmk, terminalId));
+      return null;
+    }
+    const t = { terminalId, counterId: key.counterId, tmk: key.tmk };
+    const isSignOn = req.mti === '0800' && req.fields.get(70) === NETWORK_MANAGEMENT.signOn;
+    const session = this.session(terminalId);
+    const macKey = isSignOn || !session ? deriveSignonKey(key.tmk) : session;
+    // No session (never signed on, signed off, expired, or the switch restarted): 58,
+    // whatever key the terminal MACed with, so it knows to sign on again.
+    if (!isSignOn && !session) return this.respond(req, { code: 'NOT_SIGNED_ON' }, macKey);
+    if (!verifyMac(packed, req, macKey)) {
+      // Never processed; answered with the key the terminal should have used.
+      return this.respond(req, { code: 'BAD_MAC' }, macKey);
+    }
+    if (missingFields(req).length > 0) return this.respond(req, { code: 'FORMAT' }, macKey);
+    const counter = trimAns(req.fields.get(42) ?? key.counterId);
+    if (counter !== key.counterId) return this.respond(req, { code: 'FORBIDDEN' }, macKey);
+    let answer: Answer;
+    try {
+      answer = await this.handlers[req.mti]!(req, t);
+    } catch (err) {
+      if (isPaymentError(err)) answer = { code: err.code };
+      else if (err instanceof IsoError) answer = { code: 'FORMAT' };
+      else {
+        logger.error('iso8583: handler failed', { mti: req.mti, error: err instanceof Error ? err.stack : String(err) });
+        answer = { code: 'SYSTEM' };
+      }
+    }
+    // The sign-on answer is MACed with K_signon; every other with the session key of the request.
+    return this.respond(req, answer, macKey);
+  }
+
+  private session(terminalId: string): Buffer | null {
+    const s = this.sessions.get(terminalId);
+    if (!s) return null;
+    if (s.expiresAt <= Date.now()) {
+      this.sessions.delete(terminalId);
+      return null;
+    }
+    return s.key;
+  }
+
+  private answerKey(req: IsoMessage, tmk: Buffer, terminalId: string): Buffer {
+    const isSignOn = req.mti === '0800' && req.fields.get(70) === NETWORK_MANAGEMENT.signOn;
+    return (!isSignOn && this.session(terminalId)) || deriveSignonKey(tmk);
+  }
+
+  /** A `30` for a message that failed to parse, when MTI, 11 and 41 can be read; otherwise null. */
+  private async formatErrorResponse(packed: Buffer, why: string): Promise<Buffer | null> {
+    const h = partialHeader(packed);
+    if (!h.mti || !h.stan || !h.terminalId || !REQUESTS[h.mti]) return null;
+    const terminalId = trimAns(h.terminalId);
+    const key = await this.keys.get(terminalId);
+    if (!key) return null;
+    logger.info('iso8583: format error', { terminalId, mti: h.mti, why });
+    const req: IsoMessage = { mti: h.mti, fields: new Map([[11, h.stan], [41, h.terminalId]]) };
+    return this.respond(req, { code: 'FORMAT' }, this.answerKey(req, key.tmk, terminalId));
+  }
+
+  private respond(req: IsoMessage, answer: Answer, key: Buffer): Buffer {
+    const fields = new Map<number, string>();
+    for (const n of ECHOED) {
+      const v = req.fields.get(n);
+      if (v !== undefined) fields.set(n, v);
+    }
+    for (const [n, v] of Object.entries(answer.fields ?? {})) fields.set(Number(n), v);
+    fields.set(39, answer.code ? ERROR_CODES[answer.code].iso : '00');
+    const tags = [...(answer.tags ?? [])];
+    if (answer.code && !tags.some(([t]) => t === TAGS.error)) tags.push([TAGS.error, answer.code]);
+    if (tags.length > 0) fields.set(48, formatTlv(tags));
+    return withMac({ mti: responseMti(req.mti), fields }, key);
+  }
+
+  // ------------------------------------------------------------------ handlers
+
+  private async networkManagement(req: IsoMessage, t: TerminalContext & { tmk: Buffer }): Promise<Answer> {
+    switch (req.fields.get(70)) {
+      case NETWORK_MANAGEMENT.signOn: {
+        await this.payments.checkTerminalAllowed(t);
+        const key = newSessionKey();
+        const wrapped = wrapSessionKey(deriveWrapKey(t.tmk), t.terminalId, key);
+        this.sessions.set(t.terminalId, { key, expiresAt: Date.now() + this.opts.sessionKeyTtlMs });
+        await this.payments.terminalSession(t, 'terminal.signed_on', 'iso8583');
+        return { code: null, tags: [[TAGS.sessionKey, wrapped]] };
+      }
+      case NETWORK_MANAGEMENT.signOff:
+        this.sessions.delete(t.terminalId);
+        await this.payments.terminalSession(t, 'terminal.signed_off', 'iso8583');
+        return { code: null };
+      case NETWORK_MANAGEMENT.echo:
+        return { code: null };
+      default:
+        return { code: 'UNSUPPORTED' };
+    }
+  }
+
+  private identification(req: IsoMessage) {
+    const tlv = parseTlv(req.fields.get(48) ?? '');
+    const year = tlv.get(TAGS.year);
+    if (year !== undefined && !/^\d{4}$/.test(year)) throw new PaymentError('FORMAT', 'YR must be 4 digits');
+    return {
+      service: tlv.get(TAGS.service),
+      identifier: tlv.get(TAGS.identifier),
+      qr: tlv.get(TAGS.qr),
+      vehicleType: tlv.get(TAGS.vehicleType),
+      fiscalCode: tlv.get(TAGS.fiscalCode),
+      year: year === undefined ? undefined : Number(year),
+    };
+  }
+
+  private processingCode(req: IsoMessage, expected: string): void {
+    if (req.fields.get(3) !== expected) throw new PaymentError('UNSUPPORTED', `processing code ${req.fields.get(3)} is not ${expected}`);
+    if (req.fields.get(49) !== '978') throw new PaymentError('FORMAT', 'currency must be 978 (EUR)');
+  }
+
+  private async inquiry(req: IsoMessage, t: TerminalContext): Promise<Answer> {
+    this.processingCode(req, '300000');
+    const v = await this.payments.verify(t, this.identification(req));
+    return {
+      code: null,
+      fields: { 4: amount12(v.amountDue), 28: fee28(v.fee) },
+      tags: [
+        [TAGS.entity, v.entity.slice(0, 99)],
+        [TAGS.description, v.description.slice(0, 140)],
+        ...(v.dueDate ? ([[TAGS.dueDate, v.dueDate.replaceAll('-', '')]] as [string, string][]) : []),
+        [TAGS.amountDue, String(v.amountDue)],
+      ],
+    };
+  }
+
+  private async payment(req: IsoMessage, t: TerminalContext): Promise<Answer> {
+    this.processingCode(req, '500000');
+    const f28 = req.fields.get(28);
+    const body = {
+      ...this.identification(req),
+      amount: Number(req.fields.get(4)),
+      ...(f28 === undefined ? {} : { fee: Number(f28.slice(1)) }),
+    };
+    if (!(body.amount > 0)) throw new PaymentError('AMOUNT_OUT_OF_RANGE', 'the amount must be positive');
+    // A retransmission is the same terminal, STAN and transmission time with the same content.
+    const content = [3, 4, 12, 13, 28, 42, 48, 49].map((n) => req.fields.get(n) ?? '');
+    const key = `iso:${req.fields.get(7)}:${req.fields.get(11)}`;
+    try {
+      const result = await this.payments.pay(t, body, { key, requestHash: requestHash('iso-pay', content) }, 'iso8583', req.fields.get(11)!);
+      const r = result.body;
+      return {
+        code: null,
+        fields: { 15: mmdd(r.settlementDate), 28: fee28(r.fee), 37: r.rrn, 38: r.approvalCode },
+        tags: [[TAGS.receiptNumber, r.receiptNumber]],
+      };
+    } catch (err) {
+      if (isPaymentError(err) && err.code === 'IDEMPOTENCY_CONFLICT') throw new PaymentError('DUPLICATE', err.detail);
+      throw err;
+    }
+  }
+
+  private async reversal(req: IsoMessage, t: TerminalContext, advice: boolean): Promise<Answer> {
+    this.processingCode(req, '500000');
+    const f90 = req.fields.get(90)!;
+    const [originalMti, stan, f7] = [f90.slice(0, 4), f90.slice(4, 10), f90.slice(10, 20)];
+    if (originalMti !== '0200') throw new PaymentError('UNSUPPORTED', `only 0200 payments are reversed, not ${originalMti}`);
+    await this.payments.reverseByKey(t, { key: `iso:${f7}:${stan}`, amountCents: Number(req.fields.get(4)), advice });
+    return { code: null };
+  }
+
+  private async reconciliation(req: IsoMessage, t: TerminalContext): Promise<Answer> {
+    const date = dateFromMmdd(req.fields.get(13)!, romeDate(Date.now()));
+    const mine = await this.payments.terminalTotals(t, date);
+    const theirs = {
+      count: Number(req.fields.get(74)),
+      reversalCount: Number(req.fields.get(75)),
+      amountCents: Number(req.fields.get(86)),
+      reversalAmountCents: Number(req.fields.get(87)),
+    };
+    const st =
+      String(mine.count).padStart(10, '0') +
+      String(mine.amountCents).padStart(16, '0') +
+      String(mine.reversalCount).padStart(10, '0') +
+      String(mine.reversalAmountCents).padStart(16, '0');
+    const inBalance =
+      mine.count === theirs.count &&
+      mine.amountCents === theirs.amountCents &&
+      mine.reversalCount === theirs.reversalCount &&
+      mine.reversalAmountCents === theirs.reversalAmountCents;
+    return { code: inBalance ? null : 'OUT_OF_BALANCE', tags: [[TAGS.switchTotals, st]] };
+  }
+}

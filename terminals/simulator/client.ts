@@ -1,0 +1,267 @@
+// A terminal's side of the ISO 8583 protocol: what a vendor's firmware does. Used by
+// the simulator (`tserve terminal`), the tests and the benchmark.
+import net from 'node:net';
+import tls from 'node:tls';
+import {
+  FrameDecoder,
+  FramingError,
+  NETWORK_MANAGEMENT,
+  TAGS,
+  decode,
+  formatTlv,
+  frame,
+  parseTlv,
+  verifyMac,
+  withMac,
+  type IsoMessage,
+} from '../iso8583/index.js';
+import { deriveSignonKey, deriveWrapKey, unwrapSessionKey } from '../keys.js';
+
+export interface TerminalCredentials {
+  terminalId: string;
+  counterId: string;
+  tmk: Buffer;
+}
+
+export interface Response {
+  mti: string;
+  code: string; // field 39
+  fields: Map<number, string>;
+  tlv: Map<string, string>;
+  macOk: boolean;
+}
+
+export interface Identification {
+  service?: string;
+  identifier?: string;
+  qr?: string;
+  vehicleType?: string;
+  fiscalCode?: string;
+  year?: number;
+}
+
+const pad = (s: string, n: number) => s.padEnd(n, ' ');
+const two = (n: number) => String(n).padStart(2, '0');
+
+/** Field 7, `MMDDhhmmss` in UTC. */
+export function transmissionTime(d = new Date()): string {
+  return two(d.getUTCMonth() + 1) + two(d.getUTCDate()) + two(d.getUTCHours()) + two(d.getUTCMinutes()) + two(d.getUTCSeconds());
+}
+
+/** Fields 12 and 13 in Europe/Rome. */
+function localTime(d = new Date()): { time: string; date: string } {
+  const parts = Object.fromEntries(
+    new Intl.DateTimeFormat('en-GB', {
+      timeZone: 'Europe/Rome',
+      month: '2-digit',
+      day: '2-digit',
+      hour: '2-digit',
+      minute: '2-digit',
+      second: '2-digit',
+      hourCycle: 'h23',
+    })
+      .formatToParts(d)
+      .map((p) => [p.type, p.value]),
+  );
+  return { time: `${parts.hour}${parts.minute}${parts.second}`, date: `${parts.month}${parts.day}` };
+}
+
+function identificationTlv(id: Identification): string {
+  const entries: [string, string][] = [];
+  if (id.service) entries.push([TAGS.service, id.service]);
+  if (id.identifier) entries.push([TAGS.identifier, id.identifier]);
+  if (id.qr) entries.push([TAGS.qr, id.qr]);
+  if (id.vehicleType) entries.push([TAGS.vehicleType, id.vehicleType]);
+  if (id.fiscalCode) entries.push([TAGS.fiscalCode, id.fiscalCode]);
+  if (id.year !== undefined) entries.push([TAGS.year, String(id.year)]);
+  return formatTlv(entries);
+}
+
+/** A sent request, kept so a retransmission can repeat it byte for byte. */
+export interface Sent {
+  mti: string;
+  stan: string;
+  f7: string;
+  packed: Buffer;
+}
+
+export class IsoTerminal {
+  private socket: net.Socket | null = null;
+  private readonly waiting = new Map<string, { resolve: (r: Response) => void; reject: (e: Error) => void; timer: NodeJS.Timeout }>();
+  private stanCounter: number;
+  sessionKey: Buffer | null = null;
+
+  constructor(
+    readonly creds: TerminalCredentials,
+    private readonly opts: { host: string; port: number; tls?: boolean; timeoutMs?: number; firstStan?: number } = { host: '127.0.0.1', port: 8583 },
+  ) {
+    this.stanCounter = opts.firstStan ?? 1;
+  }
+
+  get f41(): string {
+    return pad(this.creds.terminalId, 8);
+  }
+
+  get f42(): string {
+    return pad(this.creds.counterId, 15);
+  }
+
+  async connect(): Promise<void> {
+    const { host, port } = this.opts;
+    const socket = this.opts.tls
+      ? tls.connect({ host, port, rejectUnauthorized: false })
+      : net.connect({ host, port });
+    socket.setNoDelay(true);
+    await new Promise<void>((resolve, reject) => {
+      socket.once(this.opts.tls ? 'secureConnect' : 'connect', () => resolve());
+      socket.once('error', reject);
+    });
+    const decoder = new FrameDecoder();
+    socket.on('data', (chunk: Buffer) => {
+      for (const item of decoder.push(chunk)) if (!(item instanceof FramingError)) this.onFrame(item);
+    });
+    socket.on('close', () => {
+      for (const [, w] of this.waiting) {
+        clearTimeout(w.timer);
+        w.reject(new Error('connection closed'));
+      }
+      this.waiting.clear();
+    });
+    socket.on('error', () => undefined);
+    this.socket = socket;
+  }
+
+  close(): void {
+    this.socket?.end();
+    this.socket = null;
+  }
+
+  nextStan(): string {
+    const s = String(this.stanCounter).padStart(6, '0');
+    this.stanCounter = (this.stanCounter % 999_999) + 1;
+    return s;
+  }
+
+  private onFrame(packed: Buffer): void {
+    let msg: IsoMessage;
+    try {
+      msg = decode(packed);
+    } catch {
+      return;
+    }
+    const k = `${msg.fields.get(41)}|${msg.fields.get(11)}`;
+    const w = this.waiting.get(k);
+    if (!w) return;
+    this.waiting.delete(k);
+    clearTimeout(w.timer);
+    const isSignOn = msg.mti === '0810' && msg.fields.get(70) === NETWORK_MANAGEMENT.signOn;
+    const key = isSignOn || !this.sessionKey ? deriveSignonKey(this.creds.tmk) : this.sessionKey;
+    const tlv = msg.fields.has(48) ? parseTlv(msg.fields.get(48)!) : new Map<string, string>();
+    w.resolve({ mti: msg.mti, code: msg.fields.get(39) ?? '', fields: msg.fields, tlv, macOk: verifyMac(packed, msg, key) });
+  }
+
+  /** Sends already packed bytes (a retransmission, or a deliberately broken message) and waits for the answer to STAN. */
+  sendRaw(packed: Buffer, stan: string): Promise<Response> {
+    if (!this.socket) throw new Error('not connected');
+    const k = `${this.f41}|${stan}`;
+    return new Promise<Response>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.waiting.delete(k);
+        reject(new Error(`no answer to STAN ${stan}`));
+      }, this.opts.timeoutMs ?? 30_000);
+      this.waiting.set(k, { resolve, reject, timer });
+      this.socket!.write(frame(packed));
+    });
+  }
+
+  /** Packs and MACs a request with the key the protocol wants for it. */
+  pack(mti: string, fields: Record<number, string>, key?: Buffer): Sent {
+    const stan = fields[11]!;
+    const isSignOn = mti === '0800' && fields[70] === NETWORK_MANAGEMENT.signOn;
+    const macKey = key ?? (isSignOn || !this.sessionKey ? deriveSignonKey(this.creds.tmk) : this.sessionKey);
+    const msg: IsoMessage = { mti, fields: new Map(Object.entries(fields).map(([k, v]) => [Number(k), v] as [number, string]).sort((a, b) => a[0] - b[0])) };
+    return { mti, stan, f7: fields[7]!, packed: withMac(msg, macKey) };
+  }
+
+  async request(mti: string, fields: Record<number, string>): Promise<{ sent: Sent; response: Response }> {
+    const sent = this.pack(mti, fields);
+    return { sent, response: await this.sendRaw(sent.packed, sent.stan) };
+  }
+
+  private base(): Record<number, string> {
+    return { 7: transmissionTime(), 11: this.nextStan(), 41: this.f41 };
+  }
+
+  async signOn(): Promise<Response> {
+    const { response } = await this.request('0800', { ...this.base(), 70: NETWORK_MANAGEMENT.signOn });
+    const sk = response.tlv.get(TAGS.sessionKey);
+    if (response.code === '00' && sk && response.macOk) {
+      this.sessionKey = unwrapSessionKey(deriveWrapKey(this.creds.tmk), this.creds.terminalId, sk);
+    }
+    return response;
+  }
+
+  async signOff(): Promise<Response> {
+    const { response } = await this.request('0800', { ...this.base(), 70: NETWORK_MANAGEMENT.signOff });
+    this.sessionKey = null;
+    return response;
+  }
+
+  async echo(): Promise<Response> {
+    return (await this.request('0800', { ...this.base(), 70: NETWORK_MANAGEMENT.echo })).response;
+  }
+
+  private txnFields(processing: string, amountCents: number, id: Identification): Record<number, string> {
+    const { time, date } = localTime();
+    return {
+      3: processing,
+      4: String(amountCents).padStart(12, '0'),
+      ...this.base(),
+      12: time,
+      13: date,
+      42: this.f42,
+      48: identificationTlv(id),
+      49: '978',
+    };
+  }
+
+  async inquiry(id: Identification): Promise<Response> {
+    return (await this.request('0100', this.txnFields('300000', 0, id))).response;
+  }
+
+  /** A bill payment; keep `sent` to retransmit it or to reverse it. */
+  async pay(id: Identification, amountCents: number, feeCents?: number): Promise<{ sent: Sent; response: Response }> {
+    const fields = this.txnFields('500000', amountCents, id);
+    if (feeCents !== undefined) fields[28] = `D${String(feeCents).padStart(8, '0')}`;
+    return this.request('0200', fields);
+  }
+
+  /** Reversal (0400) or reversal advice (0420 / repeat 0421) of a sent 0200. */
+  async reverse(original: Sent, amountCents: number, mti: '0400' | '0420' | '0421' = '0400'): Promise<Response> {
+    const f90 = original.mti + original.stan + original.f7 + '0'.repeat(22);
+    return (
+      await this.request(mti, {
+        3: '500000',
+        4: String(amountCents).padStart(12, '0'),
+        ...this.base(),
+        42: this.f42,
+        49: '978',
+        90: f90,
+      })
+    ).response;
+  }
+
+  async reconcile(dayMmdd: string, totals: { count: number; amountCents: number; reversalCount: number; reversalAmountCents: number }): Promise<Response> {
+    return (
+      await this.request('0500', {
+        ...this.base(),
+        13: dayMmdd,
+        42: this.f42,
+        74: String(totals.count).padStart(10, '0'),
+        75: String(totals.reversalCount).padStart(10, '0'),
+        86: String(totals.amountCents).padStart(16, '0'),
+        87: String(totals.reversalAmountCents).padStart(16, '0'),
+      })
+    ).response;
+  }
+}
