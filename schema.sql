@@ -173,13 +173,16 @@ CREATE TABLE IF NOT EXISTS payments (
   booked_at           INTEGER NOT NULL,
   settlement_date     TEXT NOT NULL,
   reversed_at         INTEGER,
-  reversal_settlement_date TEXT,
+  reversal_settlement_date TEXT,                     -- the window the reversal or adjustment counts in
+  reversal_kind       TEXT CHECK (reversal_kind IN ('reversal', 'adjustment')),
   CHECK (fee_cents = fee_commission + fee_operator + fee_royalty)
 );
-CREATE INDEX IF NOT EXISTS payments_settlement ON payments (settlement_date, entity_id, service_code);
+-- A window's payments in id order (every index ends with the rowid).
+CREATE INDEX IF NOT EXISTS payments_window ON payments (settlement_date);
 CREATE INDEX IF NOT EXISTS payments_counter ON payments (counter_id, settlement_date);
 CREATE INDEX IF NOT EXISTS payments_terminal ON payments (terminal_id, booked_at);
 CREATE INDEX IF NOT EXISTS payments_reversed ON payments (terminal_id, reversed_at) WHERE reversed_at IS NOT NULL;
+CREATE INDEX IF NOT EXISTS payments_reversal_window ON payments (reversal_settlement_date) WHERE reversal_settlement_date IS NOT NULL;
 
 -- Ledger accounts. kind says whose money it is; owner_id names the counter or entity.
 --   counter_cash        cash a counter collected and owes the circuit (debit balance)
@@ -204,9 +207,12 @@ CREATE TABLE IF NOT EXISTS ledger_entries (
   account_id   INTEGER NOT NULL REFERENCES ledger_accounts (id),
   amount_cents INTEGER NOT NULL CHECK (amount_cents <> 0),
   is_reversal  INTEGER NOT NULL DEFAULT 0 CHECK (is_reversal IN (0, 1)),
-  booked_at    INTEGER NOT NULL
+  booked_at    INTEGER NOT NULL,
+  settlement_date TEXT NOT NULL                      -- the window the entry belongs to
 );
 CREATE INDEX IF NOT EXISTS ledger_entries_payment ON ledger_entries (payment_id);
+-- Covering index: a window's movements per account are summed without touching the table.
+CREATE INDEX IF NOT EXISTS ledger_entries_window ON ledger_entries (settlement_date, account_id, amount_cents);
 
 -- Balances: balance_cents = sum of the account's entries, kept in the same
 -- transaction as the entries. Invariant: all balances sum to zero at every commit.
@@ -253,6 +259,26 @@ CREATE TABLE IF NOT EXISTS reversal_advices (
   at          INTEGER NOT NULL,
   PRIMARY KEY (terminal_id, key)
 ) WITHOUT ROWID;
+
+-- Settlement windows (domain.md §3): one per business day. A window is closed by the
+-- nightly run (no booking or reversal enters it afterwards), settled into a draft,
+-- approved by finance, then exported. figures is the whole settlement as JSON,
+-- computed from the payments and checked against the ledger; an approved or
+-- exported window never changes (refunds after approval are adjustments booked in a
+-- later window).
+CREATE TABLE IF NOT EXISTS settlement_windows (
+  date         TEXT PRIMARY KEY,                     -- YYYY-MM-DD business day
+  status       TEXT NOT NULL CHECK (status IN ('closed', 'draft', 'approved', 'exported')),
+  closed_at    INTEGER NOT NULL,
+  computed_at  INTEGER,
+  figures      TEXT,                                 -- JSON, amounts in cents
+  figures_hash TEXT,                                 -- sha256 of figures
+  approved_at  INTEGER,
+  approved_by  TEXT,
+  exported_at  INTEGER,
+  CHECK (status = 'closed' OR figures IS NOT NULL),
+  CHECK (status NOT IN ('approved', 'exported') OR approved_by IS NOT NULL)
+);
 
 -- Users of the admin, entity and finance APIs. password_hash is scrypt; an entity
 -- user has entity_id set and sees only that entity's data.

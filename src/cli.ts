@@ -6,6 +6,9 @@ import { openRuntime, seedDemo } from './bootstrap.js';
 import { loadConfig } from './config.js';
 import { startServer, version } from './server.js';
 import { watch } from './stream/watch.js';
+import { Presets, SingleBar } from 'cli-progress';
+import { settle, windowsDue } from '../settlement/run.js';
+import { formatEuro } from './domain/money.js';
 
 const int = (name: string) => (v: string) => {
   if (!/^\d+$/.test(v)) throw new InvalidArgumentError(`${name} must be a non-negative integer`);
@@ -109,6 +112,38 @@ program
       filters: { scope: o.terminal ? o.scope : undefined, service: o.service, entity: o.entity, counter: o.counter, type: o.type },
       json: Boolean(o.json),
     });
+  });
+
+program
+  .command('settle')
+  .description('close and settle a business day (default: the last one whose window is over); idempotent')
+  .option('--date <YYYY-MM-DD>', 'the business day to settle')
+  .action(async (o: { date?: string }) => {
+    const config = loadConfig();
+    const rt = openRuntime(config);
+    const bar = new SingleBar({ format: 'settle {date} [{bar}] {value}/{total} {step}', hideCursor: true }, Presets.shades_classic);
+    try {
+      const dates = o.date ? [o.date] : (await windowsDue(rt.store, config.settlementCutoff, Date.now())).slice(-1);
+      if (dates.length === 0) console.log('nothing to settle: every window that is over is settled');
+      for (const date of dates) {
+        if (!/^\d{4}-\d{2}-\d{2}$/.test(date)) throw new Error('--date must be YYYY-MM-DD');
+        bar.start(4, 0, { date, step: '' });
+        const r = await settle(rt.store, date, {
+          cutoff: config.settlementCutoff,
+          operator: config.operator,
+          onProgress: (step, done) => bar.update(done, { step }),
+        });
+        bar.stop();
+        const t = r.figures.totals;
+        console.log(
+          `${date}: ${r.outcome}, status ${r.window.status}; ${t.payments} payments, gross ${formatEuro(t.gross)}, collected ${formatEuro(t.collected)}, ` +
+            `to entities ${formatEuro(t.netPayouts)}, debits ${formatEuro(t.directDebits)}, credits ${formatEuro(t.creditTransfers)}; hash ${r.window.figuresHash}`,
+        );
+      }
+    } finally {
+      bar.stop();
+      await rt.store.close();
+    }
   });
 
 program

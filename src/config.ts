@@ -31,6 +31,9 @@ const Env = z.object({
   TSERVE_ISO_TLS_KEY: z.string().optional(),
   TSERVE_ISO_IDLE_SECONDS: z.coerce.number().int().min(1).default(300),
   TSERVE_ISO_MAX_PENDING: z.coerce.number().int().min(1).default(64),
+  TSERVE_OPERATOR_NAME: z.string().min(1).max(70).default('T-Serve Network Operator S.r.l.'),
+  TSERVE_OPERATOR_IBAN: z.string().default('IT60X0542811101000000123456'),
+  TSERVE_SETTLEMENT_SCHEDULE: z.enum(['true', 'false']).default('true'),
   TSERVE_EVENT_RETENTION_DAYS: z.coerce.number().int().min(1).default(30),
   TSERVE_STREAM_MAX_BUFFER_BYTES: z.coerce.number().int().min(1024).default(4 * 1024 * 1024),
   TSERVE_STREAM_HEARTBEAT_SECONDS: z.coerce.number().int().min(1).default(30),
@@ -43,6 +46,10 @@ export interface Config {
   http: { host: string; port: number; tls: { cert: string; key: string } | null };
   iso: { host: string; port: number; tls: { cert: string; key: string } | null; idleTimeoutMs: number; maxPendingPerConnection: number };
   settlementCutoff: string;
+  /** The network operator: receives its fees by credit transfer at settlement. */
+  operator: { name: string; iban: string };
+  /** Run the nightly settlement inside the server. */
+  settlementSchedule: boolean;
   tokenTtlSeconds: number;
   /** From the environment; when absent the key files in dataDir are used (created on first start). */
   jwtSecret: string | null;
@@ -93,6 +100,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       maxPendingPerConnection: e.TSERVE_ISO_MAX_PENDING,
     },
     settlementCutoff: e.TSERVE_SETTLEMENT_CUTOFF,
+    operator: { name: e.TSERVE_OPERATOR_NAME, iban: e.TSERVE_OPERATOR_IBAN.replace(/\s/g, '').toUpperCase() },
+    settlementSchedule: e.TSERVE_SETTLEMENT_SCHEDULE === 'true',
     tokenTtlSeconds: e.TSERVE_TOKEN_TTL_SECONDS,
     jwtSecret: e.TSERVE_JWT_SECRET ?? null,
     kekHex: e.TSERVE_KEK ?? null,

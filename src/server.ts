@@ -11,6 +11,7 @@ import { logger } from './log.js';
 import { Payments } from './payments/service.js';
 import { StreamServer } from './stream/server.js';
 import { IsoServer } from '../terminals/server.js';
+import { scheduleSettlement } from '../settlement/scheduler.js';
 import { TerminalKeys } from './auth/terminal-keys.js';
 import { projectFile } from './paths.js';
 
@@ -63,6 +64,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
   });
   const port = (server.address() as AddressInfo).port;
   const url = `${tls ? 'https' : 'http'}://${config.http.host === '0.0.0.0' ? '127.0.0.1' : config.http.host}:${port}`;
+  const nightly = config.settlementSchedule ? scheduleSettlement(rt.store, { cutoff: config.settlementCutoff, operator: config.operator }) : null;
   const iso = new IsoServer(payments, new TerminalKeys(rt.store, rt.kek), config.iso);
   const isoPort = await iso.listen();
   logger.info('tserve listening', { url, isoPort, dataDir: config.dataDir });
@@ -74,6 +76,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
     async close() {
       // Stop accepting, let requests in flight finish (their commits included), then close the store.
       clearInterval(pruneTimer);
+      nightly?.stop();
       await iso.close();
       await stream.closeAll();
       await new Promise<void>((resolve) => {

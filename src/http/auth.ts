@@ -14,9 +14,16 @@ export function authenticate(tokens: TokenService): RequestHandler {
   return (req: Request, res: Response, next: NextFunction) => {
     const header = req.get('authorization');
     const m = header ? /^Bearer ([A-Za-z0-9._~+/=-]+)$/.exec(header) : null;
-    if (!m) return sendProblem(res, 'UNAUTHORIZED', 'an Authorization: Bearer <token> header is required');
+    // RFC 7235 §3.1 / RFC 6750 §3: every 401 names the scheme; a rejected token says so.
+    if (!m) {
+      res.set('WWW-Authenticate', 'Bearer realm="tserve"');
+      return sendProblem(res, 'UNAUTHORIZED', 'an Authorization: Bearer <token> header is required');
+    }
     const v = tokens.verify(m[1]!);
-    if (!v.ok) return sendProblem(res, 'UNAUTHORIZED', v.error === 'expired' ? 'the token has expired' : 'the token is not valid');
+    if (!v.ok) {
+      res.set('WWW-Authenticate', 'Bearer realm="tserve", error="invalid_token"');
+      return sendProblem(res, 'UNAUTHORIZED', v.error === 'expired' ? 'the token has expired' : 'the token is not valid');
+    }
     req.principal = v.principal;
     next();
   };

@@ -5,7 +5,7 @@ import { chmodSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Catalogue, Network, RuleParams } from '../../fixtures/types.js';
 import { accountKey, reversalPostings, type AccountRef, type Posting } from '../ledger/postings.js';
-import { addDays, romeDate, romeInstant } from '../domain/calendar.js';
+import { addDays, nextWorkingDay, romeDate, romeInstant } from '../domain/calendar.js';
 import { positionStatusFromOptions, refusalToPay } from '../domain/positions.js';
 import { GroupCommitWriter } from '../ledger/writer.js';
 import { projectFile } from '../paths.js';
@@ -30,6 +30,7 @@ import type {
   WriteResult,
 } from './types.js';
 import type { ErrorCode } from '../payments/errors.js';
+import type { CounterSums, EntityServiceSums, LinesQuery, PaymentLine, WindowRow, WindowSums } from './settlement-types.js';
 
 type Row = Record<string, unknown>;
 const SCHEMA_VERSION = '1';
@@ -49,7 +50,7 @@ function openConnection(file: string, readonly: boolean): Database.Database {
 const PAYMENT_COLUMNS = `id, public_id, channel, terminal_id, counter_id, counter_kind, entity_id, service_code,
   identifier, option_id, payer_cf, amount_cents, fee_cents, fee_commission, fee_operator, fee_royalty,
   circuit_fee_cents, circuit_fee_mode, stan, rrn, approval_code, receipt_number, description, booked_at,
-  settlement_date, reversed_at, reversal_settlement_date`;
+  settlement_date, reversed_at, reversal_settlement_date, reversal_kind`;
 
 function toPayment(r: Row): Payment {
   return {
@@ -80,6 +81,7 @@ function toPayment(r: Row): Payment {
     settlementDate: r.settlement_date as string,
     reversedAt: (r.reversed_at as number | null) ?? null,
     reversalSettlementDate: (r.reversal_settlement_date as string | null) ?? null,
+    reversalKind: (r.reversal_kind as Payment['reversalKind']) ?? null,
   };
 }
 
@@ -123,6 +125,20 @@ function toCounter(r: Row): Counter {
   };
 }
 
+function toWindow(r: Row): WindowRow {
+  return {
+    date: r.date as string,
+    status: r.status as WindowRow['status'],
+    closedAt: r.closed_at as number,
+    computedAt: (r.computed_at as number | null) ?? null,
+    figures: (r.figures as string | null) ?? null,
+    figuresHash: (r.figures_hash as string | null) ?? null,
+    approvedAt: (r.approved_at as number | null) ?? null,
+    approvedBy: (r.approved_by as string | null) ?? null,
+    exportedAt: (r.exported_at as number | null) ?? null,
+  };
+}
+
 function toEvent(r: Row): EventRow {
   return {
     seq: r.seq as number,
@@ -161,6 +177,20 @@ export class SqliteStore implements Store {
     this.s = this.prepareWriteStatements();
     this.nextPaymentId = ((this.w.prepare('SELECT max(id) AS m FROM payments').get() as Row).m as number | null ?? 0) + 1;
     this.writer = new GroupCommitWriter({ runBatch: (cmds) => this.runBatch(cmds) });
+    for (const d of this.w.prepare('SELECT date FROM settlement_windows').pluck().all() as string[]) this.closedWindows.add(d);
+  }
+
+  /** Windows the settlement run has closed: nothing is booked into them any more. */
+  private readonly closedWindows = new Set<string>();
+
+  /**
+   * The window a booking made now goes into: the one its time says, or, if the nightly
+   * run has already closed that one (a request in flight across the close), the next.
+   */
+  private openWindow(date: string): string {
+    let d = date;
+    while (this.closedWindows.has(d)) d = nextWorkingDay(addDays(d, 1));
+    return d;
   }
 
   private readonly readStatements = new Map<string, Database.Statement>();
@@ -196,7 +226,7 @@ export class SqliteStore implements Store {
          ON CONFLICT (account_id) DO UPDATE SET balance_cents = balance_cents + excluded.balance_cents`,
       ),
       insertEntry: w.prepare(
-        'INSERT INTO ledger_entries (payment_id, account_id, amount_cents, is_reversal, booked_at) VALUES (?, ?, ?, ?, ?)',
+        'INSERT INTO ledger_entries (payment_id, account_id, amount_cents, is_reversal, booked_at, settlement_date) VALUES (?, ?, ?, ?, ?, ?)',
       ),
       entriesOf: w.prepare(
         `SELECT a.kind, a.owner_id, e.amount_cents FROM ledger_entries e JOIN ledger_accounts a ON a.id = e.account_id
@@ -213,10 +243,12 @@ export class SqliteStore implements Store {
         `INSERT INTO payments (${PAYMENT_COLUMNS}) VALUES (@id, @publicId, @channel, @terminalId, @counterId,
          @counterKind, @entityId, @serviceCode, @identifier, @optionId, @payerCf, @amountCents, @feeCents,
          @feeCommission, @feeOperator, @feeRoyalty, @circuitFeeCents, @circuitFeeMode, @stan, @rrn, @approvalCode,
-         @receiptNumber, @description, @bookedAt, @settlementDate, NULL, NULL)`,
+         @receiptNumber, @description, @bookedAt, @settlementDate, NULL, NULL, NULL)`,
       ),
       paymentById: w.prepare(`SELECT ${PAYMENT_COLUMNS} FROM payments WHERE id = ?`),
-      markReversed: w.prepare('UPDATE payments SET reversed_at = ?, reversal_settlement_date = ? WHERE id = ? AND reversed_at IS NULL'),
+      markReversed: w.prepare(
+        'UPDATE payments SET reversed_at = ?, reversal_settlement_date = ?, reversal_kind = ? WHERE id = ? AND reversed_at IS NULL',
+      ),
       idem: w.prepare('SELECT terminal_id, key, request_hash, status, response, payment_id FROM idempotency_records WHERE terminal_id = ? AND key = ?'),
       insertIdem: w.prepare(
         'INSERT INTO idempotency_records (terminal_id, key, request_hash, status, response, payment_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)',
@@ -285,10 +317,10 @@ export class SqliteStore implements Store {
     return id;
   }
 
-  private post(paymentId: number, postings: Posting[], isReversal: boolean, at: number): void {
+  private post(paymentId: number, postings: Posting[], isReversal: boolean, at: number, window: string): void {
     for (const p of postings) {
       const id = this.account(p.account);
-      this.s.insertEntry.run(paymentId, id, p.amountCents, isReversal ? 1 : 0, at);
+      this.s.insertEntry.run(paymentId, id, p.amountCents, isReversal ? 1 : 0, at, window);
       this.s.addBalance.run(id, p.amountCents);
     }
   }
@@ -351,6 +383,7 @@ export class SqliteStore implements Store {
     }
 
     const id = this.nextPaymentId++;
+    const window = this.openWindow(cmd.settlementDate);
     const payment: Payment = {
       id,
       publicId: cmd.publicId,
@@ -374,15 +407,16 @@ export class SqliteStore implements Store {
       // The RRN is the payment's number: unique across the network by construction.
       rrn: String(id).padStart(12, '0'),
       approvalCode: cmd.approvalCode,
-      receiptNumber: `${cmd.settlementDate.replaceAll('-', '')}-${String(id).padStart(10, '0')}`,
+      receiptNumber: `${window.replaceAll('-', '')}-${String(id).padStart(10, '0')}`,
       description: cmd.description,
       bookedAt: cmd.bookedAt,
-      settlementDate: cmd.settlementDate,
+      settlementDate: window,
       reversedAt: null,
       reversalSettlementDate: null,
+      reversalKind: null,
     };
     this.s.insertPayment.run(payment);
-    this.post(id, cmd.postings, false, cmd.bookedAt);
+    this.post(id, cmd.postings, false, cmd.bookedAt, window);
     if (cmd.optionId !== null) {
       // The guard `paid_payment_id IS NULL` makes "paid at most once" hold even if a
       // check above were wrong.
@@ -442,7 +476,13 @@ export class SqliteStore implements Store {
     }
     // A second reversal answers with the payment as it is and changes nothing.
     if (original.reversedAt !== null) return { ok: true, payment: original };
-    if (original.settlementDate !== cmd.settlementDate) {
+    const window = this.openWindow(cmd.settlementDate);
+    if (cmd.adjustment) {
+      if (original.settlementDate === window) {
+        return { ok: false, code: 'CONFLICT', detail: 'the payment is still in its settlement window: the terminal can reverse it' };
+      }
+      this.audit({ actor: cmd.adjustment.actor, action: 'payment.adjustment', target: original.publicId, detail: { reason: cmd.adjustment.reason, window } });
+    } else if (original.settlementDate !== window) {
       return {
         ok: false,
         code: 'REVERSAL_WINDOW_CLOSED',
@@ -453,14 +493,19 @@ export class SqliteStore implements Store {
       account: { kind: e.kind, ownerId: e.owner_id } as AccountRef,
       amountCents: e.amount_cents as number,
     }));
-    this.post(original.id, reversalPostings(postings), true, cmd.at);
-    this.s.markReversed.run(cmd.at, cmd.settlementDate, original.id);
+    this.post(original.id, reversalPostings(postings), true, cmd.at, window);
+    this.s.markReversed.run(cmd.at, window, cmd.adjustment ? 'adjustment' : 'reversal', original.id);
     if (original.optionId !== null) {
       this.s.unmarkOption.run(original.id);
       const o = this.s.option.get(original.optionId) as Row;
       this.refreshPositionStatus(o.position_id as number);
     }
-    const reversed = { ...original, reversedAt: cmd.at, reversalSettlementDate: cmd.settlementDate };
+    const reversed: Payment = {
+      ...original,
+      reversedAt: cmd.at,
+      reversalSettlementDate: window,
+      reversalKind: cmd.adjustment ? 'adjustment' : 'reversal',
+    };
     this.emit(events, {
       type: 'payment.reversed',
       at: cmd.at,
@@ -883,6 +928,163 @@ export class SqliteStore implements Store {
       : undefined;
   }
 
+
+  // ---------------------------------------------------------------- settlement
+
+  async closeWindow(date: string, at: number): Promise<void> {
+    this.w.prepare("INSERT OR IGNORE INTO settlement_windows (date, status, closed_at) VALUES (?, 'closed', ?)").run(date, at);
+    this.closedWindows.add(date);
+  }
+
+  async getWindow(date: string): Promise<WindowRow | undefined> {
+    const r = this.rq('SELECT * FROM settlement_windows WHERE date = ?').get(date) as Row | undefined;
+    return r ? toWindow(r) : undefined;
+  }
+
+  async listWindows(): Promise<WindowRow[]> {
+    return (this.rq('SELECT * FROM settlement_windows ORDER BY date DESC').all() as Row[]).map(toWindow);
+  }
+
+  async windowSums(date: string): Promise<WindowSums> {
+    // One read transaction: every sum comes from the same snapshot, while booking goes on.
+    return this.r.transaction(() => {
+      const byEntityService: EntityServiceSums[] = [];
+      const byCounter: CounterSums[] = [];
+      const entitySql = (where: string, kind: string) => `SELECT ${kind} AS kind, entity_id, service_code, count(*) AS n,
+          sum(amount_cents) AS amount, sum(fee_cents) AS fee,
+          sum(CASE WHEN circuit_fee_mode = 'netted' THEN circuit_fee_cents ELSE 0 END) AS netted,
+          sum(CASE WHEN circuit_fee_mode = 'rebilled' THEN circuit_fee_cents ELSE 0 END) AS rebilled
+        FROM payments WHERE ${where} GROUP BY 1, entity_id, service_code ORDER BY 1, entity_id, service_code`;
+      const counterSql = (where: string, kind: string) => `SELECT ${kind} AS kind, counter_id, count(*) AS n,
+          sum(amount_cents) AS amount, sum(fee_cents) AS fee, sum(fee_commission) AS commission,
+          sum(fee_operator) AS operator, sum(fee_royalty) AS royalty
+        FROM payments WHERE ${where} GROUP BY 1, counter_id ORDER BY 1, counter_id`;
+      for (const [where, kind] of [
+        ['settlement_date = ?', "'booking'"],
+        ['reversal_settlement_date = ?', 'reversal_kind'],
+      ] as const) {
+        for (const r of this.rq(entitySql(where, kind)).all(date) as Row[]) {
+          byEntityService.push({
+            kind: r.kind as EntityServiceSums['kind'],
+            entityId: r.entity_id as string,
+            serviceCode: r.service_code as string,
+            count: r.n as number,
+            amount: r.amount as number,
+            fee: r.fee as number,
+            circuitNetted: r.netted as number,
+            circuitRebilled: r.rebilled as number,
+          });
+        }
+        for (const r of this.rq(counterSql(where, kind)).all(date) as Row[]) {
+          byCounter.push({
+            kind: r.kind as CounterSums['kind'],
+            counterId: r.counter_id as string,
+            count: r.n as number,
+            amount: r.amount as number,
+            fee: r.fee as number,
+            commission: r.commission as number,
+            operator: r.operator as number,
+            royalty: r.royalty as number,
+          });
+        }
+      }
+      const movements = (
+        this.rq(
+          `SELECT a.kind, a.owner_id, m.amount FROM
+             (SELECT account_id, sum(amount_cents) AS amount FROM ledger_entries WHERE settlement_date = ? GROUP BY account_id) m
+           JOIN ledger_accounts a ON a.id = m.account_id ORDER BY a.kind, a.owner_id`,
+        ).all(date) as Row[]
+      ).map((r) => ({ kind: r.kind as string, ownerId: r.owner_id as string, amount: r.amount as number }));
+      return { byEntityService, byCounter, movements };
+    }).deferred();
+  }
+
+  async saveDraft(date: string, figures: string, figuresHash: string, at: number): Promise<boolean> {
+    const changes = this.w
+      .prepare(
+        `UPDATE settlement_windows SET status = 'draft', figures = ?, figures_hash = ?, computed_at = ?
+         WHERE date = ? AND status IN ('closed', 'draft')`,
+      )
+      .run(figures, figuresHash, at, date).changes;
+    return changes === 1;
+  }
+
+  async approveWindow(date: string, actor: string, at: number): Promise<WindowRow> {
+    return this.w.transaction(() => {
+      const r = this.w.prepare('SELECT * FROM settlement_windows WHERE date = ?').get(date) as Row | undefined;
+      if (!r) throw new Error(`no settlement for ${date}`);
+      if (r.status === 'draft') {
+        this.w.prepare("UPDATE settlement_windows SET status = 'approved', approved_at = ?, approved_by = ? WHERE date = ?").run(at, actor, date);
+        this.audit({ actor, action: 'settlement.approve', target: date, detail: { figuresHash: r.figures_hash } });
+        this.emitNow({
+          type: 'settlement.approved',
+          at,
+          terminalId: null,
+          counterId: null,
+          entityId: null,
+          serviceCode: null,
+          payload: { date, approvedBy: actor, figuresHash: r.figures_hash },
+        });
+      }
+      return toWindow(this.w.prepare('SELECT * FROM settlement_windows WHERE date = ?').get(date) as Row);
+    })();
+  }
+
+  async markExported(date: string, at: number): Promise<void> {
+    this.w.prepare("UPDATE settlement_windows SET status = 'exported', exported_at = coalesce(exported_at, ?) WHERE date = ? AND status IN ('approved', 'exported')").run(at, date);
+  }
+
+  async windowLines(q: LinesQuery, cursor: string | null, limit: number) {
+    const m = cursor ? /^([bc]):(\d+)$/.exec(cursor) : null;
+    let phase: 'b' | 'c' = m ? (m[1] as 'b' | 'c') : 'b';
+    let after = m ? Number(m[2]) : 0;
+    const lines: PaymentLine[] = [];
+    const filters = [q.entityId ? 'entity_id = @entityId' : '', q.counterId ? 'counter_id = @counterId' : '', q.rebilledOnly ? "circuit_fee_mode = 'rebilled'" : '']
+      .filter(Boolean)
+      .map((f) => ` AND ${f}`)
+      .join('');
+    const params = { from: q.from, to: q.to, entityId: q.entityId ?? null, counterId: q.counterId ?? null };
+    while (lines.length < limit) {
+      const [dateColumn, kind] = phase === 'b' ? ['settlement_date', "'booking'"] : ['reversal_settlement_date', 'reversal_kind'];
+      const rows = this.rq(
+        `SELECT id, public_id, ${kind} AS kind, booked_at, ${dateColumn} AS window, entity_id, service_code, counter_id, terminal_id,
+           channel, rrn, receipt_number, amount_cents, fee_cents, fee_commission, fee_operator, fee_royalty, circuit_fee_cents, circuit_fee_mode
+         FROM payments WHERE ${dateColumn} BETWEEN @from AND @to AND id > @after${filters} ORDER BY id LIMIT @limit`,
+      ).all({ ...params, after, limit: limit - lines.length }) as Row[];
+      for (const r of rows) {
+        lines.push({
+          id: r.id as number,
+          paymentId: r.public_id as string,
+          kind: r.kind as PaymentLine['kind'],
+          bookedAt: r.booked_at as number,
+          settlementDate: r.window as string,
+          entityId: r.entity_id as string,
+          serviceCode: r.service_code as string,
+          counterId: r.counter_id as string,
+          terminalId: r.terminal_id as string,
+          channel: r.channel as string,
+          rrn: r.rrn as string,
+          receiptNumber: r.receipt_number as string,
+          amount: r.amount_cents as number,
+          fee: r.fee_cents as number,
+          commission: r.fee_commission as number,
+          operator: r.fee_operator as number,
+          royalty: r.fee_royalty as number,
+          circuitFee: r.circuit_fee_cents as number,
+          circuitFeeMode: (r.circuit_fee_mode as string | null) ?? null,
+        });
+      }
+      if (lines.length >= limit) {
+        after = lines.at(-1)!.id;
+        break;
+      }
+      if (phase === 'c') return { lines, nextCursor: null };
+      phase = 'c';
+      after = 0;
+    }
+    return { lines, nextCursor: `${phase}:${after}` };
+  }
+
   // ---------------------------------------------------------------- operations
 
   async isEmpty(): Promise<boolean> {
@@ -894,7 +1096,7 @@ export class SqliteStore implements Store {
     const now = Date.now();
     w.transaction(() => {
       for (const t of [
-        'audit_log', 'events', 'reversal_advices', 'idempotency_records', 'ledger_entries', 'ledger_balances', 'ledger_accounts',
+        'audit_log', 'events', 'settlement_windows', 'reversal_advices', 'idempotency_records', 'ledger_entries', 'ledger_balances', 'ledger_accounts',
         'payment_options', 'payments', 'debt_positions', 'terminals', 'counters', 'fee_schedules', 'services',
         'circuit_fees', 'users', 'entities',
       ]) {
@@ -957,6 +1159,7 @@ export class SqliteStore implements Store {
       }
     })();
     this.accounts.clear();
+    this.closedWindows.clear();
     this.nextPaymentId = 1;
   }
 

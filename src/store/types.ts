@@ -13,6 +13,7 @@ import type {
   ServiceFixture,
 } from '../../fixtures/types.js';
 import type { Posting } from '../ledger/postings.js';
+import type { LinesQuery, PaymentLine, WindowRow, WindowSums } from './settlement-types.js';
 import type { ErrorCode } from '../payments/errors.js';
 
 export type Entity = EntityFixture;
@@ -117,6 +118,7 @@ export interface Payment {
   settlementDate: string;
   reversedAt: number | null;
   reversalSettlementDate: string | null;
+  reversalKind: 'reversal' | 'adjustment' | null;
 }
 
 export interface IdempotencyRecord {
@@ -167,8 +169,10 @@ export interface ReverseCommand {
   original: { paymentId: number } | { key: string; amountCents: number; advice: boolean };
   terminalId: string;
   at: number;
-  /** The window the reversal is booked in; it must equal the original's. */
+  /** The window the reversal is booked in; it must equal the original's (not for adjustments). */
   settlementDate: string;
+  /** An administrative refund of a payment whose window has closed: booked in a later window, audited. */
+  adjustment?: { actor: string; reason: string };
   event: (p: Payment) => Record<string, unknown>;
 }
 
@@ -276,6 +280,23 @@ export interface Store {
   /** Deletes events older than `before` (epoch ms), always keeping the newest one; returns how many. */
   pruneEvents(before: number): Promise<number>;
   onCommit(listener: (events: EventRow[]) => void): void;
+
+  // settlement (reads come from one snapshot; an approved window never changes)
+  /** Closes a window: from now on nothing is booked or reversed into it. Idempotent. */
+  closeWindow(date: string, at: number): Promise<void>;
+  getWindow(date: string): Promise<WindowRow | undefined>;
+  listWindows(): Promise<WindowRow[]>;
+  windowSums(date: string): Promise<WindowSums>;
+  /** Stores a draft's figures; refuses (false) when the window is approved or exported. */
+  saveDraft(date: string, figures: string, figuresHash: string, at: number): Promise<boolean>;
+  approveWindow(date: string, actor: string, at: number): Promise<WindowRow>;
+  markExported(date: string, at: number): Promise<void>;
+  /**
+   * Payment lines of windows from..to (inclusive): bookings, then cancellations
+   * (reversals and adjustments), each in id order. Optionally one entity's only, or only
+   * rebilled ones. The cursor is opaque; null starts, and a null nextCursor ends.
+   */
+  windowLines(q: LinesQuery, cursor: string | null, limit: number): Promise<{ lines: PaymentLine[]; nextCursor: string | null }>;
 
   // operations
   isEmpty(): Promise<boolean>;

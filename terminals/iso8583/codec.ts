@@ -125,10 +125,10 @@ function checkFieldSet(table: FieldTable, numbers: readonly number[], secondaryF
   if (secondaryFlag && !hasHigh) {
     throw new IsoError('secondary bitmap', MTI_LENGTH + BITMAP_LENGTH, 'bit 1 is set but the secondary bitmap sets no field');
   }
-  const last = fields[fields.length - 1];
-  for (const n of fields) {
-    if (specOf(table, n)!.mac && n !== last) {
-      throw new IsoError(n, at(n), `the MAC (field ${n}) must be the last field, but field ${last} follows it`);
+  for (let i = 0; i < fields.length - 1; i++) {
+    const n = fields[i]!;
+    if (specOf(table, n)!.mac) {
+      throw new IsoError(n, at(n), `the MAC (field ${n}) must be the last field, but field ${fields[i + 1]} follows it`);
     }
   }
 }

@@ -1,0 +1,90 @@
+// The settlement run: close a window, compute its figures from one snapshot, check
+// them against the ledger, and keep them as a draft until finance approves.
+// Deterministic and idempotent: the figures depend only on the window's payments, so
+// a second run stores the identical draft (same hash) and moves no money twice; an
+// approved window is never recomputed into anything else.
+import { createHash } from 'node:crypto';
+import { addDays, isWorkingDay, settlementDate } from '../src/domain/calendar.js';
+import type { Counter, Store } from '../src/store/types.js';
+import type { WindowRow } from '../src/store/settlement-types.js';
+import { computeFigures, type Operator, type SettlementFigures } from './figures.js';
+
+export interface SettleOptions {
+  cutoff: string;
+  operator: Operator;
+  now?: number;
+  onProgress?: (step: string, done: number, total: number) => void;
+}
+
+export interface SettleResult {
+  window: WindowRow;
+  figures: SettlementFigures;
+  /** 'created': first draft; 'unchanged': same figures again; 'approved': the stored, immutable figures. */
+  outcome: 'created' | 'unchanged' | 'recomputed' | 'approved';
+}
+
+export class WindowOpenError extends Error {
+  constructor(readonly date: string) {
+    super(`the settlement window of ${date} is still open: it closes at the cutoff after that business day`);
+    this.name = 'WindowOpenError';
+  }
+}
+
+export function figuresHash(json: string): string {
+  return createHash('sha256').update(json).digest('hex');
+}
+
+export async function settle(store: Store, date: string, opts: SettleOptions): Promise<SettleResult> {
+  const now = opts.now ?? Date.now();
+  const progress = opts.onProgress ?? (() => undefined);
+  if (!isWorkingDay(date)) throw new Error(`${date} is not a business day: weekend and holiday payments settle on the next one`);
+  if (settlementDate(now, opts.cutoff) <= date) throw new WindowOpenError(date);
+
+  const existing = await store.getWindow(date);
+  if (existing && (existing.status === 'approved' || existing.status === 'exported')) {
+    return { window: existing, figures: JSON.parse(existing.figures!) as SettlementFigures, outcome: 'approved' };
+  }
+  progress('closing the window', 0, 4);
+  await store.closeWindow(date, now);
+  progress('summing the window', 1, 4);
+  const sums = await store.windowSums(date);
+  progress('checking against the ledger', 2, 4);
+  const [catalogue, counters] = await Promise.all([store.loadCatalogue(), store.listCounters()]);
+  const figures = computeFigures(date, opts.cutoff, sums, catalogue, new Map<string, Counter>(counters.map((c) => [c.id, c])), opts.operator);
+  const json = JSON.stringify(figures);
+  const hash = figuresHash(json);
+  progress('saving the draft', 3, 4);
+  if (!(await store.saveDraft(date, json, hash, now))) {
+    // Approved in the meantime by someone else: the stored figures stand.
+    const w = (await store.getWindow(date))!;
+    return { window: w, figures: JSON.parse(w.figures!) as SettlementFigures, outcome: 'approved' };
+  }
+  if (!existing || existing.status === 'closed') {
+    await store.recordEvent({
+      type: 'settlement.closed',
+      at: now,
+      terminalId: null,
+      counterId: null,
+      entityId: null,
+      serviceCode: null,
+      payload: { date, figuresHash: hash, payments: figures.totals.payments, gross: figures.totals.gross, collected: figures.totals.collected },
+    });
+  }
+  progress('done', 4, 4);
+  const window = (await store.getWindow(date))!;
+  const outcome = !existing?.figuresHash ? 'created' : existing.figuresHash === hash ? 'unchanged' : 'recomputed';
+  return { window, figures, outcome };
+}
+
+/** Business days whose windows are over and not yet settled, oldest first, up to `limit` days back. */
+export async function windowsDue(store: Store, cutoff: string, now: number, limit = 31): Promise<string[]> {
+  const current = settlementDate(now, cutoff);
+  const due: string[] = [];
+  for (let d = addDays(current, -1), i = 0; i < limit; d = addDays(d, -1), i++) {
+    if (!isWorkingDay(d)) continue;
+    const w = await store.getWindow(d);
+    if (w && w.status !== 'closed') break; // everything before it was settled already
+    due.unshift(d);
+  }
+  return due;
+}

@@ -1,0 +1,27 @@
+// The nightly run inside the server: a little after each cutoff (Europe/Rome), close
+// and settle every business-day window that is over and not yet settled.
+import { Cron } from 'croner';
+import { logger } from '../src/log.js';
+import type { Store } from '../src/store/types.js';
+import type { Operator } from './figures.js';
+import { settle, windowsDue } from './run.js';
+
+/** Minutes after the cutoff: requests in flight across the cutoff are committed by then. */
+export const RUN_DELAY_MINUTES = 5;
+
+export function scheduleSettlement(store: Store, opts: { cutoff: string; operator: Operator }): Cron {
+  const [h, m] = opts.cutoff.split(':').map(Number) as [number, number];
+  const at = h * 60 + m + RUN_DELAY_MINUTES;
+  const pattern = `0 ${at % 60} ${Math.floor(at / 60) % 24} * * *`;
+  return new Cron(pattern, { timezone: 'Europe/Rome', protect: true, name: 'settlement' }, async () => {
+    const now = Date.now();
+    for (const date of await windowsDue(store, opts.cutoff, now)) {
+      try {
+        const r = await settle(store, date, { cutoff: opts.cutoff, operator: opts.operator, now });
+        logger.info('settlement run', { date, outcome: r.outcome, payments: r.figures.totals.payments, gross: r.figures.totals.gross });
+      } catch (err) {
+        logger.error('settlement run refused', { date, error: err instanceof Error ? err.message : String(err) });
+      }
+    }
+  });
+}

@@ -1,0 +1,82 @@
+// What the store gives settlement: sums over one window, read from one snapshot.
+
+export type WindowStatus = 'closed' | 'draft' | 'approved' | 'exported';
+
+export interface WindowRow {
+  date: string;
+  status: WindowStatus;
+  closedAt: number;
+  computedAt: number | null;
+  figures: string | null;
+  figuresHash: string | null;
+  approvedAt: number | null;
+  approvedBy: string | null;
+  exportedAt: number | null;
+}
+
+/** Sums of payments booked in the window (kind 'booking') or cancelled in it ('reversal' / 'adjustment'). */
+export interface EntityServiceSums {
+  kind: 'booking' | 'reversal' | 'adjustment';
+  entityId: string;
+  serviceCode: string;
+  count: number;
+  amount: number;
+  fee: number;
+  circuitNetted: number;
+  circuitRebilled: number;
+}
+
+export interface CounterSums {
+  kind: 'booking' | 'reversal' | 'adjustment';
+  counterId: string;
+  count: number;
+  amount: number;
+  fee: number;
+  commission: number;
+  operator: number;
+  royalty: number;
+}
+
+export interface AccountMovement {
+  kind: string;
+  ownerId: string;
+  amount: number;
+}
+
+export interface WindowSums {
+  byEntityService: EntityServiceSums[];
+  byCounter: CounterSums[];
+  /** The ledger's view: the window's entries summed per account. */
+  movements: AccountMovement[];
+}
+
+/** One payment line of a window (CSV export, rebilling detail). */
+export interface PaymentLine {
+  id: number;
+  paymentId: string;
+  kind: 'booking' | 'reversal' | 'adjustment';
+  bookedAt: number;
+  settlementDate: string;
+  entityId: string;
+  serviceCode: string;
+  counterId: string;
+  terminalId: string;
+  channel: string;
+  rrn: string;
+  receiptNumber: string;
+  amount: number;
+  fee: number;
+  commission: number;
+  operator: number;
+  royalty: number;
+  circuitFee: number;
+  circuitFeeMode: string | null;
+}
+
+export interface LinesQuery {
+  from: string; // YYYY-MM-DD, inclusive
+  to: string; // inclusive
+  entityId?: string;
+  counterId?: string;
+  rebilledOnly?: boolean;
+}
