@@ -1,4 +1,4 @@
-// The `tserve` command line: start, seed, user add, check.
+// The `tserve` command line: start, seed, user add, watch, check, terminal (the simulator).
 import { randomBytes } from 'node:crypto';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { PASSWORD_COST, hashSecret } from './auth/secrets.js';
@@ -6,6 +6,7 @@ import { openRuntime, seedDemo } from './bootstrap.js';
 import { loadConfig } from './config.js';
 import { startServer, version } from './server.js';
 import { watch } from './stream/watch.js';
+import { addTerminalCommands } from '../terminals/simulator/commands.js';
 import { Presets, SingleBar } from 'cli-progress';
 import { settle, windowsDue } from '../settlement/run.js';
 import { formatEuro } from './domain/money.js';
@@ -165,6 +166,8 @@ program
       await rt.store.close();
     }
   });
+
+addTerminalCommands(program, () => loadConfig());
 
 program.parseAsync().catch((err: unknown) => {
   console.error(`tserve: ${err instanceof Error ? err.message : String(err)}`);

@@ -23,7 +23,7 @@ const Env = z.object({
   TSERVE_SEED: z.coerce.number().int().default(2000),
   TSERVE_SEED_POSITIONS: z.coerce.number().int().min(0).default(40_000),
   TSERVE_AUTO_SEED: z.enum(['true', 'false']).default('true'),
-  TSERVE_RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(1).default(6000),
+  TSERVE_RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(1).default(120_000),
   TSERVE_AUTH_RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(1).default(60),
   TSERVE_ISO_HOST: z.string().default('0.0.0.0'),
   TSERVE_ISO_PORT: z.coerce.number().int().min(0).max(65535).default(8583),
@@ -34,10 +34,26 @@ const Env = z.object({
   TSERVE_OPERATOR_NAME: z.string().min(1).max(70).default('T-Serve Network Operator S.r.l.'),
   TSERVE_OPERATOR_IBAN: z.string().default('IT60X0542811101000000123456'),
   TSERVE_SETTLEMENT_SCHEDULE: z.enum(['true', 'false']).default('true'),
+  TSERVE_METRICS_PUBLIC: z.enum(['true', 'false']).default('false'),
   TSERVE_EVENT_RETENTION_DAYS: z.coerce.number().int().min(1).default(30),
   TSERVE_STREAM_MAX_BUFFER_BYTES: z.coerce.number().int().min(1024).default(4 * 1024 * 1024),
   TSERVE_STREAM_HEARTBEAT_SECONDS: z.coerce.number().int().min(1).default(30),
   TSERVE_STREAM_MAX_PER_PRINCIPAL: z.coerce.number().int().min(1).default(20),
+  // Settlement files (settlement/sepa.ts, settlement/fatturapa.ts).
+  TSERVE_SDD_CREDITOR_ID: z
+    .string()
+    .regex(/^[A-Z]{2}\d{2}[A-Z0-9]{3}[A-Z0-9]{1,28}$/, 'a SEPA creditor identifier, e.g. IT66ZZZA1B2C3D4E5F6G7H8')
+    .default('IT66ZZZA1B2C3D4E5F6G7H8'),
+  TSERVE_SETTLEMENT_IBAN: z.string().optional(),
+  TSERVE_SETTLEMENT_BIC: z
+    .string()
+    .regex(/^[A-Z0-9]{4}[A-Z]{2}[A-Z0-9]{2}([A-Z0-9]{3})?$/, 'a BIC of 8 or 11 characters')
+    .optional(),
+  TSERVE_OWNER_VAT_NUMBER: z.string().regex(/^\d{11}$/, '11 digits').default('00337360978'),
+  TSERVE_FATTURAPA_CODES: z
+    .string()
+    .regex(/^([A-Z0-9]+=[A-Z0-9]{6,7})?(,[A-Z0-9]+=[A-Z0-9]{6,7})*$/, 'ENTITY=CODE pairs, comma-separated, e.g. PISA=UFABC1,PISTOIA=UFXYZ2')
+    .default(''),
 });
 
 export interface Config {
@@ -48,6 +64,8 @@ export interface Config {
   settlementCutoff: string;
   /** The network operator: receives its fees by credit transfer at settlement. */
   operator: { name: string; iban: string };
+  /** Serve /metrics to any address (default: loopback only). */
+  metricsPublic: boolean;
   /** Run the nightly settlement inside the server. */
   settlementSchedule: boolean;
   tokenTtlSeconds: number;
@@ -60,6 +78,15 @@ export interface Config {
   rateLimitPerMinute: number;
   authRateLimitPerMinute: number;
   stream: { retentionDays: number; maxBufferedBytes: number; heartbeatMs: number; maxConnectionsPerPrincipal: number };
+  /**
+   * Settlement files. creditorId: the circuit's SEPA creditor identifier for direct
+   * debits (pain.008). iban/bic: the circuit's settlement account, debited by the
+   * credit transfers and credited by the direct debits (null: the circuit owner's IBAN
+   * from the catalogue; no BIC: "NOTPROVIDED", IBAN-only). ownerVatNumber: the owner's
+   * partita IVA, for the FatturaPA invoices it issues. invoiceCodes: FatturaPA
+   * CodiceDestinatario (IPA office code) per entity id; missing ones use 'UF0000'.
+   */
+  settlementFiles: { creditorId: string; iban: string | null; bic: string | null; ownerVatNumber: string; invoiceCodes: Record<string, string> };
 }
 
 /** Parses KEY=VALUE lines (# comments) of the file named by TSERVE_CONFIG. */
@@ -102,6 +129,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     settlementCutoff: e.TSERVE_SETTLEMENT_CUTOFF,
     operator: { name: e.TSERVE_OPERATOR_NAME, iban: e.TSERVE_OPERATOR_IBAN.replace(/\s/g, '').toUpperCase() },
     settlementSchedule: e.TSERVE_SETTLEMENT_SCHEDULE === 'true',
+    metricsPublic: e.TSERVE_METRICS_PUBLIC === 'true',
     tokenTtlSeconds: e.TSERVE_TOKEN_TTL_SECONDS,
     jwtSecret: e.TSERVE_JWT_SECRET ?? null,
     kekHex: e.TSERVE_KEK ?? null,
@@ -115,6 +143,17 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       maxBufferedBytes: e.TSERVE_STREAM_MAX_BUFFER_BYTES,
       heartbeatMs: e.TSERVE_STREAM_HEARTBEAT_SECONDS * 1000,
       maxConnectionsPerPrincipal: e.TSERVE_STREAM_MAX_PER_PRINCIPAL,
+    },
+    settlementFiles: {
+      creditorId: e.TSERVE_SDD_CREDITOR_ID,
+      iban: e.TSERVE_SETTLEMENT_IBAN ? e.TSERVE_SETTLEMENT_IBAN.replace(/\s/g, '').toUpperCase() : null,
+      bic: e.TSERVE_SETTLEMENT_BIC ?? null,
+      ownerVatNumber: e.TSERVE_OWNER_VAT_NUMBER,
+      invoiceCodes: Object.fromEntries(
+        e.TSERVE_FATTURAPA_CODES.split(',')
+          .filter(Boolean)
+          .map((pair) => pair.split('=') as [string, string]),
+      ),
     },
   };
 }

@@ -12,6 +12,7 @@ import { Payments } from './payments/service.js';
 import { StreamServer } from './stream/server.js';
 import { IsoServer } from '../terminals/server.js';
 import { scheduleSettlement } from '../settlement/scheduler.js';
+import { Metrics } from './metrics.js';
 import { TerminalKeys } from './auth/terminal-keys.js';
 import { projectFile } from './paths.js';
 
@@ -35,54 +36,64 @@ export async function startServer(config: Config): Promise<RunningServer> {
     const { file } = await seedDemo(rt, config, (step) => logger.info(`seed: ${step}`));
     console.log(`tserve: demo network seeded; terminal and user credentials written to ${file}`);
   }
-  const payments = await Payments.create(rt.store, { settlementCutoff: config.settlementCutoff });
-  const tokens = new TokenService(rt.jwtKey, config.tokenTtlSeconds);
-  const app = createApp({
-    config,
-    store: rt.store,
-    payments,
-    tokens,
-    kek: rt.kek,
-    version: version(),
+  // Metrics read the parts below lazily, so they can be created first.
+  let iso: IsoServer | null = null;
+  let stream: StreamServer | null = null;
+  const metrics = new Metrics({
+    queueDepth: () => rt.store.writerStats.queueDepth,
+    isoConnections: () => iso?.connections ?? 0,
+    streamSubscribers: () => stream?.subscriberCount ?? 0,
   });
+  rt.store.observeBatches((size, ms) => {
+    metrics.batchSize.observe(size);
+    metrics.commitSeconds.observe(ms / 1000);
+  });
+  const payments = await Payments.create(rt.store, {
+    settlementCutoff: config.settlementCutoff,
+    onOutcome: (channel, result) => metrics.payments.inc({ channel, result }),
+  });
+  const tokens = new TokenService(rt.jwtKey, config.tokenTtlSeconds);
+  const app = createApp({ config, store: rt.store, payments, tokens, kek: rt.kek, version: version(), metrics });
   const tls = config.http.tls;
   const server = tls
     ? https.createServer({ cert: readFileSync(tls.cert), key: readFileSync(tls.key) }, app)
     : http.createServer(app);
   server.keepAliveTimeout = 65_000;
-  const stream = new StreamServer(rt.store, tokens, config.stream);
+  stream = new StreamServer(rt.store, tokens, config.stream);
   stream.attach(server);
+
   // Events are kept for the configured retention, then pruned (checked hourly).
   const retentionMs = config.stream.retentionDays * 86_400_000;
-  const prune = () => void rt.store.pruneEvents(Date.now() - retentionMs).catch((err: unknown) => logger.error('event pruning failed', { error: String(err) }));
+  const prune = () =>
+    void rt.store.pruneEvents(Date.now() - retentionMs).catch((err: unknown) => logger.error('event pruning failed', { error: String(err) }));
   prune();
   const pruneTimer = setInterval(prune, 3_600_000);
   pruneTimer.unref();
+
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(config.http.port, config.http.host, () => resolve());
   });
   const port = (server.address() as AddressInfo).port;
   const url = `${tls ? 'https' : 'http'}://${config.http.host === '0.0.0.0' ? '127.0.0.1' : config.http.host}:${port}`;
-  const nightly = config.settlementSchedule ? scheduleSettlement(rt.store, { cutoff: config.settlementCutoff, operator: config.operator }) : null;
-  const iso = new IsoServer(payments, new TerminalKeys(rt.store, rt.kek), config.iso);
+  iso = new IsoServer(payments, new TerminalKeys(rt.store, rt.kek), config.iso);
   const isoPort = await iso.listen();
+  const nightly = config.settlementSchedule ? scheduleSettlement(rt.store, { cutoff: config.settlementCutoff, operator: config.operator }) : null;
   logger.info('tserve listening', { url, isoPort, dataDir: config.dataDir });
+  const running = { iso, stream };
   return {
     url,
     port,
     isoPort,
     stream,
     async close() {
-      // Stop accepting, let requests in flight finish (their commits included), then close the store.
+      // Stop accepting and reading; let requests in flight finish (their commits
+      // included) and their answers go out; then close the store.
       clearInterval(pruneTimer);
       nightly?.stop();
-      await iso.close();
-      await stream.closeAll();
-      await new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeIdleConnections();
-      });
+      const httpClosed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      await Promise.all([running.iso.close(), running.stream.closeAll(), httpClosed]);
       await rt.store.close();
     },
   };

@@ -83,6 +83,8 @@ export class IsoServer {
   private server: net.Server | null = null;
   private readonly sessions = new Map<string, Session>();
   private readonly sockets = new Set<net.Socket>();
+  private readonly connections_ = new Map<net.Socket, { pending: number }>();
+  private closing = false;
   readonly opts: IsoServerOptions;
   private readonly handlers: Record<string, Handler>;
 
@@ -120,15 +122,22 @@ export class IsoServer {
     return (this.server.address() as AddressInfo).port;
   }
 
-  /** Stops accepting, waits for the requests in flight to be answered, then closes every connection. */
-  async close(): Promise<void> {
+  /**
+   * Graceful stop: accept no connection and read no request any more, let the requests
+   * in flight finish (their commits included) and their answers go out, then close.
+   */
+  async close(graceMs = 10_000): Promise<void> {
     const server = this.server;
     if (!server) return;
+    this.closing = true;
     const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-    for (const s of this.sockets) s.end();
+    for (const [socket, state] of this.connections_) {
+      socket.pause();
+      if (state.pending === 0) socket.end();
+    }
     const force = setTimeout(() => {
       for (const s of this.sockets) s.destroy();
-    }, 5_000);
+    }, graceMs);
     await closed;
     clearTimeout(force);
   }
@@ -141,40 +150,50 @@ export class IsoServer {
     socket.setTimeout(this.opts.idleTimeoutMs, () => socket.destroy());
     const decoder = new FrameDecoder();
     let pending = 0;
+    // Hanging up (a frame nobody can be answered for) stops reading at once, but the
+    // requests received before it are still answered: their work (a booked payment)
+    // is done, and losing the answer would leave the terminal to guess.
+    let hangingUp = false;
+    const closeWhenIdle = () => {
+      if (hangingUp && pending === 0 && !socket.destroyed) socket.end(() => socket.destroy());
+    };
+    const hangUp = () => {
+      hangingUp = true;
+      closeWhenIdle();
+    };
     const done = () => {
       pending--;
-      if (pending < this.opts.maxPendingPerConnection && socket.isPaused()) socket.resume();
+      if (hangingUp) closeWhenIdle();
+      else if (pending < this.opts.maxPendingPerConnection && socket.isPaused()) socket.resume();
+    };
+    const answer = (work: Promise<Buffer | null>) => {
+      pending++;
+      if (pending >= this.opts.maxPendingPerConnection) socket.pause();
+      work
+        .then((response) => {
+          if (response === null) hangUp();
+          else if (socket.writable) socket.write(frame(response));
+        })
+        .catch((err: unknown) => {
+          logger.error('iso8583: unexpected failure', { error: err instanceof Error ? err.stack : String(err) });
+          hangUp();
+        })
+        .finally(done);
     };
     socket.on('data', (chunk: Buffer) => {
+      if (hangingUp) return;
       for (const item of decoder.push(chunk)) {
-        if (item instanceof FramingError) {
-          this.refuseFrame(socket, item.head);
-          continue;
-        }
-        pending++;
-        if (pending >= this.opts.maxPendingPerConnection) socket.pause();
-        this.handleFrame(item)
-          .then((response) => {
-            if (response && socket.writable) socket.write(frame(response));
-            else if (response === null) socket.destroy();
-          })
-          .catch((err: unknown) => {
-            logger.error('iso8583: unexpected failure', { error: err instanceof Error ? err.stack : String(err) });
-            socket.destroy();
-          })
-          .finally(done);
+        if (hangingUp) break;
+        answer(item instanceof FramingError ? this.refuseFrame(item.head) : this.handleFrame(item));
       }
     });
     socket.on('error', () => socket.destroy());
     socket.on('close', () => this.sockets.delete(socket));
   }
 
-  /** A frame with a bad declared length: answer 30 if its head names MTI, STAN and terminal, else hang up. */
-  private refuseFrame(socket: net.Socket, head: Buffer): void {
-    void this.formatErrorResponse(head, 'the frame length is 0 or over 4096 bytes').then((response) => {
-      if (response && socket.writable) socket.write(frame(response));
-      else socket.destroy();
-    });
+  /** A frame with a bad declared length: answer 30 if its head names MTI, STAN and terminal, else hang up (null). */
+  private refuseFrame(head: Buffer): Promise<Buffer | null> {
+    return this.formatErrorResponse(head, 'the frame length is 0 or over 4096 bytes');
   }
 
   /** Answers one frame: the packed response, or null to close the connection. */

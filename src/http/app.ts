@@ -8,6 +8,7 @@ import { logger, withRequestId } from '../log.js';
 import { adminApi } from './admin-api.js';
 import type { AppContext } from './context.js';
 import { entityApi } from './entity-api.js';
+import { metricsHandler } from './metrics.js';
 import { openApiDocument } from './openapi.js';
 import { errorHandler, sendProblem } from './problem.js';
 import { terminalApi } from './terminal-api.js';
@@ -69,6 +70,7 @@ export function createApp(ctx: AppContext): express.Express {
     if (empty === null) return sendProblem(res, 'UNAVAILABLE', 'the database is not reachable');
     res.json({ status: 'ok', version: ctx.version });
   });
+  if (ctx.metrics) app.get('/metrics', metricsHandler(ctx.metrics, ctx.config.metricsPublic));
   app.get('/openapi.json', (_req, res) => {
     res.json(openApiDocument(ctx.version));
   });

@@ -2,6 +2,7 @@ import type { TokenService } from '../auth/tokens.js';
 import type { Config } from '../config.js';
 import type { Payments } from '../payments/service.js';
 import type { Store } from '../store/types.js';
+import type { Metrics } from '../metrics.js';
 
 /** What the HTTP edge is given by main.ts; it reaches nothing else. */
 export interface AppContext {
@@ -11,4 +12,6 @@ export interface AppContext {
   tokens: TokenService;
   kek: Buffer;
   version: string;
+  /** When given, GET /metrics serves them. */
+  metrics?: Metrics;
 }

@@ -29,6 +29,9 @@ export class GroupCommitWriter<C, R> {
   private closed = false;
   readonly stats: WriterStats = { batches: 0, commands: 0, largestBatch: 0 };
 
+  /** Called after each committed batch with its size and the time it took (ms). */
+  onBatch: ((size: number, ms: number) => void) | null = null;
+
   constructor(
     private readonly runner: BatchRunner<C, R>,
     private readonly maxBatch = 2000,
@@ -59,6 +62,7 @@ export class GroupCommitWriter<C, R> {
     while (this.queue.length > 0) {
       const batch = this.queue.splice(0, this.maxBatch);
       let results: R[];
+      const started = performance.now();
       try {
         results = this.runner.runBatch(batch.map((p) => p.command));
       } catch (err) {
@@ -68,6 +72,7 @@ export class GroupCommitWriter<C, R> {
       this.stats.batches++;
       this.stats.commands += batch.length;
       this.stats.largestBatch = Math.max(this.stats.largestBatch, batch.length);
+      this.onBatch?.(batch.length, performance.now() - started);
       batch.forEach((p, i) => p.resolve(results[i]!));
       // Let the answers go out and new requests come in before the next batch.
       if (this.queue.length > 0) {

@@ -88,6 +88,8 @@ interface Resolved {
 export interface PaymentsOptions {
   settlementCutoff: string;
   clock?: () => number;
+  /** Told the outcome of every payment request ('approved' or the error code), for metrics. */
+  onOutcome?: (channel: Channel, result: string) => void;
 }
 
 const fail = (code: ErrorCode, detail: string): never => {
@@ -206,6 +208,13 @@ export class Payments {
       }
     }
     const work = this.book(t, req, idem, channel, stan);
+    if (this.opts.onOutcome) {
+      const observe = this.opts.onOutcome;
+      work.then(
+        () => observe(channel, 'approved'),
+        (err: unknown) => observe(channel, err instanceof PaymentError ? err.code : 'SYSTEM'),
+      );
+    }
     if (flightKey) {
       this.keysInFlight.set(flightKey, work);
       work.finally(() => this.keysInFlight.delete(flightKey)).catch(() => undefined);

@@ -80,3 +80,14 @@ export interface LinesQuery {
   counterId?: string;
   rebilledOnly?: boolean;
 }
+
+/** Rebilled circuit fees of one entity over a month's windows, per service and rate. */
+export interface RebilledSums {
+  kind: 'booking' | 'reversal' | 'adjustment';
+  serviceCode: string;
+  /** The circuit fee per payment, cents, as booked with each payment. */
+  rate: number;
+  count: number;
+  /** count × rate: the sum of the payments' circuit fees. */
+  amount: number;
+}

@@ -30,7 +30,7 @@ import type {
   WriteResult,
 } from './types.js';
 import type { ErrorCode } from '../payments/errors.js';
-import type { CounterSums, EntityServiceSums, LinesQuery, PaymentLine, WindowRow, WindowSums } from './settlement-types.js';
+import type { CounterSums, EntityServiceSums, LinesQuery, PaymentLine, RebilledSums, WindowRow, WindowSums } from './settlement-types.js';
 
 type Row = Record<string, unknown>;
 const SCHEMA_VERSION = '1';
@@ -203,6 +203,10 @@ export class SqliteStore implements Store {
       this.readStatements.set(sql, st);
     }
     return st;
+  }
+
+  observeBatches(fn: (size: number, ms: number) => void): void {
+    this.writer.onBatch = fn;
   }
 
   get writerStats() {
@@ -1083,6 +1087,36 @@ export class SqliteStore implements Store {
       after = 0;
     }
     return { lines, nextCursor: `${phase}:${after}` };
+  }
+
+  async rebilledSums(entityId: string, month: string): Promise<RebilledSums[]> {
+    if (!/^\d{4}-(0[1-9]|1[0-2])$/.test(month)) throw new RangeError(`not a month (YYYY-MM): "${month}"`);
+    // Windows are business days 'YYYY-MM-DD': the month's are those between -01 and -31.
+    const from = `${month}-01`;
+    const to = `${month}-31`;
+    return this.r.transaction(() => {
+      const out: RebilledSums[] = [];
+      for (const [dateColumn, kind] of [
+        ['settlement_date', "'booking'"],
+        ['reversal_settlement_date', 'reversal_kind'],
+      ] as const) {
+        const rows = this.rq(
+          `SELECT ${kind} AS kind, service_code, circuit_fee_cents AS rate, count(*) AS n, sum(circuit_fee_cents) AS amount
+           FROM payments WHERE ${dateColumn} BETWEEN ? AND ? AND entity_id = ? AND circuit_fee_mode = 'rebilled'
+           GROUP BY 1, service_code, circuit_fee_cents ORDER BY 1, service_code, circuit_fee_cents`,
+        ).all(from, to, entityId) as Row[];
+        for (const r of rows) {
+          out.push({
+            kind: r.kind as RebilledSums['kind'],
+            serviceCode: r.service_code as string,
+            rate: r.rate as number,
+            count: r.n as number,
+            amount: r.amount as number,
+          });
+        }
+      }
+      return out;
+    }).deferred();
   }
 
   // ---------------------------------------------------------------- operations

@@ -13,7 +13,7 @@ import type {
   ServiceFixture,
 } from '../../fixtures/types.js';
 import type { Posting } from '../ledger/postings.js';
-import type { LinesQuery, PaymentLine, WindowRow, WindowSums } from './settlement-types.js';
+import type { LinesQuery, PaymentLine, RebilledSums, WindowRow, WindowSums } from './settlement-types.js';
 import type { ErrorCode } from '../payments/errors.js';
 
 export type Entity = EntityFixture;
@@ -297,6 +297,12 @@ export interface Store {
    * rebilled ones. The cursor is opaque; null starts, and a null nextCursor ends.
    */
   windowLines(q: LinesQuery, cursor: string | null, limit: number): Promise<{ lines: PaymentLine[]; nextCursor: string | null }>;
+  /**
+   * An entity's rebilled circuit fees over the windows of a month ('YYYY-MM'): bookings
+   * of those windows and cancellations (reversals, adjustments) booked in them, grouped by
+   * service and per-payment rate; one snapshot.
+   */
+  rebilledSums(entityId: string, month: string): Promise<RebilledSums[]>;
 
   // operations
   isEmpty(): Promise<boolean>;
