@@ -119,8 +119,16 @@ describe('bearer tokens on protected routes', () => {
     expect(res.status).toBe(200);
   });
 
-  it('no Authorization header → 401', async () => {
-    expectProblem(await protectedCall({}), 401, 'UNAUTHORIZED');
+  it('no Authorization header → 401 with a WWW-Authenticate: Bearer challenge', async () => {
+    const res = await protectedCall({});
+    expectProblem(res, 401, 'UNAUTHORIZED');
+    expect(res.headers['www-authenticate']).toMatch(/^Bearer\b/);
+  });
+
+  it('a rejected token → 401 with WWW-Authenticate error="invalid_token"', async () => {
+    const res = await protectedCall(bearer('not.a.token'));
+    expectProblem(res, 401, 'UNAUTHORIZED');
+    expect(res.headers['www-authenticate']).toMatch(/^Bearer\b.*error="invalid_token"/);
   });
 
   it('a non-Bearer scheme → 401', async () => {
@@ -141,6 +149,18 @@ describe('bearer tokens on protected routes', () => {
     const res = await protectedCall(bearer(token));
     expectProblem(res, 401, 'UNAUTHORIZED');
     expect(res.body.detail).toMatch(/expired/);
+  });
+
+  it('a token not valid yet (nbf in the future) → 401', async () => {
+    const token = jwt.sign(terminalClaims(), c.h.rt.jwtKey, { algorithm: 'HS256', issuer: 'tserve', subject: 'T0001', expiresIn: 600, notBefore: 300 });
+    expectProblem(await protectedCall(bearer(token)), 401, 'UNAUTHORIZED');
+  });
+
+  it('tokens live at most 15 minutes: one without exp, or issued to live longer, is refused', async () => {
+    const eternal = jwt.sign(terminalClaims(), c.h.rt.jwtKey, { algorithm: 'HS256', issuer: 'tserve', subject: 'T0001' });
+    expectProblem(await protectedCall(bearer(eternal)), 401, 'UNAUTHORIZED');
+    const old = jwt.sign({ ...terminalClaims(), iat: now() - 3600, exp: now() + 3600 }, c.h.rt.jwtKey, { algorithm: 'HS256', issuer: 'tserve', subject: 'T0001' });
+    expectProblem(await protectedCall(bearer(old)), 401, 'UNAUTHORIZED');
   });
 
   it('an alg:none token → 401', async () => {

@@ -22,8 +22,17 @@ export interface Ctx {
   close(): Promise<void>;
 }
 
-export async function setup(positions = 2000): Promise<Ctx> {
-  const h = await startHarness({ positions });
+export async function setup(positions = 2000, clock?: () => number): Promise<Ctx> {
+  return setupWith({ positions, clock });
+}
+
+/** A small switch with extra configuration (e.g. low rate limits). */
+export async function setupWithEnv(env: Record<string, string>, positions = 100): Promise<Ctx> {
+  return setupWith({ positions, env });
+}
+
+async function setupWith(opts: { positions: number; clock?: () => number; env?: Record<string, string> }): Promise<Ctx> {
+  const h = await startHarness(opts);
   const db = new Database(h.config.dbFile, { readonly: true, fileMustExist: true });
   const server = http.createServer(h.app);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));

@@ -121,7 +121,7 @@ describe('verify and pay a TARI notice', () => {
     expect(paid.total).toBe(o.amount + tariFeeTabaccaio());
     expect(new Date(paid.bookedAt as string).toISOString()).toBe(paid.bookedAt);
     expect(paid.settlementDate).toMatch(/^\d{4}-\d{2}-\d{2}$/);
-    expect(paid.settlementDate >= today()).toBe(true);
+    expect((paid.settlementDate as string) >= today()).toBe(true);
     expect(paymentCount(c.db)).toBe(before + 1);
     expect(paymentCount(c.db, o.optionId)).toBe(1);
   });
@@ -412,6 +412,21 @@ describe('BOLLO: by plate and vehicle type', () => {
     expectProblem(await verify(t, { service: 'BOLLO', identifier: plate, vehicleType: '4' }), 404, 'NOTICE_UNKNOWN');
     expectProblem(await verify(t, { service: 'BOLLO', identifier: plate }), 400, 'FORMAT');
     expectProblem(await verify(t, { service: 'BOLLO', identifier: 'ABCDEFG', vehicleType: '1' }), 422, 'INVALID_PLATE');
+  });
+});
+
+describe('L services looked up by a user code', () => {
+  it('LAMPADE by user code: amount as published; once paid, the key answers NOTICE_ALREADY_PAID', async () => {
+    const t = terminal();
+    const o = c.notices.payable('LAMPADE', 'p.valid_until IS NULL');
+    const v = await verify(t, { service: 'LAMPADE', identifier: o.lookupKey!.toLowerCase() });
+    expect(v.status, v.text).toBe(200);
+    expect(v.body.amountDue).toBe(o.amount);
+    const res = await pay(t, { service: 'LAMPADE', identifier: o.lookupKey!, amount: o.amount });
+    expect(res.status, res.text).toBe(201);
+    expect(paymentCount(c.db, o.optionId)).toBe(1);
+    expectProblem(await verify(t, { service: 'LAMPADE', identifier: o.lookupKey! }), 409, 'NOTICE_ALREADY_PAID');
+    expectProblem(await verify(t, { service: 'LAMPADE', identifier: 'LV999999' }), 404, 'NOTICE_UNKNOWN');
   });
 });
 
