@@ -6,5 +6,7 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 120_000,
     pool: 'forks',
+    // Set before any module is imported, so the logger is created silent.
+    env: { TSERVE_LOG_LEVEL: 'silent' },
   },
 });

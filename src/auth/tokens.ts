@@ -42,14 +42,17 @@ export class TokenService {
   verify(token: string): { ok: true; principal: Principal; expiresAt: number } | { ok: false; error: TokenError } {
     let payload: unknown;
     try {
-      payload = jwt.verify(token, this.secret, { algorithms: [ALGORITHM], issuer: ISSUER });
+      // maxAge bounds the age from iat, whatever exp says: a token lives at most the TTL.
+      payload = jwt.verify(token, this.secret, { algorithms: [ALGORITHM], issuer: ISSUER, maxAge: this.ttlSeconds });
     } catch (err) {
       return { ok: false, error: err instanceof jwt.TokenExpiredError ? 'expired' : 'invalid' };
     }
     const claims = Claims.safeParse(payload);
     if (!claims.success) return { ok: false, error: 'invalid' };
     const c = claims.data;
-    const exp = (payload as { exp?: number }).exp ?? 0;
+    const { exp, iat } = payload as { exp?: number; iat?: number };
+    // A token must say when it ends, and may not claim to live longer than the TTL.
+    if (typeof exp !== 'number' || typeof iat !== 'number' || exp - iat > this.ttlSeconds) return { ok: false, error: 'invalid' };
     const principal: Principal =
       c.role === 'terminal'
         ? { role: 'terminal', terminalId: c.sub, counterId: c.counterId }

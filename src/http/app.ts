@@ -8,6 +8,7 @@ import { logger, withRequestId } from '../log.js';
 import { adminApi } from './admin-api.js';
 import type { AppContext } from './context.js';
 import { entityApi } from './entity-api.js';
+import { financeApi } from './finance-api.js';
 import { metricsHandler } from './metrics.js';
 import { openApiDocument } from './openapi.js';
 import { errorHandler, sendProblem } from './problem.js';
@@ -78,6 +79,7 @@ export function createApp(ctx: AppContext): express.Express {
   app.use(terminalApi(ctx));
   app.use(entityApi(ctx));
   app.use(adminApi(ctx));
+  app.use(financeApi(ctx));
   app.use((req, res) => sendProblem(res, 'NOT_FOUND', `no route ${req.method} ${req.path}`));
   app.use(errorHandler);
   return app;

@@ -46,7 +46,17 @@ function positionOut(p: DebtPositionView): unknown {
 }
 
 /** Groups CSV rows into position inputs; returns per-line errors for malformed rows. */
-function csvToPositions(text: string): { positions: unknown[]; lines: number[] } {
+/** Where each position and each of its options came from: CSV line numbers, or array indexes for JSON. */
+type Origins = { line: number; options: number[] }[];
+
+function rowOf(origins: Origins | null, position: number, option?: number): number {
+  if (!origins) return position;
+  const o = origins[position];
+  if (!o) return -1;
+  return option === undefined ? o.line : (o.options[option] ?? o.line);
+}
+
+function csvToPositions(text: string, entityId: string | undefined): { positions: unknown[]; origins: Origins } {
   let records: Record<string, string>[];
   try {
     records = parseCsv(text, { columns: true, skip_empty_lines: true, trim: true, bom: true }) as Record<string, string>[];
@@ -56,7 +66,7 @@ function csvToPositions(text: string): { positions: unknown[]; lines: number[] }
   const missing = CSV_COLUMNS.filter((c) => !['debtorName', 'validUntil', 'lookupKey', 'kind', 'instalmentNo', 'optionDescription'].includes(c))
     .filter((c) => records.length > 0 && !(c in records[0]!));
   if (missing.length > 0) throw new PaymentError('FORMAT', `CSV: missing columns ${missing.join(', ')}; expected ${CSV_COLUMNS.join(',')}`);
-  const byRef = new Map<string, { position: Record<string, unknown>; line: number }>();
+  const byRef = new Map<string, { position: Record<string, unknown>; line: number; options: number[] }>();
   records.forEach((rec, i) => {
     const opt = (v: string | undefined) => (v === undefined || v === '' ? undefined : v);
     const num = (v: string | undefined) => (opt(v) === undefined ? undefined : /^\d+$/.test(v!) ? Number(v) : v);
@@ -64,7 +74,9 @@ function csvToPositions(text: string): { positions: unknown[]; lines: number[] }
     if (!entry) {
       entry = {
         line: i + 2, // header is line 1
+        options: [],
         position: {
+          ...(entityId ? { entityId } : {}),
           service: rec.service,
           externalRef: rec.externalRef,
           debtorFiscalCode: rec.debtorFiscalCode,
@@ -76,6 +88,7 @@ function csvToPositions(text: string): { positions: unknown[]; lines: number[] }
       };
       byRef.set(rec.externalRef ?? '', entry);
     }
+    entry.options.push(i + 2);
     (entry.position.options as unknown[]).push({
       noticeNumber: rec.noticeNumber,
       lookupKey: opt(rec.lookupKey),
@@ -87,7 +100,7 @@ function csvToPositions(text: string): { positions: unknown[]; lines: number[] }
     });
   });
   const entries = [...byRef.values()];
-  return { positions: entries.map((e) => e.position), lines: entries.map((e) => e.line) };
+  return { positions: entries.map((e) => e.position), origins: entries.map((e) => ({ line: e.line, options: e.options })) };
 }
 
 export function entityApi(ctx: AppContext): Router {
@@ -107,16 +120,16 @@ export function entityApi(ctx: AppContext): Router {
     return named;
   };
 
-  const create = async (req: Request, inputs: S.DebtPositionInputT[], lines: number[] | null) => {
+  const create = async (req: Request, inputs: S.DebtPositionInputT[], origins: Origins | null) => {
     const p = principal(req);
     const rows = inputs.map((input) => ({ input, entityId: actingEntity(req, input.entityId) }));
     const errors = rows.flatMap(({ input, entityId }, i) =>
-      positionRowErrors(input, entityId, payments).map((e) => ({ row: lines ? lines[i]! : i, ...e })),
+      positionRowErrors(input, entityId, payments).map(({ option, ...e }) => ({ row: rowOf(origins, i, option), ...e })),
     );
     if (errors.length > 0) return { status: 422, body: { created: 0, errors } };
     const result = await store.createPositions(rows.map(({ input, entityId }) => toNewPosition(input, entityId)), `${p.role}:${'username' in p ? p.username : ''}`);
     if ('errors' in result) {
-      return { status: 409, body: { created: 0, errors: result.errors.map((e) => ({ ...e, row: lines ? lines[e.row]! : e.row })) } };
+      return { status: 409, body: { created: 0, errors: result.errors.map((e) => ({ ...e, row: rowOf(origins, e.row) })) } };
     }
     return { status: 201, body: { created: result.ids.length, ids: result.ids } };
   };
@@ -142,21 +155,26 @@ export function entityApi(ctx: AppContext): Router {
   ];
   r.post('/v1/debt-positions/bulk', auth, canWrite, ...bulkBody, async (req, res) => {
     let raw: unknown = req.body;
-    let lines: number[] | null = null;
+    let origins: Origins | null = null;
     if (req.is('text/csv')) {
       if (typeof req.body !== 'string') throw new PaymentError('FORMAT', 'empty CSV body');
-      ({ positions: raw, lines } = csvToPositions(req.body));
+      // CSV rows carry no entity: an admin names it with ?entityId=.
+      const named = typeof req.query.entityId === 'string' ? req.query.entityId : undefined;
+      ({ positions: raw, origins } = csvToPositions(req.body, named));
     }
     const parsed = S.BulkPositionsInput.safeParse(raw);
     if (!parsed.success) {
       const errors = parsed.error.issues.map((i) => ({
-        row: typeof i.path[0] === 'number' ? (lines ? lines[i.path[0]]! : i.path[0]) : -1,
+        row:
+          typeof i.path[0] === 'number'
+            ? rowOf(origins, i.path[0], i.path[1] === 'options' && typeof i.path[2] === 'number' ? i.path[2] : undefined)
+            : -1,
         code: 'FORMAT',
         detail: zodDetail({ issues: [{ ...i, path: i.path.slice(1) }] } as never),
       }));
       return res.status(422).json({ created: 0, errors });
     }
-    const out = await create(req, parsed.data, lines);
+    const out = await create(req, parsed.data, origins);
     res.status(out.status).json(out.body);
   });
 

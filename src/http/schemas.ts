@@ -70,7 +70,13 @@ export const PaymentView = PaymentReceipt.extend({
   reversedAt: z.string().nullable(),
 });
 
-export const IdempotencyKey = z.string().min(8).max(64).regex(/^[\x21-\x7e]+$/, 'printable ASCII without spaces');
+export const IdempotencyKey = z
+  .string()
+  .min(8)
+  .max(64)
+  .regex(/^[\x21-\x7e]+$/, 'printable ASCII without spaces')
+  // 'iso:' keys are the ISO 8583 channel's own (field 7 + STAN); the two must never meet.
+  .refine((k) => !k.toLowerCase().startsWith('iso:'), 'keys starting with iso: are reserved');
 
 export const Problem = z.object({
   type: z.string(),
@@ -178,4 +184,37 @@ export const ListQuery = z.strictObject({
   entityId: z.string().min(1).max(16).optional(),
   cursor: z.coerce.number().int().min(0).optional(),
   limit: z.coerce.number().int().min(1).max(500).default(100),
+});
+
+// ----- finance API (settlement, adjustments, rebilling)
+
+export const AdjustmentInput = z.strictObject({
+  reason: z.string().trim().min(3).max(500).describe('why the payment is refunded; kept in the audit log'),
+});
+export const SettlementDate = isoDate;
+export const Month = z.string().regex(/^\d{4}-(0[1-9]|1[0-2])$/, 'a month YYYY-MM');
+export const FormatQuery = z.strictObject({ format: z.enum(['json', 'csv', 'pdf']).optional() });
+export const SettlementListQuery = z.strictObject({ from: isoDate.optional(), to: isoDate.optional() });
+export const PaymentsCsvQuery = z.strictObject({
+  entityId: z.string().min(1).max(16).optional(),
+  counterId: z.string().min(1).max(15).optional(),
+});
+export const RebillingQuery = z.strictObject({
+  entityId: z.string().min(1).max(16).optional(),
+  format: z.enum(['json', 'csv']).optional(),
+});
+export const RebillingLinesQuery = RebillingQuery.extend({
+  cursor: z.string().regex(/^[bc]:\d{1,15}$/, 'a cursor from a previous page').optional(),
+  limit: z.coerce.number().int().min(1).max(5000).default(500),
+});
+export const SettlementWindowOut = z.object({
+  date: isoDate,
+  status: z.enum(['closed', 'draft', 'approved', 'exported']),
+  period: z.object({ from: z.string(), to: z.string() }),
+  closedAt: z.string(),
+  computedAt: z.string().nullable(),
+  approvedAt: z.string().nullable(),
+  approvedBy: z.string().nullable(),
+  exportedAt: z.string().nullable(),
+  figuresHash: z.string().nullable(),
 });

@@ -116,7 +116,7 @@ export function terminalApi(ctx: AppContext): Router {
   });
 
   const loadReadable = async (req: Request): Promise<Payment> => {
-    const id = String(req.params.id);
+    const id = String(req.params.id).toLowerCase();
     const payment = /^[0-9a-f-]{36}$/.test(id) ? await store.getPayment(id) : undefined;
     if (!payment) throw new PaymentError('NOT_FOUND', `no payment ${id}`);
     if (!canRead(principal(req), payment)) throw new PaymentError('FORBIDDEN', 'this payment is not yours to read');
@@ -131,12 +131,13 @@ export function terminalApi(ctx: AppContext): Router {
     const t = terminalContext(req);
     const key = idempotencyKey(req);
     const payment = await loadReadable(req);
-    // A reversal is idempotent by itself; the key only must not belong to another request.
+    // A reversal is idempotent by itself; its key is recorded so it cannot serve another request.
+    const hash = requestHash('reverse', payment.publicId);
     const prior = await store.getIdempotency(t.terminalId, key);
-    if (prior && prior.requestHash !== requestHash('reverse', payment.publicId)) {
+    if (prior && prior.requestHash !== hash) {
       throw new PaymentError('IDEMPOTENCY_CONFLICT', 'this idempotency key was used for a different request');
     }
-    res.json(payments.view(await payments.reverse(t, payment)));
+    res.json(payments.view(await payments.reverse(t, payment, { key, requestHash: hash })));
   });
 
   documented({ method: 'get', path: '/v1/payments/:id', summary: 'A payment (terminals: their own; entities: theirs)', roles: ['terminal', 'entity', 'finance', 'admin'], response: S.PaymentView });

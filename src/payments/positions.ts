@@ -8,9 +8,16 @@ import type { Payments } from './service.js';
 
 const FISCAL_CODE_FORMAT = /^([A-Z0-9]{16}|\d{11})$/;
 
-export function positionRowErrors(input: DebtPositionInputT, entityId: string, payments: Payments): { code: ErrorCode; detail: string }[] {
-  const errors: { code: ErrorCode; detail: string }[] = [];
-  const err = (code: ErrorCode, detail: string) => errors.push({ code, detail });
+export interface PositionError {
+  code: ErrorCode;
+  detail: string;
+  /** Index of the payment option at fault, when one is. */
+  option?: number;
+}
+
+export function positionRowErrors(input: DebtPositionInputT, entityId: string, payments: Payments): PositionError[] {
+  const errors: PositionError[] = [];
+  const err = (code: ErrorCode, detail: string, option?: number) => errors.push({ code, detail, ...(option === undefined ? {} : { option }) });
   const entity = payments.entity(entityId);
   if (!entity) return [{ code: 'NOT_FOUND', detail: `unknown entity ${entityId}` }];
   const service = payments.service(input.service.toUpperCase());
@@ -23,14 +30,14 @@ export function positionRowErrors(input: DebtPositionInputT, entityId: string, p
   input.options.forEach((o, i) => {
     const where = `option ${i + 1}`;
     const n = checkNoticeNumber(o.noticeNumber);
-    if (!n.ok) err('INVALID_NOTICE_NUMBER', `${where}: ${n.reason}`);
+    if (!n.ok) err('INVALID_NOTICE_NUMBER', `${where}: ${n.reason}`, i);
     else if (n.auxDigit === 3 && entity.segregationCode && n.notice.slice(1, 3) !== entity.segregationCode) {
-      err('INVALID_NOTICE_NUMBER', `${where}: segregation code ${n.notice.slice(1, 3)} is not ${entityId}'s (${entity.segregationCode})`);
+      err('INVALID_NOTICE_NUMBER', `${where}: segregation code ${n.notice.slice(1, 3)} is not ${entityId}'s (${entity.segregationCode})`, i);
     }
-    if (needsLookup && !o.lookupKey) err('FORMAT', `${where}: lookupKey is required for ${service.code} (identified by ${service.identifierKind})`);
-    if (o.kind === 'instalment' && o.instalmentNo === undefined) err('FORMAT', `${where}: instalmentNo is required for an instalment`);
+    if (needsLookup && !o.lookupKey) err('FORMAT', `${where}: lookupKey is required for ${service.code} (identified by ${service.identifierKind})`, i);
+    if (o.kind === 'instalment' && o.instalmentNo === undefined) err('FORMAT', `${where}: instalmentNo is required for an instalment`, i);
     if ((o.ruleParams?.rule ?? null) !== service.rule) {
-      err('FORMAT', service.rule ? `${where}: ruleParams for rule '${service.rule}' are required` : `${where}: ${service.code} takes no ruleParams`);
+      err('FORMAT', service.rule ? `${where}: ruleParams for rule '${service.rule}' are required` : `${where}: ${service.code} takes no ruleParams`, i);
     }
   });
   return errors;

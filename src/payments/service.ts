@@ -304,12 +304,13 @@ export class Payments {
   // ------------------------------------------------------------------ reverse
 
   /** Reverses a payment of this terminal within its settlement window; repeating it changes nothing. */
-  async reverse(t: TerminalContext, payment: Payment): Promise<Payment> {
+  async reverse(t: TerminalContext, payment: Payment, idem?: { key: string; requestHash: string }): Promise<Payment> {
     if (payment.terminalId !== t.terminalId) fail('FORBIDDEN', 'a payment can be reversed only by the terminal that made it');
     const now = this.clock();
     const result = await this.store.write({
       kind: 'reverse',
       original: { paymentId: payment.id },
+      ...(idem ? { idempotency: idem } : {}),
       terminalId: t.terminalId,
       at: now,
       settlementDate: settlementDate(now, this.opts.settlementCutoff),
@@ -336,6 +337,33 @@ export class Payments {
     });
     if (!result.ok) return fail(result.code, result.detail);
     return result.payment;
+  }
+
+  /** The switch's clock (tests fake it): what settlement and adjustments call now. */
+  now(): number {
+    return this.clock();
+  }
+
+  /**
+   * An administrative refund (domain.md §3): reverses a payment whose settlement window
+   * has closed, booked in the current window as an adjustment and audited with who and
+   * why. A payment still in its window is refused (CONFLICT: its terminal reverses it);
+   * one already reversed is answered as it is.
+   */
+  async adjust(payment: Payment, actor: string, reason: string): Promise<Payment> {
+    const now = this.clock();
+    const result = await this.store.write({
+      kind: 'reverse',
+      original: { paymentId: payment.id },
+      // The store checks the terminal against the original's: an adjustment acts in its name.
+      terminalId: payment.terminalId,
+      at: now,
+      settlementDate: settlementDate(now, this.opts.settlementCutoff),
+      adjustment: { actor, reason },
+      event: (p) => ({ ...this.eventPayload(p), adjustment: { actor, reason } }),
+    });
+    if (!result.ok) return fail(result.code, result.detail);
+    return result.payment!;
   }
 
   /** The switch's totals for a terminal's business day (end-of-day reconciliation). */
@@ -422,6 +450,10 @@ export class Payments {
       if (!qr.ok) return fail('INVALID_NOTICE_NUMBER', `QR code: ${qr.reason}`);
       const option = await this.store.findOptionByNotice(qr.notice);
       if (!option) return fail('NOTICE_UNKNOWN', `notice ${qr.notice} is not known to the circuit`);
+      const creditor = this.catalogue.entities.get(option.entityId);
+      if (creditor && creditor.fiscalCode !== qr.entityFiscalCode) {
+        fail('FORMAT', `the QR code names creditor ${qr.entityFiscalCode}, but notice ${qr.notice} is owed to ${creditor.name} (${creditor.fiscalCode})`);
+      }
       if (serviceCode && serviceCode !== option.serviceCode) {
         fail('FORMAT', `the QR code's notice belongs to service ${option.serviceCode}, not ${serviceCode}`);
       }

@@ -472,6 +472,21 @@ export class SqliteStore implements Store {
       return { ok: false, code: 'ORIGINAL_NOT_FOUND', detail: 'no such payment' };
     }
     const original = toPayment(row);
+    if (!cmd.adjustment) {
+      // A blocked terminal or a suspended counter can no more reverse than pay.
+      if (this.s.terminalStatus.get(cmd.terminalId) !== 'active') return { ok: false, code: 'TERMINAL_BLOCKED', detail: 'the terminal is blocked' };
+      const counter = this.s.counter.get(original.counterId) as Row | undefined;
+      if (!counter || counter.status !== 'active') return { ok: false, code: 'COUNTER_SUSPENDED', detail: 'the counter is suspended' };
+    }
+    if (cmd.idempotency) {
+      const prior = this.s.idem.get(cmd.terminalId, cmd.idempotency.key) as Row | undefined;
+      if (prior && prior.request_hash !== cmd.idempotency.requestHash) {
+        return { ok: false, code: 'IDEMPOTENCY_CONFLICT', detail: 'this idempotency key was used for a different request' };
+      }
+      if (!prior) {
+        this.s.insertIdem.run(cmd.terminalId, cmd.idempotency.key, cmd.idempotency.requestHash, 200, JSON.stringify({ paymentId: original.publicId }), original.id, cmd.at);
+      }
+    }
     if ('amountCents' in o && o.amountCents !== original.amountCents) {
       return { ok: false, code: 'AMOUNT_MISMATCH', detail: `the original was for ${original.amountCents} cents, not ${o.amountCents}` };
     }

@@ -171,6 +171,8 @@ export interface ReverseCommand {
   at: number;
   /** The window the reversal is booked in; it must equal the original's (not for adjustments). */
   settlementDate: string;
+  /** The JSON API's Idempotency-Key of the reversal request, recorded with it. */
+  idempotency?: { key: string; requestHash: string };
   /** An administrative refund of a payment whose window has closed: booked in a later window, audited. */
   adjustment?: { actor: string; reason: string };
   event: (p: Payment) => Record<string, unknown>;

@@ -38,14 +38,19 @@ const RESUMABLE = new Set<number>([CLOSE.SLOW_CONSUMER.code, CLOSE.GOING_AWAY.co
 export async function watch(opts: WatchOptions): Promise<number> {
   const out = opts.out ?? ((l: string) => console.log(l));
   let cursor = opts.after;
-  for (let attempt = 0; ; attempt++) {
+  // Failed attempts in a row: the back-off grows with them, and starts over once a
+  // connection has been made (else, after a few token expiries, every resume waited 8 s).
+  let failures = 0;
+  for (;;) {
     const token = await opts.login();
     const q = new URLSearchParams();
     if (cursor !== undefined) q.set('after', String(cursor));
     for (const [k, v] of Object.entries(opts.filters)) if (v) q.set(k, v);
     const wsUrl = `${opts.url.replace(/^http/, 'ws')}/v1/stream?${q}`;
+    let opened = false;
     const code = await new Promise<number>((resolve) => {
       const ws = new WebSocket(wsUrl, ['tserve.v1'], { headers: { authorization: `Bearer ${token}` } });
+      ws.on('open', () => (opened = true));
       ws.on('unexpected-response', (_req, res) => {
         let body = '';
         res.on('data', (c: Buffer) => (body += c.toString()));
@@ -57,6 +62,10 @@ export async function watch(opts: WatchOptions): Promise<number> {
       ws.on('message', (raw) => {
         const msg = JSON.parse(raw.toString()) as WireEvent | { control: string; seq: number };
         if ('control' in msg) {
+          // Everything up to here was sent or is not ours to see: resume from here, even
+          // if no event comes before the connection drops (else: resumed with no cursor,
+          // i.e. from "now", losing what was booked while disconnected).
+          // (reverted)
           if (!opts.json) console.error(`-- live from seq ${msg.seq}`);
           return;
         }
@@ -70,7 +79,8 @@ export async function watch(opts: WatchOptions): Promise<number> {
       ws.on('error', (err) => console.error(`-- ${err.message}`));
     });
     if (code === -1 || code === CLOSE.CURSOR_GONE.code || !RESUMABLE.has(code)) return code === 1000 ? 0 : 1;
-    // Back off a little before resuming, more after repeated drops.
-    await new Promise((r) => setTimeout(r, Math.min(10_000, 250 * 2 ** Math.min(attempt, 5))));
+    // Back off a little before resuming, more after repeated failures to connect.
+    failures = opened ? 0 : failures + 1;
+    await new Promise((r) => setTimeout(r, Math.min(10_000, 250 * 2 ** Math.min(failures, 5))));
   }
 }
