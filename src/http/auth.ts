@@ -13,7 +13,7 @@ declare module 'express-serve-static-core' {
 export function authenticate(tokens: TokenService): RequestHandler {
   return (req: Request, res: Response, next: NextFunction) => {
     const header = req.get('authorization');
-    const m = header ? /^Bearer ([A-Za-z0-9._~+/=-]+)$/.exec(header) : null;
+    const m = header ? /^Bearer ([A-Za-z0-9._~+/=-]+)$/i.exec(header) : null;
     // RFC 7235 §3.1 / RFC 6750 §3: every 401 names the scheme; a rejected token says so.
     if (!m) {
       res.set('WWW-Authenticate', 'Bearer realm="tserve"');

@@ -9,6 +9,7 @@ import { addDays, nextWorkingDay, romeDate, romeInstant } from '../domain/calend
 import { positionStatusFromOptions, refusalToPay } from '../domain/positions.js';
 import { GroupCommitWriter } from '../ledger/writer.js';
 import { projectFile } from '../paths.js';
+import { logger } from '../log.js';
 import type {
   AuditEntry,
   CatalogueSnapshot,
@@ -306,7 +307,8 @@ export class SqliteStore implements Store {
       this.accounts.clear(); // ids cached during the batch may be gone with it
       throw err;
     }
-    if (events.length > 0) for (const l of this.listeners) l(events);
+    // The batch is committed: a failing listener must not turn it into a failure.
+    if (events.length > 0) this.notify(events);
     return results;
   }
 
@@ -761,6 +763,16 @@ export class SqliteStore implements Store {
       .run(before).changes;
   }
 
+  private notify(events: EventRow[]): void {
+    for (const l of this.listeners) {
+      try {
+        l(events);
+      } catch (err) {
+        logger.error('event listener failed', { error: err instanceof Error ? err.stack : String(err) });
+      }
+    }
+  }
+
   onCommit(listener: (events: EventRow[]) => void): void {
     this.listeners.push(listener);
   }
@@ -778,9 +790,7 @@ export class SqliteStore implements Store {
     const events: EventRow[] = [];
     this.emit(events, e);
     // Listeners run after the surrounding transaction commits (see callers).
-    queueMicrotask(() => {
-      for (const l of this.listeners) l(events);
-    });
+    queueMicrotask(() => this.notify(events));
   }
 
   async insertTerminal(t: { id: string; counterId: string; tmkSealed: string; secretHash: string }, audit: AuditEntry) {

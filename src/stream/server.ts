@@ -37,10 +37,12 @@ export const EVENT_TYPES = [
   'settlement.approved',
 ] as const;
 
+// An empty list (`service=`) is refused: it would match nothing, silently.
 const list = z
   .string()
   .max(1000)
-  .transform((s) => s.split(',').map((x) => x.trim()).filter(Boolean));
+  .transform((s) => s.split(',').map((x) => x.trim()).filter(Boolean))
+  .refine((xs) => xs.length > 0, 'give at least one value');
 
 const Query = z.strictObject({
   after: z
@@ -129,7 +131,7 @@ function refuse(socket: Duplex, code: ErrorCode, detail: string): void {
 /** The bearer token: `Authorization: Bearer …`, or the subprotocol `bearer.<token>` for browsers. */
 function tokenOf(req: IncomingMessage): string | null {
   const auth = req.headers.authorization;
-  const m = auth ? /^Bearer (\S+)$/.exec(auth) : null;
+  const m = auth ? /^Bearer (\S+)$/i.exec(auth) : null;
   if (m) return m[1]!;
   const protocols = (req.headers['sec-websocket-protocol'] ?? '').split(',').map((s) => s.trim());
   const p = protocols.find((x) => x.startsWith('bearer.'));
@@ -179,19 +181,25 @@ export class StreamServer {
     if (!token) return refuse(socket, 'UNAUTHORIZED', 'send Authorization: Bearer <token> or the subprotocol bearer.<token>');
     const v = this.tokens.verify(token);
     if (!v.ok) return refuse(socket, 'UNAUTHORIZED', v.error === 'expired' ? 'the token has expired' : 'the token is not valid');
+    // A repeated parameter would silently count only once (the last): refused instead.
+    const names = [...url.searchParams.keys()];
+    const repeated = names.find((n, i) => names.indexOf(n) !== i);
+    if (repeated !== undefined) return refuse(socket, 'FORMAT', `${repeated}: given more than once; use one comma-separated list`);
     const parsed = Query.safeParse(Object.fromEntries(url.searchParams));
     if (!parsed.success) {
       return refuse(socket, 'FORMAT', parsed.error.issues.map((i) => `${i.path.join('.') || 'query'}: ${i.message}`).join('; '));
     }
     const p = v.principal;
     const key = p.role === 'terminal' ? `terminal:${p.terminalId}` : `${p.role}:${p.username}`;
-    if ((this.perPrincipal.get(key) ?? 0) >= this.opts.maxConnectionsPerPrincipal) {
-      return refuse(socket, 'RATE_LIMITED', `at most ${this.opts.maxConnectionsPerPrincipal} streams per principal`);
-    }
     const bounds = await this.store.eventBounds();
     const after = parsed.data.after;
     if (after !== undefined && after > bounds.maxSeq) {
       return refuse(socket, 'FORMAT', `after=${after} is beyond the last event (${bounds.maxSeq})`);
+    }
+    // Checked after the last await: from here to the count in serve() nothing yields
+    // (handleUpgrade calls back synchronously), so concurrent upgrades cannot all pass.
+    if ((this.perPrincipal.get(key) ?? 0) >= this.opts.maxConnectionsPerPrincipal) {
+      return refuse(socket, 'RATE_LIMITED', `at most ${this.opts.maxConnectionsPerPrincipal} streams per principal`);
     }
     this.wss.handleUpgrade(req, socket, head, (ws) => {
       void this.serve(ws, p, key, parsed.data, v.expiresAt, bounds).catch((err: unknown) => {

@@ -65,7 +65,7 @@ export async function watch(opts: WatchOptions): Promise<number> {
           // Everything up to here was sent or is not ours to see: resume from here, even
           // if no event comes before the connection drops (else: resumed with no cursor,
           // i.e. from "now", losing what was booked while disconnected).
-          // (reverted)
+          if (msg.control === 'live') cursor = msg.seq;
           if (!opts.json) console.error(`-- live from seq ${msg.seq}`);
           return;
         }

@@ -1,0 +1,91 @@
+// Graceful shutdown: SIGTERM while payments are in flight. The switch stops
+// accepting, finishes the batch in flight, answers what it committed, and exits 0;
+// nothing it answered is lost, nothing is booked twice.
+import Database from 'better-sqlite3';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { codiceFiscaleCheckChar } from '../../src/domain/fiscal-code.js';
+import { exited, payCertificate, runCli, startProcess, terminalToken, type ServerProcess } from './process.js';
+
+const dataDir = mkdtempSync(path.join(os.tmpdir(), 'tserve-term-'));
+const running: ServerProcess[] = [];
+
+afterAll(async () => {
+  for (const s of running) {
+    if (s.child.exitCode === null && s.child.signalCode === null) {
+      const done = exited(s.child);
+      s.child.kill('SIGKILL');
+      await done;
+    }
+  }
+  rmSync(dataDir, { recursive: true, force: true });
+});
+
+function fiscalCode(i: number): string {
+  const first15 = `VRDLGU70A01G${String(i % 1000).padStart(3, '0')}`;
+  return first15 + codiceFiscaleCheckChar(first15);
+}
+
+describe('SIGTERM under load', () => {
+  it('answers what it committed, exits 0, and loses nothing', { timeout: 300_000 }, async () => {
+    const first = await startProcess(dataDir);
+    running.push(first);
+    const creds = JSON.parse(readFileSync(path.join(dataDir, 'demo-credentials.json'), 'utf8')) as {
+      terminals: { terminalId: string; secret: string }[];
+    };
+    const terminals = creds.terminals.slice(0, 20);
+    const tokens = await Promise.all(terminals.map((t) => terminalToken(first.url, t.terminalId, t.secret)));
+
+    const results = new Map<string, { terminal: number; cf: string; outcome: Awaited<ReturnType<typeof payCertificate>> }>();
+    let stop = false;
+    let answered = 0;
+    const worker = async (w: number) => {
+      for (let i = 0; i < 300 && !stop; i++) {
+        const key = `term-${w}-${i}`;
+        const cf = fiscalCode(w * 300 + i);
+        const outcome = await payCertificate(first.url, tokens[w]!, key, cf);
+        results.set(key, { terminal: w, cf, outcome });
+        if ('error' in outcome) stop = true; // the server has stopped accepting
+        else if (++answered === 150) first.child.kill('SIGTERM');
+      }
+    };
+    await Promise.all(terminals.map((_, w) => worker(w)));
+    const done = await exited(first.child);
+    expect(done.code, first.output()).toBe(0);
+
+    const ok = [...results.entries()].filter(([, r]) => 'status' in r.outcome && r.outcome.status === 201);
+    const failedTransport = [...results.entries()].filter(([, r]) => 'error' in r.outcome);
+    expect(ok.length).toBeGreaterThanOrEqual(150);
+    // Anything answered was answered properly: 201, never a 5xx.
+    for (const [, r] of results) if ('status' in r.outcome) expect(r.outcome.status).toBe(201);
+
+    // ---- restart: every 201 is there; requests refused at the door are booked once on retry
+    const second = await startProcess(dataDir);
+    running.push(second);
+    const tokens2 = await Promise.all(terminals.map((t) => terminalToken(second.url, t.terminalId, t.secret)));
+    for (const [key, r] of ok) {
+      const id = (r.outcome as { body: Record<string, unknown> }).body.paymentId as string;
+      const res = await fetch(`${second.url}/v1/payments/${id}`, { headers: { authorization: `Bearer ${tokens2[r.terminal]}` } });
+      expect(res.status, key).toBe(200);
+    }
+    for (const [key, r] of failedTransport) {
+      const again = await payCertificate(second.url, tokens2[r.terminal]!, key, r.cf);
+      expect('status' in again && again.status, key).toBe(201);
+    }
+    const stopped = exited(second.child);
+    second.child.kill('SIGTERM');
+    expect((await stopped).code).toBe(0);
+
+    const db = new Database(path.join(dataDir, 'tserve.db'), { readonly: true });
+    try {
+      const n = (db.prepare('SELECT count(*) AS n FROM payments').get() as { n: number }).n;
+      expect(n).toBe(ok.length + failedTransport.length);
+    } finally {
+      db.close();
+    }
+    const check = await runCli(dataDir, ['check']);
+    expect(check.code, check.stdout + check.stderr).toBe(0);
+  });
+});
