@@ -136,6 +136,17 @@ export class IsoTerminal {
     this.socket = null;
   }
 
+  /** Closes the connection at once; requests waiting for an answer fail with 'connection closed'. */
+  destroy(): void {
+    this.socket?.destroy();
+    this.socket = null;
+  }
+
+  /** True while the connection is open. */
+  get connected(): boolean {
+    return this.socket !== null && !this.socket.destroyed;
+  }
+
   nextStan(): string {
     const s = String(this.stanCounter).padStart(6, '0');
     this.stanCounter = (this.stanCounter % 999_999) + 1;
@@ -162,7 +173,7 @@ export class IsoTerminal {
 
   /** Sends already packed bytes (a retransmission, or a deliberately broken message) and waits for the answer to STAN. */
   sendRaw(packed: Buffer, stan: string): Promise<Response> {
-    if (!this.socket) throw new Error('not connected');
+    if (!this.socket || this.socket.destroyed) throw new Error('not connected');
     const k = `${this.f41}|${stan}`;
     return new Promise<Response>((resolve, reject) => {
       const timer = setTimeout(() => {

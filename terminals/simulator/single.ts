@@ -1,0 +1,251 @@
+// Single-shot simulator: one terminal, one citizen at the counter.
+//
+//   tserve terminal pay --terminal T0001 --service TARI --id 301202400000000164
+//
+// signs on, asks what is due (0100), pays it (0200) and prints the receipt. The receipt
+// is rendered here, offline, with src/payments/receipt.ts from what the terminal knows:
+// the 0110 (entity, description, amount), the 0210 (RRN, approval code, receipt number,
+// fee, settlement date), its own terminal and counter ids, the demo catalogue (service
+// name, entity fiscal code) and the seeded counters (name and address, from the same
+// generator seed as the switch). It is what a terminal prints; the switch's own receipt
+// (GET /v1/payments/{paymentId}/receipt) is addressed by a paymentId that the ISO 8583
+// 0210 does not carry. The identifier is printed as typed, not as the switch normalised it.
+import { generateNetwork } from '../../fixtures/generator.js';
+import { formatAmount, receiptText } from '../../src/payments/receipt.js';
+import { IsoTerminal, type Identification, type Response, type Sent, type TerminalCredentials } from './client.js';
+import { TAGS } from '../iso8583/index.js';
+import { describeResponse, entityById, findTerminal, loadTerminalCredentials, serviceByCode, serviceOfNotice, type Target } from './common.js';
+
+export interface SingleOptions extends Target {
+  terminalId: string;
+  credentialsFile: string;
+  /** Generator seed of the switch's demo network: names the counter on the receipt. */
+  seed?: number;
+  timeoutMs?: number;
+  /** Where the lines go (default: stdout). */
+  out?: (line: string) => void;
+}
+
+export interface PayOptions extends SingleOptions, Identification {
+  /** Cents; default: the amount due from the 0110 (required for self-assessed services). */
+  amount?: number;
+}
+
+export interface ReverseOptions extends SingleOptions {
+  /** Field 11 and field 7 of the original 0200, and its amount in cents. */
+  stan: string;
+  f7: string;
+  amount: number;
+  /** 0420 reversal advice instead of a 0400. */
+  advice?: boolean;
+}
+
+/** Exit codes: 0 approved, 1 declined, 2 no answer (connection refused or closed, timeout). */
+export const EXIT_APPROVED = 0;
+export const EXIT_DECLINED = 1;
+export const EXIT_NO_ANSWER = 2;
+
+const cents = (field: string | undefined): number => (field && /^\d+$/.test(field) ? Number(field) : 0);
+const fee28 = (field: string | undefined): number => (field && /^[CD]\d{8}$/.test(field) ? Number(field.slice(1)) : 0);
+const label = (l: string) => `  ${l.padEnd(13)}`;
+
+/** YYYYMMDD → dd/mm/yyyy. */
+function dueDate(s: string | undefined): string | null {
+  const m = /^(\d{4})(\d{2})(\d{2})$/.exec(s ?? '');
+  return m ? `${m[3]}/${m[2]}/${m[1]}` : null;
+}
+
+/** Field 15 (MMDD) → YYYY-MM-DD: the settlement day is today (Rome, never before UTC's) or later, so a MMDD before today's is next year's. */
+export function settlementDateFromMmdd(mmdd: string, now = new Date()): string {
+  const year = now.getUTCFullYear();
+  const today = `${String(now.getUTCMonth() + 1).padStart(2, '0')}${String(now.getUTCDate()).padStart(2, '0')}`;
+  const y = mmdd < today ? year + 1 : year;
+  return `${y}-${mmdd.slice(0, 2)}-${mmdd.slice(2, 4)}`;
+}
+
+function what(id: Identification): string {
+  if (id.qr) return `QR ${id.qr}`;
+  const extra = [id.vehicleType && `vehicle type ${id.vehicleType}`, id.fiscalCode && `CF ${id.fiscalCode}`, id.year !== undefined && `year ${id.year}`].filter(Boolean);
+  return `${id.service ?? '?'} ${id.identifier ?? ''}${extra.length ? ` (${extra.join(', ')})` : ''}`;
+}
+
+function declined(out: (l: string) => void, r: Response): void {
+  out(label('response') + describeResponse(r.code, r.tlv.get(TAGS.error)));
+  if (!r.macOk) out(label('warning') + 'the MAC of this answer does not verify');
+}
+
+/** Connects and signs on; null (after printing why) when the terminal cannot work. */
+async function openTerminal(o: SingleOptions, out: (l: string) => void): Promise<{ term: IsoTerminal; creds: TerminalCredentials } | null> {
+  const creds = findTerminal(loadTerminalCredentials(o.credentialsFile), o.terminalId, o.credentialsFile);
+  // A random first STAN: two runs in the same second must not look like a retransmission.
+  const firstStan = 1 + Math.floor(Math.random() * 990_000);
+  const term = new IsoTerminal(creds, { host: o.host, port: o.port, tls: o.tls, timeoutMs: o.timeoutMs ?? 30_000, firstStan });
+  out(`terminal ${creds.terminalId} (counter ${creds.counterId}) -> ${o.host}:${o.port}${o.tls ? ' (TLS)' : ''}`);
+  await term.connect();
+  const signOn = await term.signOn();
+  if (signOn.code !== '00' || !term.sessionKey) {
+    out(`0800 sign-on`);
+    declined(out, signOn);
+    term.close();
+    return null;
+  }
+  out(`0800 sign-on: ${describeResponse('00')}`);
+  return { term, creds };
+}
+
+async function guarded(out: (l: string) => void, fn: () => Promise<number>): Promise<number> {
+  try {
+    return await fn();
+  } catch (err) {
+    const msg = err instanceof Error ? err.message : String(err);
+    if (/ECONNREFUSED|connection closed|no answer|not connected|ECONNRESET|ETIMEDOUT/.test(msg)) {
+      out(`no answer from the switch: ${msg}`);
+      return EXIT_NO_ANSWER;
+    }
+    throw err;
+  }
+}
+
+/** 0100 only: prints what is due. */
+export function terminalInquiry(o: PayOptions): Promise<number> {
+  const out = o.out ?? ((l: string) => console.log(l));
+  return guarded(out, async () => {
+    const opened = await openTerminal(o, out);
+    if (!opened) return EXIT_DECLINED;
+    try {
+      return (await inquire(opened.term, o, out)) ? EXIT_APPROVED : EXIT_DECLINED;
+    } finally {
+      opened.term.close();
+    }
+  });
+}
+
+/** Sends the 0100 and prints the answer; the 0110 when approved. */
+async function inquire(term: IsoTerminal, id: Identification, out: (l: string) => void): Promise<Response | null> {
+  out(`0100 inquiry: ${what(id)}`);
+  const r = await term.inquiry(id);
+  if (r.code !== '00') {
+    declined(out, r);
+    return null;
+  }
+  const amount = cents(r.tlv.get(TAGS.amountDue) ?? r.fields.get(4));
+  const fee = fee28(r.fields.get(28));
+  out(label('entity') + (r.tlv.get(TAGS.entity) ?? '-'));
+  out(label('description') + (r.tlv.get(TAGS.description) ?? '-'));
+  const due = dueDate(r.tlv.get(TAGS.dueDate));
+  if (due) out(label('due date') + due);
+  if (amount > 0) {
+    out(label('amount') + formatAmount(amount));
+    out(label('fee') + formatAmount(fee));
+    out(label('total') + formatAmount(amount + fee));
+  } else {
+    out(label('amount') + 'set at the counter (self-assessed)');
+    out(label('fee') + `${formatAmount(fee)} (at the minimum amount)`);
+  }
+  if (!r.macOk) out(label('warning') + 'the MAC of this answer does not verify');
+  return r;
+}
+
+/** 0100, 0200 and the receipt. */
+export function terminalPay(o: PayOptions): Promise<number> {
+  const out = o.out ?? ((l: string) => console.log(l));
+  return guarded(out, async () => {
+    const opened = await openTerminal(o, out);
+    if (!opened) return EXIT_DECLINED;
+    const { term, creds } = opened;
+    try {
+      const inquiry = await inquire(term, o, out);
+      if (!inquiry) return EXIT_DECLINED;
+      const due = cents(inquiry.tlv.get(TAGS.amountDue) ?? inquiry.fields.get(4));
+      const amount = o.amount ?? due;
+      if (!(amount > 0)) {
+        out('this service takes the amount from the counter: give --amount <cents>');
+        return EXIT_DECLINED;
+      }
+      // The fee the terminal showed goes in field 28 when it paid the amount shown.
+      const shownFee = amount === due ? fee28(inquiry.fields.get(28)) : undefined;
+      out(`0200 payment: ${formatAmount(amount)}${shownFee === undefined ? '' : ` + fee ${formatAmount(shownFee)}`}`);
+      const { sent, response: r } = await term.pay(o, amount, shownFee);
+      if (r.code !== '00') {
+        declined(out, r);
+        return EXIT_DECLINED;
+      }
+      const fee = fee28(r.fields.get(28));
+      const settlement = settlementDateFromMmdd(r.fields.get(15) ?? '0101');
+      const receiptNumber = r.tlv.get(TAGS.receiptNumber) ?? '-';
+      out(label('response') + describeResponse(r.code));
+      out(label('RRN') + (r.fields.get(37) ?? '-'));
+      out(label('approval') + (r.fields.get(38) ?? '-'));
+      out(label('receipt no.') + receiptNumber);
+      out(label('settlement') + settlement);
+      out(label('total') + `${formatAmount(amount + fee)} (fee ${formatAmount(fee)})`);
+      if (!r.macOk) out(label('warning') + 'the MAC of this answer does not verify');
+      out(label('to reverse') + reverseHint(creds, sent, amount));
+      out('');
+      out(receipt(o, creds, inquiry, r, amount, fee, settlement));
+      return EXIT_APPROVED;
+    } finally {
+      term.close();
+    }
+  });
+}
+
+function reverseHint(creds: TerminalCredentials, sent: Sent, amount: number): string {
+  return `tserve terminal reverse --terminal ${creds.terminalId} --stan ${sent.stan} --f7 ${sent.f7} --amount ${amount}`;
+}
+
+function receipt(o: PayOptions, creds: TerminalCredentials, inquiry: Response, r: Response, amount: number, fee: number, settlementDate: string): string {
+  const notice = o.qr?.split('|')[2];
+  const service = serviceByCode(o.service) ?? (notice ? serviceOfNotice(notice) : undefined);
+  const entityName = inquiry.tlv.get(TAGS.entity) ?? '-';
+  const entity = service ? entityById(service.entityId) : undefined;
+  const counter = generateNetwork({ seed: o.seed, positions: 0 }).counters.find((c) => c.id === creds.counterId);
+  const identifier = [(o.identifier ?? notice ?? '').replace(/\s+/g, '').toUpperCase(), o.vehicleType, o.fiscalCode?.toUpperCase(), o.year]
+    .filter((x) => x !== undefined && x !== '')
+    .join('/');
+  return receiptText({
+    receiptNumber: r.tlv.get(TAGS.receiptNumber) ?? '-',
+    rrn: r.fields.get(37) ?? '-',
+    approvalCode: r.fields.get(38) ?? '-',
+    entityName,
+    entityFiscalCode: entity?.fiscalCode ?? '-',
+    serviceName: service?.name ?? '-',
+    serviceCode: service?.code ?? o.service ?? '-',
+    identifier,
+    description: inquiry.tlv.get(TAGS.description) ?? '',
+    amountCents: amount,
+    feeCents: fee,
+    counterId: creds.counterId,
+    counterName: counter?.name ?? creds.counterId,
+    counterAddress: counter ? `${counter.address}, ${counter.town}` : '',
+    terminalId: creds.terminalId,
+    bookedAt: Date.now(),
+    settlementDate,
+    reversed: false,
+  });
+}
+
+/** 0400 (or 0420 advice) of a 0200 named by its STAN and field 7. */
+export function terminalReverse(o: ReverseOptions): Promise<number> {
+  const out = o.out ?? ((l: string) => console.log(l));
+  return guarded(out, async () => {
+    if (!/^\d{6}$/.test(o.stan)) throw new Error('--stan must be 6 digits');
+    if (!/^\d{10}$/.test(o.f7)) throw new Error('--f7 must be 10 digits, MMDDhhmmss');
+    const opened = await openTerminal(o, out);
+    if (!opened) return EXIT_DECLINED;
+    try {
+      const mti = o.advice ? '0420' : '0400';
+      out(`${mti} reversal of 0200 STAN ${o.stan} sent ${o.f7}: ${formatAmount(o.amount)}`);
+      const original: Sent = { mti: '0200', stan: o.stan, f7: o.f7, packed: Buffer.alloc(0) };
+      const r = await opened.term.reverse(original, o.amount, mti);
+      if (r.code !== '00') {
+        declined(out, r);
+        return EXIT_DECLINED;
+      }
+      out(label('response') + describeResponse(r.code));
+      return EXIT_APPROVED;
+    } finally {
+      opened.term.close();
+    }
+  });
+}
