@@ -480,7 +480,7 @@ export class Payments {
       case 'F':
         return { ...base, option: null, amountDue: service.fixedCents!, dueDate: null, description: service.name };
       case 'S':
-        return { ...base, option: null, amountDue: 0, dueDate: null, description: `${service.name} – ${id.normalized}` };
+        return { ...base, option: null, amountDue: 0, dueDate: null, description: `${service.name} - ${id.normalized}` };
       case 'C':
         return fail('UNSUPPORTED', `service ${service.code} computes its amount by a rule this switch does not have`);
       case 'L':

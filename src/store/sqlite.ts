@@ -1233,11 +1233,14 @@ export class SqliteStore implements Store {
     )) {
       violations.push(`payment ${x.payment_id as number} ${x.is_reversal ? 'reversal' : ''} entries sum to ${x.s as number}`);
     }
-    for (const x of q<Row>(
-      `SELECT a.id, b.balance_cents AS b, coalesce((SELECT sum(amount_cents) FROM ledger_entries e WHERE e.account_id = a.id), 0) AS s
-       FROM ledger_accounts a LEFT JOIN ledger_balances b ON b.account_id = a.id WHERE coalesce(b.balance_cents, 0) <> s`,
-    )) {
-      violations.push(`account ${x.id as number}: balance ${x.b as number} but entries sum to ${x.s as number}`);
+    // One pass over the entries, then compare with the kept balances.
+    const sums = new Map<number, number>();
+    for (const x of q<Row>('SELECT account_id, sum(amount_cents) AS s FROM ledger_entries GROUP BY account_id')) {
+      sums.set(x.account_id as number, x.s as number);
+    }
+    for (const x of q<Row>('SELECT a.id, coalesce(b.balance_cents, 0) AS b FROM ledger_accounts a LEFT JOIN ledger_balances b ON b.account_id = a.id')) {
+      const s = sums.get(x.id as number) ?? 0;
+      if (s !== x.b) violations.push(`account ${x.id as number}: balance ${x.b as number} but entries sum to ${s}`);
     }
     for (const x of q<Row>(
       'SELECT option_id, count(*) AS n FROM payments WHERE option_id IS NOT NULL AND reversed_at IS NULL GROUP BY option_id HAVING n > 1',
