@@ -169,7 +169,7 @@ export function financeApi(ctx: AppContext): Router {
     const before = await store.getWindow(date);
     if (!before) throw new PaymentError('NOT_FOUND', `no settlement for ${date}`);
     if (before.status === 'closed') throw new PaymentError('CONFLICT', `the settlement of ${date} has no draft yet: run it first`);
-    const w = await store.approveWindow(date, principalName(principal(req)), Date.now());
+    const w = await store.approveWindow(date, principalName(principal(req)), payments.now());
     res.json({ changed: before.status === 'draft', window: windowOut(w) });
   });
 
@@ -189,7 +189,7 @@ export function financeApi(ctx: AppContext): Router {
     const name = `tserve-${date}-${e.id}`;
     if (format === 'json') return send(res, format, JSON.stringify({ window: { ...windowOut(window), figuresHash: undefined }, statement }), name);
     if (format === 'csv') return send(res, format, entitiesCsv(date, [statement]), name);
-    send(res, format, await entityStatementPdf(figures, statement, window.status, cutoff, Date.now()), name);
+    send(res, format, await entityStatementPdf(figures, statement, window.status, cutoff, payments.now()), name);
   });
 
   documented({ method: 'get', path: '/v1/settlements/:date/counters/:counterId', summary: "A counter's statement: JSON, CSV or PDF", roles: ['finance', 'admin'] });
@@ -208,7 +208,7 @@ export function financeApi(ctx: AppContext): Router {
     const name = `tserve-${date}-${id}`;
     if (format === 'json') return send(res, format, JSON.stringify({ window: windowOut(window), statement }), name);
     if (format === 'csv') return send(res, format, countersCsv(date, [statement]), name);
-    send(res, format, await counterStatementPdf(figures, statement, window.status, cutoff, Date.now()), name);
+    send(res, format, await counterStatementPdf(figures, statement, window.status, cutoff, payments.now()), name);
   });
 
   documented({ method: 'get', path: '/v1/settlements/:date/entities.csv', summary: 'Every entity: one row per service and a TOTAL row (cents)', roles: ['finance', 'admin'], responseType: 'text/csv' });
@@ -251,7 +251,7 @@ export function financeApi(ctx: AppContext): Router {
   r.get('/v1/settlements/:date/report.pdf', ...staff, async (req, res) => {
     const date = dateParam(req);
     const { window, figures } = await settled(date);
-    send(res, 'pdf', await reportPdf(figures, window, cutoff, Date.now()), `tserve-${date}-report`);
+    send(res, 'pdf', await reportPdf(figures, window, cutoff, payments.now()), `tserve-${date}-report`);
   });
 
   // ------------------------------------------------------------------ SEPA
@@ -275,7 +275,7 @@ export function financeApi(ctx: AppContext): Router {
       if (err instanceof NothingToExportError) throw new PaymentError('NOT_FOUND', err.message);
       throw err;
     }
-    await store.markExported(date, Date.now());
+    await store.markExported(date, payments.now());
     const id = `TSERVE-${kind === 'pain.001' ? 'CT' : 'DD'}-${date.replaceAll('-', '')}`;
     res.type('application/xml; charset=utf-8').set('Content-Disposition', `attachment; filename="${id}.${kind}.xml"`).send(xml);
   };

@@ -1,7 +1,7 @@
 // The payments use-cases every channel calls: verify, pay, reverse, read.
 // This is the only door to booking: channels decode, authenticate and call these;
 // the rules (identifier, amount due, fee split, credit limit) live here and in domain/.
-import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { bolloAmountDue } from '../domain/bollo.js';
 import { romeDate, settlementDate } from '../domain/calendar.js';
 import { citizenFee, scheduleInForce, splitFee } from '../domain/fees.js';
@@ -95,6 +95,19 @@ export interface PaymentsOptions {
 const fail = (code: ErrorCode, detail: string): never => {
   throw new PaymentError(code, detail);
 };
+
+/**
+ * A UUID version 7 (RFC 9562): 48 bits of milliseconds, then random bits. Time-ordered,
+ * so new payments land on the last page of the public-id index instead of a random one.
+ */
+export function uuidv7(ms: number): string {
+  const b = randomBytes(16);
+  b.writeUIntBE(ms, 0, 6);
+  b[6] = (b[6]! & 0x0f) | 0x70;
+  b[8] = (b[8]! & 0x3f) | 0x80;
+  const h = b.toString('hex');
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+}
 
 export function requestHash(operation: string, body: unknown): string {
   return createHash('sha256').update(operation).update('\0').update(JSON.stringify(body)).digest('base64url');
@@ -281,7 +294,7 @@ export class Payments {
         circuitFeeMode: circuit?.mode ?? null,
         stan,
         approvalCode: approvalCode(),
-        publicId: randomUUID(),
+        publicId: uuidv7(now),
         description: r.description,
         bookedAt: now,
         settlementDate: settlementDate(now, this.opts.settlementCutoff),

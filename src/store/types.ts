@@ -222,6 +222,8 @@ export interface EventRow {
   entityId: string | null;
   serviceCode: string | null;
   payload: Record<string, unknown>;
+  /** High-resolution epoch ms at which the commit holding the event returned (not stored). */
+  committedAt?: number;
 }
 
 export interface InvariantReport {

@@ -114,7 +114,14 @@ const wire = new WeakMap<EventRow, string>();
 function serialise(e: EventRow): string {
   let s = wire.get(e);
   if (s === undefined) {
-    s = JSON.stringify({ seq: e.seq, type: e.type, at: new Date(e.at).toISOString(), data: e.payload });
+    s = JSON.stringify({
+      seq: e.seq,
+      type: e.type,
+      at: new Date(e.at).toISOString(),
+      // Optional for clients: when the commit returned (high-resolution epoch ms), for latency measurement.
+      ...(e.committedAt === undefined ? {} : { committedAt: e.committedAt }),
+      data: e.payload,
+    });
     wire.set(e, s);
   }
   return s;
