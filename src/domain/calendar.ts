@@ -78,7 +78,7 @@ interface WallClock {
   second: number;
 }
 
-function romeWallClock(instantMs: number): WallClock {
+function formatterWallClock(instantMs: number): WallClock {
   const wall: Record<string, number> = {};
   for (const part of formatter().formatToParts(new Date(instantMs))) {
     if (part.type !== 'literal') wall[part.type] = Number(part.value);
@@ -90,6 +90,37 @@ function romeWallClock(instantMs: number): WallClock {
     hour: wall.hour!,
     minute: wall.minute!,
     second: wall.second!,
+  };
+}
+
+// Rome's offset from UTC only changes on a whole UTC hour (01:00 UTC, both ways), so it
+// is asked of Intl once per hour and cached: formatting every instant is the slowest
+// thing a payment did.
+const offsetByHour = new Map<number, number>();
+const HOUR_MS = 3_600_000;
+
+function romeOffsetMs(instantMs: number): number {
+  const hour = Math.floor(instantMs / HOUR_MS);
+  let offset = offsetByHour.get(hour);
+  if (offset === undefined) {
+    const start = hour * HOUR_MS;
+    const w = formatterWallClock(start);
+    offset = Date.UTC(w.year, w.month - 1, w.day, w.hour, w.minute, w.second) - start;
+    if (offsetByHour.size > 50_000) offsetByHour.clear();
+    offsetByHour.set(hour, offset);
+  }
+  return offset;
+}
+
+function romeWallClock(instantMs: number): WallClock {
+  const d = new Date(instantMs + romeOffsetMs(instantMs));
+  return {
+    year: d.getUTCFullYear(),
+    month: d.getUTCMonth() + 1,
+    day: d.getUTCDate(),
+    hour: d.getUTCHours(),
+    minute: d.getUTCMinutes(),
+    second: d.getUTCSeconds(),
   };
 }
 
