@@ -146,29 +146,32 @@ export class IsoServer {
 
   private serve(socket: net.Socket): void {
     this.sockets.add(socket);
+    const state = { pending: 0 };
+    this.connections_.set(socket, state);
     socket.setNoDelay(true);
     socket.setTimeout(this.opts.idleTimeoutMs, () => socket.destroy());
     const decoder = new FrameDecoder();
-    let pending = 0;
-    // Hanging up (a frame nobody can be answered for) stops reading at once, but the
-    // requests received before it are still answered: their work (a booked payment)
-    // is done, and losing the answer would leave the terminal to guess.
+    // Hanging up (a frame nobody can be answered for, or the server closing) stops
+    // reading at once, but the requests received before it are still answered: their
+    // work (a booked payment) is done, and losing the answer would leave the terminal
+    // to guess. The connection closes once the last of them has gone out.
     let hangingUp = false;
+    const stopping = () => hangingUp || this.closing;
     const closeWhenIdle = () => {
-      if (hangingUp && pending === 0 && !socket.destroyed) socket.end(() => socket.destroy());
+      if (stopping() && state.pending === 0 && !socket.destroyed) socket.end(() => socket.destroy());
     };
     const hangUp = () => {
       hangingUp = true;
       closeWhenIdle();
     };
     const done = () => {
-      pending--;
-      if (hangingUp) closeWhenIdle();
-      else if (pending < this.opts.maxPendingPerConnection && socket.isPaused()) socket.resume();
+      state.pending--;
+      if (stopping()) closeWhenIdle();
+      else if (state.pending < this.opts.maxPendingPerConnection && socket.isPaused()) socket.resume();
     };
     const answer = (work: Promise<Buffer | null>) => {
-      pending++;
-      if (pending >= this.opts.maxPendingPerConnection) socket.pause();
+      state.pending++;
+      if (state.pending >= this.opts.maxPendingPerConnection) socket.pause();
       work
         .then((response) => {
           if (response === null) hangUp();
@@ -181,14 +184,17 @@ export class IsoServer {
         .finally(done);
     };
     socket.on('data', (chunk: Buffer) => {
-      if (hangingUp) return;
+      if (stopping()) return;
       for (const item of decoder.push(chunk)) {
-        if (hangingUp) break;
+        if (stopping()) break;
         answer(item instanceof FramingError ? this.refuseFrame(item.head) : this.handleFrame(item));
       }
     });
     socket.on('error', () => socket.destroy());
-    socket.on('close', () => this.sockets.delete(socket));
+    socket.on('close', () => {
+      this.sockets.delete(socket);
+      this.connections_.delete(socket);
+    });
   }
 
   /** A frame with a bad declared length: answer 30 if its head names MTI, STAN and terminal, else hang up (null). */
