@@ -24,6 +24,7 @@ import {
   missingFields,
   parseTlv,
   partialHeader,
+  isRequestMti,
   responseMti,
   trimAns,
   verifyMac,
@@ -71,6 +72,19 @@ type Handler = (req: IsoMessage, t: TerminalContext & { tmk: Buffer }) => Promis
 const amount12 = (cents: number) => String(cents).padStart(12, '0');
 const fee28 = (cents: number) => `D${String(cents).padStart(8, '0')}`;
 const mmdd = (date: string) => date.slice(5, 7) + date.slice(8, 10);
+
+/**
+ * Field 48 carries printable ASCII only: names and descriptions lose their accents
+ * ('Carta d'identità' → 'Carta d'identita'), and anything else becomes '?'.
+ */
+export function isoText(s: string): string {
+  return s
+    .normalize('NFD')
+    .replace(/[\u0300-\u036f]/g, '')
+    .replace(/[\u2013\u2014]/g, '-')
+    .replace(/[\u2018\u2019]/g, "'")
+    .replace(/[^\x20-\x7e]/g, '?');
+}
 
 /** The date YYYY-MM-DD a terminal means by MMDD: the latest such date not after tomorrow. */
 export function dateFromMmdd(md: string, today: string): string {
@@ -216,16 +230,19 @@ export class IsoServer {
     const key = terminalId ? await this.keys.get(terminalId) : undefined;
     // Without a known terminal there is no key to answer with: hang up.
     if (!key || !spec) {
-      if (key && !spec) return this.respond(req, { code: 'UNSUPPORTED' }, this.answerKey(req, key.tmk, terminalId));
+      // A request MTI this protocol does not define gets 12; anything else (a response
+      // sent to the switch) has no answer: hang up.
+      if (key && isRequestMti(req.mti)) return this.respond(req, { code: 'UNSUPPORTED' }, this.answerKey(req, key.tmk, terminalId));
       return null;
     }
     const t = { terminalId, counterId: key.counterId, tmk: key.tmk };
     const isSignOn = req.mti === '0800' && req.fields.get(70) === NETWORK_MANAGEMENT.signOn;
     const session = this.session(terminalId);
     const macKey = isSignOn || !session ? deriveSignonKey(key.tmk) : session;
-    // No session (never signed on, signed off, expired, or the switch restarted): 58,
-    // whatever key the terminal MACed with, so it knows to sign on again.
-    if (!isSignOn && !session) return this.respond(req, { code: 'NOT_SIGNED_ON' }, macKey);
+    // No session (never signed on, signed off, expired, or the switch restarted): 58 for
+    // every transaction, whatever key the terminal MACed with, so it knows to sign on
+    // again. Network management (echo, sign-off) is answered under K_signon.
+    if (!session && req.mti !== '0800') return this.respond(req, { code: 'NOT_SIGNED_ON' }, macKey);
     if (!verifyMac(packed, req, macKey)) {
       // Never processed; answered with the key the terminal should have used.
       return this.respond(req, { code: 'BAD_MAC' }, macKey);
@@ -276,6 +293,16 @@ export class IsoServer {
   }
 
   private respond(req: IsoMessage, answer: Answer, key: Buffer): Buffer {
+    try {
+      return this.pack(req, answer, key);
+    } catch (err) {
+      // An answer that cannot be encoded is a malfunction, told to the terminal as such.
+      logger.error('iso8583: cannot encode the answer', { mti: req.mti, error: err instanceof Error ? err.message : String(err) });
+      return this.pack(req, { code: 'SYSTEM' }, key);
+    }
+  }
+
+  private pack(req: IsoMessage, answer: Answer, key: Buffer): Buffer {
     const fields = new Map<number, string>();
     for (const n of ECHOED) {
       const v = req.fields.get(n);
@@ -283,7 +310,7 @@ export class IsoServer {
     }
     for (const [n, v] of Object.entries(answer.fields ?? {})) fields.set(Number(n), v);
     fields.set(39, answer.code ? ERROR_CODES[answer.code].iso : '00');
-    const tags = [...(answer.tags ?? [])];
+    const tags = (answer.tags ?? []).map(([t, v]) => [t, isoText(v)] as [string, string]);
     if (answer.code && !tags.some(([t]) => t === TAGS.error)) tags.push([TAGS.error, answer.code]);
     if (tags.length > 0) fields.set(48, formatTlv(tags));
     return withMac({ mti: responseMti(req.mti), fields }, key);
@@ -302,8 +329,7 @@ export class IsoServer {
         return { code: null, tags: [[TAGS.sessionKey, wrapped]] };
       }
       case NETWORK_MANAGEMENT.signOff:
-        this.sessions.delete(t.terminalId);
-        await this.payments.terminalSession(t, 'terminal.signed_off', 'iso8583');
+        if (this.sessions.delete(t.terminalId)) await this.payments.terminalSession(t, 'terminal.signed_off', 'iso8583');
         return { code: null };
       case NETWORK_MANAGEMENT.echo:
         return { code: null };
