@@ -1,0 +1,394 @@
+// Settlement reports: CSV for machines and spreadsheets, PDF for the finance office.
+//
+// CSV conventions (every file): UTF-8, comma-separated, a header row, RFC 4180 quoting;
+// amounts are integer cents (no decimal point, no currency), dates YYYY-MM-DD (Rome),
+// instants ISO 8601 UTC.
+//
+// Payment lines (payments.csv, rebilling lines): one row per payment booked in the
+// window and one per cancellation booked in it (kind reversal or adjustment), with the
+// payment's split. Money columns are signed: a cancellation's row carries the negated
+// split, so that summing a column gives the window's net movement.
+//   settlementDate  the window the row counts in
+//   kind            booking | reversal | adjustment
+//   bookedAt        when the payment was booked (cancellations: of the original payment)
+//   paymentId, rrn, receiptNumber, entityId, serviceCode, counterId, terminalId, channel
+//   amount          the tributo A
+//   fee             the citizen's fee F = commission + operator + royalty
+//   commission      the counter's part of F
+//   operator        the network operator's part of F
+//   royalty         the circuit owner's part of F
+//   circuitFee      circuit fee the entity owes the owner for this payment
+//   circuitFeeMode  netted (deducted from the payout) | rebilled (invoiced monthly) | empty
+import PDFDocument from 'pdfkit';
+import { stringify } from 'csv-stringify/sync';
+import { addDays, isWorkingDay, romeInstant, romeParts } from '../src/domain/calendar.js';
+import { formatEuro } from '../src/domain/money.js';
+import type { PaymentLine, WindowRow } from '../src/store/settlement-types.js';
+import type { CounterStatement, EntityStatement, SettlementFigures } from './figures.js';
+import type { RebillingStatement } from './rebilling.js';
+
+// ---------------------------------------------------------------------------
+// The window's period
+
+/** The first instant of calendar day `day`'s window: midnight, or the cutoff of the day before. */
+function dayWindowStart(day: string, cutoff: string): number {
+  return cutoff === '00:00' ? romeInstant(day) : romeInstant(addDays(day, -1), cutoff);
+}
+
+/**
+ * The instants a business day's window covers, [from, to): from the end of the previous
+ * business day's window (weekends and holidays belong to the next business day) to the
+ * cutoff after the day. On daylight-saving days the span is an hour shorter or longer.
+ */
+export function windowPeriod(date: string, cutoff: string): { from: number; to: number } {
+  let previous = addDays(date, -1);
+  while (!isWorkingDay(previous)) previous = addDays(previous, -1);
+  return { from: dayWindowStart(addDays(previous, 1), cutoff), to: dayWindowStart(addDays(date, 1), cutoff) };
+}
+
+/** 'DD/MM/YYYY HH:MM:SS' in Rome. */
+export function romeText(instant: number): string {
+  const p = romeParts(instant);
+  return `${p.date.slice(8, 10)}/${p.date.slice(5, 7)}/${p.date.slice(0, 4)} ${p.time}`;
+}
+
+// ---------------------------------------------------------------------------
+// CSV
+
+export const LINE_COLUMNS = [
+  'settlementDate', 'kind', 'bookedAt', 'paymentId', 'rrn', 'receiptNumber', 'entityId', 'serviceCode', 'counterId',
+  'terminalId', 'channel', 'amount', 'fee', 'commission', 'operator', 'royalty', 'circuitFee', 'circuitFeeMode',
+] as const;
+
+function csv(rows: unknown[][], header?: readonly string[]): string {
+  return stringify(header ? [header as unknown as unknown[], ...rows] : rows, { eof: true });
+}
+
+/** Rows of payment lines; pass header=false for the pages after the first one. */
+export function linesCsv(lines: PaymentLine[], header = true): string {
+  const rows = lines.map((l) => {
+    const s = l.kind === 'booking' ? 1 : -1;
+    return [
+      l.settlementDate, l.kind, new Date(l.bookedAt).toISOString(), l.paymentId, l.rrn, l.receiptNumber, l.entityId, l.serviceCode,
+      l.counterId, l.terminalId, l.channel, s * l.amount, s * l.fee, s * l.commission, s * l.operator, s * l.royalty,
+      s * l.circuitFee, l.circuitFeeMode ?? '',
+    ];
+  });
+  return csv(rows, header ? LINE_COLUMNS : undefined);
+}
+
+export const ENTITY_COLUMNS = [
+  'date', 'entityId', 'entityName', 'serviceCode', 'serviceName', 'count', 'gross', 'reversalCount', 'reversals',
+  'adjustmentCount', 'adjustments', 'circuitFeesNetted', 'circuitFeesRebilled', 'royaltiesReceived', 'circuitFeesReceived', 'netPayout',
+] as const;
+
+/** Per entity: one row per service, then a TOTAL row with the payout. */
+export function entitiesCsv(date: string, entities: EntityStatement[]): string {
+  const rows: unknown[][] = [];
+  for (const e of entities) {
+    for (const s of e.services) {
+      rows.push([date, e.entityId, e.name, s.serviceCode, s.serviceName, s.count, s.gross, s.reversalCount, s.reversals, s.adjustmentCount, s.adjustments, '', '', '', '', '']);
+    }
+    const t = (k: 'reversalCount' | 'adjustmentCount') => e.services.reduce((a, s) => a + s[k], 0);
+    rows.push([
+      date, e.entityId, e.name, 'TOTAL', '', e.count, e.gross, t('reversalCount'), e.reversals, t('adjustmentCount'), e.adjustments,
+      e.circuitFeesNetted, e.circuitFeesRebilled, e.royaltiesReceived, e.circuitFeesReceived, e.netPayout,
+    ]);
+  }
+  return csv(rows, ENTITY_COLUMNS);
+}
+
+export const COUNTER_COLUMNS = ['date', 'counterId', 'name', 'kind', 'iban', 'mandateRef', 'count', 'cancelledCount', 'collected', 'commission', 'owed'] as const;
+
+export function countersCsv(date: string, counters: CounterStatement[]): string {
+  return csv(
+    counters.map((c) => [date, c.counterId, c.name, c.kind, c.iban, c.mandateRef, c.count, c.cancelledCount, c.collected, c.commission, c.owed]),
+    COUNTER_COLUMNS,
+  );
+}
+
+export const REBILLING_COLUMNS = ['month', 'entityId', 'serviceCode', 'serviceName', 'rate', 'count', 'cancelled', 'net', 'amount'] as const;
+
+export function rebillingCsv(st: RebillingStatement): string {
+  const rows: unknown[][] = st.lines.map((l) => [st.month, st.entityId, l.serviceCode, l.serviceName, l.rate, l.count, l.cancelled, l.net, l.amount]);
+  rows.push([st.month, st.entityId, 'TOTAL', '', '', st.totals.count, st.totals.cancelled, st.totals.net, st.totals.amount]);
+  return csv(rows, REBILLING_COLUMNS);
+}
+
+// ---------------------------------------------------------------------------
+// PDF (A4 landscape, Helvetica: Italian text in WinAnsi)
+
+const FONT = 'Helvetica';
+const BOLD = 'Helvetica-Bold';
+const MARGIN = 36;
+const ROW = 13;
+const STATUS_IT: Record<string, string> = { closed: 'chiusa', draft: 'bozza', approved: 'approvata', exported: 'esportata' };
+
+interface Column {
+  title: string;
+  width: number;
+  align?: 'left' | 'right';
+}
+
+interface Context {
+  title: string;
+  date: string;
+  period: { from: number; to: number };
+  status: string;
+  generatedAt: number;
+}
+
+function newDoc(c: Context): PDFKit.PDFDocument {
+  return new PDFDocument({
+    size: 'A4',
+    layout: 'landscape',
+    margin: MARGIN,
+    bufferPages: true,
+    info: { Title: `${c.title} ${c.date}`, Creator: 'tserve', Producer: 'tserve (PDFKit)', CreationDate: new Date(c.generatedAt) },
+  });
+}
+
+function render(doc: PDFKit.PDFDocument, c: Context, draw: (doc: PDFKit.PDFDocument) => void): Promise<Buffer> {
+  return new Promise<Buffer>((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    doc.on('data', (b: Buffer) => chunks.push(b));
+    doc.on('end', () => resolve(Buffer.concat(chunks)));
+    doc.on('error', reject);
+    try {
+      header(doc, c);
+      draw(doc);
+      // Page numbers and the running footer, once the page count is known.
+      const range = doc.bufferedPageRange();
+      for (let i = range.start; i < range.start + range.count; i++) {
+        doc.switchToPage(i);
+        const y = doc.page.height - MARGIN + 8;
+        doc.font(FONT).fontSize(7).fillColor('#555');
+        const bottom = doc.page.margins.bottom;
+        doc.page.margins.bottom = 0; // writing inside the bottom margin must not add a page
+        doc.text(`T-Serve - ${c.title} - finestra ${c.date} - generato ${romeText(c.generatedAt)}`, MARGIN, y, { lineBreak: false });
+        doc.text(`Pagina ${i + 1 - range.start} di ${range.count}`, doc.page.width - MARGIN - 100, y, { width: 100, align: 'right', lineBreak: false });
+        doc.page.margins.bottom = bottom;
+        doc.fillColor('black');
+      }
+      doc.end();
+    } catch (err) {
+      reject(err instanceof Error ? err : new Error(String(err)));
+    }
+  });
+}
+
+function header(doc: PDFKit.PDFDocument, c: Context): void {
+  doc.font(BOLD).fontSize(16).text(c.title, MARGIN, MARGIN);
+  doc.font(FONT).fontSize(9);
+  doc.text(`Giorno di regolamento: ${c.date}    Stato: ${STATUS_IT[c.status] ?? c.status}`);
+  doc.text(`Periodo (Europe/Rome): dal ${romeText(c.period.from)} al ${romeText(c.period.to)} (escluso)`);
+  doc.text(`Generato il ${romeText(c.generatedAt)} (Europe/Rome)    Importi in euro`);
+  doc.moveDown(0.8);
+}
+
+function bottomLimit(doc: PDFKit.PDFDocument): number {
+  return doc.page.height - MARGIN - 14;
+}
+
+function ensureSpace(doc: PDFKit.PDFDocument, height: number): boolean {
+  if (doc.y + height > bottomLimit(doc)) {
+    doc.addPage();
+    doc.y = MARGIN;
+    return true;
+  }
+  return false;
+}
+
+/** A section title, on the page of what follows it (`following` points high, when it is short enough to keep together). */
+function section(doc: PDFKit.PDFDocument, title: string, following = ROW * 3): void {
+  ensureSpace(doc, 20 + Math.min(following, bottomLimit(doc) - MARGIN - 20));
+  doc.font(BOLD).fontSize(11).text(title, MARGIN, doc.y);
+  doc.moveDown(0.3);
+}
+
+function rowAt(doc: PDFKit.PDFDocument, columns: Column[], cells: string[], bold: boolean, height = ROW): void {
+  const y = doc.y;
+  let x = MARGIN;
+  doc.font(bold ? BOLD : FONT).fontSize(7.5);
+  columns.forEach((col, i) => {
+    const text = cells[i] ?? '';
+    const options = { width: col.width - 4, align: col.align ?? 'left' } as const;
+    // A header may take two lines; a data cell is cut to its column.
+    if (height > ROW) doc.text(text, x + 2, y + 3, { ...options, height: height - 3 });
+    else doc.text(text, x + 2, y + 3, { ...options, lineBreak: false, height: ROW - 3, ellipsis: true });
+    x += col.width;
+  });
+  doc.y = y + height;
+}
+
+/** A table that breaks across pages, repeating its header row on each; a short one is kept on one page. */
+function table(doc: PDFKit.PDFDocument, columns: Column[], rows: string[][], totals?: string[]): void {
+  const width = columns.reduce((a, c) => a + c.width, 0);
+  doc.font(BOLD).fontSize(7.5);
+  const headHeight = Math.max(ROW, ...columns.map((c) => Math.ceil(doc.heightOfString(c.title, { width: c.width - 4 })) + 5));
+  const head = () => {
+    doc.rect(MARGIN, doc.y, width, headHeight).fill('#e6e6e6').fillColor('black');
+    rowAt(doc, columns, columns.map((c) => c.title), true, headHeight);
+  };
+  const whole = headHeight + ROW * (rows.length + (totals ? 1 : 0));
+  ensureSpace(doc, whole < bottomLimit(doc) - MARGIN ? whole : headHeight + ROW * 2);
+  head();
+  rows.forEach((r, i) => {
+    if (ensureSpace(doc, ROW)) head();
+    if (i % 2 === 1) doc.rect(MARGIN, doc.y, width, ROW).fill('#f7f7f7').fillColor('black');
+    rowAt(doc, columns, r, false);
+  });
+  if (totals) {
+    if (ensureSpace(doc, ROW)) head();
+    doc.moveTo(MARGIN, doc.y).lineTo(MARGIN + width, doc.y).stroke();
+    rowAt(doc, columns, totals, true);
+  }
+  doc.moveDown(1);
+  doc.x = MARGIN;
+}
+
+const eur = (cents: number) => formatEuro(cents);
+const n = (x: number) => String(x);
+
+const ENTITY_TABLE: Column[] = [
+  { title: 'Ente', width: 134 },
+  { title: 'Pagamenti', width: 50, align: 'right' },
+  { title: 'Lordo', width: 72, align: 'right' },
+  { title: 'Storni', width: 62, align: 'right' },
+  { title: 'Rettifiche', width: 62, align: 'right' },
+  { title: 'Comm. circuito trattenute', width: 82, align: 'right' },
+  { title: 'Comm. circuito da fatturare', width: 82, align: 'right' },
+  { title: 'Royalty ricevute', width: 66, align: 'right' },
+  { title: 'Comm. circuito ricevute', width: 78, align: 'right' },
+  { title: 'Netto da versare', width: 80, align: 'right' },
+];
+
+function entityRows(entities: EntityStatement[]): { rows: string[][]; totals: string[] } {
+  const sum = (k: keyof EntityStatement) => entities.reduce((a, e) => a + (e[k] as number), 0);
+  return {
+    rows: entities.map((e) => [
+      `${e.entityId} ${e.name}`, n(e.count), eur(e.gross), eur(e.reversals), eur(e.adjustments), eur(e.circuitFeesNetted),
+      eur(e.circuitFeesRebilled), eur(e.royaltiesReceived), eur(e.circuitFeesReceived), eur(e.netPayout),
+    ]),
+    totals: [
+      'Totale', n(sum('count')), eur(sum('gross')), eur(sum('reversals')), eur(sum('adjustments')), eur(sum('circuitFeesNetted')),
+      eur(sum('circuitFeesRebilled')), eur(sum('royaltiesReceived')), eur(sum('circuitFeesReceived')), eur(sum('netPayout')),
+    ],
+  };
+}
+
+const COUNTER_TABLE: Column[] = [
+  { title: 'Sportello', width: 42 },
+  { title: 'Nome', width: 200 },
+  { title: 'Tipo', width: 62 },
+  { title: 'IBAN', width: 130 },
+  { title: 'Pagamenti', width: 46, align: 'right' },
+  { title: 'Annullati', width: 44, align: 'right' },
+  { title: 'Incassato', width: 80, align: 'right' },
+  { title: 'Commissioni', width: 68, align: 'right' },
+  { title: 'Dovuto (addebito)', width: 82, align: 'right' },
+];
+
+function counterRows(counters: CounterStatement[]): { rows: string[][]; totals: string[] } {
+  const sum = (k: 'count' | 'cancelledCount' | 'collected' | 'commission' | 'owed') => counters.reduce((a, c) => a + c[k], 0);
+  return {
+    rows: counters.map((c) => [c.counterId, c.name, c.kind, c.iban, n(c.count), n(c.cancelledCount), eur(c.collected), eur(c.commission), eur(c.owed)]),
+    totals: ['Totale', `${counters.length} sportelli`, '', '', n(sum('count')), n(sum('cancelledCount')), eur(sum('collected')), eur(sum('commission')), eur(sum('owed'))],
+  };
+}
+
+function keyValues(doc: PDFKit.PDFDocument, title: string, pairs: [string, string][]): void {
+  section(doc, title, ROW * (pairs.length + 2));
+  table(doc, [{ title: 'Voce', width: 300 }, { title: 'Importo', width: 120, align: 'right' }], pairs.map(([k, v]) => [k, v]));
+}
+
+/** The window's report for the finance office: totals, every entity, every counter, the money movements. */
+export function reportPdf(figures: SettlementFigures, window: Pick<WindowRow, 'status' | 'approvedAt' | 'approvedBy'>, cutoff: string, generatedAt: number): Promise<Buffer> {
+  const c: Context = { title: 'Regolamento T-Serve', date: figures.date, period: windowPeriod(figures.date, cutoff), status: window.status, generatedAt };
+  const doc = newDoc(c);
+  return render(doc, c, (d) => {
+    if (window.approvedAt) {
+      d.font(FONT).fontSize(9).text(`Approvato il ${romeText(window.approvedAt)} da ${window.approvedBy ?? ''}`, MARGIN, d.y);
+      d.moveDown(0.5);
+    }
+    const t = figures.totals;
+    keyValues(d, 'Totali', [
+      ['Pagamenti', n(t.payments)],
+      ['Lordo tributi', eur(t.gross)],
+      ['Commissioni cittadino', eur(t.fees)],
+      ['Storni', eur(t.reversals)],
+      ['Rettifiche amministrative', eur(t.adjustments)],
+      ['Incassato dagli sportelli', eur(t.collected)],
+      ['Commissioni sportelli', eur(t.commissions)],
+      ['Compensi gestore rete', eur(figures.operator.fees)],
+      ['Royalty Comune', eur(figures.owner.royalties)],
+      ['Commissioni di circuito trattenute', eur(figures.owner.circuitFeesNetted)],
+      ['Commissioni di circuito da fatturare', eur(figures.owner.circuitFeesRebilled)],
+      ['Netto agli enti', eur(t.netPayouts)],
+      ['Bonifici (pain.001)', eur(t.creditTransfers)],
+      ['Addebiti diretti (pain.008)', eur(t.directDebits)],
+      ['Crediti verso enti', eur(figures.receivables.reduce((a, r) => a + r.amount, 0))],
+    ]);
+    section(d, 'Riepilogo per ente', ROW * (figures.entities.length + 4));
+    const e = entityRows(figures.entities);
+    table(d, ENTITY_TABLE, e.rows, e.totals);
+    section(d, 'Riepilogo per sportello');
+    const k = counterRows(figures.counters);
+    table(d, COUNTER_TABLE, k.rows, k.totals);
+  });
+}
+
+const SERVICE_TABLE: Column[] = [
+  { title: 'Servizio', width: 250 },
+  { title: 'Pagamenti', width: 60, align: 'right' },
+  { title: 'Lordo', width: 90, align: 'right' },
+  { title: 'Storni (n.)', width: 60, align: 'right' },
+  { title: 'Storni', width: 90, align: 'right' },
+  { title: 'Rettifiche (n.)', width: 70, align: 'right' },
+  { title: 'Rettifiche', width: 90, align: 'right' },
+];
+
+/** One entity's statement: its services, circuit fees and net payout. */
+export function entityStatementPdf(figures: SettlementFigures, e: EntityStatement, status: string, cutoff: string, generatedAt: number): Promise<Buffer> {
+  const c: Context = { title: `Rendiconto ${e.name}`, date: figures.date, period: windowPeriod(figures.date, cutoff), status, generatedAt };
+  const doc = newDoc(c);
+  return render(doc, c, (d) => {
+    d.font(FONT).fontSize(9).text(`Ente ${e.entityId}, codice fiscale ${e.fiscalCode}, IBAN ${e.iban}`, MARGIN, d.y);
+    d.moveDown(0.5);
+    section(d, 'Servizi', ROW * (e.services.length + 4));
+    const sum = (k: 'count' | 'gross' | 'reversalCount' | 'reversals' | 'adjustmentCount' | 'adjustments') => e.services.reduce((a, s) => a + s[k], 0);
+    table(
+      d,
+      SERVICE_TABLE,
+      e.services.map((s) => [`${s.serviceCode} ${s.serviceName}`, n(s.count), eur(s.gross), n(s.reversalCount), eur(s.reversals), n(s.adjustmentCount), eur(s.adjustments)]),
+      ['Totale', n(sum('count')), eur(sum('gross')), n(sum('reversalCount')), eur(sum('reversals')), n(sum('adjustmentCount')), eur(sum('adjustments'))],
+    );
+    keyValues(d, 'Saldo', [
+      ['Lordo', eur(e.gross)],
+      ['Storni', eur(-e.reversals)],
+      ['Rettifiche amministrative', eur(-e.adjustments)],
+      ['Commissioni di circuito trattenute', eur(-e.circuitFeesNetted)],
+      ['Royalty ricevute', eur(e.royaltiesReceived)],
+      ['Commissioni di circuito ricevute', eur(e.circuitFeesReceived)],
+      ['Netto da versare', eur(e.netPayout)],
+      ['Commissioni di circuito da fatturare (mensile)', eur(e.circuitFeesRebilled)],
+    ]);
+  });
+}
+
+/** One counter's statement: what it collected, earned and owes. */
+export function counterStatementPdf(figures: SettlementFigures, k: CounterStatement, status: string, cutoff: string, generatedAt: number): Promise<Buffer> {
+  const c: Context = { title: `Estratto sportello ${k.counterId}`, date: figures.date, period: windowPeriod(figures.date, cutoff), status, generatedAt };
+  const doc = newDoc(c);
+  return render(doc, c, (d) => {
+    d.font(FONT).fontSize(9).text(`${k.name} (${k.kind}), IBAN ${k.iban}, mandato SEPA ${k.mandateRef}`, MARGIN, d.y);
+    d.moveDown(0.5);
+    keyValues(d, 'Saldo', [
+      ['Pagamenti', n(k.count)],
+      ['Annullati (storni e rettifiche)', n(k.cancelledCount)],
+      ['Incassato (tributi + commissioni cittadino, al netto degli annullati)', eur(k.collected)],
+      ['Commissioni maturate', eur(k.commission)],
+      [k.owed >= 0 ? 'Dovuto al circuito (addebito SEPA)' : 'Dovuto allo sportello (bonifico SEPA)', eur(Math.abs(k.owed))],
+    ]);
+  });
+}
