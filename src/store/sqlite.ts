@@ -179,20 +179,30 @@ export class SqliteStore implements Store {
     this.s = this.prepareWriteStatements();
     this.nextPaymentId = ((this.w.prepare('SELECT max(id) AS m FROM payments').get() as Row).m as number | null ?? 0) + 1;
     this.writer = new GroupCommitWriter({ runBatch: (cmds) => this.runBatch(cmds) });
-    for (const d of this.w.prepare('SELECT date FROM settlement_windows').pluck().all() as string[]) this.closedWindows.add(d);
   }
 
-  /** Windows the settlement run has closed: nothing is booked into them any more. */
-  private readonly closedWindows = new Set<string>();
+  /**
+   * Windows known closed, per batch: read inside the batch's write transaction, so a
+   * window closed by another process (`tserve settle`) is seen by the next batch.
+   */
+  private readonly closedWindows = new Map<string, boolean>();
 
   /**
-   * The window a booking made now goes into: the one its time says, or, if the nightly
-   * run has already closed that one (a request in flight across the close), the next.
+   * The window a booking made now goes into: the one its time says, or, if the
+   * settlement run has already closed that one (a request in flight across the close,
+   * or a window closed early by hand), the next open one.
    */
   private openWindow(date: string): string {
     let d = date;
-    while (this.closedWindows.has(d)) d = nextWorkingDay(addDays(d, 1));
-    return d;
+    for (;;) {
+      let closed = this.closedWindows.get(d);
+      if (closed === undefined) {
+        closed = this.s.windowClosed.get(d) !== undefined;
+        this.closedWindows.set(d, closed);
+      }
+      if (!closed) return d;
+      d = nextWorkingDay(addDays(d, 1));
+    }
   }
 
   private readonly readStatements = new Map<string, Database.Statement>();
@@ -264,6 +274,7 @@ export class SqliteStore implements Store {
       ),
       advice: w.prepare('SELECT 1 FROM reversal_advices WHERE terminal_id = ? AND key = ?').pluck(),
       insertAdvice: w.prepare('INSERT OR IGNORE INTO reversal_advices (terminal_id, key, at) VALUES (?, ?, ?)'),
+      windowClosed: w.prepare('SELECT 1 FROM settlement_windows WHERE date = ?').pluck(),
       insertAudit: w.prepare('INSERT INTO audit_log (at, actor, action, target, detail) VALUES (?, ?, ?, ?, ?)'),
     };
   }
@@ -279,6 +290,7 @@ export class SqliteStore implements Store {
     const events: EventRow[] = [];
     const firstPaymentId = this.nextPaymentId;
     this.s.begin.run();
+    this.closedWindows.clear();
     try {
       for (const cmd of commands) {
         // Accounts are created before the command's savepoint, so that a command rolled
@@ -970,7 +982,6 @@ export class SqliteStore implements Store {
 
   async closeWindow(date: string, at: number): Promise<void> {
     this.w.prepare("INSERT OR IGNORE INTO settlement_windows (date, status, closed_at) VALUES (?, 'closed', ?)").run(date, at);
-    this.closedWindows.add(date);
   }
 
   async getWindow(date: string): Promise<WindowRow | undefined> {
