@@ -7,6 +7,7 @@
  * printed in Europe/Rome local time whatever the server's time zone.
  */
 import PDFDocument from 'pdfkit';
+import { romeParts } from '../domain/calendar.js';
 import { formatEuro } from '../domain/money.js';
 
 export interface ReceiptData {
@@ -58,27 +59,11 @@ export function formatAmount(cents: number): string {
   return `EUR ${formatEuro(cents)}`;
 }
 
-const romeFormatter = new Intl.DateTimeFormat('it-IT', {
-  timeZone: 'Europe/Rome',
-  year: 'numeric',
-  month: '2-digit',
-  day: '2-digit',
-  hour: '2-digit',
-  minute: '2-digit',
-  second: '2-digit',
-  hourCycle: 'h23',
-});
-
 /** Europe/Rome local date (dd/mm/yyyy) and time (HH:MM:SS) of an epoch-ms instant. */
 export function romeDateTime(epochMs: number): { date: string; time: string } {
   if (!Number.isFinite(epochMs)) throw new RangeError(`bookedAt must be epoch milliseconds, got ${epochMs}`);
-  const parts: Record<string, string> = {};
-  for (const p of romeFormatter.formatToParts(new Date(epochMs))) parts[p.type] = p.value;
-  const pick = (t: string): string => parts[t] ?? '??';
-  return {
-    date: `${pick('day')}/${pick('month')}/${pick('year')}`,
-    time: `${pick('hour')}:${pick('minute')}:${pick('second')}`,
-  };
+  const { date, time } = romeParts(epochMs);
+  return { date: `${date.slice(8, 10)}/${date.slice(5, 7)}/${date.slice(0, 4)}`, time };
 }
 
 /** YYYY-MM-DD → dd/mm/yyyy; anything else is printed as given. */

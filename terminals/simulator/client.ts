@@ -16,6 +16,7 @@ import {
   type IsoMessage,
 } from '../iso8583/index.js';
 import { deriveSignonKey, deriveWrapKey, unwrapSessionKey } from '../keys.js';
+import { romeParts } from '../../src/domain/calendar.js';
 
 export interface TerminalCredentials {
   terminalId: string;
@@ -50,20 +51,8 @@ export function transmissionTime(d = new Date()): string {
 
 /** Fields 12 and 13 in Europe/Rome. */
 function localTime(d = new Date()): { time: string; date: string } {
-  const parts = Object.fromEntries(
-    new Intl.DateTimeFormat('en-GB', {
-      timeZone: 'Europe/Rome',
-      month: '2-digit',
-      day: '2-digit',
-      hour: '2-digit',
-      minute: '2-digit',
-      second: '2-digit',
-      hourCycle: 'h23',
-    })
-      .formatToParts(d)
-      .map((p) => [p.type, p.value]),
-  );
-  return { time: `${parts.hour}${parts.minute}${parts.second}`, date: `${parts.month}${parts.day}` };
+  const p = romeParts(d.getTime());
+  return { time: p.hhmmss, date: p.mmdd };
 }
 
 function identificationTlv(id: Identification): string {

@@ -3,74 +3,24 @@
 // comes as text and PDF; SIGTERM stops it cleanly; a restart on the same directory
 // keeps the payment (no re-seed) and refuses to book the notice twice; `tserve check`
 // finds the ledger intact.
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { exited, runCli as runCliIn, startProcess, type ServerProcess } from './process.js';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const NOTICE = '301202400000000164';
-const READY_TIMEOUT_MS = 90_000;
 
-interface Server {
-  child: ChildProcess;
-  url: string;
-  output: () => string;
-}
-
+type Server = ServerProcess;
 let dataDir: string;
 const children: ChildProcess[] = [];
 
-function env(): NodeJS.ProcessEnv {
-  // Nothing of the caller's TSERVE_* configuration leaks into the child.
-  const base = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('TSERVE_')));
-  return {
-    ...base,
-    TSERVE_DATA_DIR: dataDir,
-    TSERVE_HTTP_HOST: '127.0.0.1',
-    TSERVE_HTTP_PORT: '0',
-    // The ISO 8583 listener too: a fixed port may be taken by another switch on this machine.
-    TSERVE_ISO_HOST: '127.0.0.1',
-    TSERVE_ISO_PORT: '0',
-    TSERVE_SEED_POSITIONS: '5000',
-    TSERVE_LOG_LEVEL: 'warn',
-  };
-}
-
-/** Starts src/main.ts and resolves once it prints the line with its URL. */
-function startServer(): Promise<Server> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], { cwd: ROOT, env: env(), stdio: ['ignore', 'pipe', 'pipe'] });
-  children.push(child);
-  let out = '';
-  let err = '';
-  child.stdout!.setEncoding('utf8');
-  child.stderr!.setEncoding('utf8');
-  const output = () => `--- stdout\n${out}--- stderr\n${err}`;
-  return new Promise<Server>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`server not listening after ${READY_TIMEOUT_MS} ms\n${output()}`)), READY_TIMEOUT_MS);
-    child.stdout!.on('data', (chunk: string) => {
-      out += chunk;
-      const m = /^tserve: listening on (https?:\/\/127\.0\.0\.1:\d+)/m.exec(out);
-      if (m) {
-        clearTimeout(timer);
-        resolve({ child, url: m[1]!, output });
-      }
-    });
-    child.stderr!.on('data', (chunk: string) => {
-      err += chunk;
-    });
-    child.once('exit', (code, signal) => {
-      clearTimeout(timer);
-      reject(new Error(`server exited (code ${code}, signal ${signal}) before listening\n${output()}`));
-    });
-  });
-}
-
-function exited(child: ChildProcess): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve({ code: child.exitCode, signal: child.signalCode });
-  return new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+/** Starts src/main.ts on this test's data directory (5,000 seeded positions). */
+async function startServer(): Promise<Server> {
+  const server = await startProcess(dataDir, { TSERVE_SEED_POSITIONS: '5000' });
+  children.push(server.child);
+  return server;
 }
 
 async function stop(server: Server): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
@@ -79,15 +29,7 @@ async function stop(server: Server): Promise<{ code: number | null; signal: Node
   return done;
 }
 
-function runCli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, ['bin/tserve.js', ...args], { cwd: ROOT, env: env(), stdio: ['ignore', 'pipe', 'pipe'] });
-  children.push(child);
-  let stdout = '';
-  let stderr = '';
-  child.stdout!.setEncoding('utf8').on('data', (c: string) => (stdout += c));
-  child.stderr!.setEncoding('utf8').on('data', (c: string) => (stderr += c));
-  return new Promise((resolve) => child.once('close', (code) => resolve({ code, stdout, stderr })));
-}
+const runCli = (args: string[]) => runCliIn(dataDir, args);
 
 async function json(res: Response): Promise<Record<string, unknown>> {
   const text = await res.text();
