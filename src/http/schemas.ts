@@ -1,12 +1,8 @@
 // Request and response schemas of the JSON API. They validate every input and are
 // the source of /openapi.json.
 import { z } from 'zod';
-import { isIsoDate } from '../domain/calendar.js';
 
-const cents = z.number().int().min(0).max(99_999_999_999);
-const positiveCents = z.number().int().min(1).max(99_999_999_999);
-// A real calendar date: '2026-02-30' would be stored and then break every rule that does date arithmetic on it.
-const isoDate = z.string().regex(/^\d{4}-\d{2}-\d{2}$/, 'a date YYYY-MM-DD').refine(isIsoDate, 'not a calendar date');
+import { cents, isoDate, positiveCents } from '../payments/inputs.js';
 
 export const TokenRequest = z.strictObject({
   terminalId: z.string().min(1).max(8),
@@ -88,41 +84,7 @@ export const Problem = z.object({
 
 // ----- entity API
 
-const ruleParams = z.discriminatedUnion('rule', [
-  z.strictObject({
-    rule: z.literal('multa'),
-    minCents: positiveCents,
-    maxCents: positiveCents,
-    costsCents: cents,
-    notifiedOn: isoDate,
-    discountExcluded: z.boolean().default(false),
-  }),
-  z.strictObject({ rule: z.literal('bollo'), dueDate: isoDate }),
-]);
-
-export const PaymentOptionInput = z.strictObject({
-  noticeNumber: z.string().min(18).max(22).describe('18 digits; spaces allowed as printed'),
-  lookupKey: z.string().min(1).max(40).optional(),
-  kind: z.enum(['single', 'instalment']).default('single'),
-  instalmentNo: z.number().int().min(1).max(99).optional(),
-  amount: positiveCents,
-  dueDate: isoDate,
-  description: z.string().min(1).max(140),
-  ruleParams: ruleParams.optional(),
-});
-
-export const DebtPositionInput = z.strictObject({
-  entityId: z.string().min(1).max(16).optional().describe('required for admin; an entity user creates for its own entity'),
-  service: z.string().min(1).max(12),
-  externalRef: z.string().min(1).max(64),
-  debtorFiscalCode: z.string().min(11).max(16),
-  debtorName: z.string().max(140).optional(),
-  description: z.string().min(1).max(140),
-  validUntil: isoDate.optional(),
-  options: z.array(PaymentOptionInput).min(1).max(24),
-});
-
-export const BulkPositionsInput = z.array(DebtPositionInput).min(1).max(50_000);
+export { BulkPositionsInput, DebtPositionInput, PaymentOptionInput, type DebtPositionInputT } from '../payments/inputs.js';
 
 export const DebtPositionOut = z.object({
   id: z.number().int(),
@@ -178,7 +140,6 @@ export const CounterOut = z.object({
   status: z.string(),
 });
 
-export type DebtPositionInputT = z.infer<typeof DebtPositionInput>;
 
 export const ListQuery = z.strictObject({
   entityId: z.string().min(1).max(16).optional(),

@@ -1,7 +1,7 @@
 // Rules for debt positions published by entities (domain.md §6): what makes a
 // position acceptable before the store takes it.
 import { checkNoticeNumber } from '../domain/notice.js';
-import type { DebtPositionInputT } from '../http/schemas.js';
+import type { DebtPositionInputT } from './inputs.js';
 import type { NewPosition } from '../store/types.js';
 import type { ErrorCode } from './errors.js';
 import type { Payments } from './service.js';

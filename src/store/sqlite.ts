@@ -26,11 +26,11 @@ import type {
   PositionStatus,
   ReverseCommand,
   Store,
+  StoreRefusalCode,
   Terminal,
   WriteCommand,
   WriteResult,
 } from './types.js';
-import type { ErrorCode } from '../payments/errors.js';
 import type { CounterSums, EntityServiceSums, LinesQuery, PaymentLine, RebilledSums, WindowRow, WindowSums } from './settlement-types.js';
 
 type Row = Record<string, unknown>;
@@ -370,7 +370,7 @@ export class SqliteStore implements Store {
   }
 
   private applyPay(cmd: PayCommand, events: EventRow[]): WriteResult {
-    const fail = (code: ErrorCode, detail: string): WriteResult => ({ ok: false, code, detail });
+    const fail = (code: StoreRefusalCode, detail: string): WriteResult => ({ ok: false, code, detail });
     if (cmd.idempotency) {
       const prior = this.s.idem.get(cmd.terminalId, cmd.idempotency.key) as Row | undefined;
       if (prior) {
@@ -873,7 +873,7 @@ export class SqliteStore implements Store {
   }
 
   async createPositions(rows: NewPosition[], actor: string) {
-    const errors: { row: number; code: ErrorCode; detail: string }[] = [];
+    const errors: { row: number; code: StoreRefusalCode; detail: string }[] = [];
     const noticeExists = this.w.prepare('SELECT 1 FROM payment_options WHERE notice_number = ?').pluck();
     const refExists = this.w.prepare('SELECT 1 FROM debt_positions WHERE entity_id = ? AND external_ref = ?').pluck();
     const insertPosition = this.w.prepare(
@@ -945,10 +945,10 @@ export class SqliteStore implements Store {
   async cancelPosition(id: number, actor: string) {
     return this.w.transaction(() => {
       const p = this.w.prepare('SELECT status, entity_id FROM debt_positions WHERE id = ?').get(id) as Row | undefined;
-      if (!p) return { ok: false as const, code: 'NOT_FOUND' as ErrorCode, detail: `no debt position ${id}` };
+      if (!p) return { ok: false as const, code: 'NOT_FOUND' as StoreRefusalCode, detail: `no debt position ${id}` };
       if (p.status === 'INVALID') return { ok: true as const };
       if (p.status === 'PAID' || p.status === 'PARTIALLY_PAID') {
-        return { ok: false as const, code: 'CONFLICT' as ErrorCode, detail: `position ${id} is ${p.status as string} and cannot be cancelled` };
+        return { ok: false as const, code: 'CONFLICT' as StoreRefusalCode, detail: `position ${id} is ${p.status as string} and cannot be cancelled` };
       }
       this.w.prepare("UPDATE debt_positions SET status = 'INVALID' WHERE id = ?").run(id);
       this.audit({ actor, action: 'positions.cancel', target: String(id) });

@@ -14,7 +14,25 @@ import type {
 } from '../../fixtures/types.js';
 import type { Posting } from '../ledger/postings.js';
 import type { LinesQuery, PaymentLine, RebilledSums, WindowRow, WindowSums } from './settlement-types.js';
-import type { ErrorCode } from '../payments/errors.js';
+
+/**
+ * Why the store refused a write. Symbolic codes of the protocol's error table; the store
+ * knows them by name only, payments/errors.ts maps them to ISO and HTTP.
+ */
+export type StoreRefusalCode =
+  | PayRefusalCode
+  | 'ALREADY_REVERSED'
+  | 'AMOUNT_MISMATCH'
+  | 'CONFLICT'
+  | 'COUNTER_SUSPENDED'
+  | 'CREDIT_LIMIT_EXCEEDED'
+  | 'FORBIDDEN'
+  | 'IDEMPOTENCY_CONFLICT'
+  | 'NOT_FOUND'
+  | 'ORIGINAL_NOT_FOUND'
+  | 'REVERSAL_WINDOW_CLOSED'
+  | 'SYSTEM'
+  | 'TERMINAL_BLOCKED';
 
 export type Entity = EntityFixture;
 export type Service = ServiceFixture & { enabled: boolean };
@@ -51,7 +69,7 @@ export interface Terminal {
   createdAt: number;
 }
 
-import type { PositionStatus } from '../domain/positions.js';
+import type { PayRefusalCode, PositionStatus } from '../domain/positions.js';
 export type { PositionStatus };
 
 /** A payment option together with its debt position. */
@@ -184,7 +202,7 @@ export type WriteResult =
   | { ok: true; payment: Payment; replayed?: { status: number; response: string } }
   /** A reversal advice for an original that never arrived: recorded, nothing to reverse. */
   | { ok: true; payment: null; advised: true }
-  | { ok: false; code: ErrorCode; detail: string };
+  | { ok: false; code: StoreRefusalCode; detail: string };
 
 export interface NewPosition {
   entityId: string;
@@ -252,8 +270,8 @@ export interface Store {
   getPosition(id: number): Promise<DebtPositionView | undefined>;
   listPositions(entityId: string, cursor: number, limit: number): Promise<Page<DebtPositionView>>;
   /** All-or-nothing: either every position is created, or none and the errors per row. */
-  createPositions(rows: NewPosition[], actor: string): Promise<{ ids: number[] } | { errors: { row: number; code: ErrorCode; detail: string }[] }>;
-  cancelPosition(id: number, actor: string): Promise<{ ok: true } | { ok: false; code: ErrorCode; detail: string }>;
+  createPositions(rows: NewPosition[], actor: string): Promise<{ ids: number[] } | { errors: { row: number; code: StoreRefusalCode; detail: string }[] }>;
+  cancelPosition(id: number, actor: string): Promise<{ ok: true } | { ok: false; code: StoreRefusalCode; detail: string }>;
 
   // payments
   getPayment(publicId: string): Promise<Payment | undefined>;

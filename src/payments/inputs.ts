@@ -1,0 +1,47 @@
+// Inputs the payments use-cases accept, as zod schemas: the HTTP edge validates with
+// them and documents them in /openapi.json; the rules here never see anything else.
+import { z } from 'zod';
+import { isIsoDate } from '../domain/calendar.js';
+
+export const cents = z.number().int().min(0).max(99_999_999_999);
+export const positiveCents = z.number().int().min(1).max(99_999_999_999);
+// A real calendar date: '2026-02-30' would be stored and then break every rule that does date arithmetic on it.
+export const isoDate = z.string().regex(/^\d{4}-\d{2}-\d{2}$/, 'a date YYYY-MM-DD').refine(isIsoDate, 'not a calendar date');
+
+const ruleParams = z.discriminatedUnion('rule', [
+  z.strictObject({
+    rule: z.literal('multa'),
+    minCents: positiveCents,
+    maxCents: positiveCents,
+    costsCents: cents,
+    notifiedOn: isoDate,
+    discountExcluded: z.boolean().default(false),
+  }),
+  z.strictObject({ rule: z.literal('bollo'), dueDate: isoDate }),
+]);
+
+export const PaymentOptionInput = z.strictObject({
+  noticeNumber: z.string().min(18).max(22).describe('18 digits; spaces allowed as printed'),
+  lookupKey: z.string().min(1).max(40).optional(),
+  kind: z.enum(['single', 'instalment']).default('single'),
+  instalmentNo: z.number().int().min(1).max(99).optional(),
+  amount: positiveCents,
+  dueDate: isoDate,
+  description: z.string().min(1).max(140),
+  ruleParams: ruleParams.optional(),
+});
+
+export const DebtPositionInput = z.strictObject({
+  entityId: z.string().min(1).max(16).optional().describe('required for admin; an entity user creates for its own entity'),
+  service: z.string().min(1).max(12),
+  externalRef: z.string().min(1).max(64),
+  debtorFiscalCode: z.string().min(11).max(16),
+  debtorName: z.string().max(140).optional(),
+  description: z.string().min(1).max(140),
+  validUntil: isoDate.optional(),
+  options: z.array(PaymentOptionInput).min(1).max(24),
+});
+
+export const BulkPositionsInput = z.array(DebtPositionInput).min(1).max(50_000);
+
+export type DebtPositionInputT = z.infer<typeof DebtPositionInput>;
