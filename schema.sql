@@ -166,9 +166,9 @@ CREATE TABLE IF NOT EXISTS payments (
   circuit_fee_cents   INTEGER NOT NULL CHECK (circuit_fee_cents >= 0),
   circuit_fee_mode    TEXT CHECK (circuit_fee_mode IN ('netted', 'rebilled')),
   stan                TEXT,                          -- ISO field 11 when booked over ISO 8583
-  rrn                 TEXT NOT NULL UNIQUE,          -- 12 characters, unique across the network
+  rrn                 TEXT NOT NULL,                 -- 12 characters: the id, zero-padded, so unique across the network
   approval_code       TEXT NOT NULL,
-  receipt_number      TEXT NOT NULL UNIQUE,
+  receipt_number      TEXT NOT NULL,                 -- window date + id: unique by construction
   description         TEXT NOT NULL,
   booked_at           INTEGER NOT NULL,
   settlement_date     TEXT NOT NULL,

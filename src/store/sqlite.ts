@@ -297,6 +297,7 @@ export class SqliteStore implements Store {
         // back never leaves a cached id for an account row that no longer exists.
         if (cmd.kind === 'pay') for (const p of cmd.postings) this.account(p.account);
         this.s.savepoint.run();
+        this.commandDeltas.clear();
         const cmdEvents: EventRow[] = [];
         let result: WriteResult;
         try {
@@ -307,14 +308,19 @@ export class SqliteStore implements Store {
         if (result.ok) {
           this.s.release.run();
           events.push(...cmdEvents);
+          for (const [id, d] of this.commandDeltas) this.batchDeltas.set(id, (this.batchDeltas.get(id) ?? 0) + d);
         } else {
           this.s.rollbackTo.run();
           this.s.release.run();
         }
         results.push(result);
       }
+      // Each account's balance moves once per batch, by the sum of its entries in it.
+      for (const [id, d] of this.batchDeltas) if (d !== 0) this.s.addBalance.run(id, d);
+      this.batchDeltas.clear();
       this.s.commit.run();
     } catch (err) {
+      this.batchDeltas.clear();
       if (this.w.inTransaction) this.s.rollback.run();
       this.nextPaymentId = firstPaymentId;
       this.accounts.clear(); // ids cached during the batch may be gone with it
@@ -340,11 +346,24 @@ export class SqliteStore implements Store {
     return id;
   }
 
+  /**
+   * Balance changes of the batch's committed commands, and of the command being run:
+   * written to ledger_balances once per account just before COMMIT (fewer statements,
+   * the same result), and added to stored balances wherever a balance is read meanwhile.
+   */
+  private readonly batchDeltas = new Map<number, number>();
+  private readonly commandDeltas = new Map<number, number>();
+
+  private balanceOf(accountId: number): number {
+    const stored = (this.s.balance.get(accountId) as number | undefined) ?? 0;
+    return stored + (this.batchDeltas.get(accountId) ?? 0) + (this.commandDeltas.get(accountId) ?? 0);
+  }
+
   private post(paymentId: number, postings: Posting[], isReversal: boolean, at: number, window: string): void {
     for (const p of postings) {
       const id = this.account(p.account);
       this.s.insertEntry.run(paymentId, id, p.amountCents, isReversal ? 1 : 0, at, window);
-      this.s.addBalance.run(id, p.amountCents);
+      this.commandDeltas.set(id, (this.commandDeltas.get(id) ?? 0) + p.amountCents);
     }
   }
 
@@ -396,7 +415,7 @@ export class SqliteStore implements Store {
     }
 
     const cashAccount = this.account({ kind: 'counter_cash', ownerId: cmd.counterId });
-    const exposure = (this.s.balance.get(cashAccount) as number | undefined) ?? 0;
+    const exposure = this.balanceOf(cashAccount);
     const total = cmd.amountCents + cmd.feeCents;
     if (exposure + total > (counter.credit_limit_cents as number)) {
       return fail(
