@@ -75,7 +75,8 @@ CREATE TABLE IF NOT EXISTS fee_schedules (
 );
 
 -- Counters (sportelli). credit_limit_cents bounds the cash collected and not yet
--- settled: the balance of the counter's cash account may never exceed it.
+-- settled: the balance of the counter's cash account less settled_cents (the cash of
+-- its approved settlement windows, collected by direct debit) may never exceed it.
 CREATE TABLE IF NOT EXISTS counters (
   id                 TEXT PRIMARY KEY,               -- e.g. 'C0001' (ISO field 42)
   kind               TEXT NOT NULL CHECK (kind IN ('tabaccaio', 'agenzia', 'supermercato')),
@@ -85,6 +86,7 @@ CREATE TABLE IF NOT EXISTS counters (
   iban               TEXT NOT NULL,
   mandate_ref        TEXT NOT NULL,                  -- SEPA direct-debit mandate
   credit_limit_cents INTEGER NOT NULL CHECK (credit_limit_cents >= 0),
+  settled_cents      INTEGER NOT NULL DEFAULT 0,
   status             TEXT NOT NULL DEFAULT 'active' CHECK (status IN ('active', 'suspended'))
 );
 

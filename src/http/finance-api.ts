@@ -169,7 +169,10 @@ export function financeApi(ctx: AppContext): Router {
     const before = await store.getWindow(date);
     if (!before) throw new PaymentError('NOT_FOUND', `no settlement for ${date}`);
     if (before.status === 'closed') throw new PaymentError('CONFLICT', `the settlement of ${date} has no draft yet: run it first`);
-    const w = await store.approveWindow(date, principalName(principal(req)), payments.now());
+    // What each counter's direct debit collects now counts as settled against its credit limit.
+    const figures = JSON.parse(before.figures!) as SettlementFigures;
+    const settled = new Map(figures.counters.map((c) => [c.counterId, c.collected]));
+    const w = await store.approveWindow(date, principalName(principal(req)), payments.now(), settled);
     res.json({ changed: before.status === 'draft', window: windowOut(w) });
   });
 

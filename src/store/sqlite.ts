@@ -249,7 +249,7 @@ export class SqliteStore implements Store {
          WHERE e.payment_id = ? AND e.is_reversal = 0 ORDER BY e.id`,
       ),
       terminalStatus: w.prepare('SELECT status FROM terminals WHERE id = ?').pluck(),
-      counter: w.prepare('SELECT status, credit_limit_cents FROM counters WHERE id = ?'),
+      counter: w.prepare('SELECT status, credit_limit_cents, settled_cents FROM counters WHERE id = ?'),
       option: w.prepare(`${OPTION_VIEW_SQL} WHERE o.id = ?`),
       optionsOfPosition: w.prepare('SELECT kind, paid_payment_id FROM payment_options WHERE position_id = ?'),
       markOptionPaid: w.prepare('UPDATE payment_options SET paid_payment_id = ? WHERE id = ? AND paid_payment_id IS NULL'),
@@ -415,7 +415,8 @@ export class SqliteStore implements Store {
     }
 
     const cashAccount = this.account({ kind: 'counter_cash', ownerId: cmd.counterId });
-    const exposure = this.balanceOf(cashAccount);
+    // Cash collected and not yet settled: the cash account less what approved settlements collect.
+    const exposure = this.balanceOf(cashAccount) - (counter.settled_cents as number);
     const total = cmd.amountCents + cmd.feeCents;
     if (exposure + total > (counter.credit_limit_cents as number)) {
       return fail(
@@ -674,9 +675,10 @@ export class SqliteStore implements Store {
 
   async counterExposure(counterId: string): Promise<number> {
     const v = this.rq(
-        `SELECT b.balance_cents FROM ledger_balances b JOIN ledger_accounts a ON a.id = b.account_id
-         WHERE a.kind = 'counter_cash' AND a.owner_id = ?`,
-      )
+      `SELECT coalesce((SELECT b.balance_cents FROM ledger_balances b JOIN ledger_accounts a ON a.id = b.account_id
+                        WHERE a.kind = 'counter_cash' AND a.owner_id = c.id), 0) - c.settled_cents
+       FROM counters c WHERE c.id = ?`,
+    )
       .pluck()
       .get(counterId) as number | undefined;
     return v ?? 0;
@@ -786,7 +788,7 @@ export class SqliteStore implements Store {
   }
 
   async recordEvent(e: Omit<EventRow, 'seq'>): Promise<void> {
-    this.emitNow(e);
+    this.tx(() => this.emitNow(e));
   }
 
   async eventBounds(): Promise<{ minSeq: number; maxSeq: number }> {
@@ -825,20 +827,42 @@ export class SqliteStore implements Store {
     this.s.insertAudit.run(Date.now(), a.actor, a.action, a.target, a.detail ? JSON.stringify(a.detail) : null);
   }
 
+  /** Events written by the administrative transaction in progress, published once it commits. */
+  private txEvents: EventRow[] | null = null;
+
+  /**
+   * Runs an administrative write as one transaction; the events it wrote reach the
+   * stream only after the commit, so a rolled-back event is never published.
+   */
+  private tx<T>(fn: () => T): T {
+    const outer = this.txEvents === null;
+    if (outer) this.txEvents = [];
+    try {
+      const result = this.w.transaction(fn)();
+      if (outer) {
+        const events = this.txEvents!;
+        this.txEvents = null;
+        if (events.length > 0) this.notify(events);
+      }
+      return result;
+    } catch (err) {
+      if (outer) this.txEvents = null;
+      throw err;
+    }
+  }
+
   private emitNow(e: Omit<EventRow, 'seq'>): void {
-    const events: EventRow[] = [];
-    this.emit(events, e);
-    // Listeners run after the surrounding transaction commits (see callers).
-    queueMicrotask(() => this.notify(events));
+    if (this.txEvents === null) throw new Error('emitNow outside tx()');
+    this.emit(this.txEvents, e);
   }
 
   async insertTerminal(t: { id: string; counterId: string; tmkSealed: string; secretHash: string }, audit: AuditEntry) {
-    this.w.transaction(() => {
+    this.tx(() => {
       this.w
         .prepare('INSERT INTO terminals (id, counter_id, status, tmk_enc, secret_hash, created_at) VALUES (?, ?, ?, ?, ?, ?)')
         .run(t.id, t.counterId, 'active', t.tmkSealed, t.secretHash, Date.now());
       this.audit(audit);
-    })();
+    });
   }
 
   async nextTerminalId(): Promise<string> {
@@ -848,7 +872,7 @@ export class SqliteStore implements Store {
   }
 
   async setTerminalStatus(id: string, status: Terminal['status'], audit: AuditEntry): Promise<boolean> {
-    return this.w.transaction(() => {
+    return this.tx(() => {
       const row = this.w.prepare('SELECT counter_id FROM terminals WHERE id = ?').get(id) as Row | undefined;
       if (!row) return false;
       this.w.prepare('UPDATE terminals SET status = ? WHERE id = ?').run(status, id);
@@ -863,11 +887,11 @@ export class SqliteStore implements Store {
         payload: { terminalId: id, counterId: row.counter_id },
       });
       return true;
-    })();
+    });
   }
 
   async setCounterStatus(id: string, status: Counter['status'], audit: AuditEntry): Promise<boolean> {
-    return this.w.transaction(() => {
+    return this.tx(() => {
       if (this.w.prepare('UPDATE counters SET status = ? WHERE id = ?').run(status, id).changes !== 1) return false;
       this.audit(audit);
       this.emitNow({
@@ -880,15 +904,15 @@ export class SqliteStore implements Store {
         payload: { counterId: id },
       });
       return true;
-    })();
+    });
   }
 
   async setCreditLimit(id: string, cents: number, audit: AuditEntry): Promise<boolean> {
-    return this.w.transaction(() => {
+    return this.tx(() => {
       if (this.w.prepare('UPDATE counters SET credit_limit_cents = ? WHERE id = ?').run(cents, id).changes !== 1) return false;
       this.audit(audit);
       return true;
-    })();
+    });
   }
 
   async createPositions(rows: NewPosition[], actor: string) {
@@ -904,7 +928,7 @@ export class SqliteStore implements Store {
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     );
     const now = Date.now();
-    const run = this.w.transaction(() => {
+    const ids = this.tx(() => {
       const seenNotices = new Set<string>();
       const seenRefs = new Set<string>();
       rows.forEach((p, i) => {
@@ -957,12 +981,11 @@ export class SqliteStore implements Store {
       }
       return ids;
     });
-    const ids = run();
     return errors.length > 0 ? { errors } : { ids };
   }
 
   async cancelPosition(id: number, actor: string) {
-    return this.w.transaction(() => {
+    return this.tx(() => {
       const p = this.w.prepare('SELECT status, entity_id FROM debt_positions WHERE id = ?').get(id) as Row | undefined;
       if (!p) return { ok: false as const, code: 'NOT_FOUND' as StoreRefusalCode, detail: `no debt position ${id}` };
       if (p.status === 'INVALID') return { ok: true as const };
@@ -972,7 +995,7 @@ export class SqliteStore implements Store {
       this.w.prepare("UPDATE debt_positions SET status = 'INVALID' WHERE id = ?").run(id);
       this.audit({ actor, action: 'positions.cancel', target: String(id) });
       return { ok: true as const };
-    })();
+    });
   }
 
   async addUser(u: { username: string; role: 'entity' | 'finance' | 'admin'; entityId: string | null; passwordHash: string }) {
@@ -1076,12 +1099,14 @@ export class SqliteStore implements Store {
     return changes === 1;
   }
 
-  async approveWindow(date: string, actor: string, at: number): Promise<WindowRow> {
-    return this.w.transaction(() => {
+  async approveWindow(date: string, actor: string, at: number, settledByCounter: Map<string, number>): Promise<WindowRow> {
+    return this.tx(() => {
       const r = this.w.prepare('SELECT * FROM settlement_windows WHERE date = ?').get(date) as Row | undefined;
       if (!r) throw new Error(`no settlement for ${date}`);
       if (r.status === 'draft') {
         this.w.prepare("UPDATE settlement_windows SET status = 'approved', approved_at = ?, approved_by = ? WHERE date = ?").run(at, actor, date);
+        const settle = this.w.prepare('UPDATE counters SET settled_cents = settled_cents + ? WHERE id = ?');
+        for (const [counterId, cents] of settledByCounter) settle.run(cents, counterId);
         this.audit({ actor, action: 'settlement.approve', target: date, detail: { figuresHash: r.figures_hash } });
         this.emitNow({
           type: 'settlement.approved',
@@ -1094,7 +1119,7 @@ export class SqliteStore implements Store {
         });
       }
       return toWindow(this.w.prepare('SELECT * FROM settlement_windows WHERE date = ?').get(date) as Row);
-    })();
+    });
   }
 
   async markExported(date: string, at: number): Promise<void> {

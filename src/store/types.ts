@@ -311,7 +311,12 @@ export interface Store {
   windowSums(date: string): Promise<WindowSums>;
   /** Stores a draft's figures; refuses (false) when the window is approved or exported. */
   saveDraft(date: string, figures: string, figuresHash: string, at: number): Promise<boolean>;
-  approveWindow(date: string, actor: string, at: number): Promise<WindowRow>;
+  /**
+   * Approves a draft. In the same transaction each counter's cash of the window (what
+   * its direct debit collects) counts as settled, so it no longer weighs on the
+   * counter's credit limit. Approving again changes nothing.
+   */
+  approveWindow(date: string, actor: string, at: number, settledByCounter: Map<string, number>): Promise<WindowRow>;
   markExported(date: string, at: number): Promise<void>;
   /**
    * Payment lines of windows from..to (inclusive): bookings, then cancellations
