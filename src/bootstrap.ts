@@ -37,7 +37,11 @@ export async function seedDemo(
   onProgress: (step: string) => void = () => undefined,
 ): Promise<{ file: string; credentials: DemoCredentials }> {
   onProgress('generating the network');
-  const network = generateNetwork({ seed: config.seed, positions: config.seedPositions });
+  const generated = generateNetwork({ seed: config.seed, positions: config.seedPositions });
+  // Terminal keys are random, never derived from the seed: the generator is public, so
+  // seeded keys would let anyone sign on as a demo terminal. The credentials file is
+  // the only place they are written.
+  const network = { ...generated, terminals: generated.terminals.map((t) => ({ ...t, tmkHex: randomBytes(32).toString('hex') })) };
   onProgress(`sealing ${network.terminals.length} terminal keys`);
   const sealed = new Map<string, { tmkSealed: string; secretHash: string }>();
   await Promise.all(
