@@ -15,7 +15,15 @@ export function scheduleSettlement(store: Store, opts: { cutoff: string; operato
   const pattern = `0 ${at % 60} ${Math.floor(at / 60) % 24} * * *`;
   return new Cron(pattern, { timezone: 'Europe/Rome', protect: true, name: 'settlement' }, async () => {
     const now = Date.now();
-    for (const date of await windowsDue(store, opts.cutoff, now)) {
+    let due: string[];
+    try {
+      due = await windowsDue(store, opts.cutoff, now);
+    } catch (err) {
+      // Never let the nightly run take the switch down: log, and try again tomorrow.
+      logger.error('settlement run could not start', { error: err instanceof Error ? err.message : String(err) });
+      return;
+    }
+    for (const date of due) {
       try {
         const r = await settle(store, date, { cutoff: opts.cutoff, operator: opts.operator, now });
         logger.info('settlement run', { date, outcome: r.outcome, payments: r.figures.totals.payments, gross: r.figures.totals.gross });

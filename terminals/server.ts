@@ -6,7 +6,7 @@ import net from 'node:net';
 import tls from 'node:tls';
 import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
-import { addDays, romeDate } from '../src/domain/calendar.js';
+import { addDays, isIsoDate, romeDate } from '../src/domain/calendar.js';
 import { logger } from '../src/log.js';
 import { ERROR_CODES, PaymentError, isPaymentError, type ErrorCode } from '../src/payments/errors.js';
 import { requestHash, type Payments, type TerminalContext } from '../src/payments/service.js';
@@ -88,9 +88,14 @@ export function isoText(s: string): string {
 
 /** The date YYYY-MM-DD a terminal means by MMDD: the latest such date not after tomorrow. */
 export function dateFromMmdd(md: string, today: string): string {
+  const month = Number(md.slice(0, 2));
+  const day = Number(md.slice(2, 4));
+  if (month < 1 || month > 12 || day < 1 || day > 31) throw new PaymentError('FORMAT', `field 13 ${md} is not a date MMDD`);
   const year = Number(today.slice(0, 4));
   const candidate = `${year}-${md.slice(0, 2)}-${md.slice(2, 4)}`;
-  return candidate > addDays(today, 1) ? `${year - 1}-${md.slice(0, 2)}-${md.slice(2, 4)}` : candidate;
+  const date = candidate > addDays(today, 1) ? `${year - 1}-${md.slice(0, 2)}-${md.slice(2, 4)}` : candidate;
+  if (!isIsoDate(date)) throw new PaymentError('FORMAT', `field 13 ${md} is not a date MMDD`);
+  return date;
 }
 
 export class IsoServer {

@@ -2,7 +2,7 @@
 // payment reads for every role. Thin: validate, authorise, call a use-case, encode.
 import { Router, type Request } from 'express';
 import { rateLimit } from 'express-rate-limit';
-import { verifySecret } from '../auth/secrets.js';
+import { KEY_COST, PASSWORD_COST, verifySecret } from '../auth/secrets.js';
 import type { Principal } from '../auth/principal.js';
 import { PaymentError } from '../payments/errors.js';
 import { receiptPdf, receiptText } from '../payments/receipt.js';
@@ -14,9 +14,10 @@ import { documented } from './openapi.js';
 import { sendProblem } from './problem.js';
 import * as S from './schemas.js';
 
-// A real scrypt hash of nothing anyone knows, so that an unknown terminal or user
-// costs the same time as a wrong secret.
-const DUMMY_HASH = 'scrypt$1024$8$1$AAAAAAAAAAAAAAAAAAAAAA==$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=';
+// scrypt hashes of nothing anyone knows, at the costs real ones have, so that an
+// unknown terminal or user costs the same time as a wrong secret or password.
+const DUMMY_KEY_HASH = `scrypt$${KEY_COST.N}$${KEY_COST.r}$${KEY_COST.p}$AAAAAAAAAAAAAAAAAAAAAA==$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=`;
+const DUMMY_PASSWORD_HASH = `scrypt$${PASSWORD_COST.N}$${PASSWORD_COST.r}$${PASSWORD_COST.p}$AAAAAAAAAAAAAAAAAAAAAA==$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=`;
 
 function terminalContext(req: Request) {
   const p = principal(req);
@@ -24,10 +25,14 @@ function terminalContext(req: Request) {
   return { terminalId: p.terminalId, counterId: p.counterId };
 }
 
+/**
+ * The terminal's Idempotency-Key, kept under a 'json:' prefix so that it can never meet
+ * the ISO 8583 channel's own keys ('iso:<field 7>:<STAN>') of the same terminal.
+ */
 function idempotencyKey(req: Request): string {
   const parsed = S.IdempotencyKey.safeParse(req.get('idempotency-key'));
   if (!parsed.success) throw new PaymentError('FORMAT', 'an Idempotency-Key header of 8 to 64 printable characters is required');
-  return parsed.data;
+  return `json:${parsed.data}`;
 }
 
 /** May this principal read this payment? Terminals their own, entities theirs, finance and admin all. */
@@ -59,7 +64,7 @@ export function terminalApi(ctx: AppContext): Router {
   r.post('/v1/auth/token', authLimiter, async (req, res) => {
     const body = S.TokenRequest.parse(req.body);
     const terminal = await store.getTerminal(body.terminalId);
-    const ok = await verifySecret(body.secret.toLowerCase(), terminal?.secretHash ?? DUMMY_HASH);
+    const ok = await verifySecret(body.secret.toLowerCase(), terminal?.secretHash ?? DUMMY_KEY_HASH);
     if (!terminal || !ok) return sendProblem(res, 'UNAUTHORIZED', 'unknown terminal or wrong secret');
     if (terminal.status !== 'active') return sendProblem(res, 'TERMINAL_BLOCKED', 'the terminal is blocked');
     // Like an ISO sign-on (terminal-protocol.md §1.5): a suspended counter's terminals are refused.
@@ -72,7 +77,7 @@ export function terminalApi(ctx: AppContext): Router {
   r.post('/v1/auth/login', authLimiter, async (req, res) => {
     const body = S.LoginRequest.parse(req.body);
     const user = await store.getUser(body.username);
-    const ok = await verifySecret(body.password, user?.passwordHash ?? DUMMY_HASH);
+    const ok = await verifySecret(body.password, user?.passwordHash ?? DUMMY_PASSWORD_HASH);
     if (!user || !ok) return sendProblem(res, 'UNAUTHORIZED', 'unknown user or wrong password');
     const p: Principal =
       user.role === 'entity' ? { role: 'entity', username: user.username, entityId: user.entityId! } : { role: user.role, username: user.username };

@@ -339,6 +339,8 @@ export class Payments {
    * original never arrived, the reversal is remembered and null is answered.
    */
   async reverseByKey(t: TerminalContext, original: { key: string; amountCents: number; advice: boolean }): Promise<Payment | null> {
+    // A reversal sent right behind its own payment waits for that payment's answer.
+    await this.keysInFlight.get(`${t.terminalId}\0${original.key}`)?.catch(() => undefined);
     const now = this.clock();
     const result = await this.store.write({
       kind: 'reverse',

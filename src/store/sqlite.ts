@@ -768,17 +768,15 @@ export class SqliteStore implements Store {
   }
 
   async terminalTotals(terminalId: string, date: string) {
-    const from = romeInstant(date);
-    const to = romeInstant(addDays(date, 1));
-    // Payments booked on `date` settle on that day or a later one (weekends, holidays, the
-    // cutoff): look in the windows of the next few days, through the window index.
+    // The business day's window: its payments, and the reversals the terminal made in it
+    // (administrative adjustments are not the terminal's doing).
     const paid = this.rq(
-      `SELECT count(*) AS n, coalesce(sum(amount_cents), 0) AS s FROM payments
-       WHERE settlement_date BETWEEN ? AND ? AND terminal_id = ? AND booked_at >= ? AND booked_at < ?`,
-    ).get(date, addDays(date, 7), terminalId, from, to) as Row;
+      'SELECT count(*) AS n, coalesce(sum(amount_cents), 0) AS s FROM payments WHERE settlement_date = ? AND terminal_id = ?',
+    ).get(date, terminalId) as Row;
     const reversed = this.rq(
-      'SELECT count(*) AS n, coalesce(sum(amount_cents), 0) AS s FROM payments WHERE terminal_id = ? AND reversed_at >= ? AND reversed_at < ?',
-    ).get(terminalId, from, to) as Row;
+      `SELECT count(*) AS n, coalesce(sum(amount_cents), 0) AS s FROM payments
+       WHERE reversal_settlement_date = ? AND reversal_kind = 'reversal' AND terminal_id = ?`,
+    ).get(date, terminalId) as Row;
     return {
       count: paid.n as number,
       amountCents: paid.s as number,

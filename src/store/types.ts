@@ -277,7 +277,7 @@ export interface Store {
   getPayment(publicId: string): Promise<Payment | undefined>;
   getPaymentById(id: number): Promise<Payment | undefined>;
   getIdempotency(terminalId: string, key: string): Promise<IdempotencyRecord | undefined>;
-  /** A terminal's own totals for a business day (0500 reconciliation): payments booked and reversals made that day. */
+  /** A terminal's own totals for a business day's window (0500 reconciliation): its payments and its reversals in it. */
   terminalTotals(terminalId: string, date: string): Promise<{ count: number; amountCents: number; reversalCount: number; reversalAmountCents: number }>;
   /** Appends an event to the log outside a booking (sign-on, sign-off). */
   recordEvent(e: Omit<EventRow, 'seq'>): Promise<void>;

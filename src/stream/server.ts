@@ -109,6 +109,9 @@ function matches(q: Query, e: EventRow): boolean {
   );
 }
 
+/** Live events kept for a subscriber still replaying; past this it is cut off as slow (4413). */
+const MAX_PENDING_EVENTS = 100_000;
+
 /** One JSON text per event, shared by every subscriber. */
 const wire = new WeakMap<EventRow, string>();
 function serialise(e: EventRow): string {
@@ -278,8 +281,13 @@ export class StreamServer {
 
   private publish(events: EventRow[]): void {
     for (const sub of this.subscribers) {
-      if (sub.live) for (const e of events) this.deliver(sub, e);
-      else sub.pending.push(...events);
+      if (sub.live) {
+        for (const e of events) this.deliver(sub, e);
+        continue;
+      }
+      // Replaying: keep only what this subscriber will be sent, and not without bound.
+      for (const e of events) if (maySee(sub.principal, sub.query.scope, e) && matches(sub.query, e)) sub.pending.push(e);
+      if (sub.pending.length > MAX_PENDING_EVENTS) this.close(sub, CLOSE.SLOW_CONSUMER);
     }
   }
 
