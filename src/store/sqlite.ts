@@ -237,6 +237,10 @@ export class SqliteStore implements Store {
       accountId: w.prepare('SELECT id FROM ledger_accounts WHERE kind = ? AND owner_id = ?').pluck(),
       insertAccount: w.prepare('INSERT INTO ledger_accounts (kind, owner_id) VALUES (?, ?)'),
       balance: w.prepare('SELECT balance_cents FROM ledger_balances WHERE account_id = ?').pluck(),
+      addWindowMovement: w.prepare(
+        `INSERT INTO window_movements (settlement_date, account_id, amount_cents) VALUES (?, ?, ?)
+         ON CONFLICT (settlement_date, account_id) DO UPDATE SET amount_cents = amount_cents + excluded.amount_cents`,
+      ),
       addBalance: w.prepare(
         `INSERT INTO ledger_balances (account_id, balance_cents) VALUES (?, ?)
          ON CONFLICT (account_id) DO UPDATE SET balance_cents = balance_cents + excluded.balance_cents`,
@@ -298,6 +302,7 @@ export class SqliteStore implements Store {
         if (cmd.kind === 'pay') for (const p of cmd.postings) this.account(p.account);
         this.s.savepoint.run();
         this.commandDeltas.clear();
+        this.commandWindowDeltas.clear();
         const cmdEvents: EventRow[] = [];
         let result: WriteResult;
         try {
@@ -309,6 +314,7 @@ export class SqliteStore implements Store {
           this.s.release.run();
           events.push(...cmdEvents);
           for (const [id, d] of this.commandDeltas) this.batchDeltas.set(id, (this.batchDeltas.get(id) ?? 0) + d);
+          for (const [k, d] of this.commandWindowDeltas) this.batchWindowDeltas.set(k, (this.batchWindowDeltas.get(k) ?? 0) + d);
         } else {
           this.s.rollbackTo.run();
           this.s.release.run();
@@ -318,9 +324,15 @@ export class SqliteStore implements Store {
       // Each account's balance moves once per batch, by the sum of its entries in it.
       for (const [id, d] of this.batchDeltas) if (d !== 0) this.s.addBalance.run(id, d);
       this.batchDeltas.clear();
+      for (const [k, d] of this.batchWindowDeltas) {
+        const bar = k.indexOf('|');
+        if (d !== 0) this.s.addWindowMovement.run(k.slice(0, bar), Number(k.slice(bar + 1)), d);
+      }
+      this.batchWindowDeltas.clear();
       this.s.commit.run();
     } catch (err) {
       this.batchDeltas.clear();
+      this.batchWindowDeltas.clear();
       if (this.w.inTransaction) this.s.rollback.run();
       this.nextPaymentId = firstPaymentId;
       this.accounts.clear(); // ids cached during the batch may be gone with it
@@ -353,6 +365,9 @@ export class SqliteStore implements Store {
    */
   private readonly batchDeltas = new Map<number, number>();
   private readonly commandDeltas = new Map<number, number>();
+  /** The same per window and account (`${date}|${accountId}`), for window_movements. */
+  private readonly batchWindowDeltas = new Map<string, number>();
+  private readonly commandWindowDeltas = new Map<string, number>();
 
   private balanceOf(accountId: number): number {
     const stored = (this.s.balance.get(accountId) as number | undefined) ?? 0;
@@ -364,6 +379,8 @@ export class SqliteStore implements Store {
       const id = this.account(p.account);
       this.s.insertEntry.run(paymentId, id, p.amountCents, isReversal ? 1 : 0, at, window);
       this.commandDeltas.set(id, (this.commandDeltas.get(id) ?? 0) + p.amountCents);
+      const wk = `${window}|${id}`;
+      this.commandWindowDeltas.set(wk, (this.commandWindowDeltas.get(wk) ?? 0) + p.amountCents);
     }
   }
 
@@ -1036,51 +1053,48 @@ export class SqliteStore implements Store {
   async windowSums(date: string): Promise<WindowSums> {
     // One read transaction: every sum comes from the same snapshot, while booking goes on.
     return this.r.transaction(() => {
-      const byEntityService: EntityServiceSums[] = [];
-      const byCounter: CounterSums[] = [];
-      const entitySql = (where: string, kind: string) => `SELECT ${kind} AS kind, entity_id, service_code, count(*) AS n,
-          sum(amount_cents) AS amount, sum(fee_cents) AS fee,
+      // One scan per kind (bookings, cancellations), grouped finely enough to give both
+      // the per-entity-and-service and the per-counter sums: half the reading of two scans.
+      const entities = new Map<string, EntityServiceSums>();
+      const counters = new Map<string, CounterSums>();
+      const sql = (where: string, kind: string) => `SELECT ${kind} AS kind, entity_id, service_code, counter_id, count(*) AS n,
+          sum(amount_cents) AS amount, sum(fee_cents) AS fee, sum(fee_commission) AS commission,
+          sum(fee_operator) AS operator, sum(fee_royalty) AS royalty,
           sum(CASE WHEN circuit_fee_mode = 'netted' THEN circuit_fee_cents ELSE 0 END) AS netted,
           sum(CASE WHEN circuit_fee_mode = 'rebilled' THEN circuit_fee_cents ELSE 0 END) AS rebilled
-        FROM payments WHERE ${where} GROUP BY 1, entity_id, service_code ORDER BY 1, entity_id, service_code`;
-      const counterSql = (where: string, kind: string) => `SELECT ${kind} AS kind, counter_id, count(*) AS n,
-          sum(amount_cents) AS amount, sum(fee_cents) AS fee, sum(fee_commission) AS commission,
-          sum(fee_operator) AS operator, sum(fee_royalty) AS royalty
-        FROM payments WHERE ${where} GROUP BY 1, counter_id ORDER BY 1, counter_id`;
+        FROM payments WHERE ${where} GROUP BY 1, entity_id, service_code, counter_id`;
       for (const [where, kind] of [
         ['settlement_date = ?', "'booking'"],
         ['reversal_settlement_date = ?', 'reversal_kind'],
       ] as const) {
-        for (const r of this.rq(entitySql(where, kind)).all(date) as Row[]) {
-          byEntityService.push({
-            kind: r.kind as EntityServiceSums['kind'],
-            entityId: r.entity_id as string,
-            serviceCode: r.service_code as string,
-            count: r.n as number,
-            amount: r.amount as number,
-            fee: r.fee as number,
-            circuitNetted: r.netted as number,
-            circuitRebilled: r.rebilled as number,
-          });
-        }
-        for (const r of this.rq(counterSql(where, kind)).all(date) as Row[]) {
-          byCounter.push({
-            kind: r.kind as CounterSums['kind'],
-            counterId: r.counter_id as string,
-            count: r.n as number,
-            amount: r.amount as number,
-            fee: r.fee as number,
-            commission: r.commission as number,
-            operator: r.operator as number,
-            royalty: r.royalty as number,
-          });
+        for (const r of this.rq(sql(where, kind)).all(date) as Row[]) {
+          const k = r.kind as EntityServiceSums['kind'];
+          const ek = `${k}|${r.entity_id as string}|${r.service_code as string}`;
+          const e = entities.get(ek) ?? { kind: k, entityId: r.entity_id as string, serviceCode: r.service_code as string, count: 0, amount: 0, fee: 0, circuitNetted: 0, circuitRebilled: 0 };
+          e.count += r.n as number;
+          e.amount += r.amount as number;
+          e.fee += r.fee as number;
+          e.circuitNetted += r.netted as number;
+          e.circuitRebilled += r.rebilled as number;
+          entities.set(ek, e);
+          const ck = `${k}|${r.counter_id as string}`;
+          const c = counters.get(ck) ?? { kind: k, counterId: r.counter_id as string, count: 0, amount: 0, fee: 0, commission: 0, operator: 0, royalty: 0 };
+          c.count += r.n as number;
+          c.amount += r.amount as number;
+          c.fee += r.fee as number;
+          c.commission += r.commission as number;
+          c.operator += r.operator as number;
+          c.royalty += r.royalty as number;
+          counters.set(ck, c);
         }
       }
+      const order = <T>(m: Map<string, T>) => [...m.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, v]) => v);
+      const byEntityService = order(entities);
+      const byCounter = order(counters);
       const movements = (
         this.rq(
-          `SELECT a.kind, a.owner_id, m.amount FROM
-             (SELECT account_id, sum(amount_cents) AS amount FROM ledger_entries WHERE settlement_date = ? GROUP BY account_id) m
-           JOIN ledger_accounts a ON a.id = m.account_id ORDER BY a.kind, a.owner_id`,
+          `SELECT a.kind, a.owner_id, m.amount_cents AS amount FROM window_movements m
+           JOIN ledger_accounts a ON a.id = m.account_id WHERE m.settlement_date = ? ORDER BY a.kind, a.owner_id`,
         ).all(date) as Row[]
       ).map((r) => ({ kind: r.kind as string, ownerId: r.owner_id as string, amount: r.amount as number }));
       return { byEntityService, byCounter, movements };
@@ -1216,7 +1230,7 @@ export class SqliteStore implements Store {
     const now = Date.now();
     w.transaction(() => {
       for (const t of [
-        'audit_log', 'events', 'settlement_windows', 'reversal_advices', 'idempotency_records', 'ledger_entries', 'ledger_balances', 'ledger_accounts',
+        'audit_log', 'events', 'settlement_windows', 'reversal_advices', 'idempotency_records', 'window_movements', 'ledger_entries', 'ledger_balances', 'ledger_accounts',
         'payment_options', 'payments', 'debt_positions', 'terminals', 'counters', 'fee_schedules', 'services',
         'circuit_fees', 'users', 'entities',
       ]) {
@@ -1321,6 +1335,17 @@ export class SqliteStore implements Store {
     )) {
       violations.push(`payment ${x.id as number}: entries missing or reversal state inconsistent`);
     }
+    // Each window's movement per account equals the sum of its entries.
+    const kept = new Map<string, number>();
+    for (const x of q<Row>('SELECT settlement_date, account_id, amount_cents FROM window_movements')) {
+      kept.set(`${x.settlement_date as string}|${x.account_id as number}`, x.amount_cents as number);
+    }
+    for (const x of q<Row>('SELECT settlement_date, account_id, sum(amount_cents) AS s FROM ledger_entries GROUP BY settlement_date, account_id')) {
+      const k = `${x.settlement_date as string}|${x.account_id as number}`;
+      if ((kept.get(k) ?? 0) !== x.s) violations.push(`window ${k}: movement ${kept.get(k) ?? 0} but entries sum to ${x.s as number}`);
+      kept.delete(k);
+    }
+    for (const [k, v] of kept) if (v !== 0) violations.push(`window ${k}: movement ${v} without entries`);
     const count = (sql: string) => r.prepare(sql).pluck().get() as number;
     return {
       ok: violations.length === 0,

@@ -1,0 +1,42 @@
+// The sum-to-zero check: a window whose ledger movements do not sum to zero, or do not
+// match its payments, is refused and no settlement is produced; `tserve check` names
+// the broken window.
+import Database from 'better-sqlite3';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { romeInstant } from '../../src/domain/calendar.js';
+import { requestHash } from '../../src/payments/service.js';
+import { SettlementError } from '../../settlement/figures.js';
+import { settle } from '../../settlement/run.js';
+import { startHarness, type Harness } from '../helpers/harness.js';
+
+const DAY = '2026-11-20';
+let h: Harness;
+beforeAll(async () => {
+  h = await startHarness({ positions: 500, clock: () => romeInstant(DAY, '11:00:00') });
+  const t = h.credentials.terminals[3]!;
+  for (let i = 0; i < 5; i++) {
+    const req = { service: 'CERTIFICATI', identifier: 'RSSMRA85T10A562S', amount: 100 };
+    await h.payments.pay({ terminalId: t.terminalId, counterId: t.counterId }, req, { key: `refusal-${i}`, requestHash: requestHash('pay', req) }, 'json');
+  }
+});
+afterAll(async () => {
+  await h.close();
+});
+
+describe('a ledger that does not balance', () => {
+  it('refuses the settlement, stores nothing, and tserve check names the window', async () => {
+    const opts = { cutoff: '00:00', operator: h.config.operator, now: romeInstant('2026-11-23', '10:00:00') };
+    // Break one account's movement of the window by a cent, behind the switch's back.
+    const db = new Database(h.config.dbFile);
+    db.prepare('UPDATE window_movements SET amount_cents = amount_cents + 1 WHERE settlement_date = ? AND account_id = (SELECT min(account_id) FROM window_movements WHERE settlement_date = ?)').run(DAY, DAY);
+    db.close();
+    const err = await settle(h.rt.store, DAY, opts).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(SettlementError);
+    expect((err as SettlementError).problems.join('\n')).toMatch(/sum to 1 cents, not 0/);
+    const w = await h.rt.store.getWindow(DAY);
+    expect(w?.figures ?? null).toBeNull();
+    const report = await h.rt.store.checkInvariants();
+    expect(report.ok).toBe(false);
+    expect(report.violations.join('\n')).toContain(`window ${DAY}|`);
+  });
+});
