@@ -1,5 +1,6 @@
 // JWTs for the JSON API. HS256 only: the algorithm is pinned on both signing and
 // verification, so `alg: none` and algorithm-confusion tokens are refused.
+import { createSecretKey, type KeyObject } from 'node:crypto';
 import jwt from 'jsonwebtoken';
 import { z } from 'zod';
 import type { Principal } from './principal.js';
@@ -17,10 +18,19 @@ const Claims = z.discriminatedUnion('role', [
 export type TokenError = 'expired' | 'invalid';
 
 export class TokenService {
+  /**
+   * The HMAC key as a KeyObject made once: given a Buffer, jsonwebtoken first tries to
+   * parse it as a public or private key on every call (and fails, slowly, inside
+   * OpenSSL) before treating it as a secret — the largest cost of an HTTPS payment.
+   */
+  private readonly secret: KeyObject;
+
   constructor(
-    private readonly secret: Buffer,
+    secret: Buffer,
     readonly ttlSeconds: number,
-  ) {}
+  ) {
+    this.secret = createSecretKey(secret);
+  }
 
   issue(p: Principal): { token: string; expiresIn: number } {
     const claims =
