@@ -1,6 +1,7 @@
 // What one payment books, built from the real catalogue and the real fee rules, for the
 // benchmarks that write rows straight into SQLite (the ceiling, the settlement data).
 // Pure functions of a seeded random source: no I/O here.
+import { seededRandom } from '../../terminals/simulator/common.js';
 import { CATALOGUE } from '../../fixtures/catalogue.js';
 import type { CounterKind, FeeScheduleFixture, ServiceFixture } from '../../fixtures/types.js';
 import { citizenFee, scheduleInForce, splitFee } from '../../src/domain/fees.js';
@@ -14,17 +15,8 @@ export interface TerminalRow {
   counterKind: CounterKind;
 }
 
-/** A mulberry32 generator: fast, seeded, good enough for test data. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** The simulator's seeded generator (mulberry32): the same numbers on every run. */
+export const rng = seededRandom;
 
 /** A time-ordered UUID (v7) from a counter instead of random bytes: deterministic and cheap. */
 export function uuidv7Det(ms: number, n: number): string {

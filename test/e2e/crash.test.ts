@@ -3,41 +3,24 @@
 // unacknowledged is half-booked, and that the invariants hold. Requests whose answer
 // was lost are retried with the same key after the restart: each is booked once.
 import Database from 'better-sqlite3';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { codiceFiscaleCheckChar } from '../../src/domain/fiscal-code.js';
-import { exited, payCertificate, runCli, startProcess, terminalToken, type ServerProcess } from './process.js';
+import { cleanUp, demoTerminals, exited, fiscalCodeFor, payCertificate, runCli, startProcess, terminalToken, type ServerProcess } from './process.js';
 
 const dataDir = mkdtempSync(path.join(os.tmpdir(), 'tserve-crash-'));
 const running: ServerProcess[] = [];
 
-afterAll(async () => {
-  for (const s of running) {
-    if (s.child.exitCode === null && s.child.signalCode === null) {
-      const done = exited(s.child);
-      s.child.kill('SIGKILL');
-      await done;
-    }
-  }
-  rmSync(dataDir, { recursive: true, force: true });
-});
+afterAll(() => cleanUp(running, dataDir));
 
-/** A valid codice fiscale per index, so every request names something different. */
-function fiscalCode(i: number): string {
-  const first15 = `RSSMRA85T10A${String(i % 1000).padStart(3, '0')}`;
-  return first15 + codiceFiscaleCheckChar(first15);
-}
+const fiscalCode = (i: number) => fiscalCodeFor('RSSMRA85T10A', i);
 
 describe('SIGKILL in the middle of load', () => {
   it('loses no acknowledged payment and books none twice', { timeout: 300_000 }, async () => {
     const first = await startProcess(dataDir);
     running.push(first);
-    const creds = JSON.parse(readFileSync(path.join(dataDir, 'demo-credentials.json'), 'utf8')) as {
-      terminals: { terminalId: string; secret: string }[];
-    };
-    const terminals = creds.terminals.slice(0, 30);
+    const terminals = demoTerminals(dataDir).slice(0, 30);
     const tokens = await Promise.all(terminals.map((t) => terminalToken(first.url, t.terminalId, t.secret)));
 
     const approved = new Map<string, string>(); // idempotency key → paymentId

@@ -1,7 +1,9 @@
 // Helpers to run the real tserve process (src/main.ts) in tests.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { codiceFiscaleCheckChar } from '../../src/domain/fiscal-code.js';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const READY_TIMEOUT_MS = 120_000;
@@ -97,4 +99,27 @@ export async function payCertificate(
   } catch (err) {
     return { error: err instanceof Error ? `${err.message} ${String((err as { cause?: unknown }).cause ?? '')}` : String(err) };
   }
+}
+
+/** Kills what a test file started and removes its data directory. */
+export async function cleanUp(processes: ServerProcess[], dataDir: string): Promise<void> {
+  for (const s of processes) {
+    if (s.child.exitCode === null && s.child.signalCode === null) {
+      const done = exited(s.child);
+      s.child.kill('SIGKILL');
+      await done;
+    }
+  }
+  rmSync(dataDir, { recursive: true, force: true });
+}
+
+/** A valid codice fiscale per index (with a given name part), so every request names something different. */
+export function fiscalCodeFor(prefix12: string, i: number): string {
+  const first15 = `${prefix12}${String(i % 1000).padStart(3, '0')}`;
+  return first15 + codiceFiscaleCheckChar(first15);
+}
+
+/** The demo credentials a first start wrote into the data directory. */
+export function demoTerminals(dataDir: string): { terminalId: string; secret: string }[] {
+  return (JSON.parse(readFileSync(path.join(dataDir, 'demo-credentials.json'), 'utf8')) as { terminals: { terminalId: string; secret: string }[] }).terminals;
 }

@@ -2,40 +2,24 @@
 // accepting, finishes the batch in flight, answers what it committed, and exits 0;
 // nothing it answered is lost, nothing is booked twice.
 import Database from 'better-sqlite3';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { codiceFiscaleCheckChar } from '../../src/domain/fiscal-code.js';
-import { exited, payCertificate, runCli, startProcess, terminalToken, type ServerProcess } from './process.js';
+import { cleanUp, demoTerminals, exited, fiscalCodeFor, payCertificate, runCli, startProcess, terminalToken, type ServerProcess } from './process.js';
 
 const dataDir = mkdtempSync(path.join(os.tmpdir(), 'tserve-term-'));
 const running: ServerProcess[] = [];
 
-afterAll(async () => {
-  for (const s of running) {
-    if (s.child.exitCode === null && s.child.signalCode === null) {
-      const done = exited(s.child);
-      s.child.kill('SIGKILL');
-      await done;
-    }
-  }
-  rmSync(dataDir, { recursive: true, force: true });
-});
+afterAll(() => cleanUp(running, dataDir));
 
-function fiscalCode(i: number): string {
-  const first15 = `VRDLGU70A01G${String(i % 1000).padStart(3, '0')}`;
-  return first15 + codiceFiscaleCheckChar(first15);
-}
+const fiscalCode = (i: number) => fiscalCodeFor('VRDLGU70A01G', i);
 
 describe('SIGTERM under load', () => {
   it('answers what it committed, exits 0, and loses nothing', { timeout: 300_000 }, async () => {
     const first = await startProcess(dataDir);
     running.push(first);
-    const creds = JSON.parse(readFileSync(path.join(dataDir, 'demo-credentials.json'), 'utf8')) as {
-      terminals: { terminalId: string; secret: string }[];
-    };
-    const terminals = creds.terminals.slice(0, 20);
+    const terminals = demoTerminals(dataDir).slice(0, 20);
     const tokens = await Promise.all(terminals.map((t) => terminalToken(first.url, t.terminalId, t.secret)));
 
     const results = new Map<string, { terminal: number; cf: string; outcome: Awaited<ReturnType<typeof payCertificate>> }>();

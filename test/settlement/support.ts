@@ -2,6 +2,7 @@
 // business day of payments (every service, every counter kind, with reversals) booked
 // through the payments use-cases, an independent recomputation of the figures in plain
 // SQL, and an XSD validator (xmllint compiled to WebAssembly: no network, no binary).
+import { seededRandom } from '../../terminals/simulator/common.js';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
@@ -63,17 +64,8 @@ export function terminalsByCounter(h: Harness): TerminalContext[] {
   return out;
 }
 
-/** mulberry32: the day's mix is the same on every run. */
-export function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** The simulator's seeded generator (mulberry32): the same numbers on every run. */
+export const rng = seededRandom;
 
 const PLATES = ['AB123CD', 'EF456GH', 'ZA001BC', 'GK777LM', 'FX250RT'];
 const CFS = ['RSSMRA85T10A562S', 'MRTMTT91D08F205J', 'BNCLCU75M52G999F', '84006890481'];
