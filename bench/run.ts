@@ -716,10 +716,13 @@ async function main(): Promise<void> {
   if (pr) {
     console.log(
       `Machine pressure over the run (/proc/pressure, others' work included): some task waited for a CPU ${pr.cpuSomePct}% of the time, for I/O ${pr.ioSomePct}% ` +
-        `(all tasks stalled on I/O ${pr.ioFullPct}%). Per phase: ` +
-        Object.entries(phasePressure)
-          .map(([k, v]) => `${k} ${v ? `cpu ${v.cpuSomePct}% io ${v.ioSomePct}%` : 'n/a'}`)
-          .join('; '),
+        `(all tasks stalled on I/O ${pr.ioFullPct}%).` +
+        (Object.keys(phasePressure).length
+          ? ' Per phase: ' +
+            Object.entries(phasePressure)
+              .map(([k, v]) => `${k} ${v ? `cpu ${v.cpuSomePct}% io ${v.ioSomePct}%` : 'n/a'}`)
+              .join('; ')
+          : ''),
     );
   }
   for (const p of (results.profiles ?? []) as (ProfileSummary & { title: string })[]) {
