@@ -256,8 +256,19 @@ export function nextWorkingDay(date: string): string {
   return d;
 }
 
-/** A term ending on a Saturday, Sunday or holiday moves to the next working day. */
+/** A tax deadline ending on a Saturday, Sunday or holiday moves to the next working day (IMU). */
 export const shiftToWorkingDay = nextWorkingDay;
+
+/**
+ * The last day of a civil-law term (art. 2963 c.c.): a term that ends on a Sunday or a
+ * public holiday moves to the next day that is neither. A Saturday is an ordinary day
+ * here, unlike tax deadlines (shiftToWorkingDay).
+ */
+export function civilTermEnd(date: string): string {
+  let d = date;
+  while (weekday(d) === 0 || isHoliday(d)) d = addDays(d, 1);
+  return d;
+}
 
 // ---------------------------------------------------------------------------
 // Settlement windows

@@ -1,7 +1,8 @@
 // Multe (Codice della Strada art. 202, domain.md §5): what a fine costs depends on
 // the day it is paid. Terms count from the day after notification; a term whose
-// last day is not a working day ends on the next working day.
-import { addDays, nextWorkingDay } from './calendar.js';
+// last day is a Sunday or a public holiday ends on the next day that is neither
+// (art. 2963 c.c.): a Saturday is an ordinary day for these terms.
+import { addDays, civilTermEnd } from './calendar.js';
 import { applyRate } from './money.js';
 
 export type MultaBand = 'discounted' | 'minimum' | 'half_maximum';
@@ -32,7 +33,7 @@ const LATE_SANCTION = (p: MultaParams): number => applyRate(p.maxCents, '0.5');
 export function multaAmountDue(p: MultaParams, paidOn: string): MultaDue {
   for (const term of MULTA_TERMS) {
     if (term.band === 'discounted' && p.discountExcluded) continue;
-    const lastDay = nextWorkingDay(addDays(p.notifiedOn, term.days));
+    const lastDay = civilTermEnd(addDays(p.notifiedOn, term.days));
     if (paidOn <= lastDay) return { amountCents: term.sanction(p) + p.costsCents, band: term.band, payBy: lastDay };
   }
   return { amountCents: LATE_SANCTION(p) + p.costsCents, band: 'half_maximum', payBy: null };

@@ -34,20 +34,54 @@ describe('multaAmountDue, other rules', () => {
     expect(multaAmountDue(excluded, '2025-05-06')).toEqual({ amountCents: 9650, band: 'half_maximum', payBy: null });
   });
 
-  it('a discount term ending on a holiday moves to the next working day', () => {
+  it('a discount term ending on a holiday moves to the next day that is neither Sunday nor holiday', () => {
     // Notified 2025-04-16: the 5th day is Easter Monday 2025-04-21.
     const p = { ...EXAMPLE, notifiedOn: '2025-04-16' };
     expect(multaAmountDue(p, '2025-04-22')).toEqual({ amountCents: 3940, band: 'discounted', payBy: '2025-04-22' });
     expect(multaAmountDue(p, '2025-04-23').band).toBe('minimum');
   });
 
-  it('a term ending on Saturday runs to Monday', () => {
-    // Notified 2025-03-03 (Monday): the 5th day is Saturday 2025-03-08.
+  it('a term ending on a Saturday does not move (art. 2963 c.c.: a Saturday is an ordinary day)', () => {
+    // Notified 2025-03-03 (Monday): the 5th day is Saturday 2025-03-08. Before the fix the
+    // term ran to Monday 2025-03-10 and the €52.00 due on the Sunday was refused.
     const p = { ...EXAMPLE, notifiedOn: '2025-03-03' };
-    expect(multaAmountDue(p, '2025-03-10')).toMatchObject({ band: 'discounted', payBy: '2025-03-10' });
     expect(addDays('2025-03-03', 5)).toBe('2025-03-08');
+    expect(multaAmountDue(p, '2025-03-08')).toEqual({ amountCents: 3940, band: 'discounted', payBy: '2025-03-08' });
+    expect(multaAmountDue(p, '2025-03-09')).toEqual({ amountCents: 5200, band: 'minimum', payBy: '2025-05-02' });
+    expect(multaAmountDue(p, '2025-03-10').band).toBe('minimum');
   });
+});
 
+// Each row: notified on, the term (5 or 60 days), the calendar day the term counts to,
+// and the last day it actually runs to. Checked the day before, on, and after that day.
+describe('multaAmountDue, every kind of term end (Saturday ordinary; Sunday and holidays move)', () => {
+  it.each([
+    // 5-day term (discount)
+    ['2025-03-03', 5, '2025-03-08', '2025-03-08', 'a Saturday: stays'],
+    ['2026-02-24', 5, '2026-03-01', '2026-03-02', 'a Sunday: to Monday'],
+    ['2025-04-16', 5, '2025-04-21', '2025-04-22', 'Easter Monday: to Tuesday'],
+    ['2025-12-20', 5, '2025-12-25', '2025-12-27', 'Christmas, then St Stephen, then a Saturday: to the Saturday'],
+    ['2025-10-27', 5, '2025-11-01', '2025-11-03', 'a holiday on a Saturday, then Sunday: to Monday'],
+    ['2025-12-02', 5, '2025-12-07', '2025-12-09', 'a Sunday, then 8 December: to Tuesday'],
+    ['2026-04-20', 5, '2026-04-25', '2026-04-27', '25 April on a Saturday: to Monday'],
+    // 60-day term (minimum)
+    ['2025-12-02', 60, '2026-01-31', '2026-01-31', 'a Saturday: stays'],
+    ['2025-03-05', 60, '2025-05-04', '2025-05-05', 'a Sunday: to Monday (the worked example)'],
+    ['2025-10-27', 60, '2025-12-26', '2025-12-27', 'St Stephen on a Friday, then a Saturday: to the Saturday'],
+    ['2026-02-24', 60, '2026-04-25', '2026-04-27', '25 April on a Saturday, then Sunday: to Monday'],
+    ['2025-10-09', 60, '2025-12-08', '2025-12-09', '8 December on a Monday: to Tuesday'],
+  ] as const)('notified %s, %d-day term counting to %s runs to %s (%s)', (notifiedOn, days, counted, lastDay) => {
+    expect(addDays(notifiedOn, days)).toBe(counted);
+    const p = { ...EXAMPLE, notifiedOn };
+    const [band, next] = days === 5 ? (['discounted', 'minimum'] as const) : (['minimum', 'half_maximum'] as const);
+    const amount = { discounted: 3940, minimum: 5200, half_maximum: 9650 };
+    expect(multaAmountDue(p, addDays(lastDay, -1))).toMatchObject({ band, amountCents: amount[band], payBy: lastDay });
+    expect(multaAmountDue(p, lastDay)).toMatchObject({ band, amountCents: amount[band], payBy: lastDay });
+    expect(multaAmountDue(p, addDays(lastDay, 1))).toMatchObject({ band: next, amountCents: amount[next] });
+  });
+});
+
+describe('multaAmountDue, rounding', () => {
   it('rounds the discount and half the maximum half-even to the cent', () => {
     const p = { ...EXAMPLE, costsCents: 0 };
     expect(multaAmountDue({ ...p, minCents: 4215 }, '2025-03-06').amountCents).toBe(2950); // 2950.5 → 2950
