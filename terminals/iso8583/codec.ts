@@ -88,18 +88,29 @@ function bitmapHex(present: ReadonlySet<number>, base: number): string {
 
 /**
  * Reads one bitmap at `off` and returns the field numbers it sets (base+1 … base+64),
- * ascending. Only uppercase hex is accepted (§1.2 says uppercase; accepting lowercase
- * too would give one message two encodings).
+ * ascending. Only uppercase hex is accepted (§1.2 says 16 uppercase hex characters;
+ * accepting lowercase too would give one message two encodings). `lenient` accepts
+ * lowercase as well: partialHeader uses it only to find fields 11 and 41 of a frame
+ * that decode has already refused, so that the terminal gets its `30`.
  */
-function readBitmap(buf: Buffer, off: number, base: number, label: 'bitmap' | 'secondary bitmap'): number[] {
+function readBitmap(buf: Buffer, off: number, base: number, label: 'bitmap' | 'secondary bitmap', lenient = false): number[] {
   if (buf.length < off + BITMAP_LENGTH) {
     throw new IsoError(label, off, `message ends inside the ${label} (${buf.length - off} of ${BITMAP_LENGTH} characters)`);
   }
   const bits: number[] = [];
   for (let digit = 0; digit < BITMAP_LENGTH; digit++) {
     const c = buf[off + digit]!;
-    const v = c >= 0x30 && c <= 0x39 ? c - 0x30 : c >= 0x41 && c <= 0x46 ? c - 0x41 + 10 : -1;
-    if (v < 0) throw new IsoError(label, off + digit, `not an uppercase hex digit: 0x${c.toString(16).padStart(2, '0')}`);
+    const lower = c >= 0x61 && c <= 0x66;
+    const v = c >= 0x30 && c <= 0x39 ? c - 0x30 : c >= 0x41 && c <= 0x46 ? c - 0x41 + 10 : lenient && lower ? c - 0x61 + 10 : -1;
+    if (v < 0) {
+      throw new IsoError(
+        label,
+        off + digit,
+        lower
+          ? `lowercase hex digit '${String.fromCharCode(c)}': a ${label} is 16 uppercase hex characters`
+          : `not an uppercase hex digit: 0x${c.toString(16).padStart(2, '0')}`,
+      );
+    }
     for (let bit = 0; bit < 4; bit++) if (v & (8 >> bit)) bits.push(base + digit * 4 + bit + 1);
   }
   return bits;
@@ -265,7 +276,11 @@ export interface PartialHeader {
  * decode. It walks the same table, skipping fixed fields by their length whatever
  * their content, and stops at the first thing it cannot get past (a bitmap that is
  * not hex, an undefined bit before field 41, a bad length prefix, the end of data).
- * Each value is returned only if it is itself well-formed. Never throws.
+ * Unlike decode it reads the primary bitmap case-insensitively: a bitmap in lowercase
+ * (or mixed-case) hex is malformed, but it still says where 11 and 41 are, and the
+ * terminal is better served by a `30` than by a hang-up. The secondary bitmap is
+ * skipped (it sets nothing below 65). Each value is returned only if it is itself
+ * well-formed. Never throws.
  */
 export function partialHeader(buf: Buffer, table: FieldTable = FIELDS): PartialHeader {
   const out: PartialHeader = {};
@@ -273,7 +288,7 @@ export function partialHeader(buf: Buffer, table: FieldTable = FIELDS): PartialH
     if (!Buffer.isBuffer(buf) || buf.length < MTI_LENGTH) return out;
     const mti = buf.toString('latin1', 0, MTI_LENGTH);
     if (firstBad(mti, FORMATS.n.allows) < 0) out.mti = mti;
-    const numbers = readBitmap(buf, MTI_LENGTH, 0, 'bitmap');
+    const numbers = readBitmap(buf, MTI_LENGTH, 0, 'bitmap', true);
     // The secondary bitmap's content does not matter below field 41: skip it.
     let off = MTI_LENGTH + BITMAP_LENGTH * (numbers[0] === SECONDARY_BIT ? 2 : 1);
     for (const n of numbers) {

@@ -90,7 +90,7 @@ const corpus: Case[] = [
   },
   {
     name: 'lowercase hex in the bitmap',
-    outcome: 'close',
+    outcome: '30',
     build: () => {
       const { wire, stan } = valid0100();
       const i = wire.slice(4, 20).search(/[A-F]/) + 4;

@@ -77,6 +77,27 @@ describe('codec round trips', () => {
     );
   });
 
+  it('a bitmap written in lowercase: decode refuses it (bitmap, at the first lowercase digit), partialHeader still reads 11 and 41', () => {
+    fc.assert(
+      fc.property(anyMessageArb, (m) => {
+        const bytes = encode(m);
+        const wire = bytes.toString('latin1');
+        const high = [...m.fields.keys()].some((n) => n > 64);
+        const end = high ? 36 : 20;
+        const lower = Buffer.from(wire.slice(0, 4) + wire.slice(4, end).toLowerCase() + wire.slice(end), 'latin1');
+        const first = wire.slice(4, end).search(/[A-F]/);
+        const r = tryDecode(lower);
+        if (first < 0) expect(lower.equals(bytes)).toBe(true);
+        else {
+          expect(r).toBeInstanceOf(IsoError);
+          expect(r).toMatchObject({ field: first < 16 ? 'bitmap' : 'secondary bitmap', offset: 4 + first });
+        }
+        expect(partialHeader(lower)).toEqual(partialHeader(bytes));
+      }),
+      { numRuns: 500 },
+    );
+  });
+
   it('withMac then verifyMac holds, and any changed byte breaks it', () => {
     fc.assert(
       fc.property(typedMessageArb, fc.nat(), fc.integer({ min: 1, max: 255 }), (m, pos, delta) => {

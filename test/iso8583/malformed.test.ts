@@ -29,6 +29,8 @@ const at = (n: keyof typeof F): number => VALID.indexOf(F[n], MTI.length + BITMA
 // A valid 0800 sign-on (secondary bitmap) without MAC: fields 7, 11, 41, 70.
 const SIGNON = '0800' + '8220000000800000' + '0400000000000000' + '0315093000' + '000001' + 'T0001   ' + '001';
 
+const swap = (s: string, i: number, c: string): string => s.slice(0, i) + c + s.slice(i + c.length);
+
 function decodeError(wire: string | Buffer, table?: FieldTable): IsoError {
   const buf = typeof wire === 'string' ? Buffer.from(wire, 'latin1') : wire;
   try {
@@ -52,7 +54,6 @@ describe('the corpus is built on valid messages', () => {
 });
 
 describe('malformed messages: decode throws IsoError naming the field and offset', () => {
-  const swap = (s: string, i: number, c: string): string => s.slice(0, i) + c + s.slice(i + c.length);
   const corpus: [string, string | Buffer, IsoErrorField, number][] = [
     ['empty message', '', 'mti', 0],
     ['MTI with a letter', swap(VALID, 2, 'A'), 'mti', 2],
@@ -62,6 +63,7 @@ describe('malformed messages: decode throws IsoError naming the field and offset
     ['bitmap in lowercase hex', swap(VALID, 14, 'c'), 'bitmap', 14],
     ['bitmap cut short', '02003238', 'bitmap', 4],
     ['secondary bitmap not hex', swap(SIGNON, 22, 'Z'), 'secondary bitmap', 22],
+    ['secondary bitmap in lowercase hex', swap(SIGNON, 20, 'c'), 'secondary bitmap', 20],
     ['bit 1 set but the secondary bitmap is empty', swap(SIGNON, 21, '0'), 'secondary bitmap', 20],
     ['bit 2 (undefined field) set', swap(VALID, 4, '7'), 2, 4],
     ['bit 65 (tertiary bitmap) set', swap(SIGNON, 20, '8'), 65, 20],
@@ -96,6 +98,12 @@ describe('malformed messages: decode throws IsoError naming the field and offset
   it('a lowercase MAC (b field) is rejected', () => {
     const wire = '0200' + '0000000000000001' + 'abcdef0123456789';
     expect(decodeError(wire)).toMatchObject({ field: 64, offset: 20 });
+    expect(decodeError(VALID.slice(0, 19) + '1' + BODY + '0123456789abcdef')).toMatchObject({ field: 64, offset: VALID.length + 10 });
+  });
+
+  it('a lowercase bitmap digit is reported as lowercase, at its offset', () => {
+    const err = decodeError(swap(VALID, 14, 'c'));
+    expect(err.message).toBe("bitmap at offset 14: lowercase hex digit 'c': a bitmap is 16 uppercase hex characters");
   });
 
   it('a length prefix above the maximum is rejected (LLVAR field in a test table)', () => {
@@ -164,6 +172,26 @@ describe('partialHeader', () => {
     expect(partialHeader(Buffer.from(badAmount))).toEqual({ mti: '0200', stan: '000002', terminalId: 'T0001   ' });
     expect(partialHeader(Buffer.from(VALID.slice(0, at(42) + 3)))).toEqual({ mti: '0200', stan: '000002', terminalId: 'T0001   ' });
     expect(partialHeader(Buffer.from(SIGNON + 'junk'))).toEqual({ mti: '0800', stan: '000001', terminalId: 'T0001   ' });
+  });
+
+  it('reads a lowercase or mixed-case primary bitmap to find 11 and 41, though decode refuses it', () => {
+    const lower = (wire: string): string => wire.slice(0, 4) + wire.slice(4, 20).toLowerCase() + wire.slice(20);
+    const header = { mti: '0200', stan: '000002', terminalId: 'T0001   ' };
+    for (const wire of [lower(VALID), swap(VALID, 14, 'c')]) {
+      expect(decodeError(wire)).toMatchObject({ field: 'bitmap', offset: 14 });
+      expect(partialHeader(Buffer.from(wire))).toEqual(header);
+    }
+    // Mixed case: a 0210 (bitmap 323A00100EC18001) with only its first letter lowercased.
+    const f: Record<number, string> = { ...F, 15: '0315', 37: '000000000042', 38: 'K7Q2ZD', 39: '00', 64: '0123456789ABCDEF' };
+    const r = encode(message('0210', f)).toString('latin1');
+    const mixed = r.slice(0, 4) + r.slice(4, 20).replace(/[A-F]/, (c) => c.toLowerCase()) + r.slice(20);
+    expect(mixed.slice(4, 20)).toMatch(/[a-f].*[A-F]/);
+    expect(decodeError(mixed).field).toBe('bitmap');
+    expect(partialHeader(Buffer.from(mixed))).toEqual({ mti: '0210', stan: '000002', terminalId: 'T0001   ' });
+    // The secondary bitmap is skipped whatever its case.
+    expect(partialHeader(Buffer.from(swap(SIGNON, 20, 'c')))).toEqual({ mti: '0800', stan: '000001', terminalId: 'T0001   ' });
+    // Still not hex: nothing past the MTI.
+    expect(partialHeader(Buffer.from(swap(VALID, 14, 'g')))).toEqual({ mti: '0200' });
   });
 
   it('returns only what is well-formed, and stops where the layout is unknown', () => {
