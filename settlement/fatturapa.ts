@@ -7,8 +7,10 @@
 //   fiscal code (84006890481) as CodiceFiscale; RegimeFiscale RF01 (ordinary).
 // - Customer (CessionarioCommittente): the entity, by its fiscal code (public bodies
 //   invoiced for institutional activities have no VAT position to quote).
-// - CodiceDestinatario: the entity's 6-character IPA office code (TSERVE_FATTURAPA_CODES,
-//   per entity; 'UF0000' until it is configured).
+// - CodiceDestinatario: the entity's 6-character office code (Codice Univoco Ufficio of
+//   the IPA index, TSERVE_FATTURAPA_CODES, per entity). An entity without one, or with
+//   one of another shape, gets no invoice: the error names the entity and the setting.
+//   Never a made-up or placeholder code (SdI would deliver it nowhere).
 // - VAT: circuit fees between public bodies for their institutional collection services
 //   are treated as outside the scope of VAT (art. 4 DPR 633/1972: no commercial activity):
 //   AliquotaIVA 0.00 with Natura N2.2 ("non soggette – altri casi"), Imposta 0.00.
@@ -29,7 +31,10 @@ import { assertValidIbans } from './iban.js';
 import type { RebillingStatement } from './rebilling.js';
 
 export const FATTURAPA_NS = 'http://ivaservizi.agenziaentrate.gov.it/docs/xsd/fatture/v1.2';
-export const DEFAULT_IPA_CODE = 'UF0000';
+/** The setting that holds the entities' office codes. */
+export const OFFICE_CODES_SETTING = 'TSERVE_FATTURAPA_CODES';
+/** A Codice Univoco Ufficio of the IPA index: 6 uppercase letters and digits. */
+export const OFFICE_CODE = /^[A-Z0-9]{6}$/;
 
 const VAT = {
   rate: '0.00',
@@ -62,8 +67,8 @@ export interface InvoiceOptions {
   issuerVatNumber: string;
   /** Account the entity pays into. */
   iban: string;
-  /** CodiceDestinatario of the entity (IPA office code, 6 characters). */
-  recipientCode: string;
+  /** CodiceDestinatario of the entity (IPA office code, 6 characters); absent: no invoice. */
+  recipientCode: string | null | undefined;
   seats?: Readonly<Record<string, Seat>>;
 }
 
@@ -76,6 +81,28 @@ export class NothingToInvoiceError extends Error {
     super(`no invoice for ${entityId} in ${month}: its rebilled circuit fees total ${formatEuroPlain(amount)} EUR`);
     this.name = 'NothingToInvoiceError';
   }
+}
+
+/** The entity has no usable FatturaPA office code: configuration to fix, not a code to invent. */
+export class OfficeCodeError extends Error {
+  constructor(
+    readonly entityId: string,
+    readonly code: string | null,
+  ) {
+    super(
+      code === null
+        ? `entity ${entityId} has no FatturaPA office code: set ${OFFICE_CODES_SETTING}=${entityId}=<6 chars> (its Codice Univoco Ufficio in the IPA index)`
+        : `the FatturaPA office code "${code}" of entity ${entityId} is not 6 uppercase letters or digits: fix it in ${OFFICE_CODES_SETTING} (its Codice Univoco Ufficio in the IPA index)`,
+    );
+    this.name = 'OfficeCodeError';
+  }
+}
+
+/** The entity's office code, checked; throws OfficeCodeError when it is missing or malformed. */
+export function officeCode(entityId: string, code: string | null | undefined): string {
+  if (code === null || code === undefined || code === '') throw new OfficeCodeError(entityId, null);
+  if (!OFFICE_CODE.test(code)) throw new OfficeCodeError(entityId, code);
+  return code;
 }
 
 /** Invoice number of an entity's month: TS-YYYYMM-ENTITY (at most 20 characters). */
@@ -119,9 +146,7 @@ function sede(parent: Node, s: Seat): void {
 
 export function fatturaPA(st: RebillingStatement, opts: InvoiceOptions): string {
   if (st.totals.amount <= 0) throw new NothingToInvoiceError(st.entityId, st.month, st.totals.amount);
-  if (!/^[A-Z0-9]{6}$/.test(opts.recipientCode)) {
-    throw new Error(`CodiceDestinatario "${opts.recipientCode}" of ${st.entityId} must be a 6-character IPA office code`);
-  }
+  const recipientCode = officeCode(st.entityId, opts.recipientCode);
   if (!/^\d{11}$/.test(opts.issuerVatNumber)) throw new Error(`the issuer's VAT number "${opts.issuerVatNumber}" must be 11 digits`);
   assertValidIbans([{ party: `issuer ${opts.issuer.name}`, iban: opts.iban }]);
   const seats = opts.seats ?? ENTITY_SEATS;
@@ -140,7 +165,7 @@ export function fatturaPA(st: RebillingStatement, opts: InvoiceOptions): string 
   idt.ele('IdCodice').txt(opts.issuer.fiscalCode);
   tx.ele('ProgressivoInvio').txt(progressive);
   tx.ele('FormatoTrasmissione').txt('FPA12');
-  tx.ele('CodiceDestinatario').txt(opts.recipientCode);
+  tx.ele('CodiceDestinatario').txt(recipientCode);
 
   const cp = header.ele('CedentePrestatore');
   const cpd = cp.ele('DatiAnagrafici');

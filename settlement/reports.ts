@@ -26,6 +26,7 @@ import { formatEuro } from '../src/domain/money.js';
 import type { PaymentLine, WindowRow } from '../src/store/settlement-types.js';
 import type { CounterStatement, EntityStatement, SettlementFigures } from './figures.js';
 import type { RebillingStatement } from './rebilling.js';
+import { sepaSummary, type SettlementAccount } from './sepa.js';
 
 // ---------------------------------------------------------------------------
 // The window's period
@@ -302,8 +303,27 @@ function keyValues(doc: PDFKit.PDFDocument, title: string, pairs: [string, strin
   table(doc, [{ title: 'Voce', width: 300 }, { title: 'Importo', width: 120, align: 'right' }], pairs.map(([k, v]) => [k, v]));
 }
 
-/** The window's report for the finance office: totals, every entity, every counter, the money movements. */
-export function reportPdf(figures: SettlementFigures, window: Pick<WindowRow, 'status' | 'approvedAt' | 'approvedBy'>, cutoff: string, generatedAt: number): Promise<Buffer> {
+/** Labels of the report's money-movement lines: each SEPA file's total is its CtrlSum; what the owner keeps has its own line. */
+export const MOVEMENT_LABELS = {
+  pain001: 'Bonifici, totale del file pain.001 (CtrlSum)',
+  retained: 'Trattenuto sul conto del titolare del circuito (non nel file SEPA)',
+  pain008: 'Addebiti diretti, totale del file pain.008 (CtrlSum)',
+} as const;
+
+/**
+ * The window's report for the finance office: totals, every entity, every counter, the
+ * money movements. `account` is the settlement account the SEPA files are written for:
+ * a file's line gives that file's total, and the transfers to the account itself (the
+ * owner's own payout) are on their own line, not in any file.
+ */
+export function reportPdf(
+  figures: SettlementFigures,
+  window: Pick<WindowRow, 'status' | 'approvedAt' | 'approvedBy'>,
+  account: SettlementAccount,
+  cutoff: string,
+  generatedAt: number,
+): Promise<Buffer> {
+  const sepa = sepaSummary(figures, account);
   const c: Context = { title: 'Regolamento T-Serve', date: figures.date, period: windowPeriod(figures.date, cutoff), status: window.status, generatedAt };
   const doc = newDoc(c);
   return render(doc, c, (d) => {
@@ -325,8 +345,9 @@ export function reportPdf(figures: SettlementFigures, window: Pick<WindowRow, 's
       ['Commissioni di circuito trattenute', eur(figures.owner.circuitFeesNetted)],
       ['Commissioni di circuito da fatturare', eur(figures.owner.circuitFeesRebilled)],
       ['Netto agli enti', eur(t.netPayouts)],
-      ['Bonifici (pain.001)', eur(t.creditTransfers)],
-      ['Addebiti diretti (pain.008)', eur(t.directDebits)],
+      [`${MOVEMENT_LABELS.pain001}, ${sepa.pain001.transactions} operazioni`, eur(sepa.pain001.ctrlSum)],
+      [MOVEMENT_LABELS.retained, eur(sepa.retained.total)],
+      [`${MOVEMENT_LABELS.pain008}, ${sepa.pain008.transactions} operazioni`, eur(sepa.pain008.ctrlSum)],
       ['Crediti verso enti', eur(figures.receivables.reduce((a, r) => a + r.amount, 0))],
     ]);
     section(d, 'Riepilogo per ente', ROW * (figures.entities.length + 4));

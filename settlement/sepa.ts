@@ -8,18 +8,22 @@
 //
 // Deterministic: the same figures and options give the same bytes. Message ids and
 // end-to-end ids derive from the window date (TSERVE-CT-20261123, TSERVE-20261123-C0042),
-// the creation time is the window's approval time, the requested date is the next
-// working day after the window. Amounts are decimal euros written from integer cents
-// by integer arithmetic (no floats). Every IBAN is checked (Italian CIN included) before
+// the creation time (CreDtTm) is the window's approval time. The requested dates are
+// TARGET2 business days counted from the Rome date the file is produced (never from the
+// window date alone, so never in the past), see `creditTransferDate` and
+// `collectionDate`: exporting again the same day gives the same bytes; on a later day,
+// a later requested date under the same message id. Amounts are decimal euros written
+// from integer cents by integer arithmetic (no floats). Every IBAN is checked (Italian CIN included) before
 // anything is built: a broken one refuses the whole file, naming the party.
 //
 // A transfer to the settlement account itself (the circuit owner's own payout when the
 // settlement account is the owner's account) is not a movement: it is left out of the
-// file and reported as `retained`.
+// file and reported on its own line as retained (`sepaSummary`).
 import { create } from 'xmlbuilder2';
-import { addDays, nextWorkingDay, romeParts } from '../src/domain/calendar.js';
+import { addDays, romeDate, romeParts } from '../src/domain/calendar.js';
 import { normalizeIban } from '../src/domain/iban.js';
 import { formatEuroPlain } from '../src/domain/money.js';
+import { nextTarget2BusinessDay, target2BusinessDayOnOrAfter } from '../src/domain/target2.js';
 import type { SettlementFigures, Transfer } from './figures.js';
 import { assertValidIbans } from './iban.js';
 
@@ -40,10 +44,11 @@ export interface SettlementAccount {
 
 export interface Pain001Options {
   account: SettlementAccount;
-  /** Instant the file is dated with (the window's approval). */
+  /** Instant the file is dated with, CreDtTm (the window's approval). */
   createdAt: number;
+  /** Instant the file is produced (the caller's clock, never read here): the requested date counts from it. */
+  producedAt: number;
   messageId?: string;
-  executionDate?: string;
 }
 
 export interface Pain008Options extends Pain001Options {
@@ -109,9 +114,35 @@ export function romeDateTime(instant: number): string {
   return `${p.date}T${p.time}${sign}${String(Math.floor(abs / 60)).padStart(2, '0')}:${String(abs % 60).padStart(2, '0')}`;
 }
 
-/** The business day after the window's: when the money is asked to move. */
-export function executionDate(windowDate: string): string {
-  return nextWorkingDay(addDays(windowDate, 1));
+/**
+ * The Rome date a file counts from: the day it is produced, or the day the window was
+ * approved if that is later (a clock behind the approval cannot date a file before it).
+ */
+export function productionDate(approvedAt: number, producedAt: number): string {
+  return romeDate(Math.max(approvedAt, producedAt));
+}
+
+/**
+ * Requested execution date of the credit transfers (pain.001 ReqdExctnDt): the first
+ * TARGET2 business day on or after the later of the day after the window and the
+ * production date. Window Fri 20 Nov, produced Mon 23 → Mon 23; produced Thu 26 → Thu 26;
+ * window Mon 7 Dec, produced that evening (cutoff 18:00) → Tue 8 Dec (an Italian holiday,
+ * a TARGET2 business day).
+ */
+export function creditTransferDate(windowDate: string, producedOn: string): string {
+  const dayAfter = addDays(windowDate, 1);
+  return target2BusinessDayOnOrAfter(dayAfter > producedOn ? dayAfter : producedOn);
+}
+
+/**
+ * Requested collection date of the SEPA Core direct debits (pain.008 ReqdColltnDt): at
+ * least one TARGET2 business day after the file is produced, i.e. the first TARGET2
+ * business day strictly after the production date (and after the window). Produced Mon 23
+ * Nov → Tue 24; produced Fri 20 → Mon 23; produced Thu 2 Apr 2026 → Tue 7 Apr (Good
+ * Friday and Easter Monday closed).
+ */
+export function collectionDate(windowDate: string, producedOn: string): string {
+  return nextTarget2BusinessDay(producedOn > windowDate ? producedOn : windowDate);
 }
 
 /** ISO 7064 mod 97-10 over an alphanumeric string (letters A=10 … Z=35). */
@@ -155,6 +186,28 @@ export function sepaMovements(figures: SettlementFigures, account: SettlementAcc
 }
 
 const sum = (ts: Transfer[]) => ts.reduce((a, t) => a + t.amount, 0);
+
+/**
+ * What the reports put next to the SEPA files: each file's transactions and CtrlSum
+ * (cents, the very sums the files carry), and apart from them what stays on the
+ * settlement account because it is the circuit owner's own (not in any file).
+ */
+export interface SepaSummary {
+  pain001: { transactions: number; ctrlSum: number };
+  pain008: { transactions: number; ctrlSum: number };
+  retained: { label: string; transfers: Transfer[]; total: number };
+}
+
+export const RETAINED_LABEL = "Retained in the circuit owner's account (not in the SEPA file)";
+
+export function sepaSummary(figures: SettlementFigures, account: SettlementAccount): SepaSummary {
+  const { credits, debits, retained } = sepaMovements(figures, account);
+  return {
+    pain001: { transactions: credits.length, ctrlSum: sum(credits) },
+    pain008: { transactions: debits.length, ctrlSum: sum(debits) },
+    retained: { label: RETAINED_LABEL, transfers: retained, total: sum(retained) },
+  };
+}
 
 type Node = ReturnType<ReturnType<typeof create>['ele']>;
 
@@ -202,7 +255,7 @@ export function pain001(figures: SettlementFigures, opts: Pain001Options): strin
   pmt.ele('NbOfTxs').txt(String(credits.length));
   pmt.ele('CtrlSum').txt(euros(total));
   pmt.ele('PmtTpInf').ele('SvcLvl').ele('Cd').txt('SEPA');
-  pmt.ele('ReqdExctnDt').ele('Dt').txt(opts.executionDate ?? executionDate(figures.date));
+  pmt.ele('ReqdExctnDt').ele('Dt').txt(creditTransferDate(figures.date, productionDate(opts.createdAt, opts.producedAt)));
   pmt.ele('Dbtr').ele('Nm').txt(sepaText(opts.account.name, 70));
   account(pmt, 'DbtrAcct', opts.account.iban);
   agent(pmt, 'DbtrAgt', opts.account.bic);
@@ -248,7 +301,7 @@ export function pain008(figures: SettlementFigures, opts: Pain008Options): strin
   tp.ele('SvcLvl').ele('Cd').txt('SEPA');
   tp.ele('LclInstrm').ele('Cd').txt('CORE');
   tp.ele('SeqTp').txt('RCUR');
-  pmt.ele('ReqdColltnDt').txt(opts.executionDate ?? executionDate(figures.date));
+  pmt.ele('ReqdColltnDt').txt(collectionDate(figures.date, productionDate(opts.createdAt, opts.producedAt)));
   pmt.ele('Cdtr').ele('Nm').txt(sepaText(opts.account.name, 70));
   account(pmt, 'CdtrAcct', opts.account.iban);
   agent(pmt, 'CdtrAgt', opts.account.bic);

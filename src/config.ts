@@ -52,7 +52,7 @@ const Env = z.object({
   TSERVE_OWNER_VAT_NUMBER: z.string().regex(/^\d{11}$/, '11 digits').default('00337360978'),
   TSERVE_FATTURAPA_CODES: z
     .string()
-    .regex(/^([A-Z0-9]+=[A-Z0-9]{6,7})?(,[A-Z0-9]+=[A-Z0-9]{6,7})*$/, 'ENTITY=CODE pairs, comma-separated, e.g. PISA=UFABC1,PISTOIA=UFXYZ2')
+    .regex(/^([A-Z0-9]+=[A-Z0-9]{6})?(,[A-Z0-9]+=[A-Z0-9]{6})*$/, 'ENTITY=CODE pairs, comma-separated, each code the 6 uppercase letters or digits of the IPA office code, e.g. PISA=UFABC1,PISTOIA=UFXYZ2')
     .default(''),
 });
 
@@ -84,7 +84,7 @@ export interface Config {
    * credit transfers and credited by the direct debits (null: the circuit owner's IBAN
    * from the catalogue; no BIC: "NOTPROVIDED", IBAN-only). ownerVatNumber: the owner's
    * partita IVA, for the FatturaPA invoices it issues. invoiceCodes: FatturaPA
-   * CodiceDestinatario (IPA office code) per entity id; missing ones use 'UF0000'.
+   * CodiceDestinatario (IPA office code) per entity id; an entity without one gets no invoice.
    */
   settlementFiles: { creditorId: string; iban: string | null; bic: string | null; ownerVatNumber: string; invoiceCodes: Record<string, string> };
 }

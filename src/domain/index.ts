@@ -10,3 +10,4 @@ export * from './bollo.js';
 export * from './fees.js';
 export * from './identifiers.js';
 export * from './positions.js';
+export * from './target2.js';

@@ -11,7 +11,7 @@ import type { WindowRow } from '../store/settlement-types.js';
 import type { Entity } from '../store/types.js';
 import type { CounterStatement, EntityStatement, SettlementFigures } from '../../settlement/figures.js';
 import { SettlementError } from '../../settlement/figures.js';
-import { DEFAULT_IPA_CODE, NothingToInvoiceError, fatturaPA, invoiceNumber } from '../../settlement/fatturapa.js';
+import { NothingToInvoiceError, OfficeCodeError, fatturaPA, invoiceNumber } from '../../settlement/fatturapa.js';
 import { InvalidIbanError } from '../../settlement/iban.js';
 import { monthBounds, rebillingStatement } from '../../settlement/rebilling.js';
 import {
@@ -25,7 +25,7 @@ import {
   windowPeriod,
 } from '../../settlement/reports.js';
 import { WindowOpenError, settle } from '../../settlement/run.js';
-import { InvalidCreditorIdError, NothingToExportError, circuitAccount, pain001, pain008 } from '../../settlement/sepa.js';
+import { InvalidCreditorIdError, NothingToExportError, circuitAccount, pain001, pain008, sepaSummary } from '../../settlement/sepa.js';
 import { authenticate, principal, requireRole } from './auth.js';
 import type { AppContext } from './context.js';
 import { documented } from './openapi.js';
@@ -146,7 +146,9 @@ export function financeApi(ctx: AppContext): Router {
       const statement = figures.entities.find((x) => x.entityId === e.id) ?? zeroStatement(e);
       return res.json({ window: { ...windowOut(window), figuresHash: undefined }, statement });
     }
-    res.json({ window: windowOut(window), figures });
+    // Next to the figures, what the SEPA files carry (their CtrlSum) and what stays on the owner's account.
+    const account = circuitAccount((await store.loadCatalogue()).owner, config.settlementFiles);
+    res.json({ window: windowOut(window), figures, sepa: sepaSummary(figures, account) });
   });
 
   documented({ method: 'post', path: '/v1/settlements/:date/run', summary: 'Close and settle a business day into a draft (idempotent; an approved window is answered as stored)', roles: ['finance', 'admin'] });
@@ -254,7 +256,8 @@ export function financeApi(ctx: AppContext): Router {
   r.get('/v1/settlements/:date/report.pdf', ...staff, async (req, res) => {
     const date = dateParam(req);
     const { window, figures } = await settled(date);
-    send(res, 'pdf', await reportPdf(figures, window, cutoff, payments.now()), `tserve-${date}-report`);
+    const account = circuitAccount((await store.loadCatalogue()).owner, config.settlementFiles);
+    send(res, 'pdf', await reportPdf(figures, window, account, cutoff, payments.now()), `tserve-${date}-report`);
   });
 
   // ------------------------------------------------------------------ SEPA
@@ -268,11 +271,13 @@ export function financeApi(ctx: AppContext): Router {
     const catalogue = await store.loadCatalogue();
     const account = circuitAccount(catalogue.owner, config.settlementFiles);
     let xml: string;
+    // Dated from the approval; the requested date counts from now, when the file is produced.
+    const dates = { createdAt: window.approvedAt!, producedAt: payments.now() };
     try {
       xml =
         kind === 'pain.001'
-          ? pain001(figures, { account, createdAt: window.approvedAt! })
-          : pain008(figures, { account, createdAt: window.approvedAt!, creditorId: config.settlementFiles.creditorId });
+          ? pain001(figures, { account, ...dates })
+          : pain008(figures, { account, ...dates, creditorId: config.settlementFiles.creditorId });
     } catch (err) {
       if (err instanceof InvalidIbanError || err instanceof InvalidCreditorIdError) throw new PaymentError('CONFLICT', `${kind} refused: ${err.message}`);
       if (err instanceof NothingToExportError) throw new PaymentError('NOT_FOUND', err.message);
@@ -357,11 +362,12 @@ export function financeApi(ctx: AppContext): Router {
         issuer: catalogue.owner,
         issuerVatNumber: config.settlementFiles.ownerVatNumber,
         iban: config.settlementFiles.iban ?? catalogue.owner.iban,
-        recipientCode: config.settlementFiles.invoiceCodes[e.id] ?? DEFAULT_IPA_CODE,
+        recipientCode: config.settlementFiles.invoiceCodes[e.id],
       });
     } catch (err) {
       if (err instanceof NothingToInvoiceError) throw new PaymentError('NOT_FOUND', err.message);
       if (err instanceof InvalidIbanError) throw new PaymentError('CONFLICT', `invoice refused: ${err.message}`);
+      if (err instanceof OfficeCodeError) throw new PaymentError('CONFLICT', `invoice refused: ${err.message}`);
       throw err;
     }
     res.type('application/xml; charset=utf-8').set('Content-Disposition', `attachment; filename="${invoiceNumber(e.id, month)}.xml"`).send(xml);

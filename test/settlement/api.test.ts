@@ -189,3 +189,25 @@ describe('a broken IBAN', () => {
     expect((await s.h.rt.store.getWindow(DAY))!.status).toBe('exported');
   });
 });
+
+describe('an invoice without a FatturaPA office code', () => {
+  it('is refused as a problem naming the entity and the setting, never issued with a made-up code', async () => {
+    // This switch configures no TSERVE_FATTURAPA_CODES; PISA's circuit fees are rebilled.
+    s.setRome('2026-12-01', '10:00:00');
+    const st = await api().get('/v1/rebilling/2026-11').query({ entityId: 'PISA' }).set(bearer(tokens.finance));
+    expect(st.body).toMatchObject({ final: true, mode: 'rebilled' });
+    expect(st.body.totals.amount).toBeGreaterThan(0);
+    for (const [who, query] of [['finance', { entityId: 'PISA' }], ['pisa', {}]] as const) {
+      const res = await api().get('/v1/rebilling/2026-11/invoice.xml').query(query).set(bearer(tokens[who]));
+      expect(res.status, res.text).toBe(409);
+      expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
+      expect(res.body.code).toBe('CONFLICT');
+      expect(res.body.detail).toBe(
+        'invoice refused: entity PISA has no FatturaPA office code: set TSERVE_FATTURAPA_CODES=PISA=<6 chars> (its Codice Univoco Ufficio in the IPA index)',
+      );
+      expect(res.text).not.toContain('<?xml');
+    }
+    // Nothing to invoice still answers as before (a netted entity).
+    expect((await api().get('/v1/rebilling/2026-11/invoice.xml').query({ entityId: 'RTOSCANA' }).set(bearer(tokens.finance))).status).toBe(404);
+  });
+});

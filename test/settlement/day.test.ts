@@ -9,7 +9,11 @@ import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SettlementFigures } from '../../settlement/figures.js';
 import { figuresHash, settle } from '../../settlement/run.js';
-import { bookDay, expectFiguresEqualRecomputation, recompute, startSwitch, validate, type DayReport, type Switch } from './support.js';
+import { formatEuro } from '../../src/domain/money.js';
+import { MOVEMENT_LABELS } from '../../settlement/reports.js';
+import { RETAINED_LABEL, type SepaSummary } from '../../settlement/sepa.js';
+import { bookDay, expectFiguresEqualRecomputation, pdfTexts, pdfValueAfter, recompute, startSwitch, type DayReport, type Switch } from './support.js';
+import { itWithXsd, validate } from './xsd.js';
 
 const PREVIOUS = '2026-11-19'; // Thursday
 const DAY = '2026-11-20'; // Friday
@@ -35,7 +39,8 @@ async function figuresOf(date: string): Promise<SettlementFigures> {
 }
 
 beforeAll(async () => {
-  s = await startSwitch({ positions: 8000, at: [PREVIOUS, '15:00:00'] });
+  // Office codes of the rebilled entities (test codes of the IPA's shape, no real offices).
+  s = await startSwitch({ positions: 8000, at: [PREVIOUS, '15:00:00'], env: { TSERVE_FATTURAPA_CODES: 'PISA=TSTPI1,PISTOIA=TSTPT1,PONTEDERA=TSTPO1' } });
   finance = s.h.userToken('finance');
   admin = s.h.userToken('admin');
   // The day before: a few hundred payments, some of which are refunded the next day.
@@ -197,15 +202,16 @@ describe('approval, immutability, SEPA files', () => {
     expect((await s.h.rt.store.getWindow(DAY))!.figuresHash).toBe(hash);
   });
 
-  it('pain.001 and pain.008 validate against the XSDs, carry every transfer, and re-export byte for byte', async () => {
+  const files: { ct?: string; dd?: string } = {};
+
+  it('pain.001 and pain.008 carry every transfer, dated by TARGET2, and re-export byte for byte', async () => {
     const ct = await api().get(`/v1/settlements/${DAY}/sepa/pain.001.xml`).set(bearer(finance));
     expect(ct.status, ct.text).toBe(200);
     expect(ct.headers['content-type']).toMatch(/^application\/xml/);
-    expect(await validate(ct.text, 'pain.001')).toEqual([]);
-    expect(await validate(ct.text, 'pain.001-epc')).toEqual([]);
     const dd = await api().get(`/v1/settlements/${DAY}/sepa/pain.008.xml`).set(bearer(finance));
     expect(dd.status, dd.text).toBe(200);
-    expect(await validate(dd.text, 'pain.008')).toEqual([]);
+    files.ct = ct.text;
+    files.dd = dd.text;
 
     // The owner's own payout stays on the settlement account (its IBAN): not a transfer.
     const credits = approved.creditTransfers.filter((t) => t.id !== OWNER);
@@ -213,7 +219,9 @@ describe('approval, immutability, SEPA files', () => {
     expect(ct.text).toContain(`<MsgId>TSERVE-CT-20261120</MsgId>`);
     expect(ct.text).toContain(`<NbOfTxs>${credits.length}</NbOfTxs>`);
     expect(ct.text).toContain(`<CtrlSum>${euros(credits.reduce((a, t) => a + t.amount, 0))}</CtrlSum>`);
+    // Produced Monday 23 at 09:15 (approved then): credit transfers that day, direct debits one TARGET2 day later.
     expect(ct.text).toContain('<ReqdExctnDt>\n        <Dt>2026-11-23</Dt>');
+    expect(dd.text).toContain('<ReqdColltnDt>2026-11-24</ReqdColltnDt>');
     expect(ct.text).toContain('<CreDtTm>2026-11-23T09:15:00+01:00</CreDtTm>');
     expect((ct.text.match(/<CdtTrfTxInf>/g) ?? []).length).toBe(credits.length);
     expect(dd.text).toContain(`<NbOfTxs>${approved.directDebits.length}</NbOfTxs>`);
@@ -231,6 +239,43 @@ describe('approval, immutability, SEPA files', () => {
     const w = (await s.h.rt.store.getWindow(DAY))!;
     expect(w.status).toBe('exported');
     expect(w.figuresHash).toBe(hash);
+  });
+
+  itWithXsd('pain.001 and pain.008 as served validate against the XSDs', async () => {
+    expect(files.ct && files.dd, 'the files of the test before').toBeTruthy();
+    expect(await validate(files.ct!, 'pain.001')).toEqual([]);
+    expect(await validate(files.ct!, 'pain.001-epc')).toEqual([]);
+    expect(await validate(files.dd!, 'pain.008')).toEqual([]);
+  });
+
+  it("the report's pain.001 and pain.008 totals are the files' CtrlSum; the owner's retained payout is its own line (JSON and PDF)", async () => {
+    expect(files.ct && files.dd, 'the files of the test before').toBeTruthy();
+    const ctrlSum = (xml: string) => Math.round(Number(/<GrpHdr>[\s\S]*?<CtrlSum>([\d.]+)<\/CtrlSum>/.exec(xml)![1]) * 100);
+    const ct = ctrlSum(files.ct!);
+    const dd = ctrlSum(files.dd!);
+    const owner = approved.creditTransfers.find((t) => t.id === OWNER)!;
+    expect(owner.amount).toBeGreaterThan(0);
+
+    const res = await api().get(`/v1/settlements/${DAY}`).set(bearer(finance));
+    const sepa = res.body.sepa as SepaSummary;
+    expect(sepa.pain001.ctrlSum).toBe(ct);
+    expect(sepa.pain008.ctrlSum).toBe(dd);
+    expect(sepa.retained.label).toBe(RETAINED_LABEL);
+    expect(sepa.retained.total).toBe(approved.totals.creditTransfers - ct);
+    expect(sepa.retained.total).toBe(owner.amount);
+    expect(sepa.retained.transfers.map((t) => t.id)).toEqual([OWNER]);
+    // An entity's view has no SEPA summary.
+    expect((await api().get(`/v1/settlements/${DAY}`).set(bearer(s.h.userToken('ente-pisa')))).body.sepa).toBeUndefined();
+
+    const pdf = await api().get(`/v1/settlements/${DAY}/report.pdf`).set(bearer(finance)).buffer(true).parse((r, cb) => {
+      const chunks: Buffer[] = [];
+      r.on('data', (c: Buffer) => chunks.push(c));
+      r.on('end', () => cb(null, Buffer.concat(chunks)));
+    });
+    const texts = pdfTexts(pdf.body as Buffer);
+    expect(pdfValueAfter(texts, MOVEMENT_LABELS.pain001)).toBe(formatEuro(ct));
+    expect(pdfValueAfter(texts, MOVEMENT_LABELS.retained)).toBe(formatEuro(approved.totals.creditTransfers - ct));
+    expect(pdfValueAfter(texts, MOVEMENT_LABELS.pain008)).toBe(formatEuro(dd));
   });
 
   it('an adjustment after approval lands in the next window; the approved window does not change', async () => {
@@ -336,14 +381,17 @@ describe('rebilling of circuit fees', () => {
     expect(rows.at(-1)!.serviceCode).toBe('TOTAL');
   });
 
-  it("the month's FatturaPA invoice validates against the XSD and totals the statement", async () => {
+  const invoices: string[] = [];
+
+  it("the month's FatturaPA invoice totals the statement, with the entity's configured office code", async () => {
     s.setRome('2026-12-01', '10:00:00');
     for (const entityId of REBILLED) {
       const st = await api().get('/v1/rebilling/2026-11').query({ entityId }).set(bearer(finance));
       expect(st.body.final).toBe(true);
       const res = await api().get('/v1/rebilling/2026-11/invoice.xml').query({ entityId }).set(bearer(finance));
       expect(res.status, res.text).toBe(200);
-      expect(await validate(res.text, 'fatturapa')).toEqual([]);
+      invoices.push(res.text);
+      expect(res.text).toContain(`<CodiceDestinatario>${{ PISA: 'TSTPI1', PISTOIA: 'TSTPT1', PONTEDERA: 'TSTPO1' }[entityId]}</CodiceDestinatario>`);
       const total = st.body.totals.amount as number;
       expect(res.text).toContain(`<ImportoTotaleDocumento>${Math.floor(total / 100)}.${String(total % 100).padStart(2, '0')}</ImportoTotaleDocumento>`);
       expect(res.text).toContain(`<Numero>TS-202611-${entityId}</Numero>`);
@@ -359,5 +407,10 @@ describe('rebilling of circuit fees', () => {
     expect((await api().get('/v1/rebilling/2026-11/invoice.xml').query({ entityId: 'PISA' }).set(bearer(s.h.userToken('ente-pistoia')))).status).toBe(403);
     // A netted entity has nothing to invoice.
     expect((await api().get('/v1/rebilling/2026-11/invoice.xml').query({ entityId: 'RTOSCANA' }).set(bearer(finance))).status).toBe(404);
+  });
+
+  itWithXsd("the month's FatturaPA invoices validate against the XSD", async () => {
+    expect(invoices.length, 'the invoices of the test before').toBe(REBILLED.length);
+    for (const xml of invoices) expect(await validate(xml, 'fatturapa')).toEqual([]);
   });
 });

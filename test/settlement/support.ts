@@ -1,18 +1,15 @@
 // Shared pieces of the settlement tests: a switch with a fake clock, a generator of a
 // business day of payments (every service, every counter kind, with reversals) booked
 // through the payments use-cases, an independent recomputation of the figures in plain
-// SQL, and an XSD validator (xmllint compiled to WebAssembly: no network, no binary).
+// SQL. The XSD validator is in xsd.ts.
 import { seededRandom } from '../../terminals/simulator/common.js';
-import { readFileSync } from 'node:fs';
-import path from 'node:path';
+import { inflateSync } from 'node:zlib';
 import Database from 'better-sqlite3';
 import { expect } from 'vitest';
-import { validateXML } from 'xmllint-wasm';
 import type { SettlementFigures } from '../../settlement/figures.js';
 import { romeInstant } from '../../src/domain/calendar.js';
 import { PaymentError } from '../../src/payments/errors.js';
 import type { PayRequest, TerminalContext } from '../../src/payments/service.js';
-import { projectRoot } from '../../src/paths.js';
 import type { Payment } from '../../src/store/types.js';
 import { startHarness, type Harness } from '../helpers/harness.js';
 
@@ -266,30 +263,6 @@ export function recompute(db: Database.Database, date: string): Recomputed {
 }
 
 // ---------------------------------------------------------------------------
-// XSD validation
-
-export const XSD_DIR = path.resolve(projectRoot(), '../shared/xsd');
-
-const xsd = (name: string) => ({ fileName: name, contents: readFileSync(path.join(XSD_DIR, name)) });
-
-export async function validate(xml: string, schema: 'pain.001' | 'pain.001-epc' | 'pain.008' | 'fatturapa'): Promise<string[]> {
-  const main = {
-    'pain.001': 'pain.001.001.09.xsd',
-    'pain.001-epc': 'EPC132-08_2025_V1.0_pain.001.001.09.xsd',
-    'pain.008': 'pain.008.001.08.xsd',
-    fatturapa: 'Schema_del_file_xml_FatturaPA_v1.2.2.xsd',
-  }[schema];
-  const result = await validateXML({
-    xml: [{ fileName: 'document.xml', contents: xml }],
-    schema: [xsd(main)],
-    preload: schema === 'fatturapa' ? [xsd('xmldsig-core-schema.xsd')] : [],
-    initialMemoryPages: 1024,
-    maxMemoryPages: 16_384,
-  });
-  return result.valid ? [] : result.errors.map((e) => e.rawMessage);
-}
-
-// ---------------------------------------------------------------------------
 // Comparing the settlement's figures with the recomputation
 
 
@@ -339,4 +312,38 @@ export function expectFiguresEqualRecomputation(f: SettlementFigures, r: Recompu
   expect(f.totals.collected).toBe(sum(r.counters.values(), (c) => c.collected));
   expect(f.totals.commissions).toBe(sum(r.counters.values(), (c) => c.commission));
   expect(f.totals.netPayouts).toBe(sum(r.entities.values(), (e) => e.gross - e.reversals - e.adjustments) + r.royalties);
+}
+
+// ---------------------------------------------------------------------------
+// Reading a PDFKit document back
+
+/**
+ * The text of each text-showing operator of a PDFKit document, in order: one string per
+ * table cell or line (the content streams inflated, the hex strings of each TJ array
+ * joined, WinAnsi read as Latin-1).
+ */
+export function pdfTexts(pdf: Buffer): string[] {
+  const out: string[] = [];
+  const raw = pdf.toString('latin1');
+  // Each stream's bytes by its /Length (its data may end in a byte that looks like a line end).
+  for (const m of raw.matchAll(/\/Length (\d+)[^>]*>>\s*stream\r?\n/g)) {
+    const start = m.index + m[0].length;
+    let content: string;
+    try {
+      content = inflateSync(Buffer.from(raw.slice(start, start + Number(m[1])), 'latin1')).toString('latin1');
+    } catch {
+      continue; // not a compressed content stream (a font, an image)
+    }
+    for (const tj of content.matchAll(/\[([^\]]*)\]\s*TJ/g)) {
+      const hex = [...tj[1]!.matchAll(/<([0-9a-fA-F]*)>/g)].map((h) => h[1]).join('');
+      out.push(Buffer.from(hex, 'hex').toString('latin1'));
+    }
+  }
+  return out;
+}
+
+/** The cell right of the one that starts with `label` (a key-value table's amount). */
+export function pdfValueAfter(texts: string[], label: string): string | undefined {
+  const i = texts.findIndex((t) => t.startsWith(label));
+  return i < 0 ? undefined : texts[i + 1];
 }
