@@ -12,7 +12,8 @@ import { computeFigures, type Operator, type SettlementFigures } from './figures
 export interface SettleOptions {
   cutoff: string;
   operator: Operator;
-  now?: number;
+  /** The switch's clock reading: what is over and when the window closes. */
+  now: number;
   onProgress?: (step: string, done: number, total: number) => void;
 }
 
@@ -35,7 +36,7 @@ export function figuresHash(json: string): string {
 }
 
 export async function settle(store: Store, date: string, opts: SettleOptions): Promise<SettleResult> {
-  const now = opts.now ?? Date.now();
+  const now = opts.now;
   const progress = opts.onProgress ?? (() => undefined);
   if (!isWorkingDay(date)) throw new Error(`${date} is not a business day: weekend and holiday payments settle on the next one`);
   if (settlementDate(now, opts.cutoff) <= date) throw new WindowOpenError(date);

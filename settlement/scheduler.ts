@@ -1,6 +1,7 @@
 // The nightly run inside the server: a little after each cutoff (Europe/Rome), close
 // and settle every business-day window that is over and not yet settled.
 import { Cron } from 'croner';
+import { systemClock, type Clock } from '../src/clock.js';
 import { logger } from '../src/log.js';
 import type { Store } from '../src/store/types.js';
 import type { Operator } from './figures.js';
@@ -9,12 +10,13 @@ import { settle, windowsDue } from './run.js';
 /** Minutes after the cutoff: requests in flight across the cutoff are committed by then. */
 export const RUN_DELAY_MINUTES = 5;
 
-export function scheduleSettlement(store: Store, opts: { cutoff: string; operator: Operator }): Cron {
+export function scheduleSettlement(store: Store, opts: { cutoff: string; operator: Operator; clock?: Clock }): Cron {
+  const clock = opts.clock ?? systemClock;
   const [h, m] = opts.cutoff.split(':').map(Number) as [number, number];
   const at = h * 60 + m + RUN_DELAY_MINUTES;
   const pattern = `0 ${at % 60} ${Math.floor(at / 60) % 24} * * *`;
   return new Cron(pattern, { timezone: 'Europe/Rome', protect: true, name: 'settlement' }, async () => {
-    const now = Date.now();
+    const now = clock();
     let due: string[];
     try {
       due = await windowsDue(store, opts.cutoff, now);

@@ -5,19 +5,23 @@ import path from 'node:path';
 import { CATALOGUE } from '../fixtures/catalogue.js';
 import { generateNetwork } from '../fixtures/generator.js';
 import { KEY_COST, PASSWORD_COST, hashSecret, loadOrCreateKeyFile, sealTmk } from './auth/secrets.js';
+import { systemClock, type Clock } from './clock.js';
 import type { Config } from './config.js';
+import { romeDate } from './domain/calendar.js';
 import { SqliteStore } from './store/sqlite.js';
 
 export interface Runtime {
   store: SqliteStore;
   kek: Buffer;
   jwtKey: Buffer;
+  /** The switch's clock: business dates and timestamps. */
+  clock: Clock;
 }
 
-export function openRuntime(config: Config): Runtime {
+export function openRuntime(config: Config, clock: Clock = systemClock): Runtime {
   const kek = config.kekHex ? Buffer.from(config.kekHex, 'hex') : loadOrCreateKeyFile(config.dataDir, 'kek.key');
   const jwtKey = config.jwtSecret ? Buffer.from(config.jwtSecret) : loadOrCreateKeyFile(config.dataDir, 'jwt.key');
-  return { store: SqliteStore.open(config.dbFile), kek, jwtKey };
+  return { store: SqliteStore.open(config.dbFile, clock), kek, jwtKey, clock };
 }
 
 export const CREDENTIALS_FILE = 'demo-credentials.json';
@@ -30,6 +34,9 @@ export interface DemoCredentials {
 /**
  * (Re)creates the catalogue and the demo network, and demo users, and writes their
  * credentials (mode 0600) to the data directory. Returns the credentials file's path.
+ * The network is generated around the clock's Rome date, so the demo looks current
+ * (fines notified in the last weeks, this year's TARI, bolli due and late) whenever
+ * it is seeded.
  */
 export async function seedDemo(
   rt: Runtime,
@@ -37,7 +44,7 @@ export async function seedDemo(
   onProgress: (step: string) => void = () => undefined,
 ): Promise<{ file: string; credentials: DemoCredentials }> {
   onProgress('generating the network');
-  const generated = generateNetwork({ seed: config.seed, positions: config.seedPositions });
+  const generated = generateNetwork({ seed: config.seed, positions: config.seedPositions, today: romeDate(rt.clock()) });
   // Terminal keys are random, never derived from the seed: the generator is public, so
   // seeded keys would let anyone sign on as a demo terminal. The credentials file is
   // the only place they are written.

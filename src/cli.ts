@@ -124,7 +124,7 @@ program
     const rt = openRuntime(config);
     const bar = new SingleBar({ format: 'settle {date} [{bar}] {value}/{total} {step}', hideCursor: true }, Presets.shades_classic);
     try {
-      const dates = o.date ? [o.date] : (await windowsDue(rt.store, config.settlementCutoff, Date.now())).slice(-1);
+      const dates = o.date ? [o.date] : (await windowsDue(rt.store, config.settlementCutoff, rt.clock())).slice(-1);
       if (dates.length === 0) console.log('nothing to settle: every window that is over is settled');
       for (const date of dates) {
         if (!/^\d{4}-\d{2}-\d{2}$/.test(date)) throw new Error('--date must be YYYY-MM-DD');
@@ -132,6 +132,7 @@ program
         const r = await settle(rt.store, date, {
           cutoff: config.settlementCutoff,
           operator: config.operator,
+          now: rt.clock(),
           onProgress: (step, done) => bar.update(done, { step }),
         });
         bar.stop();

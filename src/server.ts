@@ -1,10 +1,12 @@
-// Starts the switch: HTTP(S) now; the ISO 8583 listener joins here later.
+// Starts the switch: HTTP(S) with the WebSocket stream, the ISO 8583 listener, the
+// nightly settlement, all on one clock.
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { TokenService } from './auth/tokens.js';
 import { openRuntime, seedDemo } from './bootstrap.js';
+import { systemClock, type Clock } from './clock.js';
 import type { Config } from './config.js';
 import { createApp } from './http/app.js';
 import { logger } from './log.js';
@@ -29,8 +31,14 @@ export function version(): string {
   return (JSON.parse(readFileSync(projectFile('package.json'), 'utf8')) as { version: string }).version;
 }
 
-export async function startServer(config: Config): Promise<RunningServer> {
-  const rt = openRuntime(config);
+export interface ServerOptions {
+  /** The switch's clock (tests inject one); the wall clock by default. */
+  clock?: Clock;
+}
+
+export async function startServer(config: Config, opts: ServerOptions = {}): Promise<RunningServer> {
+  const clock = opts.clock ?? systemClock;
+  const rt = openRuntime(config, clock);
   if (config.autoSeed && (await rt.store.isEmpty())) {
     logger.info('empty database: seeding the demo network', { dataDir: config.dataDir });
     const { file } = await seedDemo(rt, config, (step) => logger.info(`seed: ${step}`));
@@ -50,6 +58,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
   });
   const payments = await Payments.create(rt.store, {
     settlementCutoff: config.settlementCutoff,
+    clock,
     onOutcome: (channel, result) => metrics.payments.inc({ channel, result }),
   });
   const tokens = new TokenService(rt.jwtKey, config.tokenTtlSeconds);
@@ -65,7 +74,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
   // Events are kept for the configured retention, then pruned (checked hourly).
   const retentionMs = config.stream.retentionDays * 86_400_000;
   const prune = () =>
-    void rt.store.pruneEvents(Date.now() - retentionMs).catch((err: unknown) => logger.error('event pruning failed', { error: String(err) }));
+    void rt.store.pruneEvents(clock() - retentionMs).catch((err: unknown) => logger.error('event pruning failed', { error: String(err) }));
   prune();
   const pruneTimer = setInterval(prune, 3_600_000);
   pruneTimer.unref();
@@ -76,9 +85,9 @@ export async function startServer(config: Config): Promise<RunningServer> {
   });
   const port = (server.address() as AddressInfo).port;
   const url = `${tls ? 'https' : 'http'}://${config.http.host === '0.0.0.0' ? '127.0.0.1' : config.http.host}:${port}`;
-  iso = new IsoServer(payments, new TerminalKeys(rt.store, rt.kek), config.iso);
+  iso = new IsoServer(payments, new TerminalKeys(rt.store, rt.kek), { ...config.iso, clock });
   const isoPort = await iso.listen();
-  const nightly = config.settlementSchedule ? scheduleSettlement(rt.store, { cutoff: config.settlementCutoff, operator: config.operator }) : null;
+  const nightly = config.settlementSchedule ? scheduleSettlement(rt.store, { cutoff: config.settlementCutoff, operator: config.operator, clock }) : null;
   logger.info('tserve listening', { url, isoPort, dataDir: config.dataDir });
   const running = { iso, stream };
   return {

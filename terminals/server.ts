@@ -6,7 +6,8 @@ import net from 'node:net';
 import tls from 'node:tls';
 import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
-import { addDays, isIsoDate, romeDate } from '../src/domain/calendar.js';
+import { addDays, isIsoDate, nextWorkingDay, romeDate } from '../src/domain/calendar.js';
+import { systemClock, type Clock } from '../src/clock.js';
 import { logger } from '../src/log.js';
 import { ERROR_CODES, PaymentError, isPaymentError, type ErrorCode } from '../src/payments/errors.js';
 import { requestHash, type Payments, type TerminalContext } from '../src/payments/service.js';
@@ -41,6 +42,8 @@ export interface IsoServerOptions {
   /** Requests of one connection being processed at once; past it the socket is paused. */
   maxPendingPerConnection: number;
   sessionKeyTtlMs: number;
+  /** The switch's clock: session-key lifetimes and the business day of a 0500. */
+  clock: Clock;
 }
 
 export const DEFAULT_ISO_OPTIONS: IsoServerOptions = {
@@ -50,6 +53,7 @@ export const DEFAULT_ISO_OPTIONS: IsoServerOptions = {
   idleTimeoutMs: 5 * 60_000,
   maxPendingPerConnection: 64,
   sessionKeyTtlMs: 24 * 3_600_000,
+  clock: systemClock,
 };
 
 /** Fields a response echoes from its request (§1.5). */
@@ -273,7 +277,7 @@ export class IsoServer {
   private session(terminalId: string): Buffer | null {
     const s = this.sessions.get(terminalId);
     if (!s) return null;
-    if (s.expiresAt <= Date.now()) {
+    if (s.expiresAt <= this.opts.clock()) {
       this.sessions.delete(terminalId);
       return null;
     }
@@ -329,7 +333,7 @@ export class IsoServer {
         await this.payments.checkTerminalAllowed(t);
         const key = newSessionKey();
         const wrapped = wrapSessionKey(deriveWrapKey(t.tmk), t.terminalId, key);
-        this.sessions.set(t.terminalId, { key, expiresAt: Date.now() + this.opts.sessionKeyTtlMs });
+        this.sessions.set(t.terminalId, { key, expiresAt: this.opts.clock() + this.opts.sessionKeyTtlMs });
         await this.payments.terminalSession(t, 'terminal.signed_on', 'iso8583');
         return { code: null, tags: [[TAGS.sessionKey, wrapped]] };
       }
@@ -413,7 +417,9 @@ export class IsoServer {
   }
 
   private async reconciliation(req: IsoMessage, t: TerminalContext): Promise<Answer> {
-    const date = dateFromMmdd(req.fields.get(13)!, romeDate(Date.now()));
+    // Field 13 names a day; a weekend or holiday names the business day it settles in,
+    // so a counter open on Sunday reconciles against Monday's window (its Sunday so far).
+    const date = nextWorkingDay(dateFromMmdd(req.fields.get(13)!, romeDate(this.opts.clock())));
     const mine = await this.payments.terminalTotals(t, date);
     const theirs = {
       count: Number(req.fields.get(74)),

@@ -5,6 +5,7 @@ import { chmodSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Catalogue, Network, RuleParams } from '../../fixtures/types.js';
 import { accountKey, reversalPostings, type AccountRef, type Posting } from '../ledger/postings.js';
+import { systemClock, type Clock } from '../clock.js';
 import { addDays, nextWorkingDay, romeDate } from '../domain/calendar.js';
 import { positionStatusFromOptions, refusalToPay } from '../domain/positions.js';
 import { GroupCommitWriter } from '../ledger/writer.js';
@@ -163,15 +164,19 @@ export class SqliteStore implements Store {
   private nextPaymentId: number;
   private readonly s: ReturnType<SqliteStore['prepareWriteStatements']>;
 
-  static open(file: string): SqliteStore {
+  static open(file: string, clock: Clock = systemClock): SqliteStore {
     mkdirSync(path.dirname(file), { recursive: true });
-    const store = new SqliteStore(file);
+    const store = new SqliteStore(file, clock);
     // The database holds secret hashes and sealed keys: owner-only, like the key files.
     for (const f of [file, `${file}-wal`, `${file}-shm`]) if (existsSync(f)) chmodSync(f, 0o600);
     return store;
   }
 
-  private constructor(file: string) {
+  private constructor(
+    file: string,
+    /** Timestamps of administrative rows and events (audit, terminals, users, seed). */
+    private readonly clock: Clock,
+  ) {
     this.w = openConnection(file, false);
     this.w.exec(readFileSync(projectFile('schema.sql'), 'utf8'));
     this.w.prepare(`INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)`).run(SCHEMA_VERSION);
@@ -839,7 +844,7 @@ export class SqliteStore implements Store {
   // group-commit batch.
 
   private audit(a: AuditEntry): void {
-    this.s.insertAudit.run(Date.now(), a.actor, a.action, a.target, a.detail ? JSON.stringify(a.detail) : null);
+    this.s.insertAudit.run(this.clock(), a.actor, a.action, a.target, a.detail ? JSON.stringify(a.detail) : null);
   }
 
   /** Events written by the administrative transaction in progress, published once it commits. */
@@ -875,7 +880,7 @@ export class SqliteStore implements Store {
     this.tx(() => {
       this.w
         .prepare('INSERT INTO terminals (id, counter_id, status, tmk_enc, secret_hash, created_at) VALUES (?, ?, ?, ?, ?, ?)')
-        .run(t.id, t.counterId, 'active', t.tmkSealed, t.secretHash, Date.now());
+        .run(t.id, t.counterId, 'active', t.tmkSealed, t.secretHash, this.clock());
       this.audit(audit);
     });
   }
@@ -894,7 +899,7 @@ export class SqliteStore implements Store {
       this.audit(audit);
       this.emitNow({
         type: status === 'blocked' ? 'terminal.blocked' : 'terminal.unblocked',
-        at: Date.now(),
+        at: this.clock(),
         terminalId: id,
         counterId: row.counter_id as string,
         entityId: null,
@@ -911,7 +916,7 @@ export class SqliteStore implements Store {
       this.audit(audit);
       this.emitNow({
         type: status === 'suspended' ? 'counter.suspended' : 'counter.reactivated',
-        at: Date.now(),
+        at: this.clock(),
         terminalId: null,
         counterId: id,
         entityId: null,
@@ -942,7 +947,7 @@ export class SqliteStore implements Store {
       `INSERT INTO payment_options (position_id, notice_number, lookup_key, kind, instalment_no, amount_cents, due_date, description, rule_params)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     );
-    const now = Date.now();
+    const now = this.clock();
     const ids = this.tx(() => {
       const seenNotices = new Set<string>();
       const seenRefs = new Set<string>();
@@ -1019,7 +1024,7 @@ export class SqliteStore implements Store {
         `INSERT INTO users (username, role, entity_id, password_hash, created_at) VALUES (?, ?, ?, ?, ?)
          ON CONFLICT (username) DO UPDATE SET role = excluded.role, entity_id = excluded.entity_id, password_hash = excluded.password_hash`,
       )
-      .run(u.username, u.role, u.entityId, u.passwordHash, Date.now());
+      .run(u.username, u.role, u.entityId, u.passwordHash, this.clock());
   }
 
   async getUser(username: string) {
@@ -1227,7 +1232,7 @@ export class SqliteStore implements Store {
 
   async seed(catalogue: Catalogue, network: Network, sealed: Map<string, { tmkSealed: string; secretHash: string }>) {
     const w = this.w;
-    const now = Date.now();
+    const now = this.clock();
     w.transaction(() => {
       for (const t of [
         'audit_log', 'events', 'settlement_windows', 'reversal_advices', 'idempotency_records', 'window_movements', 'ledger_entries', 'ledger_balances', 'ledger_accounts',

@@ -70,7 +70,8 @@ describe('multaAmountDue, every kind of term end (Saturday ordinary; Sunday and 
     ['2025-10-27', 60, '2025-12-26', '2025-12-27', 'St Stephen on a Friday, then a Saturday: to the Saturday'],
     ['2026-02-24', 60, '2026-04-25', '2026-04-27', '25 April on a Saturday, then Sunday: to Monday'],
     ['2025-10-09', 60, '2025-12-08', '2025-12-09', '8 December on a Monday: to Tuesday'],
-  ] as const)('notified %s, %d-day term counting to %s runs to %s (%s)', (notifiedOn, days, counted, lastDay) => {
+  ] as const)('notified %s, %d-day term counting to %s runs to %s (%s)', (notifiedOn, days, counted, lastDay, why) => {
+    expect(why).not.toBe('');
     expect(addDays(notifiedOn, days)).toBe(counted);
     const p = { ...EXAMPLE, notifiedOn };
     const [band, next] = days === 5 ? (['discounted', 'minimum'] as const) : (['minimum', 'half_maximum'] as const);

@@ -11,6 +11,7 @@ import { openRuntime, seedDemo, type DemoCredentials, type Runtime } from '../..
 import { loadConfig, type Config } from '../../src/config.js';
 import { createApp } from '../../src/http/app.js';
 import { Payments } from '../../src/payments/service.js';
+import { testClock } from './clock.js';
 
 process.env.TSERVE_LOG_LEVEL ??= 'silent';
 
@@ -31,6 +32,7 @@ export interface Harness {
 export interface HarnessOptions {
   positions?: number;
   env?: Record<string, string>;
+  /** The switch's clock; the test clock (TEST_DAY, 10:00 Rome) by default. */
   clock?: () => number;
 }
 
@@ -43,9 +45,9 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
     TSERVE_AUTH_RATE_LIMIT_PER_MINUTE: '1000000',
     ...opts.env,
   });
-  const rt = openRuntime(config);
+  const rt = openRuntime(config, opts.clock ?? testClock);
   const { credentials } = await seedDemo(rt, config);
-  const payments = await Payments.create(rt.store, { settlementCutoff: config.settlementCutoff, clock: opts.clock });
+  const payments = await Payments.create(rt.store, { settlementCutoff: config.settlementCutoff, clock: rt.clock });
   const tokens = new TokenService(rt.jwtKey, config.tokenTtlSeconds);
   const app = createApp({ config, store: rt.store, payments, tokens, kek: rt.kek, version: 'test' });
   const counterOf = new Map(credentials.terminals.map((t) => [t.terminalId, t.counterId]));

@@ -3,8 +3,9 @@
 // an entity acts only for itself.
 import './quiet.js'; // before anything that loads src/log.ts
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { addDays } from '../../src/domain/calendar.js';
 import { CSV_COLUMNS } from '../../src/http/entity-api.js';
-import { bearer, corruptCheckDigits, expectProblem, idemKey, noticeFactory, positionCount, setup, type Ctx } from './support.js';
+import { bearer, corruptCheckDigits, expectProblem, idemKey, noticeFactory, positionCount, setup, today, type Ctx } from './support.js';
 
 let c: Ctx;
 let prato: Record<string, string>;
@@ -92,7 +93,7 @@ describe('POST /v1/debt-positions', () => {
     expect((await verify(r2)).body.amountDue).toBe(15_000);
 
     const m = pratoNotice();
-    const notifiedOn = new Date(Date.now() - 30 * 86_400_000).toISOString().slice(0, 10);
+    const notifiedOn = addDays(today(), -30);
     const multa = await create(prato, {
       service: 'MULTA',
       externalRef: ref('V'),

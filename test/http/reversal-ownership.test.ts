@@ -3,6 +3,7 @@
 // payable again, the ledger balanced, and refused once the settlement window closed.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bearer, counterOf, expectProblem, idemKey, paymentCount, setup, TerminalPool, type Ctx, type OptionRow } from './support.js';
+import { testClock } from '../helpers/clock.js';
 
 let c: Ctx;
 let pool: TerminalPool;
@@ -251,7 +252,7 @@ describe('reversal after the settlement window closed', () => {
   let w: Ctx;
   let offset = 0;
   beforeAll(async () => {
-    w = await setup(300, () => Date.now() + offset);
+    w = await setup(300, () => testClock() + offset);
   });
   afterAll(async () => {
     await w?.close();

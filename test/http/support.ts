@@ -7,9 +7,9 @@ import type { AddressInfo } from 'node:net';
 import Database from 'better-sqlite3';
 import request from 'supertest';
 import { expect } from 'vitest';
-import { romeDate } from '../../src/domain/calendar.js';
 import { buildNoticeNumber } from '../../src/domain/notice.js';
 import { startHarness, type Harness } from '../helpers/harness.js';
+import { testToday } from '../helpers/clock.js';
 
 export interface Ctx {
   h: Harness;
@@ -61,7 +61,8 @@ export function idemKey(prefix = 'k'): string {
   return `${prefix}-${process.pid}-${Date.now().toString(36)}-${keySeq}`;
 }
 
-export const today = (): string => romeDate(Date.now());
+/** The Rome date the test switch lives on. */
+export const today = testToday;
 
 /** Asserts an application/problem+json answer with the given status and code. */
 export function expectProblem(res: { status: number; headers: Record<string, string>; body: unknown; text: string }, status: number, code: string): void {

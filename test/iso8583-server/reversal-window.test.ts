@@ -5,10 +5,11 @@ import './quiet.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { settlementDate } from '../../src/domain/calendar.js';
 import { optionPaid, paymentByRrn, setup, why, type Ctx } from './support.js';
+import { testClock } from '../helpers/clock.js';
 
 const WEEK_MS = 7 * 86_400_000;
 let offset = 0;
-const clock = () => Date.now() + offset;
+const clock = () => testClock() + offset;
 let ctx: Ctx;
 
 beforeAll(async () => {
@@ -29,6 +30,10 @@ describe('reversal window', () => {
 
     offset = WEEK_MS;
     expect(settlementDate(clock(), ctx.h.config.settlementCutoff)).not.toBe(row.settlement_date);
+    // A week on the switch's clock: the session key (24 hours) has expired; sign on again.
+    const stale = await t.reverse(sent, n.amount, '0400');
+    expect(stale.code, why(stale)).toBe('58');
+    expect((await t.signOn()).code).toBe('00');
     for (const mti of ['0400', '0420'] as const) {
       const r = await t.reverse(sent, n.amount, mti);
       expect(r.code, `${mti}: ${why(r)}`).toBe('12');

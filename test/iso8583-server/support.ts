@@ -7,11 +7,11 @@ import net from 'node:net';
 import Database from 'better-sqlite3';
 import { expect } from 'vitest';
 import { TerminalKeys } from '../../src/auth/terminal-keys.js';
-import { romeDate } from '../../src/domain/calendar.js';
 import { IsoServer, type IsoServerOptions } from '../../terminals/server.js';
 import { FrameDecoder, FramingError, decode, formatTlv, frame, parseTlv, type IsoMessage } from '../../terminals/iso8583/index.js';
 import { IsoTerminal, transmissionTime, type Response, type TerminalCredentials } from '../../terminals/simulator/client.js';
 import { startHarness, type Harness } from '../helpers/harness.js';
+import { testToday } from '../helpers/clock.js';
 
 /** How long a test terminal waits for an answer before failing (well under the test timeout). */
 const ANSWER_TIMEOUT_MS = 20_000;
@@ -38,7 +38,7 @@ export interface Ctx {
 export async function setup(opts: { positions?: number; iso?: Partial<IsoServerOptions>; clock?: () => number } = {}): Promise<Ctx> {
   const h = await startHarness({ positions: opts.positions ?? 2000, clock: opts.clock });
   const db = new Database(h.config.dbFile, { readonly: true, fileMustExist: true });
-  const iso = new IsoServer(h.payments, new TerminalKeys(h.rt.store, h.rt.kek), { host: '127.0.0.1', port: 0, ...opts.iso });
+  const iso = new IsoServer(h.payments, new TerminalKeys(h.rt.store, h.rt.kek), { host: '127.0.0.1', port: 0, clock: h.rt.clock, ...opts.iso });
   const port = await iso.listen();
   const terminals: IsoTerminal[] = [];
   const raws: RawConn[] = [];
@@ -124,7 +124,7 @@ export class NoticePicker {
            AND p.service_code IN (${services.map(() => '?').join(', ')})
          ORDER BY o.id`,
       )
-      .iterate(romeDate(Date.now()), ...services) as IterableIterator<Notice>;
+      .iterate(testToday(), ...services) as IterableIterator<Notice>;
     for (const r of rows) {
       if (this.used.has(r.optionId)) continue;
       this.used.add(r.optionId);
@@ -180,7 +180,7 @@ export function ledgerEntryCount(db: Database.Database, paymentId: number): numb
 export const amount12 = (cents: number): string => String(cents).padStart(12, '0');
 export const fee28 = (cents: number): string => `D${String(cents).padStart(8, '0')}`;
 export const mmdd = (isoDate: string): string => isoDate.slice(5, 7) + isoDate.slice(8, 10);
-export const todayMmdd = (): string => mmdd(romeDate(Date.now()));
+export const todayMmdd = (): string => mmdd(testToday());
 
 /** Fields 12 and 13 in Europe/Rome. */
 export function localTime(d = new Date()): { 12: string; 13: string } {

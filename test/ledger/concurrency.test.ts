@@ -176,7 +176,7 @@ describe('group commit isolation', () => {
     const vb = await h.payments.verify(tb!, { service: nb!.serviceCode, identifier: nb!.noticeNumber });
     const counterB = (await h.rt.store.getCounter(tb!.counterId))!;
     const catalogue = await h.rt.store.loadCatalogue();
-    const now = Date.now();
+    const now = h.rt.clock();
     // A command as Payments would build it, whose answer callback throws: by then its
     // payment row, entries, balances and the notice's paid mark have been written.
     const split = { commission: vb.fee, operator: 0, royalty: 0 };

@@ -1,8 +1,8 @@
 // Direct, read-only looks at a harness's SQLite file, for tests that check what was
 // really committed rather than what the API answered.
 import Database from 'better-sqlite3';
-import { romeDate } from '../../src/domain/calendar.js';
 import type { Harness } from '../helpers/harness.js';
+import { testToday } from '../helpers/clock.js';
 
 export type Db = Database.Database;
 
@@ -34,7 +34,7 @@ export function payableNotices(db: Db, opts: { service?: string } = {}): Payable
          AND (? IS NULL OR p.service_code = ?)
        ORDER BY o.id`,
     )
-    .all(romeDate(Date.now()), opts.service ?? null, opts.service ?? null) as PayableNotice[];
+    .all(testToday(), opts.service ?? null, opts.service ?? null) as PayableNotice[];
 }
 
 /** The ledger-level checks, straight from the file; returns a list of violations. */

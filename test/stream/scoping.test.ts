@@ -160,7 +160,8 @@ describe('who sees what', () => {
       expect(Object.keys(rest).sort()).toEqual(['at', 'data', 'seq', 'type']);
       if (committedAt !== undefined) {
         expect(typeof committedAt).toBe('number');
-        expect(Math.abs((committedAt as number) - Date.parse(e.at))).toBeLessThan(60_000);
+        // The wall clock's commit instant (for latency), not the switch's business clock.
+        expect(Math.abs((committedAt as number) - Date.now())).toBeLessThan(600_000);
       }
       expect(new Date(e.at).toISOString()).toBe(e.at);
       if (e.type.startsWith('payment.')) expect(receipts.has(e.data.paymentId as string)).toBe(true);

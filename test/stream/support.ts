@@ -15,6 +15,7 @@ import type { DemoCredentials } from '../../src/bootstrap.js';
 import { Payments } from '../../src/payments/service.js';
 import type { Store } from '../../src/store/types.js';
 import { IsoTerminal } from '../../terminals/simulator/client.js';
+import { testClock, testToday } from '../helpers/clock.js';
 
 export const VALID_CF = 'RSSMRA85T10A562S';
 
@@ -59,7 +60,7 @@ function baseEnv(dir: string, env: Record<string, string>): Record<string, strin
 /** Starts a seeded switch on a fresh temporary directory. */
 export async function startSwitch(env: Record<string, string> = {}): Promise<Switch> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'tserve-stream-'));
-  let server: RunningServer | null = await startServer(loadConfig(baseEnv(dir, env)));
+  let server: RunningServer | null = await startServer(loadConfig(baseEnv(dir, env)), { clock: testClock });
   let db: Database.Database | null = null;
   const sw: Switch = {
     dir,
@@ -80,7 +81,7 @@ export async function startSwitch(env: Record<string, string> = {}): Promise<Swi
     },
     async restart(more: Record<string, string> = {}) {
       await sw.stop();
-      server = await startServer(loadConfig(baseEnv(dir, { ...env, ...more })));
+      server = await startServer(loadConfig(baseEnv(dir, { ...env, ...more })), { clock: testClock });
       sw.server = server;
       sw.url = server.url;
       sw.wsUrl = server.url.replace(/^http/, 'ws') + '/v1/stream';
@@ -231,7 +232,7 @@ export async function payNotice(sw: Switch, token: string, service: string, noti
 /** Payable single notices of a service, unused so far in this process. */
 const usedNotices = new Set<string>();
 export function payableNotices(sw: Switch, service: string, n: number): string[] {
-  const today = new Intl.DateTimeFormat('en-CA', { timeZone: 'Europe/Rome' }).format(new Date());
+  const today = testToday();
   const rows = sw.db
     .prepare(
       `SELECT o.notice_number AS notice FROM payment_options o JOIN debt_positions p ON p.id = o.position_id
