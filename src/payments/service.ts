@@ -213,6 +213,12 @@ export class Payments {
         const payment = (await this.store.getPaymentById(prior.paymentId!))!;
         return { status: prior.status, body: JSON.parse(prior.response) as PaymentReceipt, payment };
       }
+      // An advice (0420) reversed this transaction before it arrived: declined whatever
+      // else is true of it (notice paid since, another amount), so this answer comes
+      // before every other check. The booking transaction checks it again.
+      if (await this.store.hasReversalAdvice(t.terminalId, idem!.key)) {
+        fail('ALREADY_REVERSED', 'a reversal advice for this transaction arrived before it; it is not booked');
+      }
       const inFlight = this.keysInFlight.get(flightKey);
       if (inFlight) {
         // The same request is being booked right now: wait for it and answer the same.

@@ -770,6 +770,10 @@ export class SqliteStore implements Store {
     return r ? toPayment(r) : undefined;
   }
 
+  async hasReversalAdvice(terminalId: string, key: string): Promise<boolean> {
+    return this.rq('SELECT 1 FROM reversal_advices WHERE terminal_id = ? AND key = ?').get(terminalId, key) !== undefined;
+  }
+
   async getIdempotency(terminalId: string, key: string): Promise<IdempotencyRecord | undefined> {
     const r = this.rq('SELECT terminal_id, key, request_hash, status, response, payment_id FROM idempotency_records WHERE terminal_id = ? AND key = ?')
       .get(terminalId, key) as Row | undefined;

@@ -283,6 +283,28 @@ describe('reversal (0400 / 0420 / 0421)', () => {
     expect(other.code, why(other)).toBe('00');
   });
 
+  it('after a 0420 for an unknown original, that 0200 → 12 ALREADY_REVERSED whatever else is true of it', async () => {
+    const t = await ctx.signedOn();
+    const other = await ctx.signedOn();
+    // (a) The notice was paid at another terminal in the meantime: 12, not 80.
+    const paidSince = ctx.notices.take();
+    const lateA = t.pack('0200', txnFields(t, '500000', paidSince.amount, paidSince));
+    expect((await t.reverse(lateA, paidSince.amount, '0420')).code).toBe('00');
+    const { response: elsewhere } = await other.pay(id(paidSince), paidSince.amount);
+    expect(elsewhere.code, why(elsewhere)).toBe('00');
+    const a = await t.sendRaw(lateA.packed, lateA.stan);
+    expect([a.code, a.tlv.get('ER')], why(a)).toEqual(['12', 'ALREADY_REVERSED']);
+    // (b) The amount is not the amount due: 12, not 13.
+    const wrongAmount = ctx.notices.take();
+    const lateB = t.pack('0200', txnFields(t, '500000', wrongAmount.amount + 1, wrongAmount));
+    expect((await t.reverse(lateB, wrongAmount.amount + 1, '0420')).code).toBe('00');
+    const b = await t.sendRaw(lateB.packed, lateB.stan);
+    expect([b.code, b.tlv.get('ER')], why(b)).toEqual(['12', 'ALREADY_REVERSED']);
+    expect(b.macOk).toBe(true);
+    expect(paymentCount(ctx.db, wrongAmount.optionId)).toBe(0);
+    expect(paymentsOfOption(ctx.db, paidSince.optionId).map((p) => p.terminal_id)).toEqual([other.creds.terminalId]);
+  });
+
   it('a 0420 of a booked payment reverses it; the 0421 repeat → 00 and changes nothing', async () => {
     const t = await ctx.signedOn();
     const n = ctx.notices.take();
