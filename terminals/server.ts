@@ -377,6 +377,14 @@ export class IsoServer {
         [TAGS.description, v.description.slice(0, 140)],
         ...(v.dueDate ? ([[TAGS.dueDate, v.dueDate.replaceAll('-', '')]] as [string, string][]) : []),
         [TAGS.amountDue, String(v.amountDue)],
+        ...(v.breakdown
+          ? ([
+              [TAGS.tax, String(v.breakdown.tax)],
+              [TAGS.sanction, String(v.breakdown.sanction)],
+              [TAGS.interest, String(v.breakdown.interest)],
+              [TAGS.daysLate, String(v.breakdown.daysLate)],
+            ] as [string, string][])
+          : []),
       ],
     };
   }

@@ -35,6 +35,10 @@ export const VerifyAnswer = z.object({
   fee: cents,
   dueDate: isoDate.nullable(),
   status: z.string(),
+  breakdown: z
+    .object({ tax: cents, sanction: cents, interest: cents, daysLate: z.number().int().min(0) })
+    .optional()
+    .describe('bollo auto only: what amountDue is made of (cents) and the days late'),
 });
 
 export const PayRequest = z.strictObject({

@@ -29,6 +29,8 @@ export interface ReceiptData {
   bookedAt: number; // epoch ms; printed in Europe/Rome local date and time
   settlementDate: string; // YYYY-MM-DD
   reversed: boolean; // print a clear "ANNULLATO / REVERSED" banner when true
+  /** Bollo auto: what the amount is made of (cents), printed under it. */
+  breakdown?: { tax: number; sanction: number; interest: number; daysLate: number };
 }
 
 /** Columns of a thermal receipt line. */
@@ -111,9 +113,18 @@ function receiptItems(r: ReceiptData): Item[] {
   );
   const description = clean(r.description);
   if (description) items.push({ kind: 'para', text: description });
+  items.push({ kind: 'rule', heavy: false }, field('Importo', formatAmount(r.amountCents)));
+  const b = r.breakdown;
+  if (b) {
+    if (b.tax + b.sanction + b.interest !== r.amountCents) throw new RangeError('the breakdown does not add up to the amount');
+    items.push(
+      field(' di cui tassa', formatAmount(b.tax)),
+      field(' di cui sanzione', formatAmount(b.sanction)),
+      field(' di cui interessi', formatAmount(b.interest)),
+      field(' giorni di ritardo', String(b.daysLate)),
+    );
+  }
   items.push(
-    { kind: 'rule', heavy: false },
-    field('Importo', formatAmount(r.amountCents)),
     field('Commissione', formatAmount(r.feeCents)),
     { kind: 'rule', heavy: true },
     field('TOTALE', formatAmount(total), true),

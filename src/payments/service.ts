@@ -36,6 +36,14 @@ export interface PayRequest extends VerifyRequest {
   payer?: string;
 }
 
+/** What a late bollo is made of (domain.md §5), in cents; shown on verify, 0110 and the receipt. */
+export interface BolloBreakdown {
+  tax: number;
+  sanction: number;
+  interest: number;
+  daysLate: number;
+}
+
 export interface Verification {
   entity: string;
   entityId: string;
@@ -47,6 +55,8 @@ export interface Verification {
   fee: number;
   dueDate: string | null;
   status: string;
+  /** Bollo auto only: tax, sanction, interest and days late, summing to amountDue. */
+  breakdown?: BolloBreakdown;
 }
 
 /** The answer of a booked payment, as the JSON API returns it (amounts in cents). */
@@ -83,6 +93,7 @@ interface Resolved {
   amountDue: number;
   dueDate: string | null;
   description: string;
+  breakdown?: BolloBreakdown;
 }
 
 export interface PaymentsOptions {
@@ -90,6 +101,24 @@ export interface PaymentsOptions {
   clock?: () => number;
   /** Told the outcome of every payment request ('approved' or the error code), for metrics. */
   onOutcome?: (channel: Channel, result: string) => void;
+}
+
+/** The amount due on an option on a day: as published, or by the service's rule. */
+function amountDueOn(o: OptionView, day: string): { amount: number; dueDate: string; breakdown?: BolloBreakdown } {
+  const p = o.ruleParams;
+  if (p?.rule === 'multa') {
+    const m = multaAmountDue(p, day);
+    return { amount: m.amountCents, dueDate: m.payBy ?? o.dueDate };
+  }
+  if (p?.rule === 'bollo') {
+    const b = bolloAmountDue(o.amountCents, p.dueDate, day);
+    return {
+      amount: b.amountCents,
+      dueDate: p.dueDate,
+      breakdown: { tax: o.amountCents, sanction: b.sanctionCents, interest: b.interestCents, daysLate: b.daysLate },
+    };
+  }
+  return { amount: o.amountCents, dueDate: o.dueDate };
 }
 
 const fail = (code: ErrorCode, detail: string): never => {
@@ -188,6 +217,7 @@ export class Payments {
       fee: fee.feeCents,
       dueDate: r.dueDate,
       status: r.option ? r.option.positionStatus : 'PAYABLE',
+      ...(r.breakdown ? { breakdown: r.breakdown } : {}),
     };
   }
 
@@ -434,6 +464,7 @@ export class Payments {
     const entity = this.catalogue.entities.get(p.entityId)!;
     const service = this.catalogue.services.get(p.serviceCode)!;
     const counter = (await this.store.getCounter(p.counterId))!;
+    const breakdown = await this.breakdownOf(p);
     return {
       receiptNumber: p.receiptNumber,
       rrn: p.rrn,
@@ -453,7 +484,21 @@ export class Payments {
       bookedAt: p.bookedAt,
       settlementDate: p.settlementDate,
       reversed: p.reversedAt !== null,
+      ...(breakdown ? { breakdown } : {}),
     };
+  }
+
+  /**
+   * A booked bollo's breakdown, derived again from its option on the day it was booked
+   * (the rule is pure and the amount was checked against it then); none if it no longer
+   * adds up to what was paid, rather than print figures that disagree with the total.
+   */
+  private async breakdownOf(p: Payment): Promise<BolloBreakdown | undefined> {
+    if (p.optionId === null) return undefined;
+    const option = await this.store.getOption(p.optionId);
+    if (!option) return undefined;
+    const due = amountDueOn(option, romeDate(p.bookedAt));
+    return due.breakdown && due.amount === p.amountCents ? due.breakdown : undefined;
   }
 
   // ------------------------------------------------------------------ rules
@@ -510,8 +555,8 @@ export class Payments {
     const option = await this.findOption(service, id.notice, id.lookupKey);
     const refusal = refusalToPay(option, today);
     if (refusal) fail(refusal.code, refusal.detail);
-    const due = this.amountDue(option, today);
-    return { ...base, option, amountDue: due.amount, dueDate: due.dueDate, description: option.description };
+    const due = amountDueOn(option, today);
+    return { ...base, option, amountDue: due.amount, dueDate: due.dueDate, description: option.description, ...(due.breakdown ? { breakdown: due.breakdown } : {}) };
   }
 
   private async findOption(service: Service, notice: string | null, lookupKey: string | null): Promise<OptionView> {
@@ -525,17 +570,6 @@ export class Payments {
     if (options.length === 0) return fail('NOTICE_UNKNOWN', `nothing is due for ${service.code} ${lookupKey ?? ''}`.trim());
     // Several positions under one key (e.g. bollo of successive years): the oldest unpaid first.
     return options.find((o) => o.paidPaymentId === null && (o.positionStatus === 'VALID' || o.positionStatus === 'PARTIALLY_PAID')) ?? options[0]!;
-  }
-
-  /** The amount due today on an option: as published, or by the service's rule. */
-  private amountDue(o: OptionView, today: string): { amount: number; dueDate: string } {
-    const p = o.ruleParams;
-    if (p?.rule === 'multa') {
-      const m = multaAmountDue(p, today);
-      return { amount: m.amountCents, dueDate: m.payBy ?? o.dueDate };
-    }
-    if (p?.rule === 'bollo') return { amount: bolloAmountDue(o.amountCents, p.dueDate, today).amountCents, dueDate: p.dueDate };
-    return { amount: o.amountCents, dueDate: o.dueDate };
   }
 
   private checkAmount(r: Resolved, amount: number): void {

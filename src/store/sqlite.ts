@@ -711,6 +711,11 @@ export class SqliteStore implements Store {
     return r ? toOptionView(r) : undefined;
   }
 
+  async getOption(optionId: number): Promise<OptionView | undefined> {
+    const r = this.rq(`${OPTION_VIEW_SQL} WHERE o.id = ?`).get(optionId) as Row | undefined;
+    return r ? toOptionView(r) : undefined;
+  }
+
   async findOptionsByLookup(serviceCode: string, lookupKey: string): Promise<OptionView[]> {
     return (
       this.rq(`${OPTION_VIEW_SQL} WHERE o.lookup_key = ? AND p.service_code = ? ORDER BY o.due_date, o.id`)

@@ -266,6 +266,7 @@ export interface Store {
 
   // debt positions
   findOptionByNotice(noticeNumber: string): Promise<OptionView | undefined>;
+  getOption(optionId: number): Promise<OptionView | undefined>;
   findOptionsByLookup(serviceCode: string, lookupKey: string): Promise<OptionView[]>;
   getPosition(id: number): Promise<DebtPositionView | undefined>;
   listPositions(entityId: string, cursor: number, limit: number): Promise<Page<DebtPositionView>>;

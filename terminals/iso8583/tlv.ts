@@ -30,6 +30,12 @@ export const TAGS = {
   error: 'ER',
   sessionKey: 'SK',
   switchTotals: 'ST',
+  // Extensions (0110 of a bollo auto; terminals that do not know them ignore them, §1.4):
+  // the amount due broken down, in cents, and the days late.
+  tax: 'TX',
+  sanction: 'SN',
+  interest: 'IN',
+  daysLate: 'DL',
 } as const;
 
 /**

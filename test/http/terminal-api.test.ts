@@ -2,6 +2,7 @@
 // GET /v1/payments/{id} and its receipt, for every amount kind (L by notice, by QR,
 // MULTA by date, BOLLO by plate; F fixed; S self-assessed) and every refusal code.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { bolloAmountDue } from '../../src/domain/bollo.js';
 import {
   bearer,
   corruptCheckDigits,
@@ -387,6 +388,7 @@ describe('BOLLO: by plate and vehicle type', () => {
     const v = await verify(t, { service: 'BOLLO', identifier: plate, vehicleType: type });
     expect(v.status, v.text).toBe(200);
     expect(v.body).toMatchObject({ entity: 'Regione Toscana', amountDue: o.amount, fee: onePercentFee(o.amount), status: 'VALID' });
+    expect(v.body.breakdown).toEqual({ tax: o.amount, sanction: 0, interest: 0, daysLate: 0 });
     const res = await pay(t, { service: 'BOLLO', identifier: plate.toLowerCase(), vehicleType: type, amount: o.amount, fee: onePercentFee(o.amount) });
     expect(res.status, res.text).toBe(201);
     const got = await c.api().get(`/v1/payments/${res.body.paymentId as string}`).set(t.auth);
@@ -401,8 +403,21 @@ describe('BOLLO: by plate and vehicle type', () => {
     const v = await verify(t, { service: 'BOLLO', identifier: `${plate}/${type}` });
     expect(v.status, v.text).toBe(200);
     expect(v.body.amountDue).toBeGreaterThan(o.amount);
+    // The breakdown: the published tax, then sanction and interest for the days late, summing to what is due.
+    const dueDate = (JSON.parse(o.ruleParams!) as { dueDate: string }).dueDate;
+    const expected = bolloAmountDue(o.amount, dueDate, today());
+    expect(v.body.breakdown).toEqual({ tax: o.amount, sanction: expected.sanctionCents, interest: expected.interestCents, daysLate: expected.daysLate });
+    const b = v.body.breakdown as { tax: number; sanction: number; interest: number; daysLate: number };
+    expect(b.daysLate).toBeGreaterThan(0);
+    expect(b.sanction).toBeGreaterThan(0);
+    expect(b.tax + b.sanction + b.interest).toBe(v.body.amountDue);
     expectProblem(await pay(t, { service: 'BOLLO', identifier: plate, vehicleType: type, amount: o.amount }), 422, 'AMOUNT_MISMATCH');
-    expect((await pay(t, { service: 'BOLLO', identifier: plate, vehicleType: type, amount: v.body.amountDue })).status).toBe(201);
+    const paid = await pay(t, { service: 'BOLLO', identifier: plate, vehicleType: type, amount: v.body.amountDue });
+    expect(paid.status).toBe(201);
+    // The receipt prints the same breakdown under the amount.
+    const receipt = await c.api().get(`/v1/payments/${paid.body.paymentId as string}/receipt`).set(t.auth).set('Accept', 'text/plain');
+    expect(receipt.status).toBe(200);
+    expect(receipt.text).toMatch(new RegExp(`di cui tassa +EUR ${euro(b.tax)}\n di cui sanzione +EUR ${euro(b.sanction)}\n di cui interessi +EUR ${euro(b.interest)}\n giorni di ritardo +${b.daysLate}\n`));
   });
 
   it('the wrong vehicle type finds nothing (404 NOTICE_UNKNOWN); no type → 400; bad plate → 422 INVALID_PLATE', async () => {

@@ -12,6 +12,7 @@ import { IsoServer } from '../../terminals/server.js';
 import { IsoTerminal, transmissionTime } from '../../terminals/simulator/client.js';
 import type { Payments } from '../../src/payments/service.js';
 import { api } from '../helpers/harness.js';
+import { testToday } from '../helpers/clock.js';
 import {
   amount12,
   fee28,
@@ -125,6 +126,29 @@ describe('inquiry (0100 → 0110)', () => {
     for (const n of [3, 7, 11, 41, 42, 49]) expect(r.fields.get(n), `field ${n}`).toBe(fields[n]);
     expect(sent.stan).toBe(fields[11]);
     expect(paymentCount(ctx.db, n.optionId)).toBe(0);
+  });
+});
+
+describe('inquiry of a late bollo auto', () => {
+  it('the 0110 carries the breakdown in 48 (TX tax, SN sanction, IN interest, DL days late), summing to AD', async () => {
+    const t = await ctx.signedOn();
+    const row = ctx.db
+      .prepare(
+        `SELECT o.lookup_key AS lookupKey, o.amount_cents AS amount FROM payment_options o JOIN debt_positions p ON p.id = o.position_id
+         WHERE p.service_code = 'BOLLO' AND p.status = 'VALID' AND o.paid_payment_id IS NULL
+           AND json_extract(o.rule_params, '$.dueDate') < date(?, '-20 days') ORDER BY o.id LIMIT 1`,
+      )
+      .get(testToday()) as { lookupKey: string; amount: number };
+    const [plate, vehicleType] = row.lookupKey.split('/') as [string, string];
+    const r = await t.inquiry({ service: 'BOLLO', identifier: plate, vehicleType });
+    expect(r.code, why(r)).toBe('00');
+    const [ad, tx, sn, inte, dl] = ['AD', 'TX', 'SN', 'IN', 'DL'].map((tag) => Number(r.tlv.get(tag)));
+    expect(tx).toBe(row.amount);
+    expect(dl).toBeGreaterThan(20);
+    expect(sn).toBeGreaterThan(0);
+    expect(inte).toBeGreaterThan(0);
+    expect(tx! + sn! + inte!).toBe(ad);
+    expect(r.fields.get(4)).toBe(amount12(ad!));
   });
 });
 
