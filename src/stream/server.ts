@@ -236,6 +236,7 @@ export class StreamServer {
       live: false,
       pending: [],
       alive: true,
+      // A token's end is on the wall clock, as jsonwebtoken issues and checks it (src/clock.ts).
       expiryTimer: setTimeout(() => this.close(sub, CLOSE.TOKEN_EXPIRED), Math.max(0, expiresAt - Date.now())),
     };
     // Registered before the replay, so no event committed from now on can be missed.
@@ -263,9 +264,9 @@ export class StreamServer {
 
   /** Waits while the client's socket has much unsent data, so a replay cannot flood memory. */
   private async drained(sub: Subscriber): Promise<void> {
-    const deadline = Date.now() + 30_000;
+    const deadline = performance.now() + 30_000;
     while (sub.ws.readyState === WebSocket.OPEN && sub.ws.bufferedAmount > this.opts.maxBufferedBytes / 2) {
-      if (Date.now() > deadline) return this.close(sub, CLOSE.SLOW_CONSUMER);
+      if (performance.now() > deadline) return this.close(sub, CLOSE.SLOW_CONSUMER);
       await new Promise((r) => setTimeout(r, 5));
     }
   }

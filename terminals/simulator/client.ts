@@ -17,6 +17,7 @@ import {
 } from '../iso8583/index.js';
 import { deriveSignonKey, deriveWrapKey, unwrapSessionKey } from '../keys.js';
 import { romeParts } from '../../src/domain/calendar.js';
+import { systemClock, type Clock } from '../../src/clock.js';
 
 export interface TerminalCredentials {
   terminalId: string;
@@ -45,13 +46,13 @@ const pad = (s: string, n: number) => s.padEnd(n, ' ');
 const two = (n: number) => String(n).padStart(2, '0');
 
 /** Field 7, `MMDDhhmmss` in UTC. */
-export function transmissionTime(d = new Date()): string {
+export function transmissionTime(d: Date): string {
   return two(d.getUTCMonth() + 1) + two(d.getUTCDate()) + two(d.getUTCHours()) + two(d.getUTCMinutes()) + two(d.getUTCSeconds());
 }
 
 /** Fields 12 and 13 in Europe/Rome. */
-function localTime(d = new Date()): { time: string; date: string } {
-  const p = romeParts(d.getTime());
+function localTime(instantMs: number): { time: string; date: string } {
+  const p = romeParts(instantMs);
   return { time: p.hhmmss, date: p.mmdd };
 }
 
@@ -82,9 +83,22 @@ export class IsoTerminal {
 
   constructor(
     readonly creds: TerminalCredentials,
-    private readonly opts: { host: string; port: number; tls?: boolean; timeoutMs?: number; firstStan?: number } = { host: '127.0.0.1', port: 8583 },
+    private readonly opts: {
+      host: string;
+      port: number;
+      tls?: boolean;
+      timeoutMs?: number;
+      firstStan?: number;
+      /** The terminal's own clock (fields 7, 12, 13); the wall clock by default. */
+      clock?: Clock;
+    } = { host: '127.0.0.1', port: 8583 },
   ) {
     this.stanCounter = opts.firstStan ?? 1;
+  }
+
+  /** The terminal's clock reading. */
+  now(): number {
+    return (this.opts.clock ?? systemClock)();
   }
 
   get f41(): string {
@@ -189,7 +203,7 @@ export class IsoTerminal {
   }
 
   private base(): Record<number, string> {
-    return { 7: transmissionTime(), 11: this.nextStan(), 41: this.f41 };
+    return { 7: transmissionTime(new Date(this.now())), 11: this.nextStan(), 41: this.f41 };
   }
 
   async signOn(): Promise<Response> {
@@ -212,7 +226,7 @@ export class IsoTerminal {
   }
 
   private txnFields(processing: string, amountCents: number, id: Identification): Record<number, string> {
-    const { time, date } = localTime();
+    const { time, date } = localTime(this.now());
     return {
       3: processing,
       4: String(amountCents).padStart(12, '0'),

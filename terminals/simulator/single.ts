@@ -56,7 +56,7 @@ function dueDate(s: string | undefined): string | null {
 }
 
 /** Field 15 (MMDD) → YYYY-MM-DD: the settlement day is today (Rome, never before UTC's) or later, so a MMDD before today's is next year's. */
-export function settlementDateFromMmdd(mmdd: string, now = new Date()): string {
+export function settlementDateFromMmdd(mmdd: string, now: Date): string {
   const year = now.getUTCFullYear();
   const today = `${String(now.getUTCMonth() + 1).padStart(2, '0')}${String(now.getUTCDate()).padStart(2, '0')}`;
   const y = mmdd < today ? year + 1 : year;
@@ -171,7 +171,7 @@ export function terminalPay(o: PayOptions): Promise<number> {
         return EXIT_DECLINED;
       }
       const fee = fee28(r.fields.get(28));
-      const settlement = settlementDateFromMmdd(r.fields.get(15) ?? '0101');
+      const settlement = settlementDateFromMmdd(r.fields.get(15) ?? '0101', new Date(term.now()));
       const receiptNumber = r.tlv.get(TAGS.receiptNumber) ?? '-';
       out(label('response') + describeResponse(r.code));
       out(label('RRN') + (r.fields.get(37) ?? '-'));
@@ -182,7 +182,7 @@ export function terminalPay(o: PayOptions): Promise<number> {
       if (!r.macOk) out(label('warning') + 'the MAC of this answer does not verify');
       out(label('to reverse') + reverseHint(creds, sent, amount));
       out('');
-      out(receipt(o, creds, inquiry, r, amount, fee, settlement));
+      out(receipt(o, creds, inquiry, r, amount, fee, settlement, term.now()));
       return EXIT_APPROVED;
     } finally {
       term.close();
@@ -194,7 +194,16 @@ function reverseHint(creds: TerminalCredentials, sent: Sent, amount: number): st
   return `tserve terminal reverse --terminal ${creds.terminalId} --stan ${sent.stan} --f7 ${sent.f7} --amount ${amount}`;
 }
 
-function receipt(o: PayOptions, creds: TerminalCredentials, inquiry: Response, r: Response, amount: number, fee: number, settlementDate: string): string {
+function receipt(
+  o: PayOptions,
+  creds: TerminalCredentials,
+  inquiry: Response,
+  r: Response,
+  amount: number,
+  fee: number,
+  settlementDate: string,
+  bookedAt: number,
+): string {
   const notice = o.qr?.split('|')[2];
   const service = serviceByCode(o.service) ?? (notice ? serviceOfNotice(notice) : undefined);
   const entityName = inquiry.tlv.get(TAGS.entity) ?? '-';
@@ -219,7 +228,7 @@ function receipt(o: PayOptions, creds: TerminalCredentials, inquiry: Response, r
     counterName: counter?.name ?? creds.counterId,
     counterAddress: counter ? `${counter.address}, ${counter.town}` : '',
     terminalId: creds.terminalId,
-    bookedAt: Date.now(),
+    bookedAt,
     settlementDate,
     reversed: false,
   });

@@ -132,7 +132,7 @@ describe('the two channels never share a transaction key', () => {
   it('a JSON Idempotency-Key shaped like the ISO key of a 0200 is accepted but lives apart: no 0400 can name a JSON payment', async () => {
     const t = await ctx.signedOn();
     const n = ctx.notices.take();
-    const f7 = transmissionTime();
+    const f7 = transmissionTime(new Date(t.now()));
     const stan = '000777';
     // Any 8–64 character key is the terminal's to choose (§2); JSON keys are kept in their own namespace.
     const paid = await api(ctx.h)

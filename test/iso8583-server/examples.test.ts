@@ -60,7 +60,7 @@ describe('the examples match what the switch sends', () => {
     sameShape(await t.reverse(sent, n.amount, '0400'), example('Reversal:'));
 
     // A 0200 that never reached the switch, then its advice.
-    const lost: Sent = { mti: '0200', stan: t.nextStan(), f7: transmissionTime(), packed: Buffer.alloc(0) };
+    const lost: Sent = { mti: '0200', stan: t.nextStan(), f7: transmissionTime(new Date(t.now())), packed: Buffer.alloc(0) };
     sameShape(await t.reverse(lost, 8000, '0420'), example('Reversal advice'));
 
     // A 0200 with its bitmap in lowercase.

@@ -45,7 +45,7 @@ afterAll(async () => {
 });
 
 const id = (n: Notice) => ({ service: n.service, identifier: n.notice });
-const networkFields = (t: IsoTerminal, code: '001' | '002' | '301') => ({ 7: transmissionTime(), 11: t.nextStan(), 41: t.f41, 70: code });
+const networkFields = (t: IsoTerminal, code: '001' | '002' | '301') => ({ 7: transmissionTime(new Date(t.now())), 11: t.nextStan(), 41: t.f41, 70: code });
 
 /** Fields of the request a response must echo (§1.5: 3, 4, 7, 11, 41, 42, 49, 70 where present). */
 function expectEchoed(request: Buffer, response: Map<number, string>): void {
@@ -385,7 +385,7 @@ describe('58: not signed on, blocked, suspended', () => {
       t.pack('0100', txnFields(t, '300000', 0, n)),
       pay,
       t.pack('0400', reversalFields(t, pay, n.amount)),
-      t.pack('0500', { 7: transmissionTime(), 11: t.nextStan(), 13: todayMmdd(), 41: t.f41, 42: t.f42, 74: '0', 75: '0', 86: '0', 87: '0' }),
+      t.pack('0500', { 7: transmissionTime(new Date(t.now())), 11: t.nextStan(), 13: todayMmdd(), 41: t.f41, 42: t.f42, 74: '0', 75: '0', 86: '0', 87: '0' }),
       // MACed with some other key: still 58, not 63 (there is no session to check against).
       t.pack('0200', txnFields(t, '500000', n.amount, n), Buffer.alloc(32, 7)),
     ];

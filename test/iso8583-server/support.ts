@@ -67,7 +67,7 @@ export async function setup(opts: { positions?: number; iso?: Partial<IsoServerO
       return { terminalId: c.terminalId, counterId: c.counterId, tmk: Buffer.from(c.secret, 'hex') };
     },
     async terminal(terminalId) {
-      const t = new IsoTerminal(ctx.creds(terminalId ?? ctx.takeTerminalId()), { host: '127.0.0.1', port, timeoutMs: ANSWER_TIMEOUT_MS });
+      const t = new IsoTerminal(ctx.creds(terminalId ?? ctx.takeTerminalId()), { host: '127.0.0.1', port, timeoutMs: ANSWER_TIMEOUT_MS, clock: h.rt.clock });
       await t.connect();
       terminals.push(t);
       return t;
@@ -205,9 +205,9 @@ export function txnFields(t: IsoTerminal, processing: '300000' | '500000', amoun
   return {
     3: processing,
     4: amount12(amountCents),
-    7: transmissionTime(),
+    7: transmissionTime(new Date(t.now())),
     11: t.nextStan(),
-    ...localTime(),
+    ...localTime(new Date(t.now())),
     41: t.f41,
     42: t.f42,
     48: formatTlv([
@@ -223,7 +223,7 @@ export function reversalFields(t: IsoTerminal, original: { stan: string; f7: str
   return {
     3: '500000',
     4: amount12(amountCents),
-    7: transmissionTime(),
+    7: transmissionTime(new Date(t.now())),
     11: t.nextStan(),
     41: t.f41,
     42: t.f42,

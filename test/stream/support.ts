@@ -193,7 +193,7 @@ export async function isoTerminal(sw: Switch, terminalId: string): Promise<IsoTe
   if (!c) throw new Error(`no demo terminal ${terminalId}`);
   const t = new IsoTerminal(
     { terminalId, counterId: c.counterId, tmk: Buffer.from(c.secret, 'hex') },
-    { host: '127.0.0.1', port: sw.server.isoPort, timeoutMs: 20_000 },
+    { host: '127.0.0.1', port: sw.server.isoPort, timeoutMs: 20_000, clock: testClock },
   );
   await t.connect();
   return t;
