@@ -3,7 +3,7 @@
 // Pure functions of a seeded random source: no I/O here.
 import { seededRandom } from '../../terminals/simulator/common.js';
 import { CATALOGUE } from '../../fixtures/catalogue.js';
-import type { CounterKind, FeeScheduleFixture, ServiceFixture } from '../../fixtures/types.js';
+import type { CounterKind, FeeScheduleFixture, ServiceFixture } from '../../src/domain/model.js';
 import { citizenFee, scheduleInForce, splitFee } from '../../src/domain/fees.js';
 import { paymentPostings, type Posting } from '../../src/ledger/postings.js';
 import type { Payment } from '../../src/store/types.js';

@@ -1,6 +1,6 @@
 // The citizen's fee and its split (domain.md §2). A payment keeps the schedule
 // version and the split it was booked with; nothing here is recomputed later.
-import type { FeeRule } from '../../fixtures/types.js';
+import type { FeeRule } from './model.js';
 import { applyRate } from './money.js';
 
 export interface FeeSplit {

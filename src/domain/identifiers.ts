@@ -6,7 +6,7 @@
 // 'PLATE/CF', 'CF/YEAR', 'PIVA/YYYYMM'. When the separate field (vehicleType,
 // fiscalCode, year) is absent, the composite form is accepted in `identifier`,
 // so a `normalized` value always parses again to itself.
-import type { IdentifierKind } from '../../fixtures/types.js';
+import type { IdentifierKind } from './model.js';
 import { isValidFiscalCode, isValidPartitaIva } from './fiscal-code.js';
 import { checkNoticeNumber } from './notice.js';
 import { isValidPlate, isVehicleType, normalizePlate } from './plate.js';

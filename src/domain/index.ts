@@ -11,3 +11,4 @@ export * from './fees.js';
 export * from './identifiers.js';
 export * from './positions.js';
 export * from './target2.js';
+export * from './model.js';

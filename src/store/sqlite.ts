@@ -3,7 +3,7 @@
 import Database from 'better-sqlite3';
 import { chmodSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import type { Catalogue, Network, RuleParams } from '../../fixtures/types.js';
+import type { Catalogue, Network, RuleParams } from '../domain/model.js';
 import { accountKey, reversalPostings, type AccountRef, type Posting } from '../ledger/postings.js';
 import { systemClock, type Clock } from '../clock.js';
 import { addDays, nextWorkingDay, romeDate } from '../domain/calendar.js';

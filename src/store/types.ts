@@ -4,14 +4,19 @@
 // every write through the single group-commit writer.
 import type {
   Catalogue,
+  CatalogueSnapshot,
+  Channel,
+  Counter,
   CounterKind,
   DebtPositionFixture,
-  EntityFixture,
-  FeeScheduleFixture,
+  DebtPositionView,
   Network,
+  OptionView,
+  Payment,
   RuleParams,
-  ServiceFixture,
-} from '../../fixtures/types.js';
+  Terminal,
+} from '../domain/model.js';
+import type { PayRefusalCode } from '../domain/positions.js';
 import type { Posting } from '../ledger/postings.js';
 import type { LinesQuery, PaymentLine, RebilledSums, WindowRow, WindowSums } from './settlement-types.js';
 
@@ -33,111 +38,6 @@ export type StoreRefusalCode =
   | 'REVERSAL_WINDOW_CLOSED'
   | 'SYSTEM'
   | 'TERMINAL_BLOCKED';
-
-export type Entity = EntityFixture;
-export type Service = ServiceFixture & { enabled: boolean };
-export type FeeSchedule = FeeScheduleFixture;
-
-export interface CatalogueSnapshot {
-  entities: Map<string, Entity>;
-  services: Map<string, Service>;
-  /** Versions per `${serviceCode}/${counterKind}`, oldest first. */
-  feeSchedules: Map<string, FeeSchedule[]>;
-  /** Circuit fee versions per entity, oldest first (none for the owner). */
-  circuitFees: Map<string, { effectiveFrom: string; feeCents: number; mode: 'netted' | 'rebilled' }[]>;
-  owner: Entity;
-}
-
-export interface Counter {
-  id: string;
-  kind: CounterKind;
-  name: string;
-  address: string;
-  town: string;
-  iban: string;
-  mandateRef: string;
-  creditLimitCents: number;
-  status: 'active' | 'suspended';
-}
-
-export interface Terminal {
-  id: string;
-  counterId: string;
-  status: 'active' | 'blocked';
-  tmkSealed: string;
-  secretHash: string;
-  createdAt: number;
-}
-
-import type { PayRefusalCode, PositionStatus } from '../domain/positions.js';
-export type { PositionStatus };
-
-/** A payment option together with its debt position. */
-export interface OptionView {
-  optionId: number;
-  positionId: number;
-  entityId: string;
-  serviceCode: string;
-  noticeNumber: string;
-  lookupKey: string | null;
-  kind: 'single' | 'instalment';
-  instalmentNo: number | null;
-  amountCents: number;
-  dueDate: string;
-  description: string;
-  ruleParams: RuleParams | null;
-  paidPaymentId: number | null;
-  positionStatus: PositionStatus;
-  validUntil: string | null;
-  debtorCf: string;
-}
-
-export interface DebtPositionView {
-  id: number;
-  entityId: string;
-  serviceCode: string;
-  externalRef: string;
-  debtorCf: string;
-  debtorName: string | null;
-  description: string;
-  status: PositionStatus;
-  validUntil: string | null;
-  createdAt: number;
-  options: Omit<OptionView, 'positionId' | 'entityId' | 'serviceCode' | 'positionStatus' | 'validUntil' | 'debtorCf'>[];
-}
-
-export type Channel = 'json' | 'iso8583';
-
-export interface Payment {
-  id: number;
-  publicId: string;
-  channel: Channel;
-  terminalId: string;
-  counterId: string;
-  counterKind: CounterKind;
-  entityId: string;
-  serviceCode: string;
-  identifier: string;
-  optionId: number | null;
-  payerCf: string | null;
-  amountCents: number;
-  feeCents: number;
-  feeCommission: number;
-  feeOperator: number;
-  feeRoyalty: number;
-  circuitFeeCents: number;
-  circuitFeeMode: 'netted' | 'rebilled' | null;
-  stan: string | null;
-  rrn: string;
-  approvalCode: string;
-  receiptNumber: string;
-  description: string;
-  bookedAt: number;
-  settlementDate: string;
-  reversedAt: number | null;
-  reversalSettlementDate: string | null;
-  reversalKind: 'reversal' | 'adjustment' | null;
-}
 
 export interface IdempotencyRecord {
   terminalId: string;
@@ -343,3 +243,6 @@ export interface Store {
 }
 
 export type { Catalogue, Network, DebtPositionFixture };
+// The model lives in the domain; re-exported for the store's users.
+export type { CatalogueSnapshot, Channel, Counter, DebtPositionView, OptionView, Payment, Terminal };
+export type { Entity, FeeSchedule, PositionStatus, Service } from '../domain/model.js';

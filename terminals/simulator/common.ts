@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { CATALOGUE } from '../../fixtures/catalogue.js';
 import { POSITION_MIX } from '../../fixtures/generator.js';
-import type { EntityFixture, ServiceFixture } from '../../fixtures/types.js';
+import type { EntityFixture, ServiceFixture } from '../../src/domain/model.js';
 import { CREDENTIALS_FILE, type DemoCredentials } from '../../src/bootstrap.js';
 import { codiceFiscaleCheckChar } from '../../src/domain/fiscal-code.js';
 import type { TerminalCredentials } from './client.js';

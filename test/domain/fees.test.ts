@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import type { FeeRule } from '../../fixtures/types.js';
+import type { FeeRule } from '../../src/domain/model.js';
 import { citizenFee, scheduleInForce, splitFee } from '../../src/domain/fees.js';
 
 describe('citizenFee', () => {

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import type { IdentifierKind } from '../../fixtures/types.js';
+import type { IdentifierKind } from '../../src/domain/model.js';
 import { type IdentifierInput, parseIdentifier } from '../../src/domain/identifiers.js';
 
 const CF = 'RSSMRA85T10A562S';
