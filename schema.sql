@@ -184,6 +184,8 @@ CREATE INDEX IF NOT EXISTS payments_window ON payments (settlement_date);
 CREATE INDEX IF NOT EXISTS payments_counter ON payments (counter_id, settlement_date);
 CREATE INDEX IF NOT EXISTS payments_reversed ON payments (terminal_id, reversed_at) WHERE reversed_at IS NOT NULL;
 CREATE INDEX IF NOT EXISTS payments_option ON payments (option_id) WHERE option_id IS NOT NULL;
+-- A notice (option) is paid at most once: by constraint, beside booking's own check.
+CREATE UNIQUE INDEX IF NOT EXISTS payments_option_paid_once ON payments (option_id) WHERE option_id IS NOT NULL AND reversed_at IS NULL;
 CREATE INDEX IF NOT EXISTS payments_reversal_window ON payments (reversal_settlement_date) WHERE reversal_settlement_date IS NOT NULL;
 
 -- Ledger accounts. kind says whose money it is; owner_id names the counter or entity.

@@ -19,7 +19,6 @@ import { build } from 'hdr-histogram-js';
 import { SqliteStore } from '../src/store/sqlite.js';
 import type { PayCommand } from '../src/store/types.js';
 import { settlementDate } from '../src/domain/calendar.js';
-import { toReceipt } from '../src/payments/service.js';
 import { PAYMENT_INSERT, buildPayment, rng, serviceByCode, uuidv7Det, type TerminalRow } from './lib/rows.js';
 import { arg, flag } from './lib/args.js';
 import { instrumentStatements, oneLine } from './lib/instrument.js';
@@ -268,8 +267,6 @@ async function storeMode() {
       settlementDate: date,
       postings: p.postings,
       idempotency: { key: `iso:${f7(now)}:${String(st).padStart(6, '0')}:${n}`, requestHash: 'h'.repeat(43) },
-      answer: (pay) => ({ status: 201, body: toReceipt(pay) }),
-      event: () => JSON.parse(p.event) as Record<string, unknown>,
     };
   };
   let ok = 0;

@@ -11,6 +11,9 @@ import { multaAmountDue } from '../domain/multe.js';
 import { refusalToPay } from '../domain/positions.js';
 import { parsePagoPaQr } from '../domain/qr.js';
 import { paymentPostings } from '../ledger/postings.js';
+import { toReceipt, type PaymentReceipt } from '../ledger/views.js';
+
+export { toReceipt, type PaymentReceipt };
 import { logger } from '../log.js';
 import type { CatalogueSnapshot, Channel, Counter, OptionView, Payment, Service, Store } from '../store/types.js';
 import { PaymentError, type ErrorCode } from './errors.js';
@@ -59,18 +62,6 @@ export interface Verification {
   breakdown?: BolloBreakdown;
 }
 
-/** The answer of a booked payment, as the JSON API returns it (amounts in cents). */
-export interface PaymentReceipt {
-  paymentId: string;
-  receiptNumber: string;
-  rrn: string;
-  approvalCode: string;
-  amount: number;
-  fee: number;
-  total: number;
-  bookedAt: string;
-  settlementDate: string;
-}
 
 export interface PaymentView extends PaymentReceipt {
   status: 'BOOKED' | 'REVERSED';
@@ -147,19 +138,6 @@ function approvalCode(): string {
   return (randomBytes(5).readUIntBE(0, 5) % 36 ** 6).toString(36).toUpperCase().padStart(6, '0');
 }
 
-export function toReceipt(p: Payment): PaymentReceipt {
-  return {
-    paymentId: p.publicId,
-    receiptNumber: p.receiptNumber,
-    rrn: p.rrn,
-    approvalCode: p.approvalCode,
-    amount: p.amountCents,
-    fee: p.feeCents,
-    total: p.amountCents + p.feeCents,
-    bookedAt: new Date(p.bookedAt).toISOString(),
-    settlementDate: p.settlementDate,
-  };
-}
 
 export class Payments {
   /** Payments in flight per option: a second terminal gets PAYMENT_IN_PROGRESS. */
@@ -336,8 +314,6 @@ export class Payments {
         settlementDate: settlementDate(now, this.opts.settlementCutoff),
         postings,
         idempotency: idem,
-        answer: (p) => ({ status: 201, body: toReceipt(p) }),
-        event: (p) => this.eventPayload(p),
       });
       if (!result.ok) return fail(result.code, result.detail);
       if (result.payment === null) throw new Error('a payment command came back without a payment');
@@ -363,7 +339,6 @@ export class Payments {
       terminalId: t.terminalId,
       at: now,
       settlementDate: settlementDate(now, this.opts.settlementCutoff),
-      event: (p) => this.eventPayload(p),
     });
     if (!result.ok) return fail(result.code, result.detail);
     return result.payment!;
@@ -384,7 +359,6 @@ export class Payments {
       terminalId: t.terminalId,
       at: now,
       settlementDate: settlementDate(now, this.opts.settlementCutoff),
-      event: (p) => this.eventPayload(p),
     });
     if (!result.ok) return fail(result.code, result.detail);
     return result.payment;
@@ -411,7 +385,6 @@ export class Payments {
       at: now,
       settlementDate: settlementDate(now, this.opts.settlementCutoff),
       adjustment: { actor, reason },
-      event: (p) => ({ ...this.eventPayload(p), adjustment: { actor, reason } }),
     });
     if (!result.ok) return fail(result.code, result.detail);
     return result.payment!;
@@ -591,27 +564,4 @@ export class Payments {
     return { feeCents, split: splitFee(feeCents, schedule.commissionRate, schedule.royaltyCents) };
   }
 
-  private eventPayload(p: Payment): Record<string, unknown> {
-    return {
-      paymentId: p.publicId,
-      receiptNumber: p.receiptNumber,
-      rrn: p.rrn,
-      approvalCode: p.approvalCode,
-      channel: p.channel,
-      service: p.serviceCode,
-      entityId: p.entityId,
-      entity: this.entityName(p.entityId),
-      identifier: p.identifier,
-      description: p.description,
-      amount: p.amountCents,
-      fee: p.feeCents,
-      total: p.amountCents + p.feeCents,
-      split: { commission: p.feeCommission, operator: p.feeOperator, royalty: p.feeRoyalty, circuitFee: p.circuitFeeCents },
-      counterId: p.counterId,
-      terminalId: p.terminalId,
-      bookedAt: new Date(p.bookedAt).toISOString(),
-      settlementDate: p.settlementDate,
-      reversedAt: p.reversedAt === null ? null : new Date(p.reversedAt).toISOString(),
-    };
-  }
 }

@@ -4,10 +4,10 @@ import Database from 'better-sqlite3';
 import { chmodSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Catalogue, Network, RuleParams } from '../domain/model.js';
-import { accountKey, reversalPostings, type AccountRef, type Posting } from '../ledger/postings.js';
+import { Ledger, LedgerInvariantError, type BatchOutcome } from '../ledger/book.js';
+import type { BookingCommand, BookingResult } from '../ledger/commands.js';
+import { SqliteLedgerTx } from './sqlite/ledger-tx.js';
 import { systemClock, type Clock } from '../clock.js';
-import { addDays, nextWorkingDay, romeDate } from '../domain/calendar.js';
-import { positionStatusFromOptions, refusalToPay } from '../domain/positions.js';
 import { GroupCommitWriter } from '../ledger/writer.js';
 import { projectFile } from '../paths.js';
 import { logger } from '../log.js';
@@ -22,15 +22,11 @@ import type {
   NewPosition,
   OptionView,
   Page,
-  PayCommand,
   Payment,
   PositionStatus,
-  ReverseCommand,
   Store,
   StoreRefusalCode,
   Terminal,
-  WriteCommand,
-  WriteResult,
 } from './types.js';
 import type { CounterSums, EntityServiceSums, LinesQuery, PaymentLine, RebilledSums, WindowRow, WindowSums } from './settlement-types.js';
 
@@ -158,11 +154,10 @@ function toEvent(r: Row): EventRow {
 export class SqliteStore implements Store {
   private readonly w: Database.Database;
   private readonly r: Database.Database;
-  private readonly writer: GroupCommitWriter<WriteCommand, WriteResult>;
-  private readonly accounts = new Map<string, number>();
+  private readonly writer: GroupCommitWriter<BookingCommand, BookingResult>;
   private readonly listeners: ((events: EventRow[]) => void)[] = [];
-  private nextPaymentId: number;
-  private readonly s: ReturnType<SqliteStore['prepareWriteStatements']>;
+  private ledgerTx: SqliteLedgerTx;
+  private ledger: Ledger;
 
   static open(file: string, clock: Clock = systemClock): SqliteStore {
     mkdirSync(path.dirname(file), { recursive: true });
@@ -181,33 +176,9 @@ export class SqliteStore implements Store {
     this.w.exec(readFileSync(projectFile('schema.sql'), 'utf8'));
     this.w.prepare(`INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)`).run(SCHEMA_VERSION);
     this.r = openConnection(file, true);
-    this.s = this.prepareWriteStatements();
-    this.nextPaymentId = ((this.w.prepare('SELECT max(id) AS m FROM payments').get() as Row).m as number | null ?? 0) + 1;
+    this.ledgerTx = new SqliteLedgerTx(this.w);
+    this.ledger = new Ledger(this.ledgerTx);
     this.writer = new GroupCommitWriter({ runBatch: (cmds) => this.runBatch(cmds) });
-  }
-
-  /**
-   * Windows known closed, per batch: read inside the batch's write transaction, so a
-   * window closed by another process (`tserve settle`) is seen by the next batch.
-   */
-  private readonly closedWindows = new Map<string, boolean>();
-
-  /**
-   * The window a booking made now goes into: the one its time says, or, if the
-   * settlement run has already closed that one (a request in flight across the close,
-   * or a window closed early by hand), the next open one.
-   */
-  private openWindow(date: string): string {
-    let d = date;
-    for (;;) {
-      let closed = this.closedWindows.get(d);
-      if (closed === undefined) {
-        closed = this.s.windowClosed.get(d) !== undefined;
-        this.closedWindows.set(d, closed);
-      }
-      if (!closed) return d;
-      d = nextWorkingDay(addDays(d, 1));
-    }
   }
 
   private readonly readStatements = new Map<string, Database.Statement>();
@@ -230,372 +201,29 @@ export class SqliteStore implements Store {
     return { ...this.writer.stats, queueDepth: this.writer.queueDepth };
   }
 
-  private prepareWriteStatements() {
-    const w = this.w;
-    return {
-      begin: w.prepare('BEGIN IMMEDIATE'),
-      commit: w.prepare('COMMIT'),
-      rollback: w.prepare('ROLLBACK'),
-      savepoint: w.prepare('SAVEPOINT cmd'),
-      release: w.prepare('RELEASE cmd'),
-      rollbackTo: w.prepare('ROLLBACK TO cmd'),
-      accountId: w.prepare('SELECT id FROM ledger_accounts WHERE kind = ? AND owner_id = ?').pluck(),
-      insertAccount: w.prepare('INSERT INTO ledger_accounts (kind, owner_id) VALUES (?, ?)'),
-      balance: w.prepare('SELECT balance_cents FROM ledger_balances WHERE account_id = ?').pluck(),
-      addWindowMovement: w.prepare(
-        `INSERT INTO window_movements (settlement_date, account_id, amount_cents) VALUES (?, ?, ?)
-         ON CONFLICT (settlement_date, account_id) DO UPDATE SET amount_cents = amount_cents + excluded.amount_cents`,
-      ),
-      addBalance: w.prepare(
-        `INSERT INTO ledger_balances (account_id, balance_cents) VALUES (?, ?)
-         ON CONFLICT (account_id) DO UPDATE SET balance_cents = balance_cents + excluded.balance_cents`,
-      ),
-      insertEntry: w.prepare(
-        'INSERT INTO ledger_entries (payment_id, account_id, amount_cents, is_reversal, booked_at, settlement_date) VALUES (?, ?, ?, ?, ?, ?)',
-      ),
-      entriesOf: w.prepare(
-        `SELECT a.kind, a.owner_id, e.amount_cents FROM ledger_entries e JOIN ledger_accounts a ON a.id = e.account_id
-         WHERE e.payment_id = ? AND e.is_reversal = 0 ORDER BY e.id`,
-      ),
-      terminalStatus: w.prepare('SELECT status FROM terminals WHERE id = ?').pluck(),
-      counter: w.prepare('SELECT status, credit_limit_cents, settled_cents FROM counters WHERE id = ?'),
-      option: w.prepare(`${OPTION_VIEW_SQL} WHERE o.id = ?`),
-      optionsOfPosition: w.prepare('SELECT kind, paid_payment_id FROM payment_options WHERE position_id = ?'),
-      markOptionPaid: w.prepare('UPDATE payment_options SET paid_payment_id = ? WHERE id = ? AND paid_payment_id IS NULL'),
-      unmarkOption: w.prepare('UPDATE payment_options SET paid_payment_id = NULL WHERE paid_payment_id = ?'),
-      setPositionStatus: w.prepare('UPDATE debt_positions SET status = ? WHERE id = ?'),
-      insertPayment: w.prepare(
-        `INSERT INTO payments (${PAYMENT_COLUMNS}) VALUES (@id, @publicId, @channel, @terminalId, @counterId,
-         @counterKind, @entityId, @serviceCode, @identifier, @optionId, @payerCf, @amountCents, @feeCents,
-         @feeCommission, @feeOperator, @feeRoyalty, @circuitFeeCents, @circuitFeeMode, @stan, @rrn, @approvalCode,
-         @receiptNumber, @description, @bookedAt, @settlementDate, NULL, NULL, NULL)`,
-      ),
-      paymentById: w.prepare(`SELECT ${PAYMENT_COLUMNS} FROM payments WHERE id = ?`),
-      markReversed: w.prepare(
-        'UPDATE payments SET reversed_at = ?, reversal_settlement_date = ?, reversal_kind = ? WHERE id = ? AND reversed_at IS NULL',
-      ),
-      idem: w.prepare('SELECT terminal_id, key, request_hash, status, response, payment_id FROM idempotency_records WHERE terminal_id = ? AND key = ?'),
-      insertIdem: w.prepare(
-        'INSERT INTO idempotency_records (terminal_id, key, request_hash, status, response, payment_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)',
-      ),
-      insertEvent: w.prepare(
-        'INSERT INTO events (type, at, terminal_id, counter_id, entity_id, service_code, payload) VALUES (?, ?, ?, ?, ?, ?, ?)',
-      ),
-      advice: w.prepare('SELECT 1 FROM reversal_advices WHERE terminal_id = ? AND key = ?').pluck(),
-      insertAdvice: w.prepare('INSERT OR IGNORE INTO reversal_advices (terminal_id, key, at) VALUES (?, ?, ?)'),
-      windowClosed: w.prepare('SELECT 1 FROM settlement_windows WHERE date = ?').pluck(),
-      insertAudit: w.prepare('INSERT INTO audit_log (at, actor, action, target, detail) VALUES (?, ?, ?, ?, ?)'),
-    };
-  }
-
   // ---------------------------------------------------------------- writer side
 
-  write(cmd: WriteCommand): Promise<WriteResult> {
+  write(cmd: BookingCommand): Promise<BookingResult> {
     return this.writer.submit(cmd);
   }
 
-  private runBatch(commands: WriteCommand[]): WriteResult[] {
-    const results: WriteResult[] = [];
-    const events: EventRow[] = [];
-    const firstPaymentId = this.nextPaymentId;
-    this.s.begin.run();
-    this.closedWindows.clear();
+  private runBatch(commands: BookingCommand[]): BookingResult[] {
+    let outcome: BatchOutcome;
     try {
-      for (const cmd of commands) {
-        // Accounts are created before the command's savepoint, so that a command rolled
-        // back never leaves a cached id for an account row that no longer exists.
-        if (cmd.kind === 'pay') for (const p of cmd.postings) this.account(p.account);
-        this.s.savepoint.run();
-        this.commandDeltas.clear();
-        this.commandWindowDeltas.clear();
-        const cmdEvents: EventRow[] = [];
-        let result: WriteResult;
-        try {
-          result = cmd.kind === 'pay' ? this.applyPay(cmd, cmdEvents) : this.applyReverse(cmd, cmdEvents);
-        } catch (err) {
-          result = { ok: false, code: 'SYSTEM', detail: err instanceof Error ? err.message : String(err) };
-        }
-        if (result.ok) {
-          this.s.release.run();
-          events.push(...cmdEvents);
-          for (const [id, d] of this.commandDeltas) this.batchDeltas.set(id, (this.batchDeltas.get(id) ?? 0) + d);
-          for (const [k, d] of this.commandWindowDeltas) this.batchWindowDeltas.set(k, (this.batchWindowDeltas.get(k) ?? 0) + d);
-        } else {
-          this.s.rollbackTo.run();
-          this.s.release.run();
-        }
-        results.push(result);
-      }
-      // Each account's balance moves once per batch, by the sum of its entries in it.
-      for (const [id, d] of this.batchDeltas) if (d !== 0) this.s.addBalance.run(id, d);
-      this.batchDeltas.clear();
-      for (const [k, d] of this.batchWindowDeltas) {
-        const bar = k.indexOf('|');
-        if (d !== 0) this.s.addWindowMovement.run(k.slice(0, bar), Number(k.slice(bar + 1)), d);
-      }
-      this.batchWindowDeltas.clear();
-      this.s.commit.run();
+      outcome = this.ledger.runBatch(commands);
     } catch (err) {
-      this.batchDeltas.clear();
-      this.batchWindowDeltas.clear();
-      if (this.w.inTransaction) this.s.rollback.run();
-      this.nextPaymentId = firstPaymentId;
-      this.accounts.clear(); // ids cached during the batch may be gone with it
+      if (err instanceof LedgerInvariantError) {
+        logger.error('LEDGER INVARIANT BROKEN: the batch was rolled back and refused', { commands: commands.length, error: err.message });
+      }
       throw err;
     }
     // The batch is committed: a failing listener must not turn it into a failure.
-    if (events.length > 0) {
+    if (outcome.events.length > 0) {
       const committedAt = performance.timeOrigin + performance.now();
-      for (const e of events) e.committedAt = committedAt;
-      this.notify(events);
+      for (const e of outcome.events) e.committedAt = committedAt;
+      this.notify(outcome.events);
     }
-    return results;
-  }
-
-  private account(ref: AccountRef): number {
-    const key = accountKey(ref);
-    let id = this.accounts.get(key);
-    if (id === undefined) {
-      id = this.s.accountId.get(ref.kind, ref.ownerId) as number | undefined;
-      if (id === undefined) id = Number(this.s.insertAccount.run(ref.kind, ref.ownerId).lastInsertRowid);
-      this.accounts.set(key, id);
-    }
-    return id;
-  }
-
-  /**
-   * Balance changes of the batch's committed commands, and of the command being run:
-   * written to ledger_balances once per account just before COMMIT (fewer statements,
-   * the same result), and added to stored balances wherever a balance is read meanwhile.
-   */
-  private readonly batchDeltas = new Map<number, number>();
-  private readonly commandDeltas = new Map<number, number>();
-  /** The same per window and account (`${date}|${accountId}`), for window_movements. */
-  private readonly batchWindowDeltas = new Map<string, number>();
-  private readonly commandWindowDeltas = new Map<string, number>();
-
-  private balanceOf(accountId: number): number {
-    const stored = (this.s.balance.get(accountId) as number | undefined) ?? 0;
-    return stored + (this.batchDeltas.get(accountId) ?? 0) + (this.commandDeltas.get(accountId) ?? 0);
-  }
-
-  private post(paymentId: number, postings: Posting[], isReversal: boolean, at: number, window: string): void {
-    for (const p of postings) {
-      const id = this.account(p.account);
-      this.s.insertEntry.run(paymentId, id, p.amountCents, isReversal ? 1 : 0, at, window);
-      this.commandDeltas.set(id, (this.commandDeltas.get(id) ?? 0) + p.amountCents);
-      const wk = `${window}|${id}`;
-      this.commandWindowDeltas.set(wk, (this.commandWindowDeltas.get(wk) ?? 0) + p.amountCents);
-    }
-  }
-
-  private refreshPositionStatus(positionId: number): void {
-    const options = (this.s.optionsOfPosition.all(positionId) as Row[]).map((o) => ({
-      kind: o.kind as 'single' | 'instalment',
-      paid: o.paid_payment_id !== null,
-    }));
-    this.s.setPositionStatus.run(positionStatusFromOptions(options), positionId);
-  }
-
-  private emit(events: EventRow[], e: Omit<EventRow, 'seq'>): void {
-    const info = this.s.insertEvent.run(
-      e.type,
-      e.at,
-      e.terminalId,
-      e.counterId,
-      e.entityId,
-      e.serviceCode,
-      JSON.stringify(e.payload),
-    );
-    events.push({ ...e, seq: Number(info.lastInsertRowid) });
-  }
-
-  private applyPay(cmd: PayCommand, events: EventRow[]): WriteResult {
-    const fail = (code: StoreRefusalCode, detail: string): WriteResult => ({ ok: false, code, detail });
-    if (cmd.idempotency) {
-      const prior = this.s.idem.get(cmd.terminalId, cmd.idempotency.key) as Row | undefined;
-      if (prior) {
-        if (prior.request_hash !== cmd.idempotency.requestHash) {
-          return fail('IDEMPOTENCY_CONFLICT', 'this idempotency key was used for a different request');
-        }
-        const payment = toPayment(this.s.paymentById.get(prior.payment_id) as Row);
-        return { ok: true, payment, replayed: { status: prior.status as number, response: prior.response as string } };
-      }
-    }
-    if (cmd.idempotency && this.s.advice.get(cmd.terminalId, cmd.idempotency.key)) {
-      return fail('ALREADY_REVERSED', 'a reversal advice for this transaction arrived before it; it is not booked');
-    }
-    if (this.s.terminalStatus.get(cmd.terminalId) !== 'active') return fail('TERMINAL_BLOCKED', 'the terminal is blocked');
-    const counter = this.s.counter.get(cmd.counterId) as Row | undefined;
-    if (!counter || counter.status !== 'active') return fail('COUNTER_SUSPENDED', 'the counter is suspended');
-
-    if (cmd.optionId !== null) {
-      const o = toOptionView(this.s.option.get(cmd.optionId) as Row);
-      // Re-checked inside the transaction: another payment may have been booked since verify.
-      const refusal = refusalToPay(o, romeDate(cmd.bookedAt));
-      if (refusal) return fail(refusal.code, refusal.detail);
-    }
-
-    const cashAccount = this.account({ kind: 'counter_cash', ownerId: cmd.counterId });
-    // Cash collected and not yet settled: the cash account less what approved settlements collect.
-    const exposure = this.balanceOf(cashAccount) - (counter.settled_cents as number);
-    const total = cmd.amountCents + cmd.feeCents;
-    if (exposure + total > (counter.credit_limit_cents as number)) {
-      return fail(
-        'CREDIT_LIMIT_EXCEEDED',
-        `the counter has collected ${exposure} cents not yet settled; ${total} more would pass its limit of ${counter.credit_limit_cents as number}`,
-      );
-    }
-
-    const id = this.nextPaymentId++;
-    const window = this.openWindow(cmd.settlementDate);
-    const payment: Payment = {
-      id,
-      publicId: cmd.publicId,
-      channel: cmd.channel,
-      terminalId: cmd.terminalId,
-      counterId: cmd.counterId,
-      counterKind: cmd.counterKind,
-      entityId: cmd.entityId,
-      serviceCode: cmd.serviceCode,
-      identifier: cmd.identifier,
-      optionId: cmd.optionId,
-      payerCf: cmd.payerCf,
-      amountCents: cmd.amountCents,
-      feeCents: cmd.feeCents,
-      feeCommission: cmd.split.commission,
-      feeOperator: cmd.split.operator,
-      feeRoyalty: cmd.split.royalty,
-      circuitFeeCents: cmd.circuitFeeCents,
-      circuitFeeMode: cmd.circuitFeeMode,
-      stan: cmd.stan,
-      // The RRN is the payment's number: unique across the network by construction.
-      rrn: String(id).padStart(12, '0'),
-      approvalCode: cmd.approvalCode,
-      receiptNumber: `${window.replaceAll('-', '')}-${String(id).padStart(10, '0')}`,
-      description: cmd.description,
-      bookedAt: cmd.bookedAt,
-      settlementDate: window,
-      reversedAt: null,
-      reversalSettlementDate: null,
-      reversalKind: null,
-    };
-    this.s.insertPayment.run(payment);
-    this.post(id, cmd.postings, false, cmd.bookedAt, window);
-    if (cmd.optionId !== null) {
-      // The guard `paid_payment_id IS NULL` makes "paid at most once" hold even if a
-      // check above were wrong.
-      if (this.s.markOptionPaid.run(id, cmd.optionId).changes !== 1) {
-        throw new Error(`option ${cmd.optionId} was already paid`);
-      }
-      const o = this.s.option.get(cmd.optionId) as Row;
-      this.refreshPositionStatus(o.position_id as number);
-    }
-    if (cmd.idempotency) {
-      const answer = cmd.answer(payment);
-      this.s.insertIdem.run(
-        cmd.terminalId,
-        cmd.idempotency.key,
-        cmd.idempotency.requestHash,
-        answer.status,
-        JSON.stringify(answer.body),
-        id,
-        cmd.bookedAt,
-      );
-    }
-    this.emit(events, {
-      type: 'payment.booked',
-      at: cmd.bookedAt,
-      terminalId: cmd.terminalId,
-      counterId: cmd.counterId,
-      entityId: cmd.entityId,
-      serviceCode: cmd.serviceCode,
-      payload: cmd.event(payment),
-    });
-    return { ok: true, payment };
-  }
-
-  private applyReverse(cmd: ReverseCommand, events: EventRow[]): WriteResult {
-    const o = cmd.original;
-    let paymentId: number | null;
-    if ('paymentId' in o) paymentId = o.paymentId;
-    else {
-      const idem = this.s.idem.get(cmd.terminalId, o.key) as Row | undefined;
-      paymentId = (idem?.payment_id as number | null | undefined) ?? null;
-    }
-    const row = paymentId === null ? undefined : (this.s.paymentById.get(paymentId) as Row | undefined);
-    if (!row) {
-      if ('advice' in o && o.advice) {
-        // The 0200 never arrived (or not yet): remember, so that it is declined if it does.
-        this.s.insertAdvice.run(cmd.terminalId, o.key, cmd.at);
-        return { ok: true, payment: null, advised: true };
-      }
-      return { ok: false, code: 'ORIGINAL_NOT_FOUND', detail: 'no such payment' };
-    }
-    const original = toPayment(row);
-    if (!cmd.adjustment) {
-      // A blocked terminal or a suspended counter can no more reverse than pay.
-      if (this.s.terminalStatus.get(cmd.terminalId) !== 'active') return { ok: false, code: 'TERMINAL_BLOCKED', detail: 'the terminal is blocked' };
-      const counter = this.s.counter.get(original.counterId) as Row | undefined;
-      if (!counter || counter.status !== 'active') return { ok: false, code: 'COUNTER_SUSPENDED', detail: 'the counter is suspended' };
-    }
-    if (cmd.idempotency) {
-      const prior = this.s.idem.get(cmd.terminalId, cmd.idempotency.key) as Row | undefined;
-      if (prior && prior.request_hash !== cmd.idempotency.requestHash) {
-        return { ok: false, code: 'IDEMPOTENCY_CONFLICT', detail: 'this idempotency key was used for a different request' };
-      }
-      if (!prior) {
-        this.s.insertIdem.run(cmd.terminalId, cmd.idempotency.key, cmd.idempotency.requestHash, 200, JSON.stringify({ paymentId: original.publicId }), original.id, cmd.at);
-      }
-    }
-    if ('amountCents' in o && o.amountCents !== original.amountCents) {
-      return { ok: false, code: 'AMOUNT_MISMATCH', detail: `the original was for ${original.amountCents} cents, not ${o.amountCents}` };
-    }
-    if (original.terminalId !== cmd.terminalId) {
-      return { ok: false, code: 'FORBIDDEN', detail: 'a payment can be reversed only by the terminal that made it' };
-    }
-    // A second reversal answers with the payment as it is and changes nothing.
-    if (original.reversedAt !== null) return { ok: true, payment: original };
-    const window = this.openWindow(cmd.settlementDate);
-    if (cmd.adjustment) {
-      if (original.settlementDate === window) {
-        return { ok: false, code: 'CONFLICT', detail: 'the payment is still in its settlement window: the terminal can reverse it' };
-      }
-      this.audit({ actor: cmd.adjustment.actor, action: 'payment.adjustment', target: original.publicId, detail: { reason: cmd.adjustment.reason, window } });
-    } else if (original.settlementDate !== window) {
-      return {
-        ok: false,
-        code: 'REVERSAL_WINDOW_CLOSED',
-        detail: `the settlement window of ${original.settlementDate} is closed; ask for an administrative refund`,
-      };
-    }
-    const postings = (this.s.entriesOf.all(original.id) as Row[]).map((e) => ({
-      account: { kind: e.kind, ownerId: e.owner_id } as AccountRef,
-      amountCents: e.amount_cents as number,
-    }));
-    this.post(original.id, reversalPostings(postings), true, cmd.at, window);
-    this.s.markReversed.run(cmd.at, window, cmd.adjustment ? 'adjustment' : 'reversal', original.id);
-    if (original.optionId !== null) {
-      this.s.unmarkOption.run(original.id);
-      const o = this.s.option.get(original.optionId) as Row;
-      this.refreshPositionStatus(o.position_id as number);
-    }
-    const reversed: Payment = {
-      ...original,
-      reversedAt: cmd.at,
-      reversalSettlementDate: window,
-      reversalKind: cmd.adjustment ? 'adjustment' : 'reversal',
-    };
-    this.emit(events, {
-      type: 'payment.reversed',
-      at: cmd.at,
-      terminalId: original.terminalId,
-      counterId: original.counterId,
-      entityId: original.entityId,
-      serviceCode: original.serviceCode,
-      payload: cmd.event(reversed),
-    });
-    return { ok: true, payment: reversed };
+    return outcome.results;
   }
 
   // ---------------------------------------------------------------- reads
@@ -853,7 +481,7 @@ export class SqliteStore implements Store {
   // group-commit batch.
 
   private audit(a: AuditEntry): void {
-    this.s.insertAudit.run(this.clock(), a.actor, a.action, a.target, a.detail ? JSON.stringify(a.detail) : null);
+    this.ledgerTx.audit(a, this.clock());
   }
 
   /** Events written by the administrative transaction in progress, published once it commits. */
@@ -882,7 +510,7 @@ export class SqliteStore implements Store {
 
   private emitNow(e: Omit<EventRow, 'seq'>): void {
     if (this.txEvents === null) throw new Error('emitNow outside tx()');
-    this.emit(this.txEvents, e);
+    this.txEvents.push({ ...e, seq: this.ledgerTx.insertEvent(e) });
   }
 
   async insertTerminal(t: { id: string; counterId: string; tmkSealed: string; secretHash: string }, audit: AuditEntry) {
@@ -1306,9 +934,9 @@ export class SqliteStore implements Store {
         }
       }
     })();
-    this.accounts.clear();
-    this.closedWindows.clear();
-    this.nextPaymentId = 1;
+    // A new ledger: no account ids or payment numbers from before the seed.
+    this.ledgerTx = new SqliteLedgerTx(this.w);
+    this.ledger = new Ledger(this.ledgerTx);
   }
 
   async checkInvariants(): Promise<InvariantReport> {

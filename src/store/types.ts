@@ -7,7 +7,6 @@ import type {
   CatalogueSnapshot,
   Channel,
   Counter,
-  CounterKind,
   DebtPositionFixture,
   DebtPositionView,
   Network,
@@ -16,93 +15,17 @@ import type {
   RuleParams,
   Terminal,
 } from '../domain/model.js';
-import type { PayRefusalCode } from '../domain/positions.js';
-import type { Posting } from '../ledger/postings.js';
+import type { BookingCommand, BookingResult, PayCommand, RefusalCode, ReverseCommand } from '../ledger/commands.js';
+import type { AuditEntry, EventRow, IdempotencyRecord } from '../ledger/port.js';
 import type { LinesQuery, PaymentLine, RebilledSums, WindowRow, WindowSums } from './settlement-types.js';
 
-/**
- * Why the store refused a write. Symbolic codes of the protocol's error table; the store
- * knows them by name only, payments/errors.ts maps them to ISO and HTTP.
- */
-export type StoreRefusalCode =
-  | PayRefusalCode
-  | 'ALREADY_REVERSED'
-  | 'AMOUNT_MISMATCH'
-  | 'CONFLICT'
-  | 'COUNTER_SUSPENDED'
-  | 'CREDIT_LIMIT_EXCEEDED'
-  | 'FORBIDDEN'
-  | 'IDEMPOTENCY_CONFLICT'
-  | 'NOT_FOUND'
-  | 'ORIGINAL_NOT_FOUND'
-  | 'REVERSAL_WINDOW_CLOSED'
-  | 'SYSTEM'
-  | 'TERMINAL_BLOCKED';
-
-export interface IdempotencyRecord {
-  terminalId: string;
-  key: string;
-  requestHash: string;
-  status: number;
-  response: string;
-  paymentId: number | null;
-}
-
-/** What a payment asks the writer to book; the writer re-checks every precondition. */
-export interface PayCommand {
-  kind: 'pay';
-  channel: Channel;
-  terminalId: string;
-  counterId: string;
-  counterKind: CounterKind;
-  entityId: string;
-  serviceCode: string;
-  identifier: string;
-  optionId: number | null;
-  payerCf: string | null;
-  amountCents: number;
-  feeCents: number;
-  split: { commission: number; operator: number; royalty: number };
-  circuitFeeCents: number;
-  circuitFeeMode: 'netted' | 'rebilled' | null;
-  stan: string | null;
-  approvalCode: string;
-  publicId: string;
-  description: string;
-  bookedAt: number;
-  settlementDate: string;
-  postings: Posting[];
-  idempotency: { key: string; requestHash: string } | null;
-  /** Builds the answer stored with the idempotency record, once ids are known. */
-  answer: (p: Payment) => { status: number; body: unknown };
-  event: (p: Payment) => Record<string, unknown>;
-}
-
-export interface ReverseCommand {
-  kind: 'reverse';
-  /**
-   * The original: by payment id (JSON API), or by the terminal's idempotency key of
-   * the original request (ISO 8583 field 90), resolved inside the transaction.
-   */
-  original: { paymentId: number } | { key: string; amountCents: number; advice: boolean };
-  terminalId: string;
-  at: number;
-  /** The window the reversal is booked in; it must equal the original's (not for adjustments). */
-  settlementDate: string;
-  /** The JSON API's Idempotency-Key of the reversal request, recorded with it. */
-  idempotency?: { key: string; requestHash: string };
-  /** An administrative refund of a payment whose window has closed: booked in a later window, audited. */
-  adjustment?: { actor: string; reason: string };
-  event: (p: Payment) => Record<string, unknown>;
-}
-
-export type WriteCommand = PayCommand | ReverseCommand;
-
-export type WriteResult =
-  | { ok: true; payment: Payment; replayed?: { status: number; response: string } }
-  /** A reversal advice for an original that never arrived: recorded, nothing to reverse. */
-  | { ok: true; payment: null; advised: true }
-  | { ok: false; code: StoreRefusalCode; detail: string };
+/** Why the store refused a write: the ledger's refusal codes. */
+export type StoreRefusalCode = RefusalCode;
+export type { BookingCommand, BookingResult, PayCommand, ReverseCommand };
+/** @deprecated names kept for the store's callers */
+export type WriteCommand = BookingCommand;
+export type WriteResult = BookingResult;
+export type { AuditEntry, EventRow, IdempotencyRecord };
 
 export interface NewPosition {
   entityId: string;
@@ -124,25 +47,7 @@ export interface NewPosition {
   }[];
 }
 
-export interface AuditEntry {
-  actor: string;
-  action: string;
-  target: string;
-  detail?: Record<string, unknown>;
-}
 
-export interface EventRow {
-  seq: number;
-  type: string;
-  at: number;
-  terminalId: string | null;
-  counterId: string | null;
-  entityId: string | null;
-  serviceCode: string | null;
-  payload: Record<string, unknown>;
-  /** High-resolution epoch ms at which the commit holding the event returned (not stored). */
-  committedAt?: number;
-}
 
 export interface InvariantReport {
   ok: boolean;
@@ -185,7 +90,7 @@ export interface Store {
   /** Appends an event to the log outside a booking (sign-on, sign-off). */
   recordEvent(e: Omit<EventRow, 'seq'>): Promise<void>;
   /** Books through the single writer; resolves after the commit is on disk. */
-  write(cmd: WriteCommand): Promise<WriteResult>;
+  write(cmd: BookingCommand): Promise<BookingResult>;
 
   // administration (each writes an audit entry in the same transaction)
   insertTerminal(t: { id: string; counterId: string; tmkSealed: string; secretHash: string }, audit: AuditEntry): Promise<void>;

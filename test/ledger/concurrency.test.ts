@@ -167,7 +167,7 @@ describe('group commit isolation', () => {
     expect((await h.rt.store.checkInvariants()).violations).toEqual([]);
   });
 
-  it('a command that fails after writing (system error) is rolled back to its savepoint; its batch commits', async () => {
+  it('a command that breaks an invariant (unbalanced postings) fails its whole batch, loudly: nothing of the batch is on disk; the next batch books', async () => {
     const baseline = ledgerViolations(db);
     const [ta, tb, tc] = freshTerminals(3);
     const [na, nb, nc] = [takeNotice(), takeNotice(), takeNotice()];
@@ -177,10 +177,11 @@ describe('group commit isolation', () => {
     const counterB = (await h.rt.store.getCounter(tb!.counterId))!;
     const catalogue = await h.rt.store.loadCatalogue();
     const now = h.rt.clock();
-    // A command as Payments would build it, whose answer callback throws: by then its
-    // payment row, entries, balances and the notice's paid mark have been written.
+    // A command as Payments would build it, but with one cent too many on the counter's cash.
     const split = { commission: vb.fee, operator: 0, royalty: 0 };
     const entityId = catalogue.services.get(nb!.serviceCode)!.entityId;
+    const postings = paymentPostings({ counterId: counterB.id, entityId, amountCents: vb.amountDue, feeCents: vb.fee, ...split, circuitFeeCents: 0, circuitFeeMode: null });
+    postings[0] = { ...postings[0]!, amountCents: postings[0]!.amountCents + 1 };
     const broken: PayCommand = {
       kind: 'pay',
       channel: 'json',
@@ -203,48 +204,33 @@ describe('group commit isolation', () => {
       description: 'broken',
       bookedAt: now,
       settlementDate: settlementDate(now, h.config.settlementCutoff),
-      postings: paymentPostings({
-        counterId: counterB.id,
-        entityId,
-        amountCents: vb.amountDue,
-        feeCents: vb.fee,
-        ...split,
-        circuitFeeCents: 0,
-        circuitFeeMode: null,
-      }),
+      postings,
       idempotency: { key: 'broken-key', requestHash: 'x' },
-      answer: () => {
-        throw new Error('answer exploded');
-      },
-      event: () => ({}),
     };
     const before = h.rt.store.writerStats;
-    const [a, b, c] = await Promise.all([
+    const outcomes = await Promise.allSettled([
       h.payments.pay(ta!, reqA, idem(reqA), 'json'),
       h.rt.store.write(broken),
       h.payments.pay(tc!, reqC, idem(reqC), 'json'),
     ]);
-    expect(h.rt.store.writerStats.batches - before.batches).toBe(1);
-    expect(b).toEqual({ ok: false, code: 'SYSTEM', detail: 'answer exploded' });
-    expect(a.status).toBe(201);
-    expect(c.status).toBe(201);
-
+    expect(h.rt.store.writerStats.batches - before.batches).toBe(0); // no batch committed
+    for (const o of outcomes) {
+      expect(o.status).toBe('rejected');
+      expect(String((o as PromiseRejectedResult).reason)).toMatch(/ledger invariant broken: payment .* unbalanced postings: sum 1/);
+    }
+    for (const n of [na!, nb!, nc!]) expect(paymentsOfOption(n.optionId)).toEqual([]);
     expect(db.prepare('SELECT count(*) FROM payments WHERE public_id = ?').pluck().get(broken.publicId)).toBe(0);
-    expect(paymentsOfOption(nb!.optionId)).toEqual([]);
-    expect(db.prepare('SELECT paid_payment_id FROM payment_options WHERE id = ?').pluck().get(nb!.optionId)).toBeNull();
     expect(cashBalance(db, counterB.id)).toBe(0);
-    expect(paymentsOfOption(na!.optionId)).toHaveLength(1);
-    expect(paymentsOfOption(nc!.optionId)).toHaveLength(1);
     expect(ledgerViolations(db)).toEqual(baseline);
     expect((await h.rt.store.checkInvariants()).violations).toEqual([]);
 
-    // The counter of the rolled-back command then books normally, on its own cash account.
+    // The same payments, sent again, book normally.
+    const [a, c] = await Promise.all([h.payments.pay(ta!, reqA, idem(reqA), 'json'), h.payments.pay(tc!, reqC, idem(reqC), 'json')]);
+    expect([a.status, c.status]).toEqual([201, 201]);
     const reqB = await payRequest(tb!, nb!);
-    const cashA = cashBalance(db, ta!.counterId);
     const okB = await h.payments.pay(tb!, reqB, idem(reqB), 'json');
-    expect(ledgerViolations(db)).toEqual(baseline);
     expect(cashBalance(db, counterB.id)).toBe(okB.payment.amountCents + okB.payment.feeCents);
-    expect(cashBalance(db, ta!.counterId)).toBe(cashA);
+    expect(ledgerViolations(db)).toEqual(baseline);
     expect((await h.rt.store.checkInvariants()).violations).toEqual([]);
   });
 });

@@ -1,0 +1,86 @@
+// What booking is asked to do, and what it answers: plain data only (no closures),
+// so that a command can cross to the writer's thread and a store of any kind can run it.
+import type { Channel, CounterKind, Payment } from '../domain/model.js';
+import type { PayRefusalCode } from '../domain/positions.js';
+import type { Posting } from './postings.js';
+
+/**
+ * Why booking refused. Symbolic codes of the protocol's error table; the ledger knows
+ * them by name only, payments/errors.ts maps them to ISO and HTTP.
+ */
+export type RefusalCode =
+  | PayRefusalCode
+  | 'ALREADY_REVERSED'
+  | 'AMOUNT_MISMATCH'
+  | 'CONFLICT'
+  | 'COUNTER_SUSPENDED'
+  | 'CREDIT_LIMIT_EXCEEDED'
+  | 'FORBIDDEN'
+  | 'IDEMPOTENCY_CONFLICT'
+  | 'NOT_FOUND'
+  | 'ORIGINAL_NOT_FOUND'
+  | 'REVERSAL_WINDOW_CLOSED'
+  | 'SYSTEM'
+  | 'TERMINAL_BLOCKED';
+
+export interface Refusal {
+  code: RefusalCode;
+  detail: string;
+}
+
+export interface IdempotencyKey {
+  key: string;
+  requestHash: string;
+}
+
+/** A payment to book; booking re-checks every precondition inside its transaction. */
+export interface PayCommand {
+  kind: 'pay';
+  channel: Channel;
+  terminalId: string;
+  counterId: string;
+  counterKind: CounterKind;
+  entityId: string;
+  serviceCode: string;
+  identifier: string;
+  optionId: number | null;
+  payerCf: string | null;
+  amountCents: number;
+  feeCents: number;
+  split: { commission: number; operator: number; royalty: number };
+  circuitFeeCents: number;
+  circuitFeeMode: 'netted' | 'rebilled' | null;
+  stan: string | null;
+  approvalCode: string;
+  publicId: string;
+  description: string;
+  bookedAt: number;
+  settlementDate: string;
+  postings: Posting[];
+  idempotency: IdempotencyKey | null;
+}
+
+export interface ReverseCommand {
+  kind: 'reverse';
+  /**
+   * The original: by payment id (JSON API), or by the terminal's idempotency key of
+   * the original request (ISO 8583 field 90), resolved inside the transaction.
+   */
+  original: { paymentId: number } | { key: string; amountCents: number; advice: boolean };
+  terminalId: string;
+  at: number;
+  /** The window the reversal is booked in; it must equal the original's (not for adjustments). */
+  settlementDate: string;
+  /** The JSON API's Idempotency-Key of the reversal request, recorded with it. */
+  idempotency?: IdempotencyKey;
+  /** An administrative refund of a payment whose window has closed: booked in a later window, audited. */
+  adjustment?: { actor: string; reason: string };
+}
+
+export type BookingCommand = PayCommand | ReverseCommand;
+
+export type BookingResult =
+  | { ok: true; payment: Payment; replayed?: { status: number; response: string } }
+  /** A reversal advice for an original that never arrived: recorded, nothing to reverse. */
+  | { ok: true; payment: null; advised: true }
+  | { ok: false; code: RefusalCode; detail: string };

@@ -1,0 +1,228 @@
+// Rows as SQLite gives them (typed through better-sqlite3's statement generics, so no
+// casts), and their mapping to the model.
+import type { Counter, OptionView, Payment, PositionStatus, RuleParams, Terminal } from '../../domain/model.js';
+import type { EventRow } from '../../ledger/port.js';
+
+export const PAYMENT_COLUMNS = `id, public_id, channel, terminal_id, counter_id, counter_kind, entity_id, service_code,
+  identifier, option_id, payer_cf, amount_cents, fee_cents, fee_commission, fee_operator, fee_royalty,
+  circuit_fee_cents, circuit_fee_mode, stan, rrn, approval_code, receipt_number, description, booked_at,
+  settlement_date, reversed_at, reversal_settlement_date, reversal_kind`;
+
+export interface PaymentRow {
+  id: number;
+  public_id: string;
+  channel: Payment['channel'];
+  terminal_id: string;
+  counter_id: string;
+  counter_kind: Payment['counterKind'];
+  entity_id: string;
+  service_code: string;
+  identifier: string;
+  option_id: number | null;
+  payer_cf: string | null;
+  amount_cents: number;
+  fee_cents: number;
+  fee_commission: number;
+  fee_operator: number;
+  fee_royalty: number;
+  circuit_fee_cents: number;
+  circuit_fee_mode: Payment['circuitFeeMode'];
+  stan: string | null;
+  rrn: string;
+  approval_code: string;
+  receipt_number: string;
+  description: string;
+  booked_at: number;
+  settlement_date: string;
+  reversed_at: number | null;
+  reversal_settlement_date: string | null;
+  reversal_kind: Payment['reversalKind'];
+}
+
+export function toPayment(r: PaymentRow): Payment {
+  return {
+    id: r.id,
+    publicId: r.public_id,
+    channel: r.channel,
+    terminalId: r.terminal_id,
+    counterId: r.counter_id,
+    counterKind: r.counter_kind,
+    entityId: r.entity_id,
+    serviceCode: r.service_code,
+    identifier: r.identifier,
+    optionId: r.option_id,
+    payerCf: r.payer_cf,
+    amountCents: r.amount_cents,
+    feeCents: r.fee_cents,
+    feeCommission: r.fee_commission,
+    feeOperator: r.fee_operator,
+    feeRoyalty: r.fee_royalty,
+    circuitFeeCents: r.circuit_fee_cents,
+    circuitFeeMode: r.circuit_fee_mode,
+    stan: r.stan,
+    rrn: r.rrn,
+    approvalCode: r.approval_code,
+    receiptNumber: r.receipt_number,
+    description: r.description,
+    bookedAt: r.booked_at,
+    settlementDate: r.settlement_date,
+    reversedAt: r.reversed_at,
+    reversalSettlementDate: r.reversal_settlement_date,
+    reversalKind: r.reversal_kind,
+  };
+}
+
+/** Named parameters of an INSERT INTO payments. */
+export function paymentParams(p: Payment): Record<string, string | number | null> {
+  return {
+    id: p.id,
+    publicId: p.publicId,
+    channel: p.channel,
+    terminalId: p.terminalId,
+    counterId: p.counterId,
+    counterKind: p.counterKind,
+    entityId: p.entityId,
+    serviceCode: p.serviceCode,
+    identifier: p.identifier,
+    optionId: p.optionId,
+    payerCf: p.payerCf,
+    amountCents: p.amountCents,
+    feeCents: p.feeCents,
+    feeCommission: p.feeCommission,
+    feeOperator: p.feeOperator,
+    feeRoyalty: p.feeRoyalty,
+    circuitFeeCents: p.circuitFeeCents,
+    circuitFeeMode: p.circuitFeeMode,
+    stan: p.stan,
+    rrn: p.rrn,
+    approvalCode: p.approvalCode,
+    receiptNumber: p.receiptNumber,
+    description: p.description,
+    bookedAt: p.bookedAt,
+    settlementDate: p.settlementDate,
+  };
+}
+
+export const OPTION_VIEW_SQL = `SELECT o.id AS option_id, o.position_id, p.entity_id, p.service_code, o.notice_number,
+  o.lookup_key, o.kind, o.instalment_no, o.amount_cents, o.due_date, o.description, o.rule_params,
+  o.paid_payment_id, p.status AS position_status, p.valid_until, p.debtor_cf
+  FROM payment_options o JOIN debt_positions p ON p.id = o.position_id`;
+
+export interface OptionRow {
+  option_id: number;
+  position_id: number;
+  entity_id: string;
+  service_code: string;
+  notice_number: string;
+  lookup_key: string | null;
+  kind: OptionView['kind'];
+  instalment_no: number | null;
+  amount_cents: number;
+  due_date: string;
+  description: string;
+  rule_params: string | null;
+  paid_payment_id: number | null;
+  position_status: PositionStatus;
+  valid_until: string | null;
+  debtor_cf: string;
+}
+
+export function toOptionView(r: OptionRow): OptionView {
+  return {
+    optionId: r.option_id,
+    positionId: r.position_id,
+    entityId: r.entity_id,
+    serviceCode: r.service_code,
+    noticeNumber: r.notice_number,
+    lookupKey: r.lookup_key,
+    kind: r.kind,
+    instalmentNo: r.instalment_no,
+    amountCents: r.amount_cents,
+    dueDate: r.due_date,
+    description: r.description,
+    ruleParams: r.rule_params === null ? null : parseRuleParams(r.rule_params),
+    paidPaymentId: r.paid_payment_id,
+    positionStatus: r.position_status,
+    validUntil: r.valid_until,
+    debtorCf: r.debtor_cf,
+  };
+}
+
+function parseRuleParams(json: string): RuleParams {
+  const v: unknown = JSON.parse(json);
+  if (typeof v !== 'object' || v === null || !('rule' in v)) throw new Error(`rule_params is not a rule: ${json}`);
+  return v as RuleParams; // written by this store from RuleParams
+}
+
+export interface CounterRow {
+  id: string;
+  kind: Counter['kind'];
+  name: string;
+  address: string;
+  town: string;
+  iban: string;
+  mandate_ref: string;
+  credit_limit_cents: number;
+  settled_cents: number;
+  status: Counter['status'];
+}
+
+export function toCounter(r: CounterRow): Counter {
+  return {
+    id: r.id,
+    kind: r.kind,
+    name: r.name,
+    address: r.address,
+    town: r.town,
+    iban: r.iban,
+    mandateRef: r.mandate_ref,
+    creditLimitCents: r.credit_limit_cents,
+    status: r.status,
+  };
+}
+
+export interface TerminalRow {
+  id: string;
+  counter_id: string;
+  status: Terminal['status'];
+  tmk_enc: string;
+  secret_hash: string;
+  created_at: number;
+}
+
+export function toTerminal(r: TerminalRow): Terminal {
+  return { id: r.id, counterId: r.counter_id, status: r.status, tmkSealed: r.tmk_enc, secretHash: r.secret_hash, createdAt: r.created_at };
+}
+
+export interface EventDbRow {
+  seq: number;
+  type: string;
+  at: number;
+  terminal_id: string | null;
+  counter_id: string | null;
+  entity_id: string | null;
+  service_code: string | null;
+  payload: string;
+}
+
+export function toEvent(r: EventDbRow): EventRow {
+  return {
+    seq: r.seq,
+    type: r.type,
+    at: r.at,
+    terminalId: r.terminal_id,
+    counterId: r.counter_id,
+    entityId: r.entity_id,
+    serviceCode: r.service_code,
+    payload: JSON.parse(r.payload) as Record<string, unknown>,
+  };
+}
+
+export interface IdempotencyRow {
+  terminal_id: string;
+  key: string;
+  request_hash: string;
+  status: number;
+  response: string;
+  payment_id: number | null;
+}
