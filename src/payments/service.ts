@@ -8,8 +8,8 @@ import { citizenFee, scheduleInForce, splitFee } from '../domain/fees.js';
 import { isValidFiscalCode, maskFiscalCode } from '../domain/fiscal-code.js';
 import { parseIdentifier } from '../domain/identifiers.js';
 import { multaAmountDue } from '../domain/multe.js';
-import { refusalToPay } from '../domain/positions.js';
 import { parsePagoPaQr } from '../domain/qr.js';
+import * as check from '../ledger/checks.js';
 import { paymentPostings } from '../ledger/postings.js';
 import { toReceipt, type PaymentReceipt } from '../ledger/views.js';
 
@@ -217,16 +217,16 @@ export class Payments {
     if (flightKey) {
       const prior = await this.store.getIdempotency(t.terminalId, idem!.key);
       if (prior) {
-        if (prior.requestHash !== idem!.requestHash) fail('IDEMPOTENCY_CONFLICT', 'this idempotency key was used for a different request');
+        const conflict = check.idempotencyConflict(prior, idem!);
+        if (conflict) fail(conflict.code, conflict.detail);
         const payment = (await this.store.getPaymentById(prior.paymentId!))!;
         return { status: prior.status, body: JSON.parse(prior.response) as PaymentReceipt, payment };
       }
       // An advice (0420) reversed this transaction before it arrived: declined whatever
       // else is true of it (notice paid since, another amount), so this answer comes
       // before every other check. The booking transaction checks it again.
-      if (await this.store.hasReversalAdvice(t.terminalId, idem!.key)) {
-        fail('ALREADY_REVERSED', 'a reversal advice for this transaction arrived before it; it is not booked');
-      }
+      const advised = check.notReversedByAdvice(await this.store.hasReversalAdvice(t.terminalId, idem!.key));
+      if (advised) fail(advised.code, advised.detail);
       const inFlight = this.keysInFlight.get(flightKey);
       if (inFlight) {
         // The same request is being booked right now: wait for it and answer the same.
@@ -479,8 +479,9 @@ export class Payments {
   private async resolve(t: TerminalContext, req: VerifyRequest, today: string): Promise<Resolved> {
     const [terminal, counter] = await Promise.all([this.store.getTerminal(t.terminalId), this.store.getCounter(t.counterId)]);
     if (!terminal || terminal.counterId !== t.counterId) return fail('FORBIDDEN', 'unknown terminal');
-    if (terminal.status !== 'active') fail('TERMINAL_BLOCKED', 'the terminal is blocked');
-    if (!counter || counter.status !== 'active') return fail('COUNTER_SUSPENDED', 'the counter is suspended');
+    // Early answers with the ledger's own checks; booking runs them again, authoritatively.
+    const notAllowed = check.terminalActive(terminal.status) ?? check.counterActive(counter);
+    if (notAllowed || !counter) return fail(notAllowed!.code, notAllowed!.detail);
 
     let serviceCode = req.service?.trim().toUpperCase();
     let identifierText = req.identifier?.trim();
@@ -526,7 +527,7 @@ export class Payments {
         break;
     }
     const option = await this.findOption(service, id.notice, id.lookupKey);
-    const refusal = refusalToPay(option, today);
+    const refusal = check.optionPayable(option, today);
     if (refusal) fail(refusal.code, refusal.detail);
     const due = amountDueOn(option, today);
     return { ...base, option, amountDue: due.amount, dueDate: due.dueDate, description: option.description, ...(due.breakdown ? { breakdown: due.breakdown } : {}) };
