@@ -26,6 +26,7 @@ import { createHash } from 'node:crypto';
 import { create } from 'xmlbuilder2';
 import { addDays } from '../src/domain/calendar.js';
 import { formatEuroPlain } from '../src/domain/money.js';
+import { PaymentError } from '../src/payments/errors.js';
 import type { Entity } from '../src/store/types.js';
 import { assertValidIbans } from './iban.js';
 import type { RebillingStatement } from './rebilling.js';
@@ -72,27 +73,32 @@ export interface InvoiceOptions {
   seats?: Readonly<Record<string, Seat>>;
 }
 
-export class NothingToInvoiceError extends Error {
+/** NOTHING_TO_INVOICE: the month's rebilled circuit fees are not positive. */
+export class NothingToInvoiceError extends PaymentError {
   constructor(
     readonly entityId: string,
     readonly month: string,
     readonly amount: number,
   ) {
-    super(`no invoice for ${entityId} in ${month}: its rebilled circuit fees total ${formatEuroPlain(amount)} EUR`);
+    super('NOTHING_TO_INVOICE', `no invoice for ${entityId} in ${month}: its rebilled circuit fees total ${formatEuroPlain(amount)} EUR`);
     this.name = 'NothingToInvoiceError';
   }
 }
 
-/** The entity has no usable FatturaPA office code: configuration to fix, not a code to invent. */
-export class OfficeCodeError extends Error {
+/**
+ * The entity has no usable FatturaPA office code (OFFICE_CODE_MISSING or
+ * OFFICE_CODE_INVALID): configuration to fix, not a code to invent.
+ */
+export class OfficeCodeError extends PaymentError {
   constructor(
     readonly entityId: string,
-    readonly code: string | null,
+    readonly officeCode: string | null,
   ) {
     super(
-      code === null
-        ? `entity ${entityId} has no FatturaPA office code: set ${OFFICE_CODES_SETTING}=${entityId}=<6 chars> (its Codice Univoco Ufficio in the IPA index)`
-        : `the FatturaPA office code "${code}" of entity ${entityId} is not 6 uppercase letters or digits: fix it in ${OFFICE_CODES_SETTING} (its Codice Univoco Ufficio in the IPA index)`,
+      officeCode === null ? 'OFFICE_CODE_MISSING' : 'OFFICE_CODE_INVALID',
+      officeCode === null
+        ? `invoice refused: entity ${entityId} has no FatturaPA office code: set ${OFFICE_CODES_SETTING}=${entityId}=<6 chars> (its Codice Univoco Ufficio in the IPA index)`
+        : `invoice refused: the FatturaPA office code "${officeCode}" of entity ${entityId} is not 6 uppercase letters or digits: fix it in ${OFFICE_CODES_SETTING} (its Codice Univoco Ufficio in the IPA index)`,
     );
     this.name = 'OfficeCodeError';
   }
@@ -128,7 +134,7 @@ const amount2 = (cents: number) => formatEuroPlain(cents);
 
 function seatOf(seats: Readonly<Record<string, Seat>>, entityId: string): Seat {
   const s = seats[entityId];
-  if (!s) throw new Error(`no registered seat (address) for entity ${entityId}: an invoice needs one`);
+  if (!s) throw new PaymentError('SEAT_MISSING', `invoice refused: no registered seat (address) for entity ${entityId}: an invoice needs one`);
   return s;
 }
 
@@ -148,7 +154,7 @@ export function fatturaPA(st: RebillingStatement, opts: InvoiceOptions): string 
   if (st.totals.amount <= 0) throw new NothingToInvoiceError(st.entityId, st.month, st.totals.amount);
   const recipientCode = officeCode(st.entityId, opts.recipientCode);
   if (!/^\d{11}$/.test(opts.issuerVatNumber)) throw new Error(`the issuer's VAT number "${opts.issuerVatNumber}" must be 11 digits`);
-  assertValidIbans([{ party: `issuer ${opts.issuer.name}`, iban: opts.iban }]);
+  assertValidIbans([{ party: `issuer ${opts.issuer.name}`, iban: opts.iban }], 'invoice');
   const seats = opts.seats ?? ENTITY_SEATS;
   const date = st.to;
   const number = invoiceNumber(st.entityId, st.month);

@@ -7,6 +7,7 @@
 // - the money that comes in (direct debits from counters) equals the money that goes
 //   out (credit transfers to entities, the operator and counters owed money), less
 //   what entities owe back.
+import { PaymentError } from '../src/payments/errors.js';
 import type { CatalogueSnapshot, Counter } from '../src/store/types.js';
 import type { CounterSums, EntityServiceSums, WindowSums } from '../src/store/settlement-types.js';
 
@@ -89,12 +90,13 @@ export interface SettlementFigures {
   receivables: Transfer[];
 }
 
-export class SettlementError extends Error {
+/** SETTLEMENT_UNBALANCED: the window's figures do not check against the ledger; nothing is stored. */
+export class SettlementError extends PaymentError {
   constructor(
     readonly date: string,
     readonly problems: string[],
   ) {
-    super(`settlement of ${date} refused: ${problems.join('; ')}`);
+    super('SETTLEMENT_UNBALANCED', `settlement of ${date} refused: ${problems.join('; ')}`);
     this.name = 'SettlementError';
   }
 }

@@ -4,6 +4,7 @@
 // so that nothing half-right ever reaches the bank.
 import { isValidIBAN } from 'ibantools';
 import { ibanProblem } from '../src/domain/iban.js';
+import { PaymentError } from '../src/payments/errors.js';
 
 export { isValidIban, italianCin } from '../src/domain/iban.js';
 
@@ -13,9 +14,16 @@ export interface IbanHolder {
   iban: string;
 }
 
-export class InvalidIbanError extends Error {
-  constructor(readonly problems: { party: string; iban: string; problem: string }[]) {
-    super(`invalid IBAN${problems.length > 1 ? 's' : ''}: ${problems.map((p) => `${p.party}: "${p.iban}" (${p.problem})`).join('; ')}`);
+/** INVALID_IBAN: `document` names what is refused ("pain.008", "invoice"). */
+export class InvalidIbanError extends PaymentError {
+  constructor(
+    readonly problems: { party: string; iban: string; problem: string }[],
+    document?: string,
+  ) {
+    super(
+      'INVALID_IBAN',
+      `${document ? `${document} refused: ` : ''}invalid IBAN${problems.length > 1 ? 's' : ''}: ${problems.map((p) => `${p.party}: "${p.iban}" (${p.problem})`).join('; ')}`,
+    );
     this.name = 'InvalidIbanError';
   }
 }
@@ -30,12 +38,12 @@ export function settlementIbanProblem(iban: string): string | null {
   return isValidIBAN(iban.replace(/\s+/g, '')) ? null : 'not a valid BBAN for its country';
 }
 
-/** Throws InvalidIbanError naming every holder whose IBAN is not valid. */
-export function assertValidIbans(holders: Iterable<IbanHolder>): void {
+/** Throws InvalidIbanError naming every holder whose IBAN is not valid (and the document refused). */
+export function assertValidIbans(holders: Iterable<IbanHolder>, document?: string): void {
   const problems: { party: string; iban: string; problem: string }[] = [];
   for (const h of holders) {
     const problem = settlementIbanProblem(h.iban);
     if (problem) problems.push({ party: h.party, iban: h.iban, problem });
   }
-  if (problems.length > 0) throw new InvalidIbanError(problems);
+  if (problems.length > 0) throw new InvalidIbanError(problems, document);
 }

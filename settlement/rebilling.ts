@@ -5,6 +5,7 @@
 // administrative adjustments), per service and per rate, where the rate is the circuit
 // fee stored with each payment when it was booked (so a new rate never changes history).
 import { addDays, settlementDate } from '../src/domain/calendar.js';
+import { PaymentError } from '../src/payments/errors.js';
 import type { RebilledSums } from '../src/store/settlement-types.js';
 import type { CatalogueSnapshot, Store } from '../src/store/types.js';
 
@@ -38,9 +39,10 @@ export interface RebillingStatement {
   totals: { count: number; cancelled: number; net: number; amount: number };
 }
 
-export class MonthError extends Error {
+/** FORMAT: not a month YYYY-MM. */
+export class MonthError extends PaymentError {
   constructor(month: string) {
-    super(`not a month (YYYY-MM): "${month}"`);
+    super('FORMAT', `not a month (YYYY-MM): "${month}"`);
     this.name = 'MonthError';
   }
 }
@@ -67,7 +69,7 @@ export function buildStatement(
   final: boolean,
 ): RebillingStatement {
   const entity = catalogue.entities.get(entityId);
-  if (!entity) throw new Error(`unknown entity ${entityId}`);
+  if (!entity) throw new PaymentError('NOT_FOUND', `no entity ${entityId}`);
   const { from, to } = monthBounds(month);
   const byKey = new Map<string, RebillingLine>();
   for (const r of rows) {

@@ -5,6 +5,7 @@
 // approved window is never recomputed into anything else.
 import { createHash } from 'node:crypto';
 import { addDays, isWorkingDay, settlementDate } from '../src/domain/calendar.js';
+import { PaymentError } from '../src/payments/errors.js';
 import type { Counter, Store } from '../src/store/types.js';
 import type { WindowRow } from '../src/store/settlement-types.js';
 import { computeFigures, type Operator, type SettlementFigures } from './figures.js';
@@ -24,9 +25,10 @@ export interface SettleResult {
   outcome: 'created' | 'unchanged' | 'recomputed' | 'approved';
 }
 
-export class WindowOpenError extends Error {
+/** WINDOW_OPEN: the business day's window has not closed yet. */
+export class WindowOpenError extends PaymentError {
   constructor(readonly date: string) {
-    super(`the settlement window of ${date} is still open: it closes at the cutoff after that business day`);
+    super('WINDOW_OPEN', `the settlement window of ${date} is still open: it closes at the cutoff after that business day`);
     this.name = 'WindowOpenError';
   }
 }
@@ -38,7 +40,7 @@ export function figuresHash(json: string): string {
 export async function settle(store: Store, date: string, opts: SettleOptions): Promise<SettleResult> {
   const now = opts.now;
   const progress = opts.onProgress ?? (() => undefined);
-  if (!isWorkingDay(date)) throw new Error(`${date} is not a business day: weekend and holiday payments settle on the next one`);
+  if (!isWorkingDay(date)) throw new PaymentError('NOT_A_BUSINESS_DAY', `${date} is not a business day: weekend and holiday payments settle on the next one`);
   if (settlementDate(now, opts.cutoff) <= date) throw new WindowOpenError(date);
 
   const existing = await store.getWindow(date);

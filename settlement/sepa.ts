@@ -24,6 +24,7 @@ import { addDays, romeDate, romeParts } from '../src/domain/calendar.js';
 import { normalizeIban } from '../src/domain/iban.js';
 import { formatEuroPlain } from '../src/domain/money.js';
 import { nextTarget2BusinessDay, target2BusinessDayOnOrAfter } from '../src/domain/target2.js';
+import { PaymentError } from '../src/payments/errors.js';
 import type { SettlementFigures, Transfer } from './figures.js';
 import { assertValidIbans } from './iban.js';
 
@@ -58,19 +59,21 @@ export interface Pain008Options extends Pain001Options {
   mandateSignedOn?: string;
 }
 
-export class NothingToExportError extends Error {
+/** NOTHING_TO_EXPORT: the window moves no money of this kind. */
+export class NothingToExportError extends PaymentError {
   constructor(
     readonly date: string,
     what: string,
   ) {
-    super(`the settlement of ${date} has no ${what}: there is no file to write`);
+    super('NOTHING_TO_EXPORT', `the settlement of ${date} has no ${what}: there is no file to write`);
     this.name = 'NothingToExportError';
   }
 }
 
-export class InvalidCreditorIdError extends Error {
+/** INVALID_CREDITOR_ID: TSERVE_SDD_CREDITOR_ID fails its check digits or format. */
+export class InvalidCreditorIdError extends PaymentError {
   constructor(readonly creditorId: string) {
-    super(`the SEPA creditor identifier "${creditorId}" is not valid (check digits or format)`);
+    super('INVALID_CREDITOR_ID', `pain.008 refused: the SEPA creditor identifier "${creditorId}" is not valid (check digits or format): fix TSERVE_SDD_CREDITOR_ID`);
     this.name = 'InvalidCreditorIdError';
   }
 }
@@ -237,10 +240,10 @@ function groupHeader(root: Node, msgId: string, createdAt: number, count: number
 
 export function pain001(figures: SettlementFigures, opts: Pain001Options): string {
   const { credits } = sepaMovements(figures, opts.account);
-  assertValidIbans([
-    { party: `settlement account ${opts.account.name}`, iban: opts.account.iban },
-    ...credits.map((t) => ({ party: partyLabel(t), iban: t.iban })),
-  ]);
+  assertValidIbans(
+    [{ party: `settlement account ${opts.account.name}`, iban: opts.account.iban }, ...credits.map((t) => ({ party: partyLabel(t), iban: t.iban }))],
+    'pain.001',
+  );
   if (credits.length === 0) throw new NothingToExportError(figures.date, 'credit transfers');
   const msgId = opts.messageId ?? `TSERVE-CT-${compact(figures.date)}`;
   const total = sum(credits);
@@ -277,13 +280,13 @@ export function pain001(figures: SettlementFigures, opts: Pain001Options): strin
 
 export function pain008(figures: SettlementFigures, opts: Pain008Options): string {
   const { debits } = sepaMovements(figures, opts.account);
-  assertValidIbans([
-    { party: `settlement account ${opts.account.name}`, iban: opts.account.iban },
-    ...debits.map((t) => ({ party: partyLabel(t), iban: t.iban })),
-  ]);
+  assertValidIbans(
+    [{ party: `settlement account ${opts.account.name}`, iban: opts.account.iban }, ...debits.map((t) => ({ party: partyLabel(t), iban: t.iban }))],
+    'pain.008',
+  );
   if (!isValidCreditorId(opts.creditorId)) throw new InvalidCreditorIdError(opts.creditorId);
   const missing = debits.filter((t) => !t.mandateRef);
-  if (missing.length > 0) throw new Error(`no SEPA mandate for ${missing.map(partyLabel).join(', ')}`);
+  if (missing.length > 0) throw new PaymentError('MANDATE_MISSING', `pain.008 refused: no SEPA mandate for ${missing.map(partyLabel).join(', ')}`);
   if (debits.length === 0) throw new NothingToExportError(figures.date, 'direct debits');
   const msgId = opts.messageId ?? `TSERVE-DD-${compact(figures.date)}`;
   const total = sum(debits);

@@ -10,6 +10,7 @@ import { addTerminalCommands } from '../terminals/simulator/commands.js';
 import { Presets, SingleBar } from 'cli-progress';
 import { settle, windowsDue } from '../settlement/run.js';
 import { formatEuro } from './domain/money.js';
+import { isPaymentError } from './payments/errors.js';
 
 const int = (name: string) => (v: string) => {
   if (!/^\d+$/.test(v)) throw new InvalidArgumentError(`${name} must be a non-negative integer`);
@@ -142,6 +143,9 @@ program
             `to entities ${formatEuro(t.netPayouts)}, debits ${formatEuro(t.directDebits)}, credits ${formatEuro(t.creditTransfers)}; hash ${r.window.figuresHash}`,
         );
       }
+    } catch (err) {
+      // A refusal (WINDOW_OPEN, NOT_A_BUSINESS_DAY, SETTLEMENT_UNBALANCED...): its message, and exit 1 below.
+      throw isPaymentError(err) ? new Error(err.detail, { cause: err }) : err;
     } finally {
       bar.stop();
       await rt.store.close();

@@ -5,14 +5,11 @@
 // sees none of it. Thin: validate, authorise, call settlement/, encode.
 import { Router, type Request, type Response } from 'express';
 import { principalName } from '../auth/principal.js';
-import { isWorkingDay } from '../domain/calendar.js';
 import { PaymentError } from '../payments/errors.js';
 import type { WindowRow } from '../store/settlement-types.js';
 import type { Entity } from '../store/types.js';
 import type { CounterStatement, EntityStatement, SettlementFigures } from '../../settlement/figures.js';
-import { SettlementError } from '../../settlement/figures.js';
-import { NothingToInvoiceError, OfficeCodeError, fatturaPA, invoiceNumber } from '../../settlement/fatturapa.js';
-import { InvalidIbanError } from '../../settlement/iban.js';
+import { fatturaPA, invoiceNumber } from '../../settlement/fatturapa.js';
 import { monthBounds, rebillingStatement } from '../../settlement/rebilling.js';
 import {
   counterStatementPdf,
@@ -24,8 +21,8 @@ import {
   reportPdf,
   windowPeriod,
 } from '../../settlement/reports.js';
-import { WindowOpenError, settle } from '../../settlement/run.js';
-import { InvalidCreditorIdError, NothingToExportError, circuitAccount, pain001, pain008, sepaSummary } from '../../settlement/sepa.js';
+import { settle } from '../../settlement/run.js';
+import { circuitAccount, pain001, pain008, sepaSummary } from '../../settlement/sepa.js';
 import { authenticate, principal, requireRole } from './auth.js';
 import type { AppContext } from './context.js';
 import { documented } from './openapi.js';
@@ -154,15 +151,9 @@ export function financeApi(ctx: AppContext): Router {
   documented({ method: 'post', path: '/v1/settlements/:date/run', summary: 'Close and settle a business day into a draft (idempotent; an approved window is answered as stored)', roles: ['finance', 'admin'] });
   r.post('/v1/settlements/:date/run', ...staff, async (req, res) => {
     const date = dateParam(req);
-    if (!isWorkingDay(date)) throw new PaymentError('FORMAT', `${date} is not a business day: weekend and holiday payments settle on the next one`);
-    try {
-      const result = await settle(store, date, { cutoff, operator: config.operator, now: payments.now() });
-      res.status(result.outcome === 'created' ? 201 : 200).json({ outcome: result.outcome, window: windowOut(result.window), figures: result.figures });
-    } catch (err) {
-      if (err instanceof WindowOpenError) throw new PaymentError('CONFLICT', err.message);
-      if (err instanceof SettlementError) throw new PaymentError('OUT_OF_BALANCE', err.message);
-      throw err;
-    }
+    // Refusals (NOT_A_BUSINESS_DAY, WINDOW_OPEN, SETTLEMENT_UNBALANCED) are PaymentErrors: the error handler answers them.
+    const result = await settle(store, date, { cutoff, operator: config.operator, now: payments.now() });
+    res.status(result.outcome === 'created' ? 201 : 200).json({ outcome: result.outcome, window: windowOut(result.window), figures: result.figures });
   });
 
   documented({ method: 'post', path: '/v1/settlements/:date/approve', summary: 'Approve a draft: from now on it never changes (approving again changes nothing)', roles: ['finance'] });
@@ -170,7 +161,7 @@ export function financeApi(ctx: AppContext): Router {
     const date = dateParam(req);
     const before = await store.getWindow(date);
     if (!before) throw new PaymentError('NOT_FOUND', `no settlement for ${date}`);
-    if (before.status === 'closed') throw new PaymentError('CONFLICT', `the settlement of ${date} has no draft yet: run it first`);
+    if (before.status === 'closed') throw new PaymentError('DRAFT_MISSING', `the settlement of ${date} has no draft yet: run it first`);
     // What each counter's direct debit collects now counts as settled against its credit limit.
     const figures = JSON.parse(before.figures!) as SettlementFigures;
     const settled = new Map(figures.counters.map((c) => [c.counterId, c.collected]));
@@ -266,23 +257,16 @@ export function financeApi(ctx: AppContext): Router {
     const date = dateParam(req);
     const { window, figures } = await settled(date);
     if (window.status !== 'approved' && window.status !== 'exported') {
-      throw new PaymentError('CONFLICT', `the settlement of ${date} is a ${window.status}: SEPA files come from approved settlements only`);
+      throw new PaymentError('WINDOW_NOT_APPROVED', `the settlement of ${date} is a ${window.status}: SEPA files come from approved settlements only`);
     }
     const catalogue = await store.loadCatalogue();
     const account = circuitAccount(catalogue.owner, config.settlementFiles);
-    let xml: string;
     // Dated from the approval; the requested date counts from now, when the file is produced.
     const dates = { createdAt: window.approvedAt!, producedAt: payments.now() };
-    try {
-      xml =
-        kind === 'pain.001'
-          ? pain001(figures, { account, ...dates })
-          : pain008(figures, { account, ...dates, creditorId: config.settlementFiles.creditorId });
-    } catch (err) {
-      if (err instanceof InvalidIbanError || err instanceof InvalidCreditorIdError) throw new PaymentError('CONFLICT', `${kind} refused: ${err.message}`);
-      if (err instanceof NothingToExportError) throw new PaymentError('NOT_FOUND', err.message);
-      throw err;
-    }
+    const xml =
+      kind === 'pain.001'
+        ? pain001(figures, { account, ...dates })
+        : pain008(figures, { account, ...dates, creditorId: config.settlementFiles.creditorId });
     await store.markExported(date, payments.now());
     const id = `TSERVE-${kind === 'pain.001' ? 'CT' : 'DD'}-${date.replaceAll('-', '')}`;
     res.type('application/xml; charset=utf-8').set('Content-Disposition', `attachment; filename="${id}.${kind}.xml"`).send(xml);
@@ -353,23 +337,15 @@ export function financeApi(ctx: AppContext): Router {
     const month = monthParam(req);
     const e = await readableEntity(req, q.entityId);
     const catalogue = await store.loadCatalogue();
-    if (e.isCircuitOwner) throw new PaymentError('NOT_FOUND', `${e.name} owns the circuit: it invoices no circuit fees to itself`);
+    if (e.isCircuitOwner) throw new PaymentError('NOTHING_TO_INVOICE', `${e.name} owns the circuit: it invoices no circuit fees to itself`);
     const st = await rebillingStatement(store, e.id, month, { now: payments.now(), cutoff });
-    if (!st.final) throw new PaymentError('CONFLICT', `${month} is not over: its invoice is issued once its last settlement window has closed`);
-    let xml: string;
-    try {
-      xml = fatturaPA(st, {
-        issuer: catalogue.owner,
-        issuerVatNumber: config.settlementFiles.ownerVatNumber,
-        iban: config.settlementFiles.iban ?? catalogue.owner.iban,
-        recipientCode: config.settlementFiles.invoiceCodes[e.id],
-      });
-    } catch (err) {
-      if (err instanceof NothingToInvoiceError) throw new PaymentError('NOT_FOUND', err.message);
-      if (err instanceof InvalidIbanError) throw new PaymentError('CONFLICT', `invoice refused: ${err.message}`);
-      if (err instanceof OfficeCodeError) throw new PaymentError('CONFLICT', `invoice refused: ${err.message}`);
-      throw err;
-    }
+    if (!st.final) throw new PaymentError('MONTH_NOT_OVER', `${month} is not over: its invoice is issued once its last settlement window has closed`);
+    const xml = fatturaPA(st, {
+      issuer: catalogue.owner,
+      issuerVatNumber: config.settlementFiles.ownerVatNumber,
+      iban: config.settlementFiles.iban ?? catalogue.owner.iban,
+      recipientCode: config.settlementFiles.invoiceCodes[e.id],
+    });
     res.type('application/xml; charset=utf-8').set('Content-Disposition', `attachment; filename="${invoiceNumber(e.id, month)}.xml"`).send(xml);
   });
 

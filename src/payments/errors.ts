@@ -42,11 +42,33 @@ export const ERROR_CODES = {
   RATE_LIMITED: { iso: '96', http: 429, title: 'Too many requests' },
   UNAVAILABLE: { iso: '96', http: 503, title: 'Service unavailable' },
   SYSTEM: { iso: '96', http: 500, title: 'System malfunction' },
+
+  // Settlement and finance: never sent to a terminal (HTTP and CLI only). Their ISO
+  // column follows the generic code of the same kind, as the HTTP-only codes above do:
+  // 30 like FORMAT, 25 like NOT_FOUND, 94 like CONFLICT, 95 like OUT_OF_BALANCE.
+  NOT_A_BUSINESS_DAY: { iso: '30', http: 400, title: 'Not a business day' },
+  NOTHING_TO_EXPORT: { iso: '25', http: 404, title: 'Nothing to export' },
+  NOTHING_TO_INVOICE: { iso: '25', http: 404, title: 'Nothing to invoice' },
+  WINDOW_OPEN: { iso: '94', http: 409, title: 'Settlement window still open' },
+  DRAFT_MISSING: { iso: '94', http: 409, title: 'Settlement has no draft yet' },
+  WINDOW_NOT_APPROVED: { iso: '94', http: 409, title: 'Settlement not approved' },
+  MONTH_NOT_OVER: { iso: '94', http: 409, title: 'Month not over' },
+  INVALID_IBAN: { iso: '94', http: 409, title: 'Invalid IBAN' },
+  INVALID_CREDITOR_ID: { iso: '94', http: 409, title: 'Invalid SEPA creditor identifier' },
+  MANDATE_MISSING: { iso: '94', http: 409, title: 'No SEPA mandate' },
+  OFFICE_CODE_MISSING: { iso: '94', http: 409, title: 'No FatturaPA office code' },
+  OFFICE_CODE_INVALID: { iso: '94', http: 409, title: 'Invalid FatturaPA office code' },
+  SEAT_MISSING: { iso: '94', http: 409, title: 'No registered seat for the invoice' },
+  SETTLEMENT_UNBALANCED: { iso: '95', http: 409, title: 'Settlement figures do not balance with the ledger' },
 } as const satisfies Record<string, { iso: string; http: number; title: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
 
-/** A refusal with a symbolic code: what every use-case throws or returns on failure. */
+/**
+ * A refusal with a symbolic code: what every use-case throws or returns on failure.
+ * Subclasses (settlement's refusals) keep their own fields; the code alone decides the
+ * answer on every channel. `detail` is the message a person reads (the CLI prints it).
+ */
 export class PaymentError extends Error {
   constructor(
     readonly code: ErrorCode,

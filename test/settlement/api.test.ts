@@ -158,7 +158,9 @@ describe('formats', () => {
   it('refuses bad dates and months, weekends, and windows that do not exist', async () => {
     expect((await api().get('/v1/settlements/2026-02-30').set(bearer(tokens.finance))).status).toBe(400);
     expect((await api().get('/v1/settlements/2026-11-24').set(bearer(tokens.finance))).status).toBe(404);
-    expect((await api().post('/v1/settlements/2026-11-21/run').set(bearer(tokens.finance))).status).toBe(400);
+    const weekend = await api().post('/v1/settlements/2026-11-21/run').set(bearer(tokens.finance));
+    expect(weekend.status).toBe(400);
+    expect(weekend.body).toMatchObject({ code: 'NOT_A_BUSINESS_DAY', detail: expect.stringMatching(/^2026-11-21 is not a business day/) });
     expect((await api().get('/v1/rebilling/2026-13').set(bearer(tokens.pisa))).status).toBe(400);
     expect((await api().get('/v1/rebilling/2026-11/lines?cursor=zz').set(bearer(tokens.pisa))).status).toBe(400);
     expect((await api().get(`/v1/settlements/${DAY}/entities/NOPE`).set(bearer(tokens.finance))).status).toBe(404);
@@ -178,6 +180,8 @@ describe('a broken IBAN', () => {
     expect(res.status).toBe(409);
     expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
     expect(res.text).not.toContain('<?xml');
+    expect(res.body.code).toBe('INVALID_IBAN');
+    expect(res.body.detail).toMatch(/^pain\.008 refused: invalid IBAN: /);
     expect(res.body.detail).toContain(`counter ${brokenCounter}`);
     expect(res.body.detail).toContain(brokenIban);
     expect(res.body.detail).toContain('CIN');
@@ -201,13 +205,16 @@ describe('an invoice without a FatturaPA office code', () => {
       const res = await api().get('/v1/rebilling/2026-11/invoice.xml').query(query).set(bearer(tokens[who]));
       expect(res.status, res.text).toBe(409);
       expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
-      expect(res.body.code).toBe('CONFLICT');
+      // Was the generic CONFLICT; the table now has a code of its own for it (same 409).
+      expect(res.body.code).toBe('OFFICE_CODE_MISSING');
       expect(res.body.detail).toBe(
         'invoice refused: entity PISA has no FatturaPA office code: set TSERVE_FATTURAPA_CODES=PISA=<6 chars> (its Codice Univoco Ufficio in the IPA index)',
       );
       expect(res.text).not.toContain('<?xml');
     }
-    // Nothing to invoice still answers as before (a netted entity).
-    expect((await api().get('/v1/rebilling/2026-11/invoice.xml').query({ entityId: 'RTOSCANA' }).set(bearer(tokens.finance))).status).toBe(404);
+    // Nothing to invoice still answers as before (a netted entity), with its own code.
+    const netted = await api().get('/v1/rebilling/2026-11/invoice.xml').query({ entityId: 'RTOSCANA' }).set(bearer(tokens.finance));
+    expect(netted.status).toBe(404);
+    expect(netted.body.code).toBe('NOTHING_TO_INVOICE');
   });
 });

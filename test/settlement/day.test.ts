@@ -85,6 +85,7 @@ describe('settlement', () => {
   it('runs once the window is over (finance), refusing a window still open', async () => {
     const open = await api().post(`/v1/settlements/${NEXT}/run`).set(bearer(finance));
     expect(open.status, open.text).toBe(409);
+    expect(open.body).toMatchObject({ code: 'WINDOW_OPEN', detail: expect.stringContaining(`the settlement window of ${NEXT} is still open`) });
     const prev = await api().post(`/v1/settlements/${PREVIOUS}/run`).set(bearer(admin));
     expect(prev.status, prev.text).toBe(201);
     const res = await api().post(`/v1/settlements/${DAY}/run`).set(bearer(finance));
@@ -181,6 +182,7 @@ describe('approval, immutability, SEPA files', () => {
   it('SEPA files of a draft are refused; only finance approves; approving again changes nothing', async () => {
     const early = await api().get(`/v1/settlements/${DAY}/sepa/pain.001.xml`).set(bearer(finance));
     expect(early.status, early.text).toBe(409);
+    expect(early.body.code).toBe('WINDOW_NOT_APPROVED');
     expect((await api().post(`/v1/settlements/${DAY}/approve`).set(bearer(admin))).status).toBe(403);
     s.setRome(NEXT, '09:15:00');
     const res = await api().post(`/v1/settlements/${DAY}/approve`).set(bearer(finance));
@@ -347,6 +349,7 @@ describe('rebilling of circuit fees', () => {
       // The month is not over: no invoice yet.
       const early = await api().get('/v1/rebilling/2026-11/invoice.xml').query({ entityId }).set(bearer(finance));
       expect(early.status).toBe(409);
+      expect(early.body.code).toBe('MONTH_NOT_OVER');
     }
   });
 

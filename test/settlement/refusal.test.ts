@@ -2,6 +2,7 @@
 // match its payments, is refused and no settlement is produced; `tserve check` names
 // the broken window.
 import Database from 'better-sqlite3';
+import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { romeInstant } from '../../src/domain/calendar.js';
 import { requestHash } from '../../src/payments/service.js';
@@ -11,8 +12,9 @@ import { startHarness, type Harness } from '../helpers/harness.js';
 
 const DAY = '2026-11-20';
 let h: Harness;
+let now = romeInstant(DAY, '11:00:00');
 beforeAll(async () => {
-  h = await startHarness({ positions: 500, clock: () => romeInstant(DAY, '11:00:00') });
+  h = await startHarness({ positions: 500, clock: () => now });
   const t = h.credentials.terminals[3]!;
   for (let i = 0; i < 5; i++) {
     const req = { service: 'CERTIFICATI', identifier: 'RSSMRA85T10A562S', amount: 100 };
@@ -38,5 +40,17 @@ describe('a ledger that does not balance', () => {
     const report = await h.rt.store.checkInvariants();
     expect(report.ok).toBe(false);
     expect(report.violations.join('\n')).toContain(`window ${DAY}|`);
+  });
+
+  it('answers the run SETTLEMENT_UNBALANCED over HTTP, and approval DRAFT_MISSING: nothing to approve', async () => {
+    now = romeInstant('2026-11-23', '10:00:00');
+    const finance = { authorization: `Bearer ${h.userToken('finance')}` };
+    const run = await request(h.app).post(`/v1/settlements/${DAY}/run`).set(finance);
+    expect(run.status, run.text).toBe(409);
+    expect(run.headers['content-type']).toMatch(/^application\/problem\+json/);
+    expect(run.body).toMatchObject({ code: 'SETTLEMENT_UNBALANCED', detail: expect.stringMatching(new RegExp(`^settlement of ${DAY} refused: .*sum to 1 cents, not 0`)) });
+    const approve = await request(h.app).post(`/v1/settlements/${DAY}/approve`).set(finance);
+    expect(approve.status, approve.text).toBe(409);
+    expect(approve.body).toMatchObject({ code: 'DRAFT_MISSING', detail: `the settlement of ${DAY} has no draft yet: run it first` });
   });
 });
