@@ -1,0 +1,317 @@
+// The finance office's use-cases (issue #5): settlement windows (run, approve), the
+// statements and reports (JSON, CSV, PDF), the SEPA files, administrative refunds, and
+// the monthly rebilling of circuit fees (statements, lines, FatturaPA invoices).
+// src/http/finance-api.ts decodes, authorises (role; it passes the entity a caller is
+// confined to as `scope`), calls one method here and encodes. Every refusal is a
+// PaymentError with a code of the one table (src/payments/errors.ts).
+import { logger } from '../src/log.js';
+import { PaymentError } from '../src/payments/errors.js';
+import type { Payments } from '../src/payments/service.js';
+import type { WindowRow } from '../src/store/settlement-types.js';
+import type { Entity, Payment, Store } from '../src/store/types.js';
+import { fatturaPA, invoiceNumber } from './fatturapa.js';
+import { SettlementError, type CounterStatement, type EntityStatement, type Operator, type SettlementFigures } from './figures.js';
+import { monthBounds, rebillingStatement } from './rebilling.js';
+import { counterStatementPdf, countersCsv, entitiesCsv, entityStatementPdf, linesCsv, rebillingCsv, reportPdf, windowPeriod } from './reports.js';
+import { settle } from './run.js';
+import { circuitAccount, pain001, pain008, sepaSummary } from './sepa.js';
+
+/** The settlement files' settings (TSERVE_SDD_CREDITOR_ID, TSERVE_SETTLEMENT_IBAN/BIC, TSERVE_OWNER_VAT_NUMBER, TSERVE_FATTURAPA_CODES). */
+export interface SettlementFilesSettings {
+  creditorId: string;
+  iban: string | null;
+  bic: string | null;
+  ownerVatNumber: string;
+  invoiceCodes: Record<string, string>;
+}
+
+export interface FinanceDeps {
+  store: Store;
+  /** The switch's clock and its door to booking (administrative refunds). */
+  payments: Pick<Payments, 'now' | 'adjust'>;
+  cutoff: string;
+  operator: Operator;
+  files: SettlementFilesSettings;
+}
+
+/**
+ * The entity a caller is confined to: an entity user's own; null for finance and admin,
+ * who read every entity (naming the one they want where a route needs one).
+ */
+export type Scope = string | null;
+
+export type Format = 'json' | 'csv' | 'pdf';
+
+/** A document to hand over: JSON data, or the bytes of a CSV, PDF or XML file named `filename` (no extension). */
+export type FinanceDocument =
+  | { format: 'json'; body: unknown; filename: string }
+  | { format: 'csv' | 'pdf' | 'xml'; body: string | Buffer; filename: string };
+
+/** A window as the API shows it: instants in ISO 8601 UTC, with the period it covers. */
+export interface WindowView {
+  date: string;
+  status: WindowRow['status'];
+  period: { from: string; to: string };
+  closedAt: string;
+  computedAt: string | null;
+  approvedAt: string | null;
+  approvedBy: string | null;
+  exportedAt: string | null;
+  figuresHash: string | null | undefined;
+}
+
+/** Payment lines are read and written in pages of this many. */
+export const LINES_PAGE = 5000;
+
+const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
+
+function zeroStatement(e: Entity): EntityStatement {
+  return {
+    entityId: e.id, name: e.name, fiscalCode: e.fiscalCode, iban: e.iban, services: [], count: 0, gross: 0, reversals: 0, adjustments: 0,
+    circuitFeesNetted: 0, circuitFeesRebilled: 0, royaltiesReceived: 0, circuitFeesReceived: 0, netPayout: 0,
+  };
+}
+
+export class Finance {
+  private readonly store: Store;
+
+  constructor(private readonly deps: FinanceDeps) {
+    this.store = deps.store;
+  }
+
+  private now(): number {
+    return this.deps.payments.now();
+  }
+
+  view(w: WindowRow): WindowView {
+    const p = windowPeriod(w.date, this.deps.cutoff);
+    return {
+      date: w.date,
+      status: w.status,
+      period: { from: new Date(p.from).toISOString(), to: new Date(p.to).toISOString() },
+      closedAt: iso(w.closedAt)!,
+      computedAt: iso(w.computedAt),
+      approvedAt: iso(w.approvedAt),
+      approvedBy: w.approvedBy,
+      exportedAt: iso(w.exportedAt),
+      figuresHash: w.figuresHash,
+    };
+  }
+
+  /** What an entity may see of a window: no hash of figures it cannot see. */
+  private entityView(w: WindowRow): WindowView {
+    return { ...this.view(w), figuresHash: undefined };
+  }
+
+  /** A window with figures (draft, approved or exported). */
+  private async settled(date: string): Promise<{ window: WindowRow; figures: SettlementFigures }> {
+    const w = await this.store.getWindow(date);
+    if (!w || !w.figures) throw new PaymentError('NOT_FOUND', `no settlement for ${date} yet: POST /v1/settlements/${date}/run computes it`);
+    return { window: w, figures: JSON.parse(w.figures) as SettlementFigures };
+  }
+
+  /** The entity a caller may read: its own when confined to one; else the one named. */
+  private async readableEntity(scope: Scope, named: string | undefined): Promise<Entity> {
+    if (scope !== null && named !== undefined && named !== scope) throw new PaymentError('FORBIDDEN', 'an entity reads only its own statements');
+    const id = scope ?? named;
+    if (!id) throw new PaymentError('FORMAT', 'entityId is required');
+    const e = (await this.store.loadCatalogue()).entities.get(id);
+    if (!e) throw new PaymentError('NOT_FOUND', `no entity ${id}`);
+    return e;
+  }
+
+  private async account() {
+    return circuitAccount((await this.store.loadCatalogue()).owner, this.deps.files);
+  }
+
+  // ---------------------------------------------------------------- windows
+
+  /** Windows, newest first; an entity gets its own statement summary, finance and admin the totals. */
+  async windows(q: { from?: string; to?: string }, scope: Scope) {
+    const windows = (await this.store.listWindows()).filter((w) => (!q.from || w.date >= q.from) && (!q.to || w.date <= q.to));
+    return windows.map((w) => {
+      const figures = w.figures ? (JSON.parse(w.figures) as SettlementFigures) : null;
+      if (scope !== null) {
+        const e = figures?.entities.find((x) => x.entityId === scope);
+        const statement = figures
+          ? { entityId: scope, count: e?.count ?? 0, gross: e?.gross ?? 0, reversals: e?.reversals ?? 0, adjustments: e?.adjustments ?? 0, netPayout: e?.netPayout ?? 0 }
+          : null;
+        return { ...this.entityView(w), statement };
+      }
+      return { ...this.view(w), totals: figures?.totals ?? null };
+    });
+  }
+
+  /** A window: the whole figures with what the SEPA files carry (finance, admin), or an entity's own statement. */
+  async window(date: string, scope: Scope) {
+    const { window, figures } = await this.settled(date);
+    if (scope !== null) {
+      const e = await this.readableEntity(scope, undefined);
+      return { window: this.entityView(window), statement: figures.entities.find((x) => x.entityId === e.id) ?? zeroStatement(e) };
+    }
+    return { window: this.view(window), figures, sepa: sepaSummary(figures, await this.account()) };
+  }
+
+  /** Close and settle a business day into a draft (settlement/run.ts). */
+  async run(date: string) {
+    try {
+      const result = await settle(this.store, date, { cutoff: this.deps.cutoff, operator: this.deps.operator, now: this.now() });
+      return { outcome: result.outcome, window: this.view(result.window), figures: result.figures };
+    } catch (err) {
+      // A broken invariant: refused (SETTLEMENT_UNBALANCED), and said loudly.
+      if (err instanceof SettlementError) logger.error('settlement refused: the figures do not balance with the ledger', { date, problems: err.problems });
+      throw err;
+    }
+  }
+
+  /** Approve a draft; approving again changes nothing. */
+  async approve(date: string, actor: string): Promise<{ changed: boolean; window: WindowView }> {
+    const before = await this.store.getWindow(date);
+    if (!before) throw new PaymentError('NOT_FOUND', `no settlement for ${date}`);
+    if (before.status === 'closed' || !before.figures) throw new PaymentError('DRAFT_MISSING', `the settlement of ${date} has no draft yet: run it first`);
+    // What each counter's direct debit collects now counts as settled against its credit limit.
+    const figures = JSON.parse(before.figures) as SettlementFigures;
+    const collected = new Map(figures.counters.map((c) => [c.counterId, c.collected]));
+    const w = await this.store.approveWindow(date, actor, this.now(), collected);
+    return { changed: before.status === 'draft', window: this.view(w) };
+  }
+
+  // ---------------------------------------------------------------- statements and reports
+
+  /** An entity's statement; an entity reads its own. */
+  async entityStatement(date: string, entityId: string, format: Format, scope: Scope): Promise<FinanceDocument> {
+    const e = await this.readableEntity(scope, entityId);
+    const { window, figures } = await this.settled(date);
+    const statement = figures.entities.find((x) => x.entityId === e.id) ?? zeroStatement(e);
+    const filename = `tserve-${date}-${e.id}`;
+    if (format === 'json') return { format, body: { window: this.entityView(window), statement }, filename };
+    if (format === 'csv') return { format, body: entitiesCsv(date, [statement]), filename };
+    return { format, body: await entityStatementPdf(figures, statement, window.status, this.deps.cutoff, this.now()), filename };
+  }
+
+  /** A counter's statement (a counter without payments in the window: zeros). */
+  async counterStatement(date: string, counterId: string, format: Format): Promise<FinanceDocument> {
+    const { window, figures } = await this.settled(date);
+    let statement: CounterStatement | undefined = figures.counters.find((c) => c.counterId === counterId);
+    if (!statement) {
+      const c = await this.store.getCounter(counterId);
+      if (!c) throw new PaymentError('NOT_FOUND', `no counter ${counterId}`);
+      statement = { counterId: c.id, name: c.name, kind: c.kind, iban: c.iban, mandateRef: c.mandateRef, count: 0, cancelledCount: 0, collected: 0, commission: 0, owed: 0 };
+    }
+    const filename = `tserve-${date}-${counterId}`;
+    if (format === 'json') return { format, body: { window: this.view(window), statement }, filename };
+    if (format === 'csv') return { format, body: countersCsv(date, [statement]), filename };
+    return { format, body: await counterStatementPdf(figures, statement, window.status, this.deps.cutoff, this.now()), filename };
+  }
+
+  /** Every entity (one row per service and a TOTAL row), or every counter, as CSV. */
+  async summaryCsv(date: string, of: 'entities' | 'counters'): Promise<FinanceDocument> {
+    const { figures } = await this.settled(date);
+    const body = of === 'entities' ? entitiesCsv(date, figures.entities) : countersCsv(date, figures.counters);
+    return { format: 'csv', body, filename: `tserve-${date}-${of}` };
+  }
+
+  /**
+   * The window's payment lines as CSV, read in pages: the checks are made before the
+   * first chunk, so a refusal is still an error answer.
+   */
+  async paymentLines(date: string, q: { entityId?: string; counterId?: string }, scope: Scope): Promise<{ filename: string; chunks: AsyncIterable<string> }> {
+    const entityId = scope !== null ? (await this.readableEntity(scope, q.entityId)).id : q.entityId;
+    await this.settled(date);
+    const store = this.store;
+    async function* chunks(): AsyncIterable<string> {
+      let cursor: string | null = null;
+      let first = true;
+      do {
+        const page: Awaited<ReturnType<Store['windowLines']>> = await store.windowLines({ from: date, to: date, entityId, counterId: q.counterId }, cursor, LINES_PAGE);
+        yield linesCsv(page.lines, first);
+        first = false;
+        cursor = page.nextCursor;
+      } while (cursor);
+    }
+    return { filename: `tserve-${date}-payments${entityId ? `-${entityId}` : ''}`, chunks: chunks() };
+  }
+
+  /** The finance office report (A4 landscape PDF). */
+  async report(date: string): Promise<FinanceDocument> {
+    const { window, figures } = await this.settled(date);
+    return { format: 'pdf', body: await reportPdf(figures, window, await this.account(), this.deps.cutoff, this.now()), filename: `tserve-${date}-report` };
+  }
+
+  // ---------------------------------------------------------------- SEPA
+
+  /**
+   * The SEPA file of an approved window (pain.001 credit transfers, pain.008 direct
+   * debits); writing it marks the window exported. Nothing is marked when it is refused.
+   */
+  async sepaFile(date: string, kind: 'pain.001' | 'pain.008'): Promise<FinanceDocument> {
+    const { window, figures } = await this.settled(date);
+    if (window.status !== 'approved' && window.status !== 'exported') {
+      throw new PaymentError('WINDOW_NOT_APPROVED', `the settlement of ${date} is a ${window.status}: SEPA files come from approved settlements only`);
+    }
+    const account = await this.account();
+    // Dated from the approval; the requested date counts from now, when the file is produced.
+    const dates = { createdAt: window.approvedAt!, producedAt: this.now() };
+    const xml = kind === 'pain.001' ? pain001(figures, { account, ...dates }) : pain008(figures, { account, ...dates, creditorId: this.deps.files.creditorId });
+    await this.store.markExported(date, this.now());
+    return { format: 'xml', body: xml, filename: `TSERVE-${kind === 'pain.001' ? 'CT' : 'DD'}-${date.replaceAll('-', '')}.${kind}` };
+  }
+
+  // ---------------------------------------------------------------- adjustments
+
+  /** Administrative refund of a payment whose window is closed, booked in the current window and audited. */
+  async refund(publicId: string, actor: string, reason: string): Promise<{ payment: Payment; adjustment: { window: string | null; originalWindow: string; actor: string; reason: string } }> {
+    const id = publicId.toLowerCase();
+    const payment = /^[0-9a-f-]{36}$/.test(id) ? await this.store.getPayment(id) : undefined;
+    if (!payment) throw new PaymentError('NOT_FOUND', `no payment ${id}`);
+    if (payment.reversedAt !== null) {
+      throw new PaymentError('ALREADY_REVERSED', `the payment was already ${payment.reversalKind === 'adjustment' ? 'refunded' : 'reversed'} in the window of ${payment.reversalSettlementDate}`);
+    }
+    const adjusted = await this.deps.payments.adjust(payment, actor, reason);
+    return { payment: adjusted, adjustment: { window: adjusted.reversalSettlementDate, originalWindow: adjusted.settlementDate, actor, reason } };
+  }
+
+  // ---------------------------------------------------------------- rebilling
+
+  /** An entity's monthly circuit-fee statement (JSON or CSV). */
+  async rebilling(month: string, named: string | undefined, format: 'json' | 'csv', scope: Scope): Promise<FinanceDocument> {
+    const e = await this.readableEntity(scope, named);
+    const st = await rebillingStatement(this.store, e.id, month, { now: this.now(), cutoff: this.deps.cutoff });
+    if (format === 'csv') return { format, body: rebillingCsv(st), filename: `tserve-rebilling-${month}-${e.id}` };
+    return { format, body: st, filename: `tserve-rebilling-${month}-${e.id}` };
+  }
+
+  /** The rebilled payments of the month, one line each, a page at a time. */
+  async rebillingLines(
+    month: string,
+    q: { entityId?: string; cursor?: string; limit: number },
+    format: 'json' | 'csv',
+    scope: Scope,
+  ): Promise<{ document: FinanceDocument; nextCursor: string | null }> {
+    const e = await this.readableEntity(scope, q.entityId);
+    const { from, to } = monthBounds(month);
+    const page = await this.store.windowLines({ from, to, entityId: e.id, rebilledOnly: true }, q.cursor ?? null, q.limit);
+    const filename = `tserve-rebilling-${month}-${e.id}-lines`;
+    const document: FinanceDocument =
+      format === 'csv'
+        ? { format, body: linesCsv(page.lines), filename }
+        : { format, body: { items: page.lines.map((l) => ({ ...l, bookedAt: new Date(l.bookedAt).toISOString() })), nextCursor: page.nextCursor }, filename };
+    return { document, nextCursor: page.nextCursor };
+  }
+
+  /** The month's FatturaPA invoice of circuit fees to the entity, once the month is over. */
+  async invoice(month: string, named: string | undefined, scope: Scope): Promise<FinanceDocument> {
+    const e = await this.readableEntity(scope, named);
+    const catalogue = await this.store.loadCatalogue();
+    if (e.isCircuitOwner) throw new PaymentError('NOTHING_TO_INVOICE', `${e.name} owns the circuit: it invoices no circuit fees to itself`);
+    const st = await rebillingStatement(this.store, e.id, month, { now: this.now(), cutoff: this.deps.cutoff });
+    if (!st.final) throw new PaymentError('MONTH_NOT_OVER', `${month} is not over: its invoice is issued once its last settlement window has closed`);
+    const xml = fatturaPA(st, {
+      issuer: catalogue.owner,
+      issuerVatNumber: this.deps.files.ownerVatNumber,
+      iban: this.deps.files.iban ?? catalogue.owner.iban,
+      recipientCode: this.deps.files.invoiceCodes[e.id],
+    });
+    return { format: 'xml', body: xml, filename: invoiceNumber(e.id, month) };
+  }
+}
