@@ -1,11 +1,10 @@
 // Admin API: provision terminals (the TMK is shown once), block and unblock them,
-// suspend counters, change credit limits. Every change is audited by the store.
-import { randomBytes } from 'node:crypto';
-import { Router, type Request } from 'express';
-import { KEY_COST, hashSecret, sealTmk } from '../auth/secrets.js';
+// suspend counters, change credit limits. Thin: decode, authorise, call
+// src/payments/admin.ts (which audits every change), encode.
+import { Router, type Request, type Response } from 'express';
 import { principalName } from '../auth/principal.js';
-import { PaymentError } from '../payments/errors.js';
-import type { Counter } from '../store/types.js';
+import type { NetworkAdmin } from '../payments/admin.js';
+import type { Counter, Terminal } from '../store/types.js';
 import { authenticate, principal, requireRole } from './auth.js';
 import type { AppContext } from './context.js';
 import { documented } from './openapi.js';
@@ -25,31 +24,28 @@ function counterOut(c: Counter, exposure?: number) {
   };
 }
 
-export function adminApi(ctx: AppContext): Router {
+const terminalOut = (t: Terminal) => ({ id: t.id, counterId: t.counterId, status: t.status });
+
+export function adminApi(ctx: AppContext, network: NetworkAdmin): Router {
   const r = Router();
-  const { store } = ctx;
   const admin = [authenticate(ctx.tokens), requireRole('admin')];
   const readers = [authenticate(ctx.tokens), requireRole('admin', 'finance')];
   const actor = (req: Request) => principalName(principal(req));
+  const id = (req: Request) => String(req.params.id);
 
   documented({ method: 'get', path: '/v1/admin/counters', summary: 'All counters', roles: ['admin', 'finance'] });
   r.get('/v1/admin/counters', ...readers, async (_req, res) => {
-    res.json((await store.listCounters()).map((c) => counterOut(c)));
+    res.json((await network.listCounters()).map((c) => counterOut(c)));
   });
 
   documented({ method: 'get', path: '/v1/admin/counters/:id', summary: 'A counter with its exposure (cash collected, not settled)', roles: ['admin', 'finance'], response: S.CounterOut });
   r.get('/v1/admin/counters/:id', ...readers, async (req, res) => {
-    const c = await store.getCounter(String(req.params.id));
-    if (!c) throw new PaymentError('NOT_FOUND', `no counter ${String(req.params.id)}`);
-    res.json({ ...counterOut(c, await store.counterExposure(c.id)), terminals: await store.listTerminals(c.id) });
+    const { counter, exposureCents, terminals } = await network.counterDetail(id(req));
+    res.json({ ...counterOut(counter, exposureCents), terminals });
   });
 
-  const counterStatus = (status: Counter['status']) => async (req: Request, res: import('express').Response) => {
-    const id = String(req.params.id);
-    if (!(await store.setCounterStatus(id, status, { actor: actor(req), action: `counter.${status}`, target: id }))) {
-      throw new PaymentError('NOT_FOUND', `no counter ${id}`);
-    }
-    res.json(counterOut((await store.getCounter(id))!));
+  const counterStatus = (status: Counter['status']) => async (req: Request, res: Response) => {
+    res.json(counterOut(await network.setCounterStatus(id(req), status, actor(req))));
   };
   documented({ method: 'post', path: '/v1/admin/counters/:id/suspend', summary: 'Suspend a counter: its terminals are refused (57/58)', roles: ['admin'], response: S.CounterOut });
   r.post('/v1/admin/counters/:id/suspend', ...admin, counterStatus('suspended'));
@@ -58,23 +54,15 @@ export function adminApi(ctx: AppContext): Router {
 
   documented({ method: 'put', path: '/v1/admin/counters/:id/credit-limit', summary: "Change a counter's credit limit (cents)", roles: ['admin'], body: S.CreditLimitInput, response: S.CounterOut });
   r.put('/v1/admin/counters/:id/credit-limit', ...admin, async (req, res) => {
-    const id = String(req.params.id);
     const body = S.CreditLimitInput.parse(req.body);
-    const before = await store.getCounter(id);
-    if (!before) throw new PaymentError('NOT_FOUND', `no counter ${id}`);
-    await store.setCreditLimit(id, body.creditLimit, {
-      actor: actor(req),
-      action: 'counter.credit_limit',
-      target: id,
-      detail: { from: before.creditLimitCents, to: body.creditLimit },
-    });
-    res.json(counterOut((await store.getCounter(id))!, await store.counterExposure(id)));
+    const { counter, exposureCents } = await network.setCreditLimit(id(req), body.creditLimit, actor(req));
+    res.json(counterOut(counter, exposureCents));
   });
 
   documented({ method: 'get', path: '/v1/admin/terminals', summary: 'Terminals (optionally ?counterId=)', roles: ['admin', 'finance'] });
   r.get('/v1/admin/terminals', ...readers, async (req, res) => {
     const counterId = typeof req.query.counterId === 'string' ? req.query.counterId : undefined;
-    res.json(await store.listTerminals(counterId));
+    res.json(await network.listTerminals(counterId));
   });
 
   documented({
@@ -83,26 +71,12 @@ export function adminApi(ctx: AppContext): Router {
   });
   r.post('/v1/admin/terminals', ...admin, async (req, res) => {
     const body = S.ProvisionTerminal.parse(req.body);
-    const counter = await store.getCounter(body.counterId);
-    if (!counter) throw new PaymentError('NOT_FOUND', `no counter ${body.counterId}`);
-    const terminalId = body.terminalId ?? (await store.nextTerminalId());
-    if (await store.getTerminal(terminalId)) throw new PaymentError('CONFLICT', `terminal ${terminalId} exists`);
-    const tmk = randomBytes(32);
-    const tmkHex = tmk.toString('hex');
-    await store.insertTerminal(
-      { id: terminalId, counterId: counter.id, tmkSealed: sealTmk(ctx.kek, terminalId, tmk), secretHash: await hashSecret(tmkHex, KEY_COST) },
-      { actor: actor(req), action: 'terminal.provision', target: terminalId, detail: { counterId: counter.id } },
-    );
-    res.status(201).set('Cache-Control', 'no-store').json({ terminalId, counterId: counter.id, tmk: tmkHex });
+    const t = await network.provisionTerminal(body, actor(req));
+    res.status(201).set('Cache-Control', 'no-store').json({ terminalId: t.terminalId, counterId: t.counterId, tmk: t.tmkHex });
   });
 
-  const terminalStatus = (status: 'active' | 'blocked') => async (req: Request, res: import('express').Response) => {
-    const id = String(req.params.id);
-    if (!(await store.setTerminalStatus(id, status, { actor: actor(req), action: status === 'blocked' ? 'terminal.block' : 'terminal.unblock', target: id }))) {
-      throw new PaymentError('NOT_FOUND', `no terminal ${id}`);
-    }
-    const t = (await store.getTerminal(id))!;
-    res.json({ id: t.id, counterId: t.counterId, status: t.status });
+  const terminalStatus = (status: 'active' | 'blocked') => async (req: Request, res: Response) => {
+    res.json(terminalOut(await network.setTerminalStatus(id(req), status, actor(req))));
   };
   documented({ method: 'post', path: '/v1/admin/terminals/:id/block', summary: 'Block a terminal', roles: ['admin'] });
   r.post('/v1/admin/terminals/:id/block', ...admin, terminalStatus('blocked'));

@@ -1,0 +1,95 @@
+// The network's administration (admin API): counters (suspend, reactivate, credit
+// limit) and terminals (provision with a fresh TMK shown once, block, unblock). Every
+// change goes to the store with an audit entry naming its actor; src/http/admin-api.ts
+// decodes, authorises, calls one method here and encodes.
+import { randomBytes } from 'node:crypto';
+import { KEY_COST, hashSecret, sealTmk } from '../auth/secrets.js';
+import type { Counter, Store, Terminal } from '../store/types.js';
+import { PaymentError } from './errors.js';
+
+export type TerminalSummary = Awaited<ReturnType<Store['listTerminals']>>[number];
+
+export interface CounterDetail {
+  counter: Counter;
+  /** Cash collected and not yet settled, cents. */
+  exposureCents: number;
+  terminals: TerminalSummary[];
+}
+
+export interface ProvisionedTerminal {
+  terminalId: string;
+  counterId: string;
+  /** The terminal master key in hex: returned this once, stored only sealed under the KEK. */
+  tmkHex: string;
+}
+
+export class NetworkAdmin {
+  constructor(
+    private readonly store: Store,
+    /** The key-encryption key that seals every TMK. */
+    private readonly kek: Buffer,
+  ) {}
+
+  listCounters(): Promise<Counter[]> {
+    return this.store.listCounters();
+  }
+
+  private async counter(id: string): Promise<Counter> {
+    const c = await this.store.getCounter(id);
+    if (!c) throw new PaymentError('NOT_FOUND', `no counter ${id}`);
+    return c;
+  }
+
+  /** A counter with its exposure and its terminals. */
+  async counterDetail(id: string): Promise<CounterDetail> {
+    const counter = await this.counter(id);
+    const [exposureCents, terminals] = await Promise.all([this.store.counterExposure(id), this.store.listTerminals(id)]);
+    return { counter, exposureCents, terminals };
+  }
+
+  /** Suspend (its terminals are refused) or reactivate a counter; audited as counter.<status>. */
+  async setCounterStatus(id: string, status: Counter['status'], actor: string): Promise<Counter> {
+    if (!(await this.store.setCounterStatus(id, status, { actor, action: `counter.${status}`, target: id }))) {
+      throw new PaymentError('NOT_FOUND', `no counter ${id}`);
+    }
+    return this.counter(id);
+  }
+
+  /** Change a counter's credit limit (cents), auditing the old and new limits. */
+  async setCreditLimit(id: string, creditLimitCents: number, actor: string): Promise<{ counter: Counter; exposureCents: number }> {
+    const before = await this.counter(id);
+    await this.store.setCreditLimit(id, creditLimitCents, {
+      actor,
+      action: 'counter.credit_limit',
+      target: id,
+      detail: { from: before.creditLimitCents, to: creditLimitCents },
+    });
+    return { counter: await this.counter(id), exposureCents: await this.store.counterExposure(id) };
+  }
+
+  listTerminals(counterId?: string): Promise<TerminalSummary[]> {
+    return this.store.listTerminals(counterId);
+  }
+
+  /** A new terminal of a counter, with a fresh TMK (sealed for the store, hashed as its JSON secret). */
+  async provisionTerminal(input: { counterId: string; terminalId?: string }, actor: string): Promise<ProvisionedTerminal> {
+    const counter = await this.counter(input.counterId);
+    const terminalId = input.terminalId ?? (await this.store.nextTerminalId());
+    if (await this.store.getTerminal(terminalId)) throw new PaymentError('CONFLICT', `terminal ${terminalId} exists`);
+    const tmk = randomBytes(32);
+    const tmkHex = tmk.toString('hex');
+    await this.store.insertTerminal(
+      { id: terminalId, counterId: counter.id, tmkSealed: sealTmk(this.kek, terminalId, tmk), secretHash: await hashSecret(tmkHex, KEY_COST) },
+      { actor, action: 'terminal.provision', target: terminalId, detail: { counterId: counter.id } },
+    );
+    return { terminalId, counterId: counter.id, tmkHex };
+  }
+
+  /** Block or unblock a terminal; audited as terminal.block or terminal.unblock. */
+  async setTerminalStatus(id: string, status: 'active' | 'blocked', actor: string): Promise<Terminal> {
+    if (!(await this.store.setTerminalStatus(id, status, { actor, action: status === 'blocked' ? 'terminal.block' : 'terminal.unblock', target: id }))) {
+      throw new PaymentError('NOT_FOUND', `no terminal ${id}`);
+    }
+    return (await this.store.getTerminal(id))!;
+  }
+}
