@@ -6,6 +6,7 @@ import { rateLimit } from 'express-rate-limit';
 import helmet from 'helmet';
 import { logger, withRequestId } from '../log.js';
 import { NetworkAdmin } from '../payments/admin.js';
+import { DebtPositions } from '../payments/positions.js';
 import { Finance } from '../../settlement/finance.js';
 import { adminApi } from './admin-api.js';
 import type { AppContext } from './context.js';
@@ -80,11 +81,12 @@ export function createApp(ctx: AppContext): express.Express {
 
   // The use-cases the routers call, over what main.ts gave the edge.
   const { store, payments, config } = ctx;
+  const positions = new DebtPositions(store, payments);
   const network = new NetworkAdmin(store, ctx.kek);
   const finance = new Finance({ store, payments, cutoff: config.settlementCutoff, operator: config.operator, files: config.settlementFiles });
 
   app.use(terminalApi(ctx));
-  app.use(entityApi(ctx));
+  app.use(entityApi(ctx, positions));
   app.use(adminApi(ctx, network));
   app.use(financeApi(ctx, finance));
   app.use((req, res) => sendProblem(res, 'NOT_FOUND', `no route ${req.method} ${req.path}`));

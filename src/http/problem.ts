@@ -3,6 +3,7 @@ import type { NextFunction, Request, Response } from 'express';
 import { ZodError } from 'zod';
 import { logger } from '../log.js';
 import { ERROR_CODES, PaymentError, type ErrorCode } from '../payments/errors.js';
+import { zodDetail } from '../payments/inputs.js';
 
 export function sendProblem(res: Response, code: ErrorCode, detail: string, extra: Record<string, unknown> = {}): void {
   const e = ERROR_CODES[code];
@@ -10,13 +11,6 @@ export function sendProblem(res: Response, code: ErrorCode, detail: string, extr
     .status(e.http)
     .type('application/problem+json')
     .send(JSON.stringify({ type: `urn:tserve:error:${code}`, title: e.title, status: e.http, code, detail, ...extra }));
-}
-
-export function zodDetail(err: ZodError): string {
-  return err.issues
-    .slice(0, 5)
-    .map((i) => (i.path.length ? `${i.path.join('.')}: ${i.message}` : i.message))
-    .join('; ');
 }
 
 /** The last middleware: every error becomes a problem; nothing unexpected leaks. */

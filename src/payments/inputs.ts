@@ -1,6 +1,6 @@
 // Inputs the payments use-cases accept, as zod schemas: the HTTP edge validates with
 // them and documents them in /openapi.json; the rules here never see anything else.
-import { z } from 'zod';
+import { z, type ZodError } from 'zod';
 import { isIsoDate } from '../domain/calendar.js';
 
 export const cents = z.number().int().min(0).max(99_999_999_999);
@@ -45,3 +45,11 @@ export const DebtPositionInput = z.strictObject({
 export const BulkPositionsInput = z.array(DebtPositionInput).min(1).max(50_000);
 
 export type DebtPositionInputT = z.infer<typeof DebtPositionInput>;
+
+/** A zod error in a line a person can read: the first five issues, each with its path. */
+export function zodDetail(err: Pick<ZodError, 'issues'>): string {
+  return err.issues
+    .slice(0, 5)
+    .map((i) => (i.path.length ? `${i.path.join('.')}: ${i.message}` : i.message))
+    .join('; ');
+}

@@ -1,9 +1,12 @@
-// Rules for debt positions published by entities (domain.md §6): what makes a
-// position acceptable before the store takes it.
+// Debt positions published by entities (domain.md §6): the rules that make a position
+// acceptable before the store takes it, and the use-cases of the entity API (publish
+// one or many, from JSON or a CSV upload, all or nothing with a per-row report; list,
+// read, cancel). src/http/entity-api.ts decodes, authorises, calls one of them, encodes.
+import { parse as parseCsv } from 'csv-parse/sync';
 import { checkNoticeNumber } from '../domain/notice.js';
-import type { DebtPositionInputT } from './inputs.js';
-import type { NewPosition } from '../store/types.js';
-import type { ErrorCode } from './errors.js';
+import { BulkPositionsInput, zodDetail, type DebtPositionInputT } from './inputs.js';
+import type { DebtPositionView, NewPosition, Store } from '../store/types.js';
+import { PaymentError, type ErrorCode } from './errors.js';
 import type { Payments } from './service.js';
 
 const FISCAL_CODE_FORMAT = /^([A-Z0-9]{16}|\d{11})$/;
@@ -63,4 +66,176 @@ export function toNewPosition(input: DebtPositionInputT, entityId: string): NewP
       ruleParams: o.ruleParams ?? null,
     })),
   };
+}
+
+// ---------------------------------------------------------------------------
+// Publishing, reading and cancelling positions (the entity API's use-cases)
+
+/** Who acts: the audit name, and the entity an entity user is confined to (null: admin, for any entity it names). */
+export interface PositionsActor {
+  name: string;
+  entityId: string | null;
+}
+
+/** A refused row of an upload: the CSV line (header is line 1) or the JSON array index. */
+export interface RowError {
+  row: number;
+  code: ErrorCode;
+  detail: string;
+}
+
+/** All or nothing: every position created, or none with the reason of each refused row. */
+export type PublishReport =
+  | { outcome: 'created'; created: number; ids: number[] }
+  /** A row breaks the rules (422), or the store refuses rows (a notice number taken: 409). */
+  | { outcome: 'invalid' | 'conflict'; created: 0; errors: RowError[] };
+
+/** CSV columns of a bulk upload: one row per payment option; rows with the same externalRef form one position. */
+export const CSV_COLUMNS = [
+  'externalRef', 'service', 'debtorFiscalCode', 'debtorName', 'description', 'validUntil',
+  'noticeNumber', 'lookupKey', 'kind', 'instalmentNo', 'amount', 'dueDate', 'optionDescription',
+] as const;
+const OPTIONAL_CSV_COLUMNS: readonly string[] = ['debtorName', 'validUntil', 'lookupKey', 'kind', 'instalmentNo', 'optionDescription'];
+
+/** Where each position and each of its options came from: CSV line numbers (null: JSON, by array index). */
+type Origins = { line: number; options: number[] }[] | null;
+
+function rowOf(origins: Origins, position: number, option?: number): number {
+  if (!origins) return position;
+  const o = origins[position];
+  if (!o) return -1;
+  return option === undefined ? o.line : (o.options[option] ?? o.line);
+}
+
+/** Groups CSV rows into position inputs (not yet validated), remembering each one's lines. */
+export function csvToPositions(text: string, entityId: string | undefined): { positions: unknown[]; origins: NonNullable<Origins> } {
+  let records: Record<string, string>[];
+  try {
+    records = parseCsv(text, { columns: true, skip_empty_lines: true, trim: true, bom: true }) as Record<string, string>[];
+  } catch (err) {
+    throw new PaymentError('FORMAT', `CSV: ${(err as Error).message}`);
+  }
+  const missing = CSV_COLUMNS.filter((c) => !OPTIONAL_CSV_COLUMNS.includes(c)).filter((c) => records.length > 0 && !(c in records[0]!));
+  if (missing.length > 0) throw new PaymentError('FORMAT', `CSV: missing columns ${missing.join(', ')}; expected ${CSV_COLUMNS.join(',')}`);
+  const byRef = new Map<string, { position: Record<string, unknown>; line: number; options: number[] }>();
+  records.forEach((rec, i) => {
+    const opt = (v: string | undefined) => (v === undefined || v === '' ? undefined : v);
+    const num = (v: string | undefined) => (opt(v) === undefined ? undefined : /^\d+$/.test(v!) ? Number(v) : v);
+    let entry = byRef.get(rec.externalRef ?? '');
+    if (!entry) {
+      entry = {
+        line: i + 2, // header is line 1
+        options: [],
+        position: {
+          ...(entityId ? { entityId } : {}),
+          service: rec.service,
+          externalRef: rec.externalRef,
+          debtorFiscalCode: rec.debtorFiscalCode,
+          debtorName: opt(rec.debtorName),
+          description: rec.description,
+          validUntil: opt(rec.validUntil),
+          options: [],
+        },
+      };
+      byRef.set(rec.externalRef ?? '', entry);
+    }
+    entry.options.push(i + 2);
+    (entry.position.options as unknown[]).push({
+      noticeNumber: rec.noticeNumber,
+      lookupKey: opt(rec.lookupKey),
+      kind: opt(rec.kind),
+      instalmentNo: num(rec.instalmentNo),
+      amount: num(rec.amount),
+      dueDate: rec.dueDate,
+      description: opt(rec.optionDescription) ?? rec.description,
+    });
+  });
+  const entries = [...byRef.values()];
+  return { positions: entries.map((e) => e.position), origins: entries.map((e) => ({ line: e.line, options: e.options })) };
+}
+
+export class DebtPositions {
+  constructor(
+    private readonly store: Store,
+    /** The catalogue the rules check services and entities against. */
+    private readonly payments: Payments,
+  ) {}
+
+  /** The entity an actor acts for: an entity user its own only; admin the one it names. */
+  private actingEntity(actor: PositionsActor, named: string | undefined): string {
+    if (actor.entityId !== null) {
+      if (named !== undefined && named !== actor.entityId) throw new PaymentError('FORBIDDEN', 'an entity acts only for itself');
+      return actor.entityId;
+    }
+    if (!named) throw new PaymentError('FORMAT', 'entityId is required');
+    return named;
+  }
+
+  private async publish(inputs: DebtPositionInputT[], actor: PositionsActor, origins: Origins): Promise<PublishReport> {
+    const rows = inputs.map((input) => ({ input, entityId: this.actingEntity(actor, input.entityId) }));
+    const errors = rows.flatMap(({ input, entityId }, i) =>
+      positionRowErrors(input, entityId, this.payments).map(({ option, ...e }) => ({ row: rowOf(origins, i, option), ...e })),
+    );
+    if (errors.length > 0) return { outcome: 'invalid', created: 0, errors };
+    const result = await this.store.createPositions(rows.map(({ input, entityId }) => toNewPosition(input, entityId)), actor.name);
+    if ('errors' in result) return { outcome: 'conflict', created: 0, errors: result.errors.map((e) => ({ ...e, row: rowOf(origins, e.row) })) };
+    return { outcome: 'created', created: result.ids.length, ids: result.ids };
+  }
+
+  /** Publish one position: the position as stored, or the reasons it was refused (the first one leads). */
+  async publishOne(input: DebtPositionInputT, actor: PositionsActor): Promise<{ position: DebtPositionView } | { errors: RowError[] }> {
+    const report = await this.publish([input], actor, null);
+    if (report.outcome !== 'created') return { errors: report.errors };
+    return { position: (await this.store.getPosition(report.ids[0]!))! };
+  }
+
+  /**
+   * Publish many positions, all or nothing: a JSON array of positions, or CSV text with
+   * one row per option (its rows name no entity: an admin names it as `entityId`).
+   * Rows that fail the schema or the rules are reported by CSV line or array index.
+   */
+  async publishBulk(body: { json: unknown } | { csv: string; entityId?: string }, actor: PositionsActor): Promise<PublishReport> {
+    let raw: unknown;
+    let origins: Origins = null;
+    if ('csv' in body) ({ positions: raw, origins } = csvToPositions(body.csv, body.entityId));
+    else raw = body.json;
+    const parsed = BulkPositionsInput.safeParse(raw);
+    if (!parsed.success) {
+      const errors = parsed.error.issues.map((i) => ({
+        row:
+          typeof i.path[0] === 'number'
+            ? rowOf(origins, i.path[0], i.path[1] === 'options' && typeof i.path[2] === 'number' ? i.path[2] : undefined)
+            : -1,
+        code: 'FORMAT' as const,
+        detail: zodDetail({ issues: [{ ...i, path: i.path.slice(1) }] }),
+      }));
+      return { outcome: 'invalid', created: 0, errors };
+    }
+    return this.publish(parsed.data, actor, origins);
+  }
+
+  /** A page of an entity's positions; an entity lists its own only. */
+  list(q: { entityId?: string; cursor?: number; limit: number }, scope: string | null) {
+    const entityId = scope ?? q.entityId;
+    if (scope !== null && q.entityId !== undefined && q.entityId !== scope) throw new PaymentError('FORBIDDEN', 'an entity acts only for itself');
+    if (!entityId) throw new PaymentError('FORMAT', 'entityId is required');
+    return this.store.listPositions(entityId, q.cursor ?? 0, q.limit);
+  }
+
+  /** A position by its id (as given in the path); an entity reads its own only. */
+  async get(id: string, scope: string | null): Promise<DebtPositionView> {
+    const n = Number(id);
+    const pos = Number.isSafeInteger(n) && n > 0 ? await this.store.getPosition(n) : undefined;
+    if (!pos) throw new PaymentError('NOT_FOUND', `no debt position ${id}`);
+    if (scope !== null && pos.entityId !== scope) throw new PaymentError('FORBIDDEN', 'this position belongs to another entity');
+    return pos;
+  }
+
+  /** Cancel a position that is not paid: its notices answer NOTICE_CANCELLED. */
+  async cancel(id: string, actor: PositionsActor): Promise<DebtPositionView> {
+    const pos = await this.get(id, actor.entityId);
+    const result = await this.store.cancelPosition(pos.id, actor.name);
+    if (!result.ok) throw new PaymentError(result.code, result.detail);
+    return (await this.store.getPosition(pos.id))!;
+  }
 }

@@ -4,7 +4,7 @@
 import './quiet.js'; // before anything that loads src/log.ts
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { addDays } from '../../src/domain/calendar.js';
-import { CSV_COLUMNS } from '../../src/http/entity-api.js';
+import { CSV_COLUMNS } from '../../src/payments/positions.js';
 import { bearer, corruptCheckDigits, expectProblem, idemKey, noticeFactory, positionCount, setup, today, type Ctx } from './support.js';
 
 let c: Ctx;
