@@ -19,8 +19,8 @@ import { computeMac, deriveSignonKey, deriveWrapKey, terminalIdAad, wrapSessionK
 import { decode, macField, macInput, message, partialHeader, responseMti, withMac, type IsoMessage } from './codec.js';
 import { IsoError } from './errors.js';
 import { frame } from './framing.js';
-import { FIELDS, PREFIX_DIGITS, type FieldSpec } from './spec.js';
-import { formatTlv, parseTlv } from './tlv.js';
+import { FIELDS, PREFIX_DIGITS, fromWire, toWire, type FieldSpec } from './spec.js';
+import { formatTlv, parseTlv, tagFromWire } from './tlv.js';
 
 const bytes = (from: number, count: number): Buffer => Buffer.from(Array.from({ length: count }, (_, i) => from + i));
 const hex = (b: Buffer): string => b.toString('hex').toUpperCase();
@@ -58,6 +58,9 @@ export interface Exchange {
   response: Example;
 }
 
+// The field values below are written out as the bytes they are, not built with toWire:
+// this page shows vendors the wire, and `meaning` reads every value back through the
+// typed layer (fromWire), so the two are checked against each other.
 const TARI = { notice: '301202400000000164', amount: '000000012345', fee: 'D00000150' };
 
 /** Every exchange, in the order a terminal's day would have them. Deterministic. */
@@ -323,7 +326,8 @@ export function hexDump(buf: Buffer): string {
 
 const visible = (s: string): string => s.replace(/ /g, '␠');
 const code = (s: string): string => `\`${visible(s)}\``;
-const euro = (cents: string): string => `€${(Number(cents) / 100).toFixed(2)}`;
+const euro = (cents: number): string => `€${(cents / 100).toFixed(2)}`;
+const two = (n: number): string => String(n).padStart(2, '0');
 
 function formatOf(spec: FieldSpec): string {
   if (spec.prefix === 'FIXED') return `${spec.format} ${spec.length}`;
@@ -337,8 +341,10 @@ const NETWORK_CODES: Record<string, string> = { '001': 'sign-on', '002': 'sign-o
 function tlvMeaning(tag: string, v: string): string {
   if (tag === 'SK') return 'the wrapped session key (see *Unwrapping SK*)';
   if (tag === 'ST') {
-    const [n, a, rn, ra] = [v.slice(0, 10), v.slice(10, 26), v.slice(26, 36), v.slice(36, 52)];
-    return `${code(n)} ${code(a)} ${code(rn)} ${code(ra)}: ${Number(n)} payments, ${euro(a)}; ${Number(rn)} reversals, ${euro(ra)}`;
+    // The four parts are written as fields 74, 86, 75 and 87 are.
+    const t = tagFromWire('ST', v);
+    const [n, a, rn, ra] = [toWire(74, t.count), toWire(86, t.amountCents), toWire(75, t.reversalCount), toWire(87, t.reversalAmountCents)];
+    return `${code(n)} ${code(a)} ${code(rn)} ${code(ra)}: ${t.count} payments, ${euro(t.amountCents)}; ${t.reversalCount} reversals, ${euro(t.reversalAmountCents)}`;
   }
   return code(v);
 }
@@ -349,16 +355,22 @@ function meaning(n: number, value: string): string {
     case 3:
       return value === '300000' ? 'payment inquiry' : value === '500000' ? 'bill payment' : '';
     case 4:
-      return euro(value);
-    case 7:
-      return `${value.slice(0, 2)}-${value.slice(2, 4)} ${value.slice(4, 6)}:${value.slice(6, 8)}:${value.slice(8, 10)} UTC`;
-    case 12:
-      return `${value.slice(0, 2)}:${value.slice(2, 4)}:${value.slice(4, 6)} Europe/Rome`;
+      return euro(fromWire(4, value));
+    case 7: {
+      const t = fromWire(7, value);
+      return `${two(t.month)}-${two(t.day)} ${two(t.hour)}:${two(t.minute)}:${two(t.second)} UTC`;
+    }
+    case 12: {
+      const t = fromWire(12, value);
+      return `${two(t.hour)}:${two(t.minute)}:${two(t.second)} Europe/Rome`;
+    }
     case 13:
-    case 15:
-      return `${value.slice(0, 2)}-${value.slice(2, 4)}`;
+    case 15: {
+      const d = fromWire(n, value);
+      return `${two(d.month)}-${two(d.day)}`;
+    }
     case 28:
-      return `fee ${euro(value.slice(1))}`;
+      return `fee ${euro(fromWire(28, value))}`;
     case 39:
       return RESPONSE_CODES[value] ?? '';
     case 41:
@@ -373,12 +385,14 @@ function meaning(n: number, value: string): string {
       return NETWORK_CODES[value] ?? '';
     case 74:
     case 75:
-      return String(Number(value));
+      return String(fromWire(n, value));
     case 86:
     case 87:
-      return euro(value);
-    case 90:
-      return `MTI ${code(value.slice(0, 4))}, STAN ${code(value.slice(4, 10))}, field 7 ${code(value.slice(10, 20))}, 22 zeros`;
+      return euro(fromWire(n, value));
+    case 90: {
+      const o = fromWire(90, value);
+      return `MTI ${code(o.mti)}, STAN ${code(o.stan)}, field 7 ${code(toWire(7, o.transmission))}, 22 zeros`;
+    }
     case 64:
     case 128:
       return 'MAC';

@@ -5,6 +5,23 @@
 //
 // Encoding is ISO 8583:1987 in ASCII (§1.2). Every wire character is one byte, so
 // string indices and byte offsets coincide.
+//
+// A field may also name the kind of its typed value (values.ts): amounts in integer
+// cents, counts, MMDD, times, field 90's parts. Callers read and write those fields
+// through getField / toWire / wireFields below, never by padding or slicing strings.
+// The codec itself stays with strings: a message decodes whatever its values mean, and
+// a value that means nothing (month 13) is refused where it is read, naming the field.
+import { IsoError } from './errors.js';
+import {
+  FEE,
+  MONTH_DAY,
+  ORIGINAL_DATA,
+  TIME_OF_DAY,
+  TRANSMISSION_TIME,
+  ValueError,
+  unsigned,
+  type ValueKind,
+} from './values.js';
 
 /**
  * Wire formats.
@@ -29,7 +46,12 @@ export interface FieldSpec {
   readonly shape?: { readonly re: RegExp; readonly description: string };
   /** A MAC field: it must be the last field present (§1.7). */
   readonly mac?: true;
+  /** The kind of the field's typed value, read and written with getField / toWire. */
+  readonly value?: ValueKind<unknown>;
 }
+
+/** A field spec with a typed value of type T. */
+export type TypedFieldSpec<T> = Omit<FieldSpec, 'value'> & { readonly value: ValueKind<T> };
 
 export interface FormatRule {
   /** Whether one character (char code) is allowed. */
@@ -66,24 +88,25 @@ const fixed = (name: string, format: Format, length: number, extra: Partial<Fiel
   ...extra,
 });
 
+const typed = <T>(spec: FieldSpec, value: ValueKind<T>): TypedFieldSpec<T> => ({ ...spec, value });
+
 /** A field table: field number → spec. Field 1 and numbers above 128 must not appear. */
 export type FieldTable = Readonly<Record<number, FieldSpec>>;
 
-/**
- * §1.3. Field 1 (the secondary bitmap indicator) is not in the table: the codec sets
- * and reads it. Field 65 (the tertiary bitmap indicator) is not defined either, so a
- * message with bit 65 set is rejected like any other undefined field.
- */
-export const FIELDS: FieldTable = {
+const CENTS_12 = unsigned(12, 'cents');
+const COUNT_10 = unsigned(10, 'count');
+const CENTS_16 = unsigned(16, 'cents');
+
+const TABLE = {
   3: fixed('processing code', 'n', 6),
-  4: fixed('amount, transaction', 'n', 12),
-  7: fixed('transmission date and time', 'n', 10),
+  4: typed(fixed('amount, transaction', 'n', 12), CENTS_12),
+  7: typed(fixed('transmission date and time', 'n', 10), TRANSMISSION_TIME),
   11: fixed('STAN', 'n', 6),
-  12: fixed('time, local transaction', 'n', 6),
-  13: fixed('date, local transaction', 'n', 4),
-  15: fixed('date, settlement', 'n', 4),
+  12: typed(fixed('time, local transaction', 'n', 6), TIME_OF_DAY),
+  13: typed(fixed('date, local transaction', 'n', 4), MONTH_DAY),
+  15: typed(fixed('date, settlement', 'n', 4), MONTH_DAY),
   // ISO's x+n9 written as an9 by §1.3, which allows only `D` (a fee the citizen pays).
-  28: fixed('amount, transaction fee', 'an', 9, { shape: { re: /^D[0-9]{8}$/, description: "'D' followed by 8 digits" } }),
+  28: typed(fixed('amount, transaction fee', 'an', 9, { shape: { re: /^D[0-9]{8}$/, description: "'D' followed by 8 digits" } }), FEE),
   37: fixed('retrieval reference number', 'an', 12),
   38: fixed('approval code', 'an', 6),
   39: fixed('response code', 'an', 2),
@@ -93,13 +116,20 @@ export const FIELDS: FieldTable = {
   49: fixed('currency code', 'n', 3),
   64: fixed('MAC', 'b', 8, { mac: true }),
   70: fixed('network management code', 'n', 3),
-  74: fixed('credits, number', 'n', 10),
-  75: fixed('credits, reversal number', 'n', 10),
-  86: fixed('credits, amount', 'n', 16),
-  87: fixed('credits, reversal amount', 'n', 16),
-  90: fixed('original data elements', 'n', 42),
+  74: typed(fixed('credits, number', 'n', 10), COUNT_10),
+  75: typed(fixed('credits, reversal number', 'n', 10), COUNT_10),
+  86: typed(fixed('credits, amount', 'n', 16), CENTS_16),
+  87: typed(fixed('credits, reversal amount', 'n', 16), CENTS_16),
+  90: typed(fixed('original data elements', 'n', 42), ORIGINAL_DATA),
   128: fixed('MAC', 'b', 8, { mac: true }),
-};
+} satisfies FieldTable;
+
+/**
+ * §1.3. Field 1 (the secondary bitmap indicator) is not in the table: the codec sets
+ * and reads it. Field 65 (the tertiary bitmap indicator) is not defined either, so a
+ * message with bit 65 set is rejected like any other undefined field.
+ */
+export const FIELDS: FieldTable = TABLE;
 
 /** Field numbers the table defines, ascending. */
 export const FIELD_NUMBERS: readonly number[] = Object.keys(FIELDS)
@@ -139,4 +169,72 @@ export const NETWORK_MANAGEMENT = { signOn: '001', signOff: '002', echo: '301' }
  */
 export function trimAns(value: string): string {
   return value.replace(/ +$/, '');
+}
+
+// ---------------------------------------------------------------------------------
+// Typed values
+
+type Table = typeof TABLE;
+
+/** The fields whose spec names a typed value. */
+export type TypedField = { [N in keyof Table]: Table[N] extends { readonly value: ValueKind<unknown> } ? N : never }[keyof Table];
+
+/** The typed value of field N: `ValueOf<4>` is cents (number), `ValueOf<90>` an OriginalData. */
+export type ValueOf<N extends TypedField> = Table[N] extends { readonly value: ValueKind<infer T> } ? T : never;
+
+/** Typed values by field number, as handlers answer them: `{ 4: amountCents, 28: feeCents }`. */
+export type FieldValues = { readonly [N in TypedField]?: ValueOf<N> };
+
+/** Field numbers with a typed value, ascending. */
+export const TYPED_FIELDS: readonly TypedField[] = FIELD_NUMBERS.filter((n): n is TypedField => FIELDS[n]!.value !== undefined);
+
+function kindOf<N extends TypedField>(n: N): { name: string; value: ValueKind<ValueOf<N>> } {
+  // The table's entry for N has the kind of ValueOf<N> by construction; TS cannot index it generically.
+  return TABLE[n] as unknown as { name: string; value: ValueKind<ValueOf<N>> };
+}
+
+/**
+ * Field n's wire string for a typed value (fixed fields at full length). A value that
+ * does not fit (cents beyond 12 digits, a negative or fractional amount, month 13) throws
+ * RangeError naming the field: it is the caller's value, never the peer's fault.
+ */
+export function toWire<N extends TypedField>(n: N, value: ValueOf<N>): string {
+  const spec = kindOf(n);
+  try {
+    return spec.value.encode(value);
+  } catch (err) {
+    if (err instanceof ValueError) throw new RangeError(`field ${n} (${spec.name}): ${err.message}`, { cause: err });
+    throw err;
+  }
+}
+
+/**
+ * The typed value of field n's wire string. A string that is not one (cents beyond 2^53,
+ * 31 April, a fee that is not `D`, field 90 without its 22 zeros) throws IsoError naming
+ * the field, with the offset of the fault inside the field's data.
+ */
+export function fromWire<N extends TypedField>(n: N, wire: string): ValueOf<N> {
+  const spec = kindOf(n);
+  try {
+    return spec.value.decode(wire);
+  } catch (err) {
+    if (err instanceof ValueError) throw new IsoError(n, err.offset, `${spec.name}: ${err.message}`);
+    throw err;
+  }
+}
+
+/** Field n of a message as its typed value; undefined when absent. Throws IsoError as fromWire. */
+export function getField<N extends TypedField>(msg: { readonly fields: ReadonlyMap<number, string> }, n: N): ValueOf<N> | undefined {
+  const wire = msg.fields.get(n);
+  return wire === undefined ? undefined : fromWire(n, wire);
+}
+
+/** Wire strings for typed values: `wireFields({ 4: 12345, 28: 150 })` → `{ 4: '000000012345', 28: 'D00000150' }`. */
+export function wireFields(values: FieldValues): Record<number, string> {
+  const out: Record<number, string> = {};
+  for (const n of TYPED_FIELDS) {
+    const v = values[n];
+    if (v !== undefined) out[n] = toWire(n, v as never);
+  }
+  return out;
 }

@@ -4,6 +4,7 @@
 // by the parser; callers look up the tags they know and ignore the rest.
 import { IsoError } from './errors.js';
 import { FIELDS } from './spec.js';
+import { COMPACT_DATE, TOTALS, ValueError, decimal, type ValueKind } from './values.js';
 
 const FIELD = 48;
 const TAG_LENGTH = 2;
@@ -37,6 +38,58 @@ export const TAGS = {
   interest: 'IN',
   daysLate: 'DL',
 } as const;
+
+const CENTS = decimal('cents');
+
+/**
+ * The tags with a typed value (values.ts), as the field table names the kinds of fields:
+ * read them with getTag / tagFromWire, write them with tagToWire.
+ */
+export const TAG_VALUES = {
+  [TAGS.dueDate]: COMPACT_DATE,
+  [TAGS.amountDue]: CENTS,
+  [TAGS.switchTotals]: TOTALS,
+  [TAGS.tax]: CENTS,
+  [TAGS.sanction]: CENTS,
+  [TAGS.interest]: CENTS,
+  [TAGS.daysLate]: decimal('days'),
+} as const satisfies Readonly<Record<string, ValueKind<unknown>>>;
+
+export type TypedTag = keyof typeof TAG_VALUES;
+
+/** The typed value of a tag: `TagValueOf<'ST'>` is Totals, `TagValueOf<'DD'>` an ISO date. */
+export type TagValueOf<T extends TypedTag> = (typeof TAG_VALUES)[T] extends ValueKind<infer V> ? V : never;
+
+function tagKind<T extends TypedTag>(tag: T): ValueKind<TagValueOf<T>> {
+  // The entry for T has the kind of TagValueOf<T> by construction; TS cannot index it generically.
+  return TAG_VALUES[tag] as unknown as ValueKind<TagValueOf<T>>;
+}
+
+/** A typed tag's value as written in field 48. A value that does not fit throws RangeError naming the tag. */
+export function tagToWire<T extends TypedTag>(tag: T, value: TagValueOf<T>): string {
+  try {
+    return tagKind(tag).encode(value);
+  } catch (err) {
+    if (err instanceof ValueError) throw new RangeError(`field 48 TLV ${tag}: ${err.message}`, { cause: err });
+    throw err;
+  }
+}
+
+/** A typed tag's value read from field 48. One that is not a value of its kind throws IsoError (field 48, offset inside the tag's value). */
+export function tagFromWire<T extends TypedTag>(tag: T, wire: string): TagValueOf<T> {
+  try {
+    return tagKind(tag).decode(wire);
+  } catch (err) {
+    if (err instanceof ValueError) throw new IsoError(FIELD, err.offset, `TLV ${tag}: ${err.message}`);
+    throw err;
+  }
+}
+
+/** A typed tag of a parsed field 48 (parseTlv); undefined when absent. Throws IsoError as tagFromWire. */
+export function getTag<T extends TypedTag>(tlv: ReadonlyMap<string, string>, tag: T): TagValueOf<T> | undefined {
+  const wire = tlv.get(tag);
+  return wire === undefined ? undefined : tagFromWire(tag, wire);
+}
 
 /**
  * Parses field 48's data. Strict: a bad tag, a length that is not 3 digits, a value

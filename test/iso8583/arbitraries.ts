@@ -2,7 +2,9 @@
 // length and charset, so encode accepts it unpadded and decode gives it back as is.
 import fc from 'fast-check';
 import { message, type IsoMessage } from '../../terminals/iso8583/codec.js';
-import { FIELDS, FIELD_NUMBERS, wireLength, type Format } from '../../terminals/iso8583/spec.js';
+import { FIELDS, FIELD_NUMBERS, wireLength, type Format, type TypedField, type ValueOf } from '../../terminals/iso8583/spec.js';
+import type { TagValueOf, TypedTag } from '../../terminals/iso8583/tlv.js';
+import type { MonthDay, TimeOfDay, Totals, TransmissionTime } from '../../terminals/iso8583/values.js';
 
 const DIGITS = '0123456789';
 const LETTERS = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';
@@ -70,3 +72,63 @@ export const anyMessageArb: fc.Arbitrary<IsoMessage> = fc
     const macField = numbers.some((n) => n > 64) ? 128 : 64;
     return messageArb(mti, mac ? [...numbers, macField] : numbers);
   });
+
+// ---------------------------------------------------------------------------------
+// Typed values (terminals/iso8583/values.ts)
+
+/** Whole numbers 0..max, edges included; max may be above 2^31 (fc.integer's limit). */
+export const wholeArb = (max: number): fc.Arbitrary<number> =>
+  fc.oneof({ arbitrary: fc.constantFrom(0, 1, max - 1, max), weight: 1 }, { arbitrary: fc.bigInt({ min: 0n, max: BigInt(max) }).map(Number), weight: 4 });
+
+/** Days of each month in a leap year. */
+const MONTH_DAYS = [31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+
+export const monthDayArb: fc.Arbitrary<MonthDay> = fc
+  .integer({ min: 1, max: 12 })
+  .chain((month) => fc.integer({ min: 1, max: MONTH_DAYS[month - 1]! }).map((day) => ({ month, day })));
+
+export const timeOfDayArb: fc.Arbitrary<TimeOfDay> = fc.record({
+  hour: fc.integer({ min: 0, max: 23 }),
+  minute: fc.integer({ min: 0, max: 59 }),
+  second: fc.integer({ min: 0, max: 59 }),
+});
+
+export const transmissionArb: fc.Arbitrary<TransmissionTime> = fc.tuple(monthDayArb, timeOfDayArb).map(([md, t]) => ({ ...md, ...t }));
+
+export const totalsArb: fc.Arbitrary<Totals> = fc.record({
+  count: wholeArb(9_999_999_999),
+  amountCents: wholeArb(Number.MAX_SAFE_INTEGER),
+  reversalCount: wholeArb(9_999_999_999),
+  reversalAmountCents: wholeArb(Number.MAX_SAFE_INTEGER),
+});
+
+/** An ISO date YYYY-MM-DD between 1900 and 2199 (leap years and century rules included). */
+export const isoDateArb: fc.Arbitrary<string> = fc
+  .integer({ min: Date.UTC(1900, 0, 1) / 86_400_000, max: Date.UTC(2199, 11, 31) / 86_400_000 })
+  .map((day) => new Date(day * 86_400_000).toISOString().slice(0, 10));
+
+/** A valid typed value for every typed field: the table's kinds each get a generator, or this does not compile. */
+export const VALUE_ARBS: { readonly [N in TypedField]: fc.Arbitrary<ValueOf<N>> } = {
+  4: wholeArb(999_999_999_999),
+  7: transmissionArb,
+  12: timeOfDayArb,
+  13: monthDayArb,
+  15: monthDayArb,
+  28: wholeArb(99_999_999),
+  74: wholeArb(9_999_999_999),
+  75: wholeArb(9_999_999_999),
+  86: wholeArb(Number.MAX_SAFE_INTEGER),
+  87: wholeArb(Number.MAX_SAFE_INTEGER),
+  90: fc.record({ mti: chars(DIGITS, 4), stan: chars(DIGITS, 6), transmission: transmissionArb }),
+};
+
+/** The same for the typed tags of field 48. */
+export const TAG_ARBS: { readonly [T in TypedTag]: fc.Arbitrary<TagValueOf<T>> } = {
+  DD: isoDateArb,
+  AD: wholeArb(Number.MAX_SAFE_INTEGER),
+  ST: totalsArb,
+  TX: wholeArb(Number.MAX_SAFE_INTEGER),
+  SN: wholeArb(Number.MAX_SAFE_INTEGER),
+  IN: wholeArb(Number.MAX_SAFE_INTEGER),
+  DL: wholeArb(Number.MAX_SAFE_INTEGER),
+};
