@@ -10,7 +10,7 @@ import { isValidIban, italianCin } from '../../src/domain/iban.js';
 import { loadConfig } from '../../src/config.js';
 import type { PaymentLine } from '../../src/store/settlement-types.js';
 import type { CounterStatement, SettlementFigures, Transfer } from '../../settlement/figures.js';
-import { NothingToInvoiceError, OfficeCodeError, fatturaPA } from '../../settlement/fatturapa.js';
+import { ENTITY_SEATS, NothingToInvoiceError, OfficeCodeError, fatturaPA } from '../../settlement/fatturapa.js';
 import { InvalidIbanError, settlementIbanProblem } from '../../settlement/iban.js';
 import { buildStatement, monthBounds } from '../../settlement/rebilling.js';
 import { romeInstant } from '../../src/domain/calendar.js';
@@ -167,6 +167,14 @@ describe('SEPA files', () => {
     expect(() => pain008(syntheticFigures(), { account, createdAt, producedAt, creditorId: 'IT67ZZZA1B2C3D4E5F6G7H8' })).toThrow(/creditor identifier/);
   });
 
+  it('a counter to debit without a mandate refuses the direct debits (MANDATE_MISSING), naming it', () => {
+    const g = syntheticFigures();
+    g.directDebits[41] = { ...g.directDebits[41]!, mandateRef: null } as never;
+    expect(() => pain008(g, { account, createdAt, producedAt, creditorId: 'IT66ZZZA1B2C3D4E5F6G7H8' })).toThrow(
+      expect.objectContaining({ code: 'MANDATE_MISSING', detail: expect.stringMatching(/^pain\.008 refused: no SEPA mandate for counter C0042/) }),
+    );
+  });
+
   it('a window with nothing to move has no file', () => {
     const f = { ...syntheticFigures(), creditTransfers: [], directDebits: [] };
     expect(() => pain001(f, { account, createdAt, producedAt })).toThrow(NothingToExportError);
@@ -310,6 +318,9 @@ describe('FatturaPA', () => {
     expect(loadConfig({ TSERVE_FATTURAPA_CODES: 'PISA=ABC123,PISTOIA=XYZ789' }).settlementFiles.invoiceCodes).toEqual({ PISA: 'ABC123', PISTOIA: 'XYZ789' });
     expect(loadConfig({}).settlementFiles.invoiceCodes).toEqual({});
     expect(() => fatturaPA(st, { ...opts, iban: 'IT15G0306921530100000300002' })).toThrow(InvalidIbanError);
+    expect(() => fatturaPA(st, { ...opts, seats: { PRATO: ENTITY_SEATS.PRATO! } })).toThrow(
+      expect.objectContaining({ code: 'SEAT_MISSING', detail: 'invoice refused: no registered seat (address) for entity PISA: an invoice needs one' }),
+    );
     expect(monthBounds('2028-02').to).toBe('2028-02-29');
     expect(() => monthBounds('2026-13')).toThrow();
   });
