@@ -6,7 +6,7 @@ import net from 'node:net';
 import tls from 'node:tls';
 import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
-import { addDays, isIsoDate, nextWorkingDay, romeDate } from '../src/domain/calendar.js';
+import { addDays, nextWorkingDay, romeDate } from '../src/domain/calendar.js';
 import { systemClock, type Clock } from '../src/clock.js';
 import { logger } from '../src/log.js';
 import { ERROR_CODES, PaymentError, isPaymentError, type ErrorCode } from '../src/payments/errors.js';
@@ -19,16 +19,22 @@ import {
   NETWORK_MANAGEMENT,
   REQUESTS,
   TAGS,
+  dateNotAfter,
   decode,
   formatTlv,
   frame,
+  getField,
   missingFields,
+  monthDayOf,
   parseTlv,
   partialHeader,
   isRequestMti,
   responseMti,
+  tagToWire,
+  toWire,
   trimAns,
   verifyMac,
+  wireFields,
   withMac,
   type IsoMessage,
 } from './iso8583/index.js';
@@ -73,10 +79,6 @@ interface Answer {
 
 type Handler = (req: IsoMessage, t: TerminalContext & { tmk: Buffer }) => Promise<Answer>;
 
-const amount12 = (cents: number) => String(cents).padStart(12, '0');
-const fee28 = (cents: number) => `D${String(cents).padStart(8, '0')}`;
-const mmdd = (date: string) => date.slice(5, 7) + date.slice(8, 10);
-
 /**
  * Field 48 carries printable ASCII only: names and descriptions lose their accents
  * ('Carta d'identità' → 'Carta d'identita'), and anything else becomes '?'.
@@ -90,15 +92,11 @@ export function isoText(s: string): string {
     .replace(/[^\x20-\x7e]/g, '?');
 }
 
-/** The date YYYY-MM-DD a terminal means by MMDD: the latest such date not after tomorrow. */
-export function dateFromMmdd(md: string, today: string): string {
-  const month = Number(md.slice(0, 2));
-  const day = Number(md.slice(2, 4));
-  if (month < 1 || month > 12 || day < 1 || day > 31) throw new PaymentError('FORMAT', `field 13 ${md} is not a date MMDD`);
-  const year = Number(today.slice(0, 4));
-  const candidate = `${year}-${md.slice(0, 2)}-${md.slice(2, 4)}`;
-  const date = candidate > addDays(today, 1) ? `${year - 1}-${md.slice(0, 2)}-${md.slice(2, 4)}` : candidate;
-  if (!isIsoDate(date)) throw new PaymentError('FORMAT', `field 13 ${md} is not a date MMDD`);
+/** The day a 0500's field 13 names: the latest such date not after tomorrow (IsoError, answered 30, if there is none). */
+function reconciliationDay(req: IsoMessage, today: string): string {
+  const md = getField(req, 13)!;
+  const date = dateNotAfter(md, addDays(today, 1));
+  if (date === undefined) throw new IsoError(13, 0, `date, local transaction: ${req.fields.get(13)} names no day in the year up to tomorrow`);
   return date;
 }
 
@@ -371,18 +369,18 @@ export class IsoServer {
     const v = await this.payments.verify(t, this.identification(req));
     return {
       code: null,
-      fields: { 4: amount12(v.amountDue), 28: fee28(v.fee) },
+      fields: wireFields({ 4: v.amountDue, 28: v.fee }),
       tags: [
         [TAGS.entity, v.entity.slice(0, 99)],
         [TAGS.description, v.description.slice(0, 140)],
-        ...(v.dueDate ? ([[TAGS.dueDate, v.dueDate.replaceAll('-', '')]] as [string, string][]) : []),
-        [TAGS.amountDue, String(v.amountDue)],
+        ...(v.dueDate ? ([[TAGS.dueDate, tagToWire(TAGS.dueDate, v.dueDate)]] as [string, string][]) : []),
+        [TAGS.amountDue, tagToWire(TAGS.amountDue, v.amountDue)],
         ...(v.breakdown
           ? ([
-              [TAGS.tax, String(v.breakdown.tax)],
-              [TAGS.sanction, String(v.breakdown.sanction)],
-              [TAGS.interest, String(v.breakdown.interest)],
-              [TAGS.daysLate, String(v.breakdown.daysLate)],
+              [TAGS.tax, tagToWire(TAGS.tax, v.breakdown.tax)],
+              [TAGS.sanction, tagToWire(TAGS.sanction, v.breakdown.sanction)],
+              [TAGS.interest, tagToWire(TAGS.interest, v.breakdown.interest)],
+              [TAGS.daysLate, tagToWire(TAGS.daysLate, v.breakdown.daysLate)],
             ] as [string, string][])
           : []),
       ],
@@ -391,22 +389,25 @@ export class IsoServer {
 
   private async payment(req: IsoMessage, t: TerminalContext): Promise<Answer> {
     this.processingCode(req, '500000');
-    const f28 = req.fields.get(28);
+    const fee = getField(req, 28);
     const body = {
       ...this.identification(req),
-      amount: Number(req.fields.get(4)),
-      ...(f28 === undefined ? {} : { fee: Number(f28.slice(1)) }),
+      amount: getField(req, 4)!,
+      ...(fee === undefined ? {} : { fee }),
     };
     if (!(body.amount > 0)) throw new PaymentError('AMOUNT_OUT_OF_RANGE', 'the amount must be positive');
     // A retransmission is the same terminal, STAN and transmission time with the same content.
     const content = [3, 4, 12, 13, 28, 42, 48, 49].map((n) => req.fields.get(n) ?? '');
-    const key = `iso:${req.fields.get(7)}:${req.fields.get(11)}`;
+    // Field 7 as its typed value written back: the same string for every valid one, and
+    // a 0200 whose field 7 is no date and time is refused (30) rather than booked under a
+    // key that no field 90 could name.
+    const key = `iso:${toWire(7, getField(req, 7)!)}:${req.fields.get(11)}`;
     try {
       const result = await this.payments.pay(t, body, { key, requestHash: requestHash('iso-pay', content) }, 'iso8583', req.fields.get(11)!);
       const r = result.body;
       return {
         code: null,
-        fields: { 15: mmdd(r.settlementDate), 28: fee28(r.fee), 37: r.rrn, 38: r.approvalCode },
+        fields: { ...wireFields({ 15: monthDayOf(r.settlementDate), 28: r.fee }), 37: r.rrn, 38: r.approvalCode },
         tags: [[TAGS.receiptNumber, r.receiptNumber]],
       };
     } catch (err) {
@@ -417,29 +418,25 @@ export class IsoServer {
 
   private async reversal(req: IsoMessage, t: TerminalContext, advice: boolean): Promise<Answer> {
     this.processingCode(req, '500000');
-    const f90 = req.fields.get(90)!;
-    const [originalMti, stan, f7] = [f90.slice(0, 4), f90.slice(4, 10), f90.slice(10, 20)];
-    if (originalMti !== '0200') throw new PaymentError('UNSUPPORTED', `only 0200 payments are reversed, not ${originalMti}`);
-    await this.payments.reverseByKey(t, { key: `iso:${f7}:${stan}`, amountCents: Number(req.fields.get(4)), advice });
+    const original = getField(req, 90)!;
+    if (original.mti !== '0200') throw new PaymentError('UNSUPPORTED', `only 0200 payments are reversed, not ${original.mti}`);
+    const key = `iso:${toWire(7, original.transmission)}:${original.stan}`;
+    await this.payments.reverseByKey(t, { key, amountCents: getField(req, 4)!, advice });
     return { code: null };
   }
 
   private async reconciliation(req: IsoMessage, t: TerminalContext): Promise<Answer> {
     // Field 13 names a day; a weekend or holiday names the business day it settles in,
     // so a counter open on Sunday reconciles against Monday's window (its Sunday so far).
-    const date = nextWorkingDay(dateFromMmdd(req.fields.get(13)!, romeDate(this.opts.clock())));
+    const date = nextWorkingDay(reconciliationDay(req, romeDate(this.opts.clock())));
     const mine = await this.payments.terminalTotals(t, date);
     const theirs = {
-      count: Number(req.fields.get(74)),
-      reversalCount: Number(req.fields.get(75)),
-      amountCents: Number(req.fields.get(86)),
-      reversalAmountCents: Number(req.fields.get(87)),
+      count: getField(req, 74)!,
+      reversalCount: getField(req, 75)!,
+      amountCents: getField(req, 86)!,
+      reversalAmountCents: getField(req, 87)!,
     };
-    const st =
-      String(mine.count).padStart(10, '0') +
-      String(mine.amountCents).padStart(16, '0') +
-      String(mine.reversalCount).padStart(10, '0') +
-      String(mine.reversalAmountCents).padStart(16, '0');
+    const st = tagToWire(TAGS.switchTotals, mine);
     const inBalance =
       mine.count === theirs.count &&
       mine.amountCents === theirs.amountCents &&

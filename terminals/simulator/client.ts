@@ -10,10 +10,17 @@ import {
   decode,
   formatTlv,
   frame,
+  fromWire,
+  monthDayOf,
   parseTlv,
+  timeOfDayOf,
+  toWire,
+  transmissionAt,
   verifyMac,
+  wireFields,
   withMac,
   type IsoMessage,
+  type Totals,
 } from '../iso8583/index.js';
 import { deriveSignonKey, deriveWrapKey, unwrapSessionKey } from '../keys.js';
 import { romeParts } from '../../src/domain/calendar.js';
@@ -43,17 +50,16 @@ export interface Identification {
 }
 
 const pad = (s: string, n: number) => s.padEnd(n, ' ');
-const two = (n: number) => String(n).padStart(2, '0');
 
-/** Field 7, `MMDDhhmmss` in UTC. */
-export function transmissionTime(d: Date): string {
-  return two(d.getUTCMonth() + 1) + two(d.getUTCDate()) + two(d.getUTCHours()) + two(d.getUTCMinutes()) + two(d.getUTCSeconds());
+/** Field 7 of an instant: `MMDDhhmmss` in UTC. */
+export function transmissionTime(instantMs: number): string {
+  return toWire(7, transmissionAt(instantMs));
 }
 
-/** Fields 12 and 13 in Europe/Rome. */
-function localTime(instantMs: number): { time: string; date: string } {
+/** Fields 12 (`hhmmss`) and 13 (`MMDD`) of an instant, in Europe/Rome. */
+export function localTimeFields(instantMs: number): { 12: string; 13: string } {
   const p = romeParts(instantMs);
-  return { time: p.hhmmss, date: p.mmdd };
+  return { 12: toWire(12, timeOfDayOf(p.time)), 13: toWire(13, monthDayOf(p.date)) };
 }
 
 function identificationTlv(id: Identification): string {
@@ -203,7 +209,7 @@ export class IsoTerminal {
   }
 
   private base(): Record<number, string> {
-    return { 7: transmissionTime(new Date(this.now())), 11: this.nextStan(), 41: this.f41 };
+    return { 7: transmissionTime(this.now()), 11: this.nextStan(), 41: this.f41 };
   }
 
   async signOn(): Promise<Response> {
@@ -226,13 +232,11 @@ export class IsoTerminal {
   }
 
   private txnFields(processing: string, amountCents: number, id: Identification): Record<number, string> {
-    const { time, date } = localTime(this.now());
     return {
       3: processing,
-      4: String(amountCents).padStart(12, '0'),
+      4: toWire(4, amountCents),
       ...this.base(),
-      12: time,
-      13: date,
+      ...localTimeFields(this.now()),
       42: this.f42,
       48: identificationTlv(id),
       49: '978',
@@ -246,36 +250,43 @@ export class IsoTerminal {
   /** A bill payment; keep `sent` to retransmit it or to reverse it. */
   async pay(id: Identification, amountCents: number, feeCents?: number): Promise<{ sent: Sent; response: Response }> {
     const fields = this.txnFields('500000', amountCents, id);
-    if (feeCents !== undefined) fields[28] = `D${String(feeCents).padStart(8, '0')}`;
+    if (feeCents !== undefined) fields[28] = toWire(28, feeCents);
     return this.request('0200', fields);
   }
 
   /** Reversal (0400) or reversal advice (0420 / repeat 0421) of a sent 0200. */
   async reverse(original: Sent, amountCents: number, mti: '0400' | '0420' | '0421' = '0400'): Promise<Response> {
-    const f90 = original.mti + original.stan + original.f7 + '0'.repeat(22);
     return (
       await this.request(mti, {
         3: '500000',
-        4: String(amountCents).padStart(12, '0'),
+        4: toWire(4, amountCents),
         ...this.base(),
         42: this.f42,
         49: '978',
-        90: f90,
+        90: toWire(90, { mti: original.mti, stan: original.stan, transmission: fromWire(7, original.f7) }),
       })
     ).response;
   }
 
-  async reconcile(dayMmdd: string, totals: { count: number; amountCents: number; reversalCount: number; reversalAmountCents: number }): Promise<Response> {
+  /** End-of-day reconciliation (0500) of the business day `date` (YYYY-MM-DD, sent as MMDD in field 13). */
+  async reconcile(date: string, totals: Totals): Promise<Response> {
     return (
       await this.request('0500', {
         ...this.base(),
-        13: dayMmdd,
         42: this.f42,
-        74: String(totals.count).padStart(10, '0'),
-        75: String(totals.reversalCount).padStart(10, '0'),
-        86: String(totals.amountCents).padStart(16, '0'),
-        87: String(totals.reversalAmountCents).padStart(16, '0'),
+        ...reconciliationFields(date, totals),
       })
     ).response;
   }
+}
+
+/** Fields 13, 74, 75, 86 and 87 of a 0500: the day (YYYY-MM-DD) and the terminal's totals for it. */
+export function reconciliationFields(date: string, totals: Totals): Record<number, string> {
+  return wireFields({
+    13: monthDayOf(date),
+    74: totals.count,
+    75: totals.reversalCount,
+    86: totals.amountCents,
+    87: totals.reversalAmountCents,
+  });
 }

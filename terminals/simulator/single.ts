@@ -13,7 +13,7 @@
 import { generateNetwork } from '../../fixtures/generator.js';
 import { formatAmount, receiptText } from '../../src/payments/receipt.js';
 import { IsoTerminal, type Identification, type Response, type Sent, type TerminalCredentials } from './client.js';
-import { TAGS } from '../iso8583/index.js';
+import { TAGS, dateNotBefore, fromWire, getField, getTag } from '../iso8583/index.js';
 import { describeResponse, entityById, findTerminal, loadTerminalCredentials, serviceByCode, serviceOfNotice, type Target } from './common.js';
 
 export interface SingleOptions extends Target {
@@ -45,22 +45,21 @@ export const EXIT_APPROVED = 0;
 export const EXIT_DECLINED = 1;
 export const EXIT_NO_ANSWER = 2;
 
-const cents = (field: string | undefined): number => (field && /^\d+$/.test(field) ? Number(field) : 0);
-const fee28 = (field: string | undefined): number => (field && /^[CD]\d{8}$/.test(field) ? Number(field.slice(1)) : 0);
 const label = (l: string) => `  ${l.padEnd(13)}`;
 
-/** YYYYMMDD → dd/mm/yyyy. */
-function dueDate(s: string | undefined): string | null {
-  const m = /^(\d{4})(\d{2})(\d{2})$/.exec(s ?? '');
-  return m ? `${m[3]}/${m[2]}/${m[1]}` : null;
-}
+/** The amount due of a 0110: its `AD`, else field 4; 0 when neither is there. */
+const amountDue = (r: Response): number => getTag(r.tlv, TAGS.amountDue) ?? getField(r, 4) ?? 0;
+/** The fee of a 0110 or 0210 (field 28); 0 when absent. */
+const feeOf = (r: Response): number => getField(r, 28) ?? 0;
+
+/** An ISO date YYYY-MM-DD as dd/mm/yyyy. */
+const italianDate = (date: string): string => `${date.slice(8, 10)}/${date.slice(5, 7)}/${date.slice(0, 4)}`;
 
 /** Field 15 (MMDD) → YYYY-MM-DD: the settlement day is today (Rome, never before UTC's) or later, so a MMDD before today's is next year's. */
 export function settlementDateFromMmdd(mmdd: string, now: Date): string {
-  const year = now.getUTCFullYear();
-  const today = `${String(now.getUTCMonth() + 1).padStart(2, '0')}${String(now.getUTCDate()).padStart(2, '0')}`;
-  const y = mmdd < today ? year + 1 : year;
-  return `${y}-${mmdd.slice(0, 2)}-${mmdd.slice(2, 4)}`;
+  const date = dateNotBefore(fromWire(15, mmdd), now.toISOString().slice(0, 10));
+  if (date === undefined) throw new Error(`field 15 ${mmdd} names no day in the year from today`);
+  return date;
 }
 
 function what(id: Identification): string {
@@ -128,12 +127,12 @@ async function inquire(term: IsoTerminal, id: Identification, out: (l: string) =
     declined(out, r);
     return null;
   }
-  const amount = cents(r.tlv.get(TAGS.amountDue) ?? r.fields.get(4));
-  const fee = fee28(r.fields.get(28));
+  const amount = amountDue(r);
+  const fee = feeOf(r);
   out(label('entity') + (r.tlv.get(TAGS.entity) ?? '-'));
   out(label('description') + (r.tlv.get(TAGS.description) ?? '-'));
-  const due = dueDate(r.tlv.get(TAGS.dueDate));
-  if (due) out(label('due date') + due);
+  const due = getTag(r.tlv, TAGS.dueDate);
+  if (due) out(label('due date') + italianDate(due));
   if (amount > 0) {
     out(label('amount') + formatAmount(amount));
     out(label('fee') + formatAmount(fee));
@@ -156,22 +155,23 @@ export function terminalPay(o: PayOptions): Promise<number> {
     try {
       const inquiry = await inquire(term, o, out);
       if (!inquiry) return EXIT_DECLINED;
-      const due = cents(inquiry.tlv.get(TAGS.amountDue) ?? inquiry.fields.get(4));
+      const due = amountDue(inquiry);
       const amount = o.amount ?? due;
       if (!(amount > 0)) {
         out('this service takes the amount from the counter: give --amount <cents>');
         return EXIT_DECLINED;
       }
       // The fee the terminal showed goes in field 28 when it paid the amount shown.
-      const shownFee = amount === due ? fee28(inquiry.fields.get(28)) : undefined;
+      const shownFee = amount === due ? feeOf(inquiry) : undefined;
       out(`0200 payment: ${formatAmount(amount)}${shownFee === undefined ? '' : ` + fee ${formatAmount(shownFee)}`}`);
       const { sent, response: r } = await term.pay(o, amount, shownFee);
       if (r.code !== '00') {
         declined(out, r);
         return EXIT_DECLINED;
       }
-      const fee = fee28(r.fields.get(28));
-      const settlement = settlementDateFromMmdd(r.fields.get(15) ?? '0101', new Date(term.now()));
+      const fee = feeOf(r);
+      const f15 = r.fields.get(15);
+      const settlement = f15 === undefined ? '-' : settlementDateFromMmdd(f15, new Date(term.now()));
       const receiptNumber = r.tlv.get(TAGS.receiptNumber) ?? '-';
       out(label('response') + describeResponse(r.code));
       out(label('RRN') + (r.fields.get(37) ?? '-'));
@@ -239,7 +239,11 @@ export function terminalReverse(o: ReverseOptions): Promise<number> {
   const out = o.out ?? ((l: string) => console.log(l));
   return guarded(out, async () => {
     if (!/^\d{6}$/.test(o.stan)) throw new Error('--stan must be 6 digits');
-    if (!/^\d{10}$/.test(o.f7)) throw new Error('--f7 must be 10 digits, MMDDhhmmss');
+    try {
+      fromWire(7, o.f7);
+    } catch (err) {
+      throw new Error(`--f7 must be the 0200's field 7, MMDDhhmmss in UTC (${(err as Error).message})`, { cause: err });
+    }
     const opened = await openTerminal(o, out);
     if (!opened) return EXIT_DECLINED;
     try {

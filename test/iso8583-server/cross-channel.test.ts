@@ -5,6 +5,7 @@
 import './quiet.js';
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { getField, monthDayOf } from '../../terminals/iso8583/index.js';
 import { transmissionTime, type IsoTerminal } from '../../terminals/simulator/client.js';
 import { api } from '../helpers/harness.js';
 import { optionPaid, paymentByRrn, paymentsOfOption, setup, why, type Ctx, type Notice } from './support.js';
@@ -43,8 +44,8 @@ describe('ISO 8583 → JSON', () => {
     expect(res.body).toMatchObject({
       paymentId: row.public_id,
       amount: n.amount,
-      fee: Number(r.fields.get(28)!.slice(1)),
-      total: n.amount + Number(r.fields.get(28)!.slice(1)),
+      fee: getField(r, 28),
+      total: n.amount + getField(r, 28)!,
       rrn,
       approvalCode: r.fields.get(38),
       receiptNumber: r.tlv.get('RN'),
@@ -55,7 +56,7 @@ describe('ISO 8583 → JSON', () => {
       service: n.service,
       reversedAt: null,
     });
-    expect((res.body as { settlementDate: string }).settlementDate.slice(5).replace('-', '')).toBe(r.fields.get(15));
+    expect(getField(r, 15)).toEqual(monthDayOf((res.body as { settlementDate: string }).settlementDate));
     expect(sent.stan).toBe(row.stan);
   });
 
@@ -132,7 +133,7 @@ describe('the two channels never share a transaction key', () => {
   it('a JSON Idempotency-Key shaped like the ISO key of a 0200 is accepted but lives apart: no 0400 can name a JSON payment', async () => {
     const t = await ctx.signedOn();
     const n = ctx.notices.take();
-    const f7 = transmissionTime(new Date(t.now()));
+    const f7 = transmissionTime(t.now());
     const stan = '000777';
     // Any 8–64 character key is the terminal's to choose (§2); JSON keys are kept in their own namespace.
     const paid = await api(ctx.h)

@@ -5,9 +5,11 @@
 import './quiet.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { exchanges, type Exchange } from '../../terminals/iso8583/examples.js';
+import { getField } from '../../terminals/iso8583/spec.js';
 import { parseTlv } from '../../terminals/iso8583/tlv.js';
 import { transmissionTime, type Response, type Sent } from '../../terminals/simulator/client.js';
-import { fee28, setup, todayMmdd, txnFields, why, type Ctx, type Notice } from './support.js';
+import { testToday } from '../helpers/clock.js';
+import { setup, txnFields, why, type Ctx, type Notice } from './support.js';
 
 let ctx: Ctx;
 
@@ -52,15 +54,15 @@ describe('the examples match what the switch sends', () => {
     const inquiry = await t.inquiry({ service: n.service, identifier: n.notice });
     sameShape(inquiry, example('Payment inquiry'));
 
-    const fee = Number(inquiry.fields.get(28)!.slice(1));
+    const fee = getField(inquiry, 28)!;
     const { sent, response: paid } = await t.pay({ service: n.service, identifier: n.notice }, n.amount, fee);
-    expect(paid.fields.get(28)).toBe(fee28(fee));
+    expect(getField(paid, 28)).toBe(fee);
     sameShape(paid, example('Bill payment'));
 
     sameShape(await t.reverse(sent, n.amount, '0400'), example('Reversal:'));
 
     // A 0200 that never reached the switch, then its advice.
-    const lost: Sent = { mti: '0200', stan: t.nextStan(), f7: transmissionTime(new Date(t.now())), packed: Buffer.alloc(0) };
+    const lost: Sent = { mti: '0200', stan: t.nextStan(), f7: transmissionTime(t.now()), packed: Buffer.alloc(0) };
     sameShape(await t.reverse(lost, 8000, '0420'), example('Reversal advice'));
 
     // A 0200 with its bitmap in lowercase.
@@ -73,7 +75,7 @@ describe('the examples match what the switch sends', () => {
   it('reconciliation', async () => {
     // A terminal with nothing booked today is in balance with zeros, whatever the day.
     const t = await ctx.signedOn();
-    const r = await t.reconcile(todayMmdd(), { count: 0, amountCents: 0, reversalCount: 0, reversalAmountCents: 0 });
+    const r = await t.reconcile(testToday(), { count: 0, amountCents: 0, reversalCount: 0, reversalAmountCents: 0 });
     expect(r.code, why(r)).toBe('00');
     sameShape(r, example('Reconciliation'));
   });

@@ -9,16 +9,14 @@ import { TerminalKeys } from '../../src/auth/terminal-keys.js';
 import { decode, verifyMac } from '../../terminals/iso8583/index.js';
 import { deriveSignonKey, deriveWrapKey, unwrapSessionKey } from '../../terminals/keys.js';
 import { IsoServer } from '../../terminals/server.js';
-import { IsoTerminal, transmissionTime } from '../../terminals/simulator/client.js';
+import { getField, getTag, monthDayOf, toWire } from '../../terminals/iso8583/index.js';
+import { IsoTerminal, reconciliationFields, transmissionTime } from '../../terminals/simulator/client.js';
 import type { Payments } from '../../src/payments/service.js';
 import { api } from '../helpers/harness.js';
 import { testToday } from '../helpers/clock.js';
 import {
-  amount12,
-  fee28,
   flipMac,
   ledgerEntryCount,
-  mmdd,
   optionPaid,
   parse,
   RawConn,
@@ -27,7 +25,6 @@ import {
   paymentsOfOption,
   reversalFields,
   setup,
-  todayMmdd,
   txnFields,
   why,
   type Ctx,
@@ -45,7 +42,8 @@ afterAll(async () => {
 });
 
 const id = (n: Notice) => ({ service: n.service, identifier: n.notice });
-const networkFields = (t: IsoTerminal, code: '001' | '002' | '301') => ({ 7: transmissionTime(new Date(t.now())), 11: t.nextStan(), 41: t.f41, 70: code });
+const ZERO_TOTALS = { count: 0, amountCents: 0, reversalCount: 0, reversalAmountCents: 0 };
+const networkFields = (t: IsoTerminal, code: '001' | '002' | '301') => ({ 7: transmissionTime(t.now()), 11: t.nextStan(), 41: t.f41, 70: code });
 
 /** Fields of the request a response must echo (§1.5: 3, 4, 7, 11, 41, 42, 49, 70 where present). */
 function expectEchoed(request: Buffer, response: Map<number, string>): void {
@@ -109,19 +107,19 @@ describe('inquiry (0100 → 0110)', () => {
     expect(r.mti).toBe('0110');
     expect(r.code, why(r)).toBe('00');
     expect(r.macOk).toBe(true);
-    expect(r.fields.get(4)).toBe(amount12(n.amount));
+    expect(getField(r, 4)).toBe(n.amount);
     // The same terminal asks the JSON API: the fee must be the one the ISO side quotes.
     const verify = await api(ctx.h)
       .post('/v1/verify')
       .set('Authorization', `Bearer ${ctx.h.terminalToken(t.creds.terminalId)}`)
       .send(id(n));
     expect(verify.status, verify.text).toBe(200);
-    expect(r.fields.get(28)).toBe(fee28(verify.body.fee as number));
+    expect(getField(r, 28)).toBe(verify.body.fee);
     expect(verify.body.fee).toBeGreaterThan(0);
     expect(r.tlv.get('EN')).toBe(n.entityName);
     expect(r.tlv.get('DS')).toBe(n.description.slice(0, 140));
-    expect(r.tlv.get('DD')).toBe(n.dueDate.replaceAll('-', ''));
-    expect(r.tlv.get('AD')).toBe(String(n.amount));
+    expect(getTag(r.tlv, 'DD')).toBe(n.dueDate);
+    expect(getTag(r.tlv, 'AD')).toBe(n.amount);
     expect(r.tlv.has('ER')).toBe(false);
     for (const n of [3, 7, 11, 41, 42, 49]) expect(r.fields.get(n), `field ${n}`).toBe(fields[n]);
     expect(sent.stan).toBe(fields[11]);
@@ -142,13 +140,13 @@ describe('inquiry of a late bollo auto', () => {
     const [plate, vehicleType] = row.lookupKey.split('/') as [string, string];
     const r = await t.inquiry({ service: 'BOLLO', identifier: plate, vehicleType });
     expect(r.code, why(r)).toBe('00');
-    const [ad, tx, sn, inte, dl] = ['AD', 'TX', 'SN', 'IN', 'DL'].map((tag) => Number(r.tlv.get(tag)));
+    const [ad, tx, sn, inte, dl] = (['AD', 'TX', 'SN', 'IN', 'DL'] as const).map((tag) => getTag(r.tlv, tag));
     expect(tx).toBe(row.amount);
     expect(dl).toBeGreaterThan(20);
     expect(sn).toBeGreaterThan(0);
     expect(inte).toBeGreaterThan(0);
     expect(tx! + sn! + inte!).toBe(ad);
-    expect(r.fields.get(4)).toBe(amount12(ad!));
+    expect(getField(r, 4)).toBe(ad);
   });
 });
 
@@ -158,9 +156,9 @@ describe('payment (0200 → 0210)', () => {
     const n = ctx.notices.take();
     const inquiry = await t.inquiry(id(n));
     expect(inquiry.code, why(inquiry)).toBe('00');
-    const fee = Number(inquiry.fields.get(28)!.slice(1));
+    const fee = getField(inquiry, 28)!;
     const conn = await ctx.raw();
-    const req = t.pack('0200', { ...txnFields(t, '500000', n.amount, n), 28: fee28(fee) });
+    const req = t.pack('0200', { ...txnFields(t, '500000', n.amount, n), 28: toWire(28, fee) });
     conn.send(req.packed);
     const r = parse((await conn.next())!);
     expect(r.mti).toBe('0210');
@@ -180,8 +178,8 @@ describe('payment (0200 → 0210)', () => {
     expect(r.fields.get(37)).toMatch(/^.{12}$/);
     expect(r.fields.get(38)).toBe(row!.approval_code);
     expect(r.fields.get(38)).toMatch(/^[0-9A-Z]{6}$/);
-    expect(r.fields.get(15)).toBe(mmdd(row!.settlement_date));
-    expect(r.fields.get(28)).toBe(fee28(fee));
+    expect(getField(r, 15)).toEqual(monthDayOf(row!.settlement_date));
+    expect(getField(r, 28)).toBe(fee);
     expect(r.tlv.get('RN')).toBe(row!.receipt_number);
     expect(optionPaid(ctx.db, n.optionId)).toBe(true);
   });
@@ -208,7 +206,7 @@ describe('payment (0200 → 0210)', () => {
     expect(first.code, why(first)).toBe('00');
     const fields = Object.fromEntries(decode(sent.packed).fields) as Record<number, string>;
     delete fields[64];
-    const changed = t.pack('0200', { ...fields, 4: amount12(other.amount), 48: txnFields(t, '500000', other.amount, other)[48]! });
+    const changed = t.pack('0200', { ...fields, 4: toWire(4, other.amount), 48: txnFields(t, '500000', other.amount, other)[48]! });
     expect(changed.stan).toBe(sent.stan);
     expect(changed.f7).toBe(sent.f7);
     const r = await t.sendRaw(changed.packed, changed.stan);
@@ -385,7 +383,7 @@ describe('58: not signed on, blocked, suspended', () => {
       t.pack('0100', txnFields(t, '300000', 0, n)),
       pay,
       t.pack('0400', reversalFields(t, pay, n.amount)),
-      t.pack('0500', { 7: transmissionTime(new Date(t.now())), 11: t.nextStan(), 13: todayMmdd(), 41: t.f41, 42: t.f42, 74: '0', 75: '0', 86: '0', 87: '0' }),
+      t.pack('0500', { 7: transmissionTime(t.now()), 11: t.nextStan(), 41: t.f41, 42: t.f42, ...reconciliationFields(testToday(), ZERO_TOTALS) }),
       // MACed with some other key: still 58, not 63 (there is no session to check against).
       t.pack('0200', txnFields(t, '500000', n.amount, n), Buffer.alloc(32, 7)),
     ];
@@ -498,14 +496,12 @@ describe('reconciliation (0500 → 0510)', () => {
     expect((await t.reverse(s1, n1.amount, '0400')).code).toBe('00');
 
     const totals = { count: 2, amountCents: n1.amount + n2.amount, reversalCount: 1, reversalAmountCents: n1.amount };
-    const st =
-      '0000000002' + String(n1.amount + n2.amount).padStart(16, '0') + '0000000001' + String(n1.amount).padStart(16, '0');
-    const day = todayMmdd();
+    const day = testToday();
     const ok = await t.reconcile(day, totals);
     expect(ok.mti).toBe('0510');
     expect(ok.code, why(ok)).toBe('00');
     expect(ok.macOk).toBe(true);
-    expect(ok.tlv.get('ST')).toBe(st);
+    expect(getTag(ok.tlv, 'ST')).toEqual(totals);
 
     for (const off of [
       { ...totals, count: 3 },
@@ -516,16 +512,55 @@ describe('reconciliation (0500 → 0510)', () => {
       const r = await t.reconcile(day, off);
       expect(r.code, why(r)).toBe('95');
       expect(r.tlv.get('ER')).toBe('OUT_OF_BALANCE');
-      expect(r.tlv.get('ST')).toBe(st);
+      expect(getTag(r.tlv, 'ST')).toEqual(totals);
       expect(r.macOk).toBe(true);
     }
   });
 
   it('a terminal with no payments today is in balance with zeros', async () => {
     const t = await ctx.signedOn();
-    const r = await t.reconcile(todayMmdd(), { count: 0, amountCents: 0, reversalCount: 0, reversalAmountCents: 0 });
+    const r = await t.reconcile(testToday(), ZERO_TOTALS);
     expect(r.code, why(r)).toBe('00');
     expect(r.tlv.get('ST')).toBe('0'.repeat(52));
+  });
+});
+
+describe('typed fields out of range: 30 FORMAT, nothing booked or reversed', () => {
+  const zeros = '0'.repeat(22);
+
+  it('a 0200 whose field 7 is no MMDDhhmmss (month 13, 30 February, hour 24) is refused, not booked under it', async () => {
+    const t = await ctx.signedOn();
+    const n = ctx.notices.take();
+    for (const f7 of ['1317093512', '0230093512', '0317243512']) {
+      const r = await t.request('0200', { ...txnFields(t, '500000', n.amount, n), 7: f7 });
+      expect(r.response.code, `${f7}: ${why(r.response)}`).toBe('30');
+      expect(r.response.tlv.get('ER')).toBe('FORMAT');
+    }
+    expect(paymentsOfOption(ctx.db, n.optionId)).toHaveLength(0);
+  });
+
+  it('a 0400 whose field 90 names no field 7, or is not followed by 22 zeros, is refused and reverses nothing', async () => {
+    const t = await ctx.signedOn();
+    const n = ctx.notices.take();
+    const { sent, response: paid } = await t.pay(id(n), n.amount);
+    expect(paid.code, why(paid)).toBe('00');
+    for (const f90 of [`0200${sent.stan}1317093512${zeros}`, `0200${sent.stan}${sent.f7}${zeros.slice(1)}1`]) {
+      const r = await t.request('0400', { ...reversalFields(t, sent, n.amount), 90: f90 });
+      expect(r.response.code, `${f90}: ${why(r.response)}`).toBe('30');
+    }
+    expect(paymentByRrn(ctx.db, paid.fields.get(37)!)!.reversed_at).toBeNull();
+    expect((await t.reverse(sent, n.amount, '0400')).code).toBe('00');
+  });
+
+  it('a 0500 whose field 13 is no MMDD, or whose amount is beyond 2^53 - 1 cents, is refused', async () => {
+    const t = await ctx.signedOn();
+    const base = { 7: transmissionTime(t.now()), 41: t.f41, 42: t.f42, ...reconciliationFields(testToday(), ZERO_TOTALS) };
+    const bads: Record<number, string>[] = [{ 13: '1301' }, { 13: '0431' }, { 13: '0000' }, { 86: '9999999999999999' }];
+    for (const bad of bads) {
+      const r = await t.request('0500', { ...base, 11: t.nextStan(), ...bad });
+      expect(r.response.code, `${JSON.stringify(bad)}: ${why(r.response)}`).toBe('30');
+      expect(r.response.tlv.has('ST')).toBe(false);
+    }
   });
 });
 
@@ -579,8 +614,8 @@ describe('pipelining', () => {
         const n = ctx.notices.take();
         add(t, '0100', { ...txnFields(t, '300000', 0, n), 11: stans[i]! }, (r) => {
           expect(r.code, why(r)).toBe('00');
-          expect(r.fields.get(4)).toBe(amount12(n.amount));
-          expect(r.tlv.get('AD')).toBe(String(n.amount));
+          expect(getField(r, 4)).toBe(n.amount);
+          expect(getTag(r.tlv, 'AD')).toBe(n.amount);
         });
       }
       const n = ctx.notices.take();
@@ -617,7 +652,7 @@ describe('pipelining', () => {
     const answers = await Promise.all(notices.map((n) => t.inquiry(id(n))));
     answers.forEach((r, i) => {
       expect(r.code, why(r)).toBe('00');
-      expect(r.fields.get(4)).toBe(amount12(notices[i]!.amount));
+      expect(getField(r, 4)).toBe(notices[i]!.amount);
       expect(r.macOk).toBe(true);
     });
   });
@@ -682,7 +717,7 @@ describe('graceful close', () => {
     const r = parse((await conn.next())!);
     expect(r.code, why(r)).toBe('00');
     expect(r.fields.get(11)).toBe(req.stan);
-    expect(r.fields.get(4)).toBe(amount12(n.amount));
+    expect(getField(r, 4)).toBe(n.amount);
     expect(await conn.next()).toBeNull();
     t.close();
     await closing;

@@ -8,8 +8,8 @@ import Database from 'better-sqlite3';
 import { expect } from 'vitest';
 import { TerminalKeys } from '../../src/auth/terminal-keys.js';
 import { IsoServer, type IsoServerOptions } from '../../terminals/server.js';
-import { FrameDecoder, FramingError, decode, formatTlv, frame, parseTlv, type IsoMessage } from '../../terminals/iso8583/index.js';
-import { IsoTerminal, transmissionTime, type Response, type TerminalCredentials } from '../../terminals/simulator/client.js';
+import { FrameDecoder, FramingError, decode, formatTlv, frame, fromWire, parseTlv, toWire, type IsoMessage } from '../../terminals/iso8583/index.js';
+import { IsoTerminal, localTimeFields, transmissionTime, type Response, type TerminalCredentials } from '../../terminals/simulator/client.js';
 import { startHarness, type Harness } from '../helpers/harness.js';
 import { testToday } from '../helpers/clock.js';
 
@@ -177,37 +177,14 @@ export function ledgerEntryCount(db: Database.Database, paymentId: number): numb
 
 // ------------------------------------------------------------------ messages
 
-export const amount12 = (cents: number): string => String(cents).padStart(12, '0');
-export const fee28 = (cents: number): string => `D${String(cents).padStart(8, '0')}`;
-export const mmdd = (isoDate: string): string => isoDate.slice(5, 7) + isoDate.slice(8, 10);
-export const todayMmdd = (): string => mmdd(testToday());
-
-/** Fields 12 and 13 in Europe/Rome. */
-export function localTime(d = new Date()): { 12: string; 13: string } {
-  const p = Object.fromEntries(
-    new Intl.DateTimeFormat('en-GB', {
-      timeZone: 'Europe/Rome',
-      month: '2-digit',
-      day: '2-digit',
-      hour: '2-digit',
-      minute: '2-digit',
-      second: '2-digit',
-      hourCycle: 'h23',
-    })
-      .formatToParts(d)
-      .map((x) => [x.type, x.value]),
-  );
-  return { 12: `${p.hour}${p.minute}${p.second}`, 13: `${p.month}${p.day}` };
-}
-
 /** The fields of a 0100 (processing 300000) or 0200 (500000) for a notice, with a fresh STAN. */
 export function txnFields(t: IsoTerminal, processing: '300000' | '500000', amountCents: number, n: Pick<Notice, 'service' | 'notice'>): Record<number, string> {
   return {
     3: processing,
-    4: amount12(amountCents),
-    7: transmissionTime(new Date(t.now())),
+    4: toWire(4, amountCents),
+    7: transmissionTime(t.now()),
     11: t.nextStan(),
-    ...localTime(new Date(t.now())),
+    ...localTimeFields(t.now()),
     41: t.f41,
     42: t.f42,
     48: formatTlv([
@@ -222,13 +199,13 @@ export function txnFields(t: IsoTerminal, processing: '300000' | '500000', amoun
 export function reversalFields(t: IsoTerminal, original: { stan: string; f7: string }, amountCents: number): Record<number, string> {
   return {
     3: '500000',
-    4: amount12(amountCents),
-    7: transmissionTime(new Date(t.now())),
+    4: toWire(4, amountCents),
+    7: transmissionTime(t.now()),
     11: t.nextStan(),
     41: t.f41,
     42: t.f42,
     49: '978',
-    90: `0200${original.stan}${original.f7}${'0'.repeat(22)}`,
+    90: toWire(90, { mti: '0200', stan: original.stan, transmission: fromWire(7, original.f7) }),
   };
 }
 
