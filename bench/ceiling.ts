@@ -16,7 +16,7 @@
 import Database from 'better-sqlite3';
 import { statSync } from 'node:fs';
 import { build } from 'hdr-histogram-js';
-import { SqliteStore } from '../src/store/sqlite.js';
+import { SqliteStore } from '../src/store/sqlite/store.js';
 import type { PayCommand } from '../src/store/types.js';
 import { settlementDate } from '../src/domain/calendar.js';
 import { PAYMENT_INSERT, buildPayment, rng, serviceByCode, uuidv7Det, type TerminalRow } from './lib/rows.js';

@@ -9,7 +9,7 @@
 import Database from 'better-sqlite3';
 import { settle } from '../settlement/run.js';
 import { addDays, romeInstant } from '../src/domain/calendar.js';
-import { SqliteStore } from '../src/store/sqlite.js';
+import { SqliteStore } from '../src/store/sqlite/store.js';
 import { arg } from './lib/args.js';
 import { instrumentStatements, oneLine } from './lib/instrument.js';
 

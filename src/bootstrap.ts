@@ -8,7 +8,7 @@ import { KEY_COST, PASSWORD_COST, hashSecret, loadOrCreateKeyFile, sealTmk } fro
 import { systemClock, type Clock } from './clock.js';
 import type { Config } from './config.js';
 import { romeDate } from './domain/calendar.js';
-import { SqliteStore } from './store/sqlite.js';
+import { SqliteStore } from './store/sqlite/store.js';
 
 export interface Runtime {
   store: SqliteStore;

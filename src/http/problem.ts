@@ -15,7 +15,11 @@ export function sendProblem(res: Response, code: ErrorCode, detail: string, extr
 
 /** The last middleware: every error becomes a problem; nothing unexpected leaks. */
 export function errorHandler(err: unknown, _req: Request, res: Response, _next: NextFunction): void {
-  if (err instanceof PaymentError) return sendProblem(res, err.code, err.detail);
+  if (err instanceof PaymentError) {
+    // Overload is answered at once, with when to come back, instead of queueing for seconds.
+    if (err.code === 'UNAVAILABLE') res.set('Retry-After', '1');
+    return sendProblem(res, err.code, err.detail);
+  }
   if (err instanceof ZodError) return sendProblem(res, 'FORMAT', zodDetail(err));
   const e = err as { type?: string; status?: number; message?: string };
   if (e.type === 'entity.parse.failed') return sendProblem(res, 'FORMAT', 'the body is not valid JSON');

@@ -1,14 +1,16 @@
 // The single writer with group commit. Requests that arrive while a batch is being
 // committed wait in the queue and go into the next transaction together, so one disk
-// sync serves the whole batch. Each command is isolated by the batch runner (a
-// savepoint per command), so one failing command does not fail its batch.
+// sync serves the whole batch. One batch is in flight at a time; its runner may be
+// synchronous or answer later (the SQLite writer's own thread).
 //
 // Invariant: a command's promise resolves only after the transaction holding it has
 // committed (synchronous=FULL: on disk), or rejects if the batch could not commit.
+// The queue is bounded: past `maxQueue` waiting commands a new one is refused at once
+// (WriterOverloadedError), instead of waiting for seconds.
 
 export interface BatchRunner<C, R> {
   /** Runs the commands in one transaction and returns one result per command. */
-  runBatch(commands: C[]): R[];
+  runBatch(commands: C[]): R[] | Promise<R[]>;
 }
 
 interface Pending<C, R> {
@@ -21,13 +23,23 @@ export interface WriterStats {
   batches: number;
   commands: number;
   largestBatch: number;
+  refused: number;
+}
+
+export class WriterOverloadedError extends Error {
+  constructor(readonly queued: number) {
+    super(`the writer has ${queued} commands waiting: try again shortly`);
+    this.name = 'WriterOverloadedError';
+  }
 }
 
 export class GroupCommitWriter<C, R> {
   private queue: Pending<C, R>[] = [];
   private scheduled = false;
+  private running = false;
   private closed = false;
-  readonly stats: WriterStats = { batches: 0, commands: 0, largestBatch: 0 };
+  private idle: (() => void)[] = [];
+  readonly stats: WriterStats = { batches: 0, commands: 0, largestBatch: 0, refused: 0 };
 
   /** Called after each committed batch with its size and the time it took (ms). */
   onBatch: ((size: number, ms: number) => void) | null = null;
@@ -35,6 +47,7 @@ export class GroupCommitWriter<C, R> {
   constructor(
     private readonly runner: BatchRunner<C, R>,
     private readonly maxBatch = 2000,
+    private readonly maxQueue = 20_000,
   ) {}
 
   get queueDepth(): number {
@@ -43,6 +56,10 @@ export class GroupCommitWriter<C, R> {
 
   submit(command: C): Promise<R> {
     if (this.closed) return Promise.reject(new Error('writer closed'));
+    if (this.queue.length >= this.maxQueue) {
+      this.stats.refused++;
+      return Promise.reject(new WriterOverloadedError(this.queue.length));
+    }
     return new Promise<R>((resolve, reject) => {
       this.queue.push({ command, resolve, reject });
       this.schedule();
@@ -50,41 +67,46 @@ export class GroupCommitWriter<C, R> {
   }
 
   private schedule(): void {
-    if (this.scheduled) return;
+    if (this.scheduled || this.running) return;
     this.scheduled = true;
     // setImmediate runs after the I/O callbacks of this loop turn, so every request
     // read from the sockets in the meantime joins the same batch.
-    setImmediate(() => this.flush());
+    setImmediate(() => void this.flush());
   }
 
-  private flush(): void {
+  private async flush(): Promise<void> {
     this.scheduled = false;
-    while (this.queue.length > 0) {
-      const batch = this.queue.splice(0, this.maxBatch);
-      let results: R[];
-      const started = performance.now();
-      try {
-        results = this.runner.runBatch(batch.map((p) => p.command));
-      } catch (err) {
-        for (const p of batch) p.reject(err);
-        continue;
+    if (this.running) return;
+    this.running = true;
+    try {
+      while (this.queue.length > 0) {
+        const batch = this.queue.splice(0, this.maxBatch);
+        const started = performance.now();
+        let results: R[];
+        try {
+          results = await this.runner.runBatch(batch.map((p) => p.command));
+        } catch (err) {
+          for (const p of batch) p.reject(err);
+          continue;
+        }
+        this.stats.batches++;
+        this.stats.commands += batch.length;
+        this.stats.largestBatch = Math.max(this.stats.largestBatch, batch.length);
+        this.onBatch?.(batch.length, performance.now() - started);
+        batch.forEach((p, i) => p.resolve(results[i]!));
+        // Let the answers go out and new requests come in before the next batch.
+        if (this.queue.length > 0) await new Promise((r) => setImmediate(r));
       }
-      this.stats.batches++;
-      this.stats.commands += batch.length;
-      this.stats.largestBatch = Math.max(this.stats.largestBatch, batch.length);
-      this.onBatch?.(batch.length, performance.now() - started);
-      batch.forEach((p, i) => p.resolve(results[i]!));
-      // Let the answers go out and new requests come in before the next batch.
-      if (this.queue.length > 0) {
-        this.schedule();
-        return;
-      }
+    } finally {
+      this.running = false;
+      if (this.queue.length > 0) this.schedule();
+      else for (const done of this.idle.splice(0)) done();
     }
   }
 
   /** Commits what is queued, then refuses new commands. */
   async close(): Promise<void> {
-    while (this.queue.length > 0) await new Promise((r) => setImmediate(r));
+    if (this.queue.length > 0 || this.running || this.scheduled) await new Promise<void>((r) => this.idle.push(r));
     this.closed = true;
   }
 }

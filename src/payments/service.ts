@@ -10,6 +10,8 @@ import { parseIdentifier } from '../domain/identifiers.js';
 import { multaAmountDue } from '../domain/multe.js';
 import { parsePagoPaQr } from '../domain/qr.js';
 import * as check from '../ledger/checks.js';
+import type { BookingCommand, BookingResult } from '../ledger/commands.js';
+import { WriterOverloadedError } from '../ledger/writer.js';
 import { paymentPostings } from '../ledger/postings.js';
 import { toReceipt, type PaymentReceipt } from '../ledger/views.js';
 
@@ -290,7 +292,7 @@ export class Payments {
       this.optionsInFlight.add(optionId);
     }
     try {
-      const result = await this.store.write({
+      const result = await this.write({
         kind: 'pay',
         channel,
         terminalId: t.terminalId,
@@ -332,7 +334,7 @@ export class Payments {
   async reverse(t: TerminalContext, payment: Payment, idem?: { key: string; requestHash: string }): Promise<Payment> {
     if (payment.terminalId !== t.terminalId) fail('FORBIDDEN', 'a payment can be reversed only by the terminal that made it');
     const now = this.clock();
-    const result = await this.store.write({
+    const result = await this.write({
       kind: 'reverse',
       original: { paymentId: payment.id },
       ...(idem ? { idempotency: idem } : {}),
@@ -353,7 +355,7 @@ export class Payments {
     // A reversal sent right behind its own payment waits for that payment's answer.
     await this.keysInFlight.get(`${t.terminalId}\0${original.key}`)?.catch(() => undefined);
     const now = this.clock();
-    const result = await this.store.write({
+    const result = await this.write({
       kind: 'reverse',
       original,
       terminalId: t.terminalId,
@@ -362,6 +364,16 @@ export class Payments {
     });
     if (!result.ok) return fail(result.code, result.detail);
     return result.payment;
+  }
+
+  /** Books through the store's writer; a full writer queue is an immediate UNAVAILABLE (96 / 503). */
+  private async write(cmd: BookingCommand): Promise<BookingResult> {
+    try {
+      return await this.store.write(cmd);
+    } catch (err) {
+      if (err instanceof WriterOverloadedError) throw new PaymentError('UNAVAILABLE', err.message);
+      throw err;
+    }
   }
 
   /** The switch's clock (tests fake it): what settlement and adjustments call now. */
@@ -377,7 +389,7 @@ export class Payments {
    */
   async adjust(payment: Payment, actor: string, reason: string): Promise<Payment> {
     const now = this.clock();
-    const result = await this.store.write({
+    const result = await this.write({
       kind: 'reverse',
       original: { paymentId: payment.id },
       // The store checks the terminal against the original's: an adjustment acts in its name.

@@ -1,7 +1,7 @@
 // The group-commit writer against a fake batch runner that records every batch.
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
-import { GroupCommitWriter, type BatchRunner } from '../../src/ledger/writer.js';
+import { GroupCommitWriter, WriterOverloadedError, type BatchRunner } from '../../src/ledger/writer.js';
 
 type Cmd = { id: number; fail?: boolean };
 
@@ -32,7 +32,7 @@ describe('GroupCommitWriter', () => {
     expect(runner.calls).toEqual([]);
     expect(await Promise.all(answers)).toEqual([10, 20, 30, 40, 50]);
     expect(runner.calls).toEqual([[1, 2, 3, 4, 5]]);
-    expect(writer.stats).toEqual({ batches: 1, commands: 5, largestBatch: 5 });
+    expect(writer.stats).toEqual({ batches: 1, commands: 5, largestBatch: 5, refused: 0 });
     expect(writer.queueDepth).toBe(0);
   });
 
@@ -77,7 +77,7 @@ describe('GroupCommitWriter', () => {
       [1, 2, 3],
       [4, 5],
     ]);
-    expect(writer.stats).toEqual({ batches: 1, commands: 2, largestBatch: 2 });
+    expect(writer.stats).toEqual({ batches: 1, commands: 2, largestBatch: 2, refused: 0 });
   });
 
   it('respects maxBatch, and a failing batch does not fail its neighbours in the queue', async () => {
@@ -95,7 +95,7 @@ describe('GroupCommitWriter', () => {
     expect(settled.map((s) => (s.status === 'fulfilled' ? s.value : 'rejected'))).toEqual([
       10, 20, 30, 'rejected', 'rejected', 'rejected', 70, 80,
     ]);
-    expect(writer.stats).toEqual({ batches: 2, commands: 5, largestBatch: 3 });
+    expect(writer.stats).toEqual({ batches: 2, commands: 5, largestBatch: 3, refused: 0 });
   });
 
   it('a long queue is cut into maxBatch batches, each command answered once', async () => {
@@ -138,5 +138,39 @@ describe('GroupCommitWriter', () => {
     await writer.close();
     await expect(writer.submit({ id: 1 })).rejects.toThrow('writer closed');
     expect(runner.calls).toEqual([]);
+  });
+
+  it('with a runner that answers later (another thread), one batch is in flight and what arrives meanwhile forms the next', async () => {
+    const seen: number[][] = [];
+    let release: (() => void) | null = null;
+    const writer = new GroupCommitWriter<Cmd, number>({
+      runBatch: (commands) => {
+        seen.push(commands.map((c) => c.id));
+        return new Promise<number[]>((resolve) => (release = () => resolve(commands.map((c) => c.id * 10))));
+      },
+    });
+    const first = cmds([1, 2]).map((c) => writer.submit(c));
+    await nextTurn();
+    const second = cmds([3, 4, 5]).map((c) => writer.submit(c));
+    await nextTurn();
+    expect(seen).toEqual([[1, 2]]); // the second group waits for the first commit
+    release!();
+    expect(await Promise.all(first)).toEqual([10, 20]);
+    await nextTurn();
+    expect(seen).toEqual([[1, 2], [3, 4, 5]]);
+    release!();
+    expect(await Promise.all(second)).toEqual([30, 40, 50]);
+    await writer.close();
+  });
+
+  it('past maxQueue waiting commands, a new one is refused at once; the queued ones still commit', async () => {
+    const runner = new FakeRunner();
+    const writer = new GroupCommitWriter(runner, 10, 3);
+    const queued = cmds([1, 2, 3]).map((c) => writer.submit(c));
+    await expect(writer.submit({ id: 4 })).rejects.toThrow(WriterOverloadedError);
+    expect(await Promise.all(queued)).toEqual([10, 20, 30]);
+    expect(writer.stats.refused).toBe(1);
+    expect(await writer.submit({ id: 5 })).toBe(50);
+    await writer.close();
   });
 });

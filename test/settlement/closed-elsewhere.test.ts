@@ -3,7 +3,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { romeInstant } from '../../src/domain/calendar.js';
 import { requestHash } from '../../src/payments/service.js';
-import { SqliteStore } from '../../src/store/sqlite.js';
+import { SqliteStore } from '../../src/store/sqlite/store.js';
 import { startHarness, type Harness } from '../helpers/harness.js';
 
 const NOW = romeInstant('2026-11-20', '15:00:00'); // a Friday

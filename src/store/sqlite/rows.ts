@@ -2,6 +2,7 @@
 // casts), and their mapping to the model.
 import type { Counter, OptionView, Payment, PositionStatus, RuleParams, Terminal } from '../../domain/model.js';
 import type { EventRow } from '../../ledger/port.js';
+import type { WindowRow } from '../settlement-types.js';
 
 export const PAYMENT_COLUMNS = `id, public_id, channel, terminal_id, counter_id, counter_kind, entity_id, service_code,
   identifier, option_id, payer_cf, amount_cents, fee_cents, fee_commission, fee_operator, fee_royalty,
@@ -225,4 +226,30 @@ export interface IdempotencyRow {
   status: number;
   response: string;
   payment_id: number | null;
+}
+
+export interface WindowDbRow {
+  date: string;
+  status: WindowRow['status'];
+  closed_at: number;
+  computed_at: number | null;
+  figures: string | null;
+  figures_hash: string | null;
+  approved_at: number | null;
+  approved_by: string | null;
+  exported_at: number | null;
+}
+
+export function toWindow(r: WindowDbRow): WindowRow {
+  return {
+    date: r.date,
+    status: r.status,
+    closedAt: r.closed_at,
+    computedAt: r.computed_at,
+    figures: r.figures,
+    figuresHash: r.figures_hash,
+    approvedAt: r.approved_at,
+    approvedBy: r.approved_by,
+    exportedAt: r.exported_at,
+  };
 }

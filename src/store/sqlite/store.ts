@@ -1,16 +1,14 @@
-// The embedded SQLite store: WAL, synchronous=FULL, one write connection driven by
-// the group-commit writer, one read connection for everything else.
-import Database from 'better-sqlite3';
-import { chmodSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
-import path from 'node:path';
-import type { Catalogue, Network, RuleParams } from '../domain/model.js';
-import { Ledger, LedgerInvariantError, type BatchOutcome } from '../ledger/book.js';
-import type { BookingCommand, BookingResult } from '../ledger/commands.js';
-import { SqliteLedgerTx } from './sqlite/ledger-tx.js';
-import { systemClock, type Clock } from '../clock.js';
-import { GroupCommitWriter } from '../ledger/writer.js';
-import { projectFile } from '../paths.js';
-import { logger } from '../log.js';
+// The embedded SQLite store. Reads run on this thread's read-only connection; every
+// write runs on the writer's own thread (write-side.ts), so the event loop never waits
+// on a disk sync: booking through the group-commit writer, administration and
+// settlement as single calls.
+import type Database from 'better-sqlite3';
+import { systemClock, type Clock } from '../../clock.js';
+import type { Catalogue, Network } from '../../domain/model.js';
+import { LedgerInvariantError } from '../../ledger/book.js';
+import type { BookingCommand, BookingResult } from '../../ledger/commands.js';
+import { GroupCommitWriter } from '../../ledger/writer.js';
+import { logger } from '../../log.js';
 import type {
   AuditEntry,
   CatalogueSnapshot,
@@ -25,146 +23,24 @@ import type {
   Payment,
   PositionStatus,
   Store,
-  StoreRefusalCode,
   Terminal,
-} from './types.js';
-import type { CounterSums, EntityServiceSums, LinesQuery, PaymentLine, RebilledSums, WindowRow, WindowSums } from './settlement-types.js';
+} from '../types.js';
+import type { CounterSums, EntityServiceSums, LinesQuery, PaymentLine, RebilledSums, WindowRow, WindowSums } from '../settlement-types.js';
+import { openReadConnection, prepareDatabase } from './connection.js';
+import { OPTION_VIEW_SQL, PAYMENT_COLUMNS, toCounter, toEvent, toOptionView, toPayment, toWindow, type CounterRow, type EventDbRow, type OptionRow, type PaymentRow, type WindowDbRow } from './rows.js';
+import { WriterThread } from './writer-thread.js';
 
 type Row = Record<string, unknown>;
-const SCHEMA_VERSION = '1';
-
-function openConnection(file: string, readonly: boolean): Database.Database {
-  const db = new Database(file, { readonly, fileMustExist: readonly });
-  db.pragma('busy_timeout = 5000');
-  if (!readonly) {
-    db.pragma('journal_mode = WAL');
-    // FULL: a commit is on disk before the writer resolves, so nothing acknowledged is lost.
-    db.pragma('synchronous = FULL');
-    db.pragma('foreign_keys = ON');
-    db.pragma('cache_size = -65536'); // 64 MiB: the hot index pages of a day stay in memory
-  }
-  return db;
-}
-
-const PAYMENT_COLUMNS = `id, public_id, channel, terminal_id, counter_id, counter_kind, entity_id, service_code,
-  identifier, option_id, payer_cf, amount_cents, fee_cents, fee_commission, fee_operator, fee_royalty,
-  circuit_fee_cents, circuit_fee_mode, stan, rrn, approval_code, receipt_number, description, booked_at,
-  settlement_date, reversed_at, reversal_settlement_date, reversal_kind`;
-
-function toPayment(r: Row): Payment {
-  return {
-    id: r.id as number,
-    publicId: r.public_id as string,
-    channel: r.channel as Payment['channel'],
-    terminalId: r.terminal_id as string,
-    counterId: r.counter_id as string,
-    counterKind: r.counter_kind as Payment['counterKind'],
-    entityId: r.entity_id as string,
-    serviceCode: r.service_code as string,
-    identifier: r.identifier as string,
-    optionId: (r.option_id as number | null) ?? null,
-    payerCf: (r.payer_cf as string | null) ?? null,
-    amountCents: r.amount_cents as number,
-    feeCents: r.fee_cents as number,
-    feeCommission: r.fee_commission as number,
-    feeOperator: r.fee_operator as number,
-    feeRoyalty: r.fee_royalty as number,
-    circuitFeeCents: r.circuit_fee_cents as number,
-    circuitFeeMode: (r.circuit_fee_mode as Payment['circuitFeeMode']) ?? null,
-    stan: (r.stan as string | null) ?? null,
-    rrn: r.rrn as string,
-    approvalCode: r.approval_code as string,
-    receiptNumber: r.receipt_number as string,
-    description: r.description as string,
-    bookedAt: r.booked_at as number,
-    settlementDate: r.settlement_date as string,
-    reversedAt: (r.reversed_at as number | null) ?? null,
-    reversalSettlementDate: (r.reversal_settlement_date as string | null) ?? null,
-    reversalKind: (r.reversal_kind as Payment['reversalKind']) ?? null,
-  };
-}
-
-const OPTION_VIEW_SQL = `SELECT o.id AS option_id, o.position_id, p.entity_id, p.service_code, o.notice_number,
-  o.lookup_key, o.kind, o.instalment_no, o.amount_cents, o.due_date, o.description, o.rule_params,
-  o.paid_payment_id, p.status AS position_status, p.valid_until, p.debtor_cf
-  FROM payment_options o JOIN debt_positions p ON p.id = o.position_id`;
-
-function toOptionView(r: Row): OptionView {
-  return {
-    optionId: r.option_id as number,
-    positionId: r.position_id as number,
-    entityId: r.entity_id as string,
-    serviceCode: r.service_code as string,
-    noticeNumber: r.notice_number as string,
-    lookupKey: (r.lookup_key as string | null) ?? null,
-    kind: r.kind as OptionView['kind'],
-    instalmentNo: (r.instalment_no as number | null) ?? null,
-    amountCents: r.amount_cents as number,
-    dueDate: r.due_date as string,
-    description: r.description as string,
-    ruleParams: r.rule_params ? (JSON.parse(r.rule_params as string) as RuleParams) : null,
-    paidPaymentId: (r.paid_payment_id as number | null) ?? null,
-    positionStatus: r.position_status as PositionStatus,
-    validUntil: (r.valid_until as string | null) ?? null,
-    debtorCf: r.debtor_cf as string,
-  };
-}
-
-function toCounter(r: Row): Counter {
-  return {
-    id: r.id as string,
-    kind: r.kind as Counter['kind'],
-    name: r.name as string,
-    address: r.address as string,
-    town: r.town as string,
-    iban: r.iban as string,
-    mandateRef: r.mandate_ref as string,
-    creditLimitCents: r.credit_limit_cents as number,
-    status: r.status as Counter['status'],
-  };
-}
-
-function toWindow(r: Row): WindowRow {
-  return {
-    date: r.date as string,
-    status: r.status as WindowRow['status'],
-    closedAt: r.closed_at as number,
-    computedAt: (r.computed_at as number | null) ?? null,
-    figures: (r.figures as string | null) ?? null,
-    figuresHash: (r.figures_hash as string | null) ?? null,
-    approvedAt: (r.approved_at as number | null) ?? null,
-    approvedBy: (r.approved_by as string | null) ?? null,
-    exportedAt: (r.exported_at as number | null) ?? null,
-  };
-}
-
-function toEvent(r: Row): EventRow {
-  return {
-    seq: r.seq as number,
-    type: r.type as string,
-    at: r.at as number,
-    terminalId: (r.terminal_id as string | null) ?? null,
-    counterId: (r.counter_id as string | null) ?? null,
-    entityId: (r.entity_id as string | null) ?? null,
-    serviceCode: (r.service_code as string | null) ?? null,
-    payload: JSON.parse(r.payload as string) as Record<string, unknown>,
-  };
-}
 
 export class SqliteStore implements Store {
-  private readonly w: Database.Database;
   private readonly r: Database.Database;
+  private readonly thread: WriterThread;
   private readonly writer: GroupCommitWriter<BookingCommand, BookingResult>;
   private readonly listeners: ((events: EventRow[]) => void)[] = [];
-  private ledgerTx: SqliteLedgerTx;
-  private ledger: Ledger;
 
   static open(file: string, clock: Clock = systemClock): SqliteStore {
-    mkdirSync(path.dirname(file), { recursive: true });
-    const store = new SqliteStore(file, clock);
-    // The database holds secret hashes and sealed keys: owner-only, like the key files.
-    for (const f of [file, `${file}-wal`, `${file}-shm`]) if (existsSync(f)) chmodSync(f, 0o600);
-    return store;
+    prepareDatabase(file);
+    return new SqliteStore(file, clock);
   }
 
   private constructor(
@@ -172,25 +48,21 @@ export class SqliteStore implements Store {
     /** Timestamps of administrative rows and events (audit, terminals, users, seed). */
     private readonly clock: Clock,
   ) {
-    this.w = openConnection(file, false);
-    this.w.exec(readFileSync(projectFile('schema.sql'), 'utf8'));
-    this.w.prepare(`INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)`).run(SCHEMA_VERSION);
-    this.r = openConnection(file, true);
-    this.ledgerTx = new SqliteLedgerTx(this.w);
-    this.ledger = new Ledger(this.ledgerTx);
+    this.thread = new WriterThread(file);
+    this.r = openReadConnection(file);
     this.writer = new GroupCommitWriter({ runBatch: (cmds) => this.runBatch(cmds) });
   }
 
   private readonly readStatements = new Map<string, Database.Statement>();
 
   /** Read statements are prepared once and reused (preparing costs more than most reads). */
-  private rq(sql: string): Database.Statement {
+  private rq<P extends unknown[] = unknown[], R = Row>(sql: string): Database.Statement<P, R> {
     let st = this.readStatements.get(sql);
     if (!st) {
       st = this.r.prepare(sql);
       this.readStatements.set(sql, st);
     }
-    return st;
+    return st as Database.Statement<P, R>; // prepared here for these parameters and rows
   }
 
   observeBatches(fn: (size: number, ms: number) => void): void {
@@ -207,23 +79,25 @@ export class SqliteStore implements Store {
     return this.writer.submit(cmd);
   }
 
-  private runBatch(commands: BookingCommand[]): BookingResult[] {
-    let outcome: BatchOutcome;
+  private async runBatch(commands: BookingCommand[]): Promise<BookingResult[]> {
     try {
-      outcome = this.ledger.runBatch(commands);
+      return await this.written(this.thread.call('book', commands));
     } catch (err) {
       if (err instanceof LedgerInvariantError) {
         logger.error('LEDGER INVARIANT BROKEN: the batch was rolled back and refused', { commands: commands.length, error: err.message });
       }
       throw err;
     }
-    // The batch is committed: a failing listener must not turn it into a failure.
-    if (outcome.events.length > 0) {
-      const committedAt = performance.timeOrigin + performance.now();
-      for (const e of outcome.events) e.committedAt = committedAt;
-      this.notify(outcome.events);
+  }
+
+  /** A write's value, once its events (committed) have gone to the listeners. */
+  private async written<T>(call: Promise<{ value: T; events: EventRow[]; committedAt: number }>): Promise<T> {
+    const { value, events, committedAt } = await call;
+    if (events.length > 0) {
+      for (const e of events) e.committedAt = committedAt;
+      this.notify(events);
     }
-    return outcome.results;
+    return value;
   }
 
   // ---------------------------------------------------------------- reads
@@ -287,12 +161,12 @@ export class SqliteStore implements Store {
   }
 
   async getCounter(id: string): Promise<Counter | undefined> {
-    const r = this.rq('SELECT * FROM counters WHERE id = ?').get(id) as Row | undefined;
+    const r = this.rq<[string], CounterRow>('SELECT * FROM counters WHERE id = ?').get(id);
     return r ? toCounter(r) : undefined;
   }
 
   async listCounters(): Promise<Counter[]> {
-    return (this.rq('SELECT * FROM counters ORDER BY id').all() as Row[]).map(toCounter);
+    return this.rq<[], CounterRow>('SELECT * FROM counters ORDER BY id').all().map(toCounter);
   }
 
   async getTerminal(id: string): Promise<Terminal | undefined> {
@@ -335,26 +209,25 @@ export class SqliteStore implements Store {
   }
 
   async findOptionByNotice(noticeNumber: string): Promise<OptionView | undefined> {
-    const r = this.rq(`${OPTION_VIEW_SQL} WHERE o.notice_number = ?`).get(noticeNumber) as Row | undefined;
+    const r = this.rq<[string], OptionRow>(`${OPTION_VIEW_SQL} WHERE o.notice_number = ?`).get(noticeNumber);
     return r ? toOptionView(r) : undefined;
   }
 
   async getOption(optionId: number): Promise<OptionView | undefined> {
-    const r = this.rq(`${OPTION_VIEW_SQL} WHERE o.id = ?`).get(optionId) as Row | undefined;
+    const r = this.rq<[number], OptionRow>(`${OPTION_VIEW_SQL} WHERE o.id = ?`).get(optionId);
     return r ? toOptionView(r) : undefined;
   }
 
   async findOptionsByLookup(serviceCode: string, lookupKey: string): Promise<OptionView[]> {
-    return (
-      this.rq(`${OPTION_VIEW_SQL} WHERE o.lookup_key = ? AND p.service_code = ? ORDER BY o.due_date, o.id`)
-        .all(lookupKey, serviceCode) as Row[]
-    ).map(toOptionView);
+    return this.rq<[string, string], OptionRow>(`${OPTION_VIEW_SQL} WHERE o.lookup_key = ? AND p.service_code = ? ORDER BY o.due_date, o.id`)
+      .all(lookupKey, serviceCode)
+      .map(toOptionView);
   }
 
   private positionView(p: Row): DebtPositionView {
-    const options = (
-      this.rq(`${OPTION_VIEW_SQL} WHERE o.position_id = ? ORDER BY o.kind DESC, o.instalment_no`).all(p.id) as Row[]
-    ).map(toOptionView);
+    const options = this.rq<[unknown], OptionRow>(`${OPTION_VIEW_SQL} WHERE o.position_id = ? ORDER BY o.kind DESC, o.instalment_no`)
+      .all(p.id)
+      .map(toOptionView);
     return {
       id: p.id as number,
       entityId: p.entity_id as string,
@@ -394,12 +267,12 @@ export class SqliteStore implements Store {
   }
 
   async getPayment(publicId: string): Promise<Payment | undefined> {
-    const r = this.rq(`SELECT ${PAYMENT_COLUMNS} FROM payments WHERE public_id = ?`).get(publicId) as Row | undefined;
+    const r = this.rq<[string], PaymentRow>(`SELECT ${PAYMENT_COLUMNS} FROM payments WHERE public_id = ?`).get(publicId);
     return r ? toPayment(r) : undefined;
   }
 
   async getPaymentById(id: number): Promise<Payment | undefined> {
-    const r = this.rq(`SELECT ${PAYMENT_COLUMNS} FROM payments WHERE id = ?`).get(id) as Row | undefined;
+    const r = this.rq<[number], PaymentRow>(`SELECT ${PAYMENT_COLUMNS} FROM payments WHERE id = ?`).get(id);
     return r ? toPayment(r) : undefined;
   }
 
@@ -423,7 +296,7 @@ export class SqliteStore implements Store {
   }
 
   async eventsAfter(seq: number, limit: number): Promise<EventRow[]> {
-    return (this.rq('SELECT * FROM events WHERE seq > ? ORDER BY seq LIMIT ?').all(seq, limit) as Row[]).map(toEvent);
+    return this.rq<[number, number], EventDbRow>('SELECT * FROM events WHERE seq > ? ORDER BY seq LIMIT ?').all(seq, limit).map(toEvent);
   }
 
   async terminalTotals(terminalId: string, date: string) {
@@ -445,7 +318,7 @@ export class SqliteStore implements Store {
   }
 
   async recordEvent(e: Omit<EventRow, 'seq'>): Promise<void> {
-    this.tx(() => this.emitNow(e));
+    return this.written(this.thread.call('recordEvent', e));
   }
 
   async eventBounds(): Promise<{ minSeq: number; maxSeq: number }> {
@@ -456,9 +329,7 @@ export class SqliteStore implements Store {
   }
 
   async pruneEvents(before: number): Promise<number> {
-    return this.w
-      .prepare('DELETE FROM events WHERE at < ? AND seq < (SELECT max(seq) FROM events)')
-      .run(before).changes;
+    return this.written(this.thread.call('pruneEvents', before));
   }
 
   private notify(events: EventRow[]): void {
@@ -480,188 +351,38 @@ export class SqliteStore implements Store {
   // connection. better-sqlite3 is synchronous, so they can never interleave with a
   // group-commit batch.
 
-  private audit(a: AuditEntry): void {
-    this.ledgerTx.audit(a, this.clock());
-  }
-
-  /** Events written by the administrative transaction in progress, published once it commits. */
-  private txEvents: EventRow[] | null = null;
-
-  /**
-   * Runs an administrative write as one transaction; the events it wrote reach the
-   * stream only after the commit, so a rolled-back event is never published.
-   */
-  private tx<T>(fn: () => T): T {
-    const outer = this.txEvents === null;
-    if (outer) this.txEvents = [];
-    try {
-      const result = this.w.transaction(fn)();
-      if (outer) {
-        const events = this.txEvents!;
-        this.txEvents = null;
-        if (events.length > 0) this.notify(events);
-      }
-      return result;
-    } catch (err) {
-      if (outer) this.txEvents = null;
-      throw err;
-    }
-  }
-
-  private emitNow(e: Omit<EventRow, 'seq'>): void {
-    if (this.txEvents === null) throw new Error('emitNow outside tx()');
-    this.txEvents.push({ ...e, seq: this.ledgerTx.insertEvent(e) });
-  }
-
   async insertTerminal(t: { id: string; counterId: string; tmkSealed: string; secretHash: string }, audit: AuditEntry) {
-    this.tx(() => {
-      this.w
-        .prepare('INSERT INTO terminals (id, counter_id, status, tmk_enc, secret_hash, created_at) VALUES (?, ?, ?, ?, ?, ?)')
-        .run(t.id, t.counterId, 'active', t.tmkSealed, t.secretHash, this.clock());
-      this.audit(audit);
-    });
+    return this.written(this.thread.call('insertTerminal', t, audit, this.clock()));
   }
 
   async nextTerminalId(): Promise<string> {
-    const ids = this.rq("SELECT id FROM terminals WHERE id GLOB 'T[0-9]*'").pluck().all() as string[];
+    const ids = this.rq<[], string>("SELECT id FROM terminals WHERE id GLOB 'T[0-9]*'").pluck().all();
     const max = ids.reduce((m, id) => Math.max(m, Number(id.slice(1)) || 0), 0);
     return `T${String(max + 1).padStart(4, '0')}`;
   }
 
   async setTerminalStatus(id: string, status: Terminal['status'], audit: AuditEntry): Promise<boolean> {
-    return this.tx(() => {
-      const row = this.w.prepare('SELECT counter_id FROM terminals WHERE id = ?').get(id) as Row | undefined;
-      if (!row) return false;
-      this.w.prepare('UPDATE terminals SET status = ? WHERE id = ?').run(status, id);
-      this.audit(audit);
-      this.emitNow({
-        type: status === 'blocked' ? 'terminal.blocked' : 'terminal.unblocked',
-        at: this.clock(),
-        terminalId: id,
-        counterId: row.counter_id as string,
-        entityId: null,
-        serviceCode: null,
-        payload: { terminalId: id, counterId: row.counter_id },
-      });
-      return true;
-    });
+    return this.written(this.thread.call('setTerminalStatus', id, status, audit, this.clock()));
   }
 
   async setCounterStatus(id: string, status: Counter['status'], audit: AuditEntry): Promise<boolean> {
-    return this.tx(() => {
-      if (this.w.prepare('UPDATE counters SET status = ? WHERE id = ?').run(status, id).changes !== 1) return false;
-      this.audit(audit);
-      this.emitNow({
-        type: status === 'suspended' ? 'counter.suspended' : 'counter.reactivated',
-        at: this.clock(),
-        terminalId: null,
-        counterId: id,
-        entityId: null,
-        serviceCode: null,
-        payload: { counterId: id },
-      });
-      return true;
-    });
+    return this.written(this.thread.call('setCounterStatus', id, status, audit, this.clock()));
   }
 
   async setCreditLimit(id: string, cents: number, audit: AuditEntry): Promise<boolean> {
-    return this.tx(() => {
-      if (this.w.prepare('UPDATE counters SET credit_limit_cents = ? WHERE id = ?').run(cents, id).changes !== 1) return false;
-      this.audit(audit);
-      return true;
-    });
+    return this.written(this.thread.call('setCreditLimit', id, cents, audit, this.clock()));
   }
 
   async createPositions(rows: NewPosition[], actor: string) {
-    const errors: { row: number; code: StoreRefusalCode; detail: string }[] = [];
-    const noticeExists = this.w.prepare('SELECT 1 FROM payment_options WHERE notice_number = ?').pluck();
-    const refExists = this.w.prepare('SELECT 1 FROM debt_positions WHERE entity_id = ? AND external_ref = ?').pluck();
-    const insertPosition = this.w.prepare(
-      `INSERT INTO debt_positions (entity_id, service_code, external_ref, debtor_cf, debtor_name, description, status, valid_until, created_at)
-       VALUES (?, ?, ?, ?, ?, ?, 'VALID', ?, ?)`,
-    );
-    const insertOption = this.w.prepare(
-      `INSERT INTO payment_options (position_id, notice_number, lookup_key, kind, instalment_no, amount_cents, due_date, description, rule_params)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-    );
-    const now = this.clock();
-    const ids = this.tx(() => {
-      const seenNotices = new Set<string>();
-      const seenRefs = new Set<string>();
-      rows.forEach((p, i) => {
-        const ref = `${p.entityId}/${p.externalRef}`;
-        if (seenRefs.has(ref) || refExists.get(p.entityId, p.externalRef)) {
-          errors.push({ row: i, code: 'CONFLICT', detail: `externalRef ${p.externalRef} already exists` });
-        }
-        seenRefs.add(ref);
-        for (const o of p.options) {
-          if (seenNotices.has(o.noticeNumber) || noticeExists.get(o.noticeNumber)) {
-            errors.push({ row: i, code: 'CONFLICT', detail: `notice number ${o.noticeNumber} already exists` });
-          }
-          seenNotices.add(o.noticeNumber);
-        }
-      });
-      if (errors.length > 0) return [];
-      const ids = rows.map((p) => {
-        const id = Number(
-          insertPosition.run(p.entityId, p.serviceCode, p.externalRef, p.debtorCf, p.debtorName, p.description, p.validUntil, now)
-            .lastInsertRowid,
-        );
-        for (const o of p.options) {
-          insertOption.run(
-            id,
-            o.noticeNumber,
-            o.lookupKey,
-            o.kind,
-            o.instalmentNo,
-            o.amountCents,
-            o.dueDate,
-            o.description,
-            o.ruleParams ? JSON.stringify(o.ruleParams) : null,
-          );
-        }
-        return id;
-      });
-      const byEntity = new Map<string, number>();
-      for (const p of rows) byEntity.set(p.entityId, (byEntity.get(p.entityId) ?? 0) + 1);
-      for (const [entityId, count] of byEntity) {
-        this.audit({ actor, action: 'positions.create', target: entityId, detail: { count } });
-        this.emitNow({
-          type: 'notices.imported',
-          at: now,
-          terminalId: null,
-          counterId: null,
-          entityId,
-          serviceCode: null,
-          payload: { entityId, positions: count },
-        });
-      }
-      return ids;
-    });
-    return errors.length > 0 ? { errors } : { ids };
+    return this.written(this.thread.call('createPositions', rows, actor, this.clock()));
   }
 
   async cancelPosition(id: number, actor: string) {
-    return this.tx(() => {
-      const p = this.w.prepare('SELECT status, entity_id FROM debt_positions WHERE id = ?').get(id) as Row | undefined;
-      if (!p) return { ok: false as const, code: 'NOT_FOUND' as StoreRefusalCode, detail: `no debt position ${id}` };
-      if (p.status === 'INVALID') return { ok: true as const };
-      if (p.status === 'PAID' || p.status === 'PARTIALLY_PAID') {
-        return { ok: false as const, code: 'CONFLICT' as StoreRefusalCode, detail: `position ${id} is ${p.status as string} and cannot be cancelled` };
-      }
-      this.w.prepare("UPDATE debt_positions SET status = 'INVALID' WHERE id = ?").run(id);
-      this.audit({ actor, action: 'positions.cancel', target: String(id) });
-      return { ok: true as const };
-    });
+    return this.written(this.thread.call('cancelPosition', id, actor, this.clock()));
   }
 
   async addUser(u: { username: string; role: 'entity' | 'finance' | 'admin'; entityId: string | null; passwordHash: string }) {
-    this.w
-      .prepare(
-        `INSERT INTO users (username, role, entity_id, password_hash, created_at) VALUES (?, ?, ?, ?, ?)
-         ON CONFLICT (username) DO UPDATE SET role = excluded.role, entity_id = excluded.entity_id, password_hash = excluded.password_hash`,
-      )
-      .run(u.username, u.role, u.entityId, u.passwordHash, this.clock());
+    return this.written(this.thread.call('addUser', u, this.clock()));
   }
 
   async getUser(username: string) {
@@ -680,16 +401,16 @@ export class SqliteStore implements Store {
   // ---------------------------------------------------------------- settlement
 
   async closeWindow(date: string, at: number): Promise<void> {
-    this.w.prepare("INSERT OR IGNORE INTO settlement_windows (date, status, closed_at) VALUES (?, 'closed', ?)").run(date, at);
+    return this.written(this.thread.call('closeWindow', date, at));
   }
 
   async getWindow(date: string): Promise<WindowRow | undefined> {
-    const r = this.rq('SELECT * FROM settlement_windows WHERE date = ?').get(date) as Row | undefined;
+    const r = this.rq<[string], WindowDbRow>('SELECT * FROM settlement_windows WHERE date = ?').get(date);
     return r ? toWindow(r) : undefined;
   }
 
   async listWindows(): Promise<WindowRow[]> {
-    return (this.rq('SELECT * FROM settlement_windows ORDER BY date DESC').all() as Row[]).map(toWindow);
+    return this.rq<[], WindowDbRow>('SELECT * FROM settlement_windows ORDER BY date DESC').all().map(toWindow);
   }
 
   async windowSums(date: string): Promise<WindowSums> {
@@ -744,40 +465,15 @@ export class SqliteStore implements Store {
   }
 
   async saveDraft(date: string, figures: string, figuresHash: string, at: number): Promise<boolean> {
-    const changes = this.w
-      .prepare(
-        `UPDATE settlement_windows SET status = 'draft', figures = ?, figures_hash = ?, computed_at = ?
-         WHERE date = ? AND status IN ('closed', 'draft')`,
-      )
-      .run(figures, figuresHash, at, date).changes;
-    return changes === 1;
+    return this.written(this.thread.call('saveDraft', date, figures, figuresHash, at));
   }
 
   async approveWindow(date: string, actor: string, at: number, settledByCounter: Map<string, number>): Promise<WindowRow> {
-    return this.tx(() => {
-      const r = this.w.prepare('SELECT * FROM settlement_windows WHERE date = ?').get(date) as Row | undefined;
-      if (!r) throw new Error(`no settlement for ${date}`);
-      if (r.status === 'draft') {
-        this.w.prepare("UPDATE settlement_windows SET status = 'approved', approved_at = ?, approved_by = ? WHERE date = ?").run(at, actor, date);
-        const settle = this.w.prepare('UPDATE counters SET settled_cents = settled_cents + ? WHERE id = ?');
-        for (const [counterId, cents] of settledByCounter) settle.run(cents, counterId);
-        this.audit({ actor, action: 'settlement.approve', target: date, detail: { figuresHash: r.figures_hash } });
-        this.emitNow({
-          type: 'settlement.approved',
-          at,
-          terminalId: null,
-          counterId: null,
-          entityId: null,
-          serviceCode: null,
-          payload: { date, approvedBy: actor, figuresHash: r.figures_hash },
-        });
-      }
-      return toWindow(this.w.prepare('SELECT * FROM settlement_windows WHERE date = ?').get(date) as Row);
-    });
+    return this.written(this.thread.call('approveWindow', date, actor, at, [...settledByCounter]));
   }
 
   async markExported(date: string, at: number): Promise<void> {
-    this.w.prepare("UPDATE settlement_windows SET status = 'exported', exported_at = coalesce(exported_at, ?) WHERE date = ? AND status IN ('approved', 'exported')").run(at, date);
+    return this.written(this.thread.call('markExported', date, at));
   }
 
   async windowLines(q: LinesQuery, cursor: string | null, limit: number) {
@@ -864,79 +560,11 @@ export class SqliteStore implements Store {
   // ---------------------------------------------------------------- operations
 
   async isEmpty(): Promise<boolean> {
-    return (this.rq('SELECT count(*) FROM entities').pluck().get() as number) === 0;
+    return this.rq<[], number>('SELECT count(*) FROM entities').pluck().get() === 0;
   }
 
   async seed(catalogue: Catalogue, network: Network, sealed: Map<string, { tmkSealed: string; secretHash: string }>) {
-    const w = this.w;
-    const now = this.clock();
-    w.transaction(() => {
-      for (const t of [
-        'audit_log', 'events', 'settlement_windows', 'reversal_advices', 'idempotency_records', 'window_movements', 'ledger_entries', 'ledger_balances', 'ledger_accounts',
-        'payment_options', 'payments', 'debt_positions', 'terminals', 'counters', 'fee_schedules', 'services',
-        'circuit_fees', 'users', 'entities',
-      ]) {
-        w.prepare(`DELETE FROM ${t}`).run();
-      }
-      const insEntity = w.prepare(
-        'INSERT INTO entities (id, name, fiscal_code, iban, is_circuit_owner, segregation_code) VALUES (?, ?, ?, ?, ?, ?)',
-      );
-      const insFee = w.prepare('INSERT INTO circuit_fees (entity_id, effective_from, fee_cents, mode) VALUES (?, ?, ?, ?)');
-      for (const e of catalogue.entities) {
-        insEntity.run(e.id, e.name, e.fiscalCode, e.iban, e.isCircuitOwner ? 1 : 0, e.segregationCode);
-        if (e.circuitFee) insFee.run(e.id, e.circuitFee.effectiveFrom, e.circuitFee.feeCents, e.circuitFee.mode);
-      }
-      const insService = w.prepare(
-        `INSERT INTO services (code, name, entity_id, amount_kind, identifier_kind, rule, fixed_cents, min_cents, max_cents)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-      );
-      for (const s of catalogue.services) {
-        insService.run(s.code, s.name, s.entityId, s.amountKind, s.identifierKind, s.rule, s.fixedCents, s.minCents, s.maxCents);
-      }
-      const insSchedule = w.prepare(
-        'INSERT INTO fee_schedules (service_code, counter_kind, effective_from, fee_rule, commission_rate, royalty_cents) VALUES (?, ?, ?, ?, ?, ?)',
-      );
-      for (const f of catalogue.feeSchedules) {
-        insSchedule.run(f.serviceCode, f.counterKind, f.effectiveFrom, JSON.stringify(f.feeRule), f.commissionRate, f.royaltyCents);
-      }
-      const insCounter = w.prepare(
-        `INSERT INTO counters (id, kind, name, address, town, iban, mandate_ref, credit_limit_cents, status)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'active')`,
-      );
-      for (const c of network.counters) {
-        insCounter.run(c.id, c.kind, c.name, c.address, c.town, c.iban, c.mandateRef, c.creditLimitCents);
-      }
-      const insTerminal = w.prepare(
-        "INSERT INTO terminals (id, counter_id, status, tmk_enc, secret_hash, created_at) VALUES (?, ?, 'active', ?, ?, ?)",
-      );
-      for (const t of network.terminals) {
-        const s = sealed.get(t.id);
-        if (!s) throw new Error(`no sealed key for terminal ${t.id}`);
-        insTerminal.run(t.id, t.counterId, s.tmkSealed, s.secretHash, now);
-      }
-      const insPosition = w.prepare(
-        `INSERT INTO debt_positions (entity_id, service_code, external_ref, debtor_cf, debtor_name, description, status, valid_until, created_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-      );
-      const insOption = w.prepare(
-        `INSERT INTO payment_options (position_id, notice_number, lookup_key, kind, instalment_no, amount_cents, due_date, description, rule_params)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-      );
-      for (const p of network.positions) {
-        const id = insPosition.run(
-          p.entityId, p.serviceCode, p.externalRef, p.debtorCf, p.debtorName, p.description, p.status, p.validUntil, now,
-        ).lastInsertRowid;
-        for (const o of p.options) {
-          insOption.run(
-            id, o.noticeNumber, o.lookupKey, o.kind, o.instalmentNo, o.amountCents, o.dueDate, o.description,
-            o.ruleParams ? JSON.stringify(o.ruleParams) : null,
-          );
-        }
-      }
-    })();
-    // A new ledger: no account ids or payment numbers from before the seed.
-    this.ledgerTx = new SqliteLedgerTx(this.w);
-    this.ledger = new Ledger(this.ledgerTx);
+    return this.written(this.thread.call('seed', catalogue, network, [...sealed], this.clock()));
   }
 
   async checkInvariants(): Promise<InvariantReport> {
@@ -1003,7 +631,7 @@ export class SqliteStore implements Store {
 
   async close(): Promise<void> {
     await this.writer.close();
+    await this.thread.close();
     this.r.close();
-    this.w.close();
   }
 }

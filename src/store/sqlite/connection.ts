@@ -1,0 +1,45 @@
+// SQLite connections: WAL, synchronous=FULL on the one write connection (a commit is on
+// disk before it is answered), read-only connections for everything else.
+import Database from 'better-sqlite3';
+import { chmodSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { projectFile } from '../../paths.js';
+
+const SCHEMA_VERSION = '1';
+
+function open(file: string, readonly: boolean): Database.Database {
+  const db = new Database(file, { readonly, fileMustExist: readonly });
+  db.pragma('busy_timeout = 5000');
+  if (!readonly) {
+    db.pragma('journal_mode = WAL');
+    // FULL: a commit is on disk before the writer resolves, so nothing acknowledged is lost.
+    db.pragma('synchronous = FULL');
+    db.pragma('foreign_keys = ON');
+    db.pragma('cache_size = -65536'); // 64 MiB: the hot index pages of a day stay in memory
+  }
+  return db;
+}
+
+/**
+ * Creates the file if needed and brings its schema up to date (schema.sql is idempotent),
+ * owner-only like the key files: it holds secret hashes and sealed keys.
+ */
+export function prepareDatabase(file: string): void {
+  mkdirSync(path.dirname(file), { recursive: true });
+  const db = open(file, false);
+  try {
+    db.exec(readFileSync(projectFile('schema.sql'), 'utf8'));
+    db.prepare(`INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)`).run(SCHEMA_VERSION);
+  } finally {
+    db.close();
+  }
+  for (const f of [file, `${file}-wal`, `${file}-shm`]) if (existsSync(f)) chmodSync(f, 0o600);
+}
+
+export function openWriteConnection(file: string): Database.Database {
+  return open(file, false);
+}
+
+export function openReadConnection(file: string): Database.Database {
+  return open(file, true);
+}

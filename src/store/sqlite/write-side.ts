@@ -1,0 +1,316 @@
+// Every write of the SQLite store, on the one write connection: booking batches through
+// the ledger, and the short administrative and settlement transactions. It runs on the
+// writer's own thread (worker.ts), so fsyncs and checkpoints never hold the event loop;
+// arguments and results are plain data, and times come from the caller's clock.
+import type { Catalogue, Counter, Network, Terminal } from '../../domain/model.js';
+import { Ledger } from '../../ledger/book.js';
+import type { BookingCommand, BookingResult, Refusal } from '../../ledger/commands.js';
+import type { AuditEntry, EventRow } from '../../ledger/port.js';
+import type { NewPosition, StoreRefusalCode } from '../types.js';
+import type { WindowRow } from '../settlement-types.js';
+import { openWriteConnection } from './connection.js';
+import { SqliteLedgerTx } from './ledger-tx.js';
+import { toWindow, type WindowDbRow } from './rows.js';
+
+export interface Written<T> {
+  value: T;
+  /** Events of the transaction, committed: for the stream. */
+  events: EventRow[];
+}
+
+export type CreatePositionsResult = { ids: number[] } | { errors: { row: number; code: StoreRefusalCode; detail: string }[] };
+export type CancelResult = { ok: true } | ({ ok: false } & Refusal);
+
+const SEED_TABLES = [
+  'audit_log', 'events', 'settlement_windows', 'reversal_advices', 'idempotency_records', 'window_movements', 'ledger_entries',
+  'ledger_balances', 'ledger_accounts', 'payment_options', 'payments', 'debt_positions', 'terminals', 'counters', 'fee_schedules',
+  'services', 'circuit_fees', 'users', 'entities',
+] as const;
+
+export class SqliteWriteSide {
+  private readonly w;
+  private ledgerTx: SqliteLedgerTx;
+  private ledger: Ledger;
+  /** Events written by the administrative transaction in progress, returned once it commits. */
+  private txEvents: EventRow[] | null = null;
+
+  constructor(file: string) {
+    this.w = openWriteConnection(file);
+    this.ledgerTx = new SqliteLedgerTx(this.w);
+    this.ledger = new Ledger(this.ledgerTx);
+  }
+
+  close(): void {
+    this.w.close();
+  }
+
+  // ---------------------------------------------------------------- booking
+
+  book(commands: BookingCommand[]): Written<BookingResult[]> {
+    const { results, events } = this.ledger.runBatch(commands);
+    return { value: results, events };
+  }
+
+  // ---------------------------------------------------------------- transactions with events
+
+  /**
+   * Runs an administrative write as one transaction; its events are returned only once
+   * it has committed, so a rolled-back event is never published.
+   */
+  private tx<T>(fn: () => T): Written<T> {
+    this.txEvents = [];
+    try {
+      const value = this.w.transaction(fn)();
+      return { value, events: this.txEvents };
+    } finally {
+      this.txEvents = null;
+    }
+  }
+
+  private emit(e: Omit<EventRow, 'seq'>): void {
+    if (this.txEvents === null) throw new Error('emit outside tx()');
+    this.txEvents.push({ ...e, seq: this.ledgerTx.insertEvent(e) });
+  }
+
+  private audit(a: AuditEntry, at: number): void {
+    this.ledgerTx.audit(a, at);
+  }
+
+  recordEvent(e: Omit<EventRow, 'seq'>): Written<void> {
+    return this.tx(() => this.emit(e));
+  }
+
+  pruneEvents(before: number): Written<number> {
+    const n = this.w.prepare('DELETE FROM events WHERE at < ? AND seq < (SELECT max(seq) FROM events)').run(before).changes;
+    return { value: n, events: [] };
+  }
+
+  // ---------------------------------------------------------------- network
+
+  insertTerminal(t: { id: string; counterId: string; tmkSealed: string; secretHash: string }, audit: AuditEntry, at: number): Written<void> {
+    return this.tx(() => {
+      this.w
+        .prepare('INSERT INTO terminals (id, counter_id, status, tmk_enc, secret_hash, created_at) VALUES (?, ?, ?, ?, ?, ?)')
+        .run(t.id, t.counterId, 'active', t.tmkSealed, t.secretHash, at);
+      this.audit(audit, at);
+    });
+  }
+
+  setTerminalStatus(id: string, status: Terminal['status'], audit: AuditEntry, at: number): Written<boolean> {
+    return this.tx(() => {
+      const counterId = this.w.prepare<[string], string>('SELECT counter_id FROM terminals WHERE id = ?').pluck().get(id);
+      if (counterId === undefined) return false;
+      this.w.prepare('UPDATE terminals SET status = ? WHERE id = ?').run(status, id);
+      this.audit(audit, at);
+      this.emit({
+        type: status === 'blocked' ? 'terminal.blocked' : 'terminal.unblocked',
+        at,
+        terminalId: id,
+        counterId,
+        entityId: null,
+        serviceCode: null,
+        payload: { terminalId: id, counterId },
+      });
+      return true;
+    });
+  }
+
+  setCounterStatus(id: string, status: Counter['status'], audit: AuditEntry, at: number): Written<boolean> {
+    return this.tx(() => {
+      if (this.w.prepare('UPDATE counters SET status = ? WHERE id = ?').run(status, id).changes !== 1) return false;
+      this.audit(audit, at);
+      this.emit({
+        type: status === 'suspended' ? 'counter.suspended' : 'counter.reactivated',
+        at,
+        terminalId: null,
+        counterId: id,
+        entityId: null,
+        serviceCode: null,
+        payload: { counterId: id },
+      });
+      return true;
+    });
+  }
+
+  setCreditLimit(id: string, cents: number, audit: AuditEntry, at: number): Written<boolean> {
+    return this.tx(() => {
+      if (this.w.prepare('UPDATE counters SET credit_limit_cents = ? WHERE id = ?').run(cents, id).changes !== 1) return false;
+      this.audit(audit, at);
+      return true;
+    });
+  }
+
+  addUser(u: { username: string; role: 'entity' | 'finance' | 'admin'; entityId: string | null; passwordHash: string }, at: number): Written<void> {
+    this.w
+      .prepare(
+        `INSERT INTO users (username, role, entity_id, password_hash, created_at) VALUES (?, ?, ?, ?, ?)
+         ON CONFLICT (username) DO UPDATE SET role = excluded.role, entity_id = excluded.entity_id, password_hash = excluded.password_hash`,
+      )
+      .run(u.username, u.role, u.entityId, u.passwordHash, at);
+    return { value: undefined, events: [] };
+  }
+
+  // ---------------------------------------------------------------- debt positions
+
+  createPositions(rows: NewPosition[], actor: string, at: number): Written<CreatePositionsResult> {
+    const errors: { row: number; code: StoreRefusalCode; detail: string }[] = [];
+    const noticeExists = this.w.prepare<[string], number>('SELECT 1 FROM payment_options WHERE notice_number = ?').pluck();
+    const refExists = this.w.prepare<[string, string], number>('SELECT 1 FROM debt_positions WHERE entity_id = ? AND external_ref = ?').pluck();
+    const insertPosition = this.w.prepare(
+      `INSERT INTO debt_positions (entity_id, service_code, external_ref, debtor_cf, debtor_name, description, status, valid_until, created_at)
+       VALUES (?, ?, ?, ?, ?, ?, 'VALID', ?, ?)`,
+    );
+    const insertOption = this.w.prepare(
+      `INSERT INTO payment_options (position_id, notice_number, lookup_key, kind, instalment_no, amount_cents, due_date, description, rule_params)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    );
+    const written = this.tx(() => {
+      const seenNotices = new Set<string>();
+      const seenRefs = new Set<string>();
+      rows.forEach((p, i) => {
+        const ref = `${p.entityId}/${p.externalRef}`;
+        if (seenRefs.has(ref) || refExists.get(p.entityId, p.externalRef) !== undefined) {
+          errors.push({ row: i, code: 'CONFLICT', detail: `externalRef ${p.externalRef} already exists` });
+        }
+        seenRefs.add(ref);
+        for (const o of p.options) {
+          if (seenNotices.has(o.noticeNumber) || noticeExists.get(o.noticeNumber) !== undefined) {
+            errors.push({ row: i, code: 'CONFLICT', detail: `notice number ${o.noticeNumber} already exists` });
+          }
+          seenNotices.add(o.noticeNumber);
+        }
+      });
+      if (errors.length > 0) return [];
+      const ids = rows.map((p) => {
+        const id = Number(insertPosition.run(p.entityId, p.serviceCode, p.externalRef, p.debtorCf, p.debtorName, p.description, p.validUntil, at).lastInsertRowid);
+        for (const o of p.options) {
+          insertOption.run(id, o.noticeNumber, o.lookupKey, o.kind, o.instalmentNo, o.amountCents, o.dueDate, o.description, o.ruleParams ? JSON.stringify(o.ruleParams) : null);
+        }
+        return id;
+      });
+      const byEntity = new Map<string, number>();
+      for (const p of rows) byEntity.set(p.entityId, (byEntity.get(p.entityId) ?? 0) + 1);
+      for (const [entityId, count] of byEntity) {
+        this.audit({ actor, action: 'positions.create', target: entityId, detail: { count } }, at);
+        this.emit({ type: 'notices.imported', at, terminalId: null, counterId: null, entityId, serviceCode: null, payload: { entityId, positions: count } });
+      }
+      return ids;
+    });
+    return { value: errors.length > 0 ? { errors } : { ids: written.value }, events: written.events };
+  }
+
+  cancelPosition(id: number, actor: string, at: number): Written<CancelResult> {
+    return this.tx((): CancelResult => {
+      const p = this.w.prepare<[number], { status: string }>('SELECT status FROM debt_positions WHERE id = ?').get(id);
+      if (!p) return { ok: false, code: 'NOT_FOUND', detail: `no debt position ${id}` };
+      if (p.status === 'INVALID') return { ok: true };
+      if (p.status === 'PAID' || p.status === 'PARTIALLY_PAID') return { ok: false, code: 'CONFLICT', detail: `position ${id} is ${p.status} and cannot be cancelled` };
+      this.w.prepare("UPDATE debt_positions SET status = 'INVALID' WHERE id = ?").run(id);
+      this.audit({ actor, action: 'positions.cancel', target: String(id) }, at);
+      return { ok: true };
+    });
+  }
+
+  // ---------------------------------------------------------------- settlement
+
+  closeWindow(date: string, at: number): Written<void> {
+    this.w.prepare("INSERT OR IGNORE INTO settlement_windows (date, status, closed_at) VALUES (?, 'closed', ?)").run(date, at);
+    return { value: undefined, events: [] };
+  }
+
+  saveDraft(date: string, figures: string, figuresHash: string, at: number): Written<boolean> {
+    const changes = this.w
+      .prepare(`UPDATE settlement_windows SET status = 'draft', figures = ?, figures_hash = ?, computed_at = ? WHERE date = ? AND status IN ('closed', 'draft')`)
+      .run(figures, figuresHash, at, date).changes;
+    return { value: changes === 1, events: [] };
+  }
+
+  approveWindow(date: string, actor: string, at: number, settledByCounter: [string, number][]): Written<WindowRow> {
+    const windowRow = this.w.prepare<[string], WindowDbRow>('SELECT * FROM settlement_windows WHERE date = ?');
+    return this.tx(() => {
+      const r = windowRow.get(date);
+      if (!r) throw new Error(`no settlement for ${date}`);
+      if (r.status === 'draft') {
+        this.w.prepare("UPDATE settlement_windows SET status = 'approved', approved_at = ?, approved_by = ? WHERE date = ?").run(at, actor, date);
+        const settle = this.w.prepare('UPDATE counters SET settled_cents = settled_cents + ? WHERE id = ?');
+        for (const [counterId, cents] of settledByCounter) settle.run(cents, counterId);
+        this.audit({ actor, action: 'settlement.approve', target: date, detail: { figuresHash: r.figures_hash } }, at);
+        this.emit({
+          type: 'settlement.approved',
+          at,
+          terminalId: null,
+          counterId: null,
+          entityId: null,
+          serviceCode: null,
+          payload: { date, approvedBy: actor, figuresHash: r.figures_hash },
+        });
+      }
+      return toWindow(windowRow.get(date)!);
+    });
+  }
+
+  markExported(date: string, at: number): Written<void> {
+    this.w
+      .prepare("UPDATE settlement_windows SET status = 'exported', exported_at = coalesce(exported_at, ?) WHERE date = ? AND status IN ('approved', 'exported')")
+      .run(at, date);
+    return { value: undefined, events: [] };
+  }
+
+  // ---------------------------------------------------------------- seed
+
+  /** Replaces catalogue, network and positions; terminals' TMKs sealed by the caller. */
+  seed(catalogue: Catalogue, network: Network, sealed: [string, { tmkSealed: string; secretHash: string }][], at: number): Written<void> {
+    const w = this.w;
+    const keys = new Map(sealed);
+    w.transaction(() => {
+      for (const t of SEED_TABLES) w.prepare(`DELETE FROM ${t}`).run();
+      const insEntity = w.prepare('INSERT INTO entities (id, name, fiscal_code, iban, is_circuit_owner, segregation_code) VALUES (?, ?, ?, ?, ?, ?)');
+      const insFee = w.prepare('INSERT INTO circuit_fees (entity_id, effective_from, fee_cents, mode) VALUES (?, ?, ?, ?)');
+      for (const e of catalogue.entities) {
+        insEntity.run(e.id, e.name, e.fiscalCode, e.iban, e.isCircuitOwner ? 1 : 0, e.segregationCode);
+        if (e.circuitFee) insFee.run(e.id, e.circuitFee.effectiveFrom, e.circuitFee.feeCents, e.circuitFee.mode);
+      }
+      const insService = w.prepare(
+        'INSERT INTO services (code, name, entity_id, amount_kind, identifier_kind, rule, fixed_cents, min_cents, max_cents) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
+      );
+      for (const s of catalogue.services) insService.run(s.code, s.name, s.entityId, s.amountKind, s.identifierKind, s.rule, s.fixedCents, s.minCents, s.maxCents);
+      const insSchedule = w.prepare(
+        'INSERT INTO fee_schedules (service_code, counter_kind, effective_from, fee_rule, commission_rate, royalty_cents) VALUES (?, ?, ?, ?, ?, ?)',
+      );
+      for (const f of catalogue.feeSchedules) insSchedule.run(f.serviceCode, f.counterKind, f.effectiveFrom, JSON.stringify(f.feeRule), f.commissionRate, f.royaltyCents);
+      const insCounter = w.prepare(
+        "INSERT INTO counters (id, kind, name, address, town, iban, mandate_ref, credit_limit_cents, status) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'active')",
+      );
+      for (const c of network.counters) insCounter.run(c.id, c.kind, c.name, c.address, c.town, c.iban, c.mandateRef, c.creditLimitCents);
+      const insTerminal = w.prepare("INSERT INTO terminals (id, counter_id, status, tmk_enc, secret_hash, created_at) VALUES (?, ?, 'active', ?, ?, ?)");
+      for (const t of network.terminals) {
+        const s = keys.get(t.id);
+        if (!s) throw new Error(`no sealed key for terminal ${t.id}`);
+        insTerminal.run(t.id, t.counterId, s.tmkSealed, s.secretHash, at);
+      }
+      const insPosition = w.prepare(
+        `INSERT INTO debt_positions (entity_id, service_code, external_ref, debtor_cf, debtor_name, description, status, valid_until, created_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      );
+      const insOption = w.prepare(
+        `INSERT INTO payment_options (position_id, notice_number, lookup_key, kind, instalment_no, amount_cents, due_date, description, rule_params)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      );
+      for (const p of network.positions) {
+        const id = insPosition.run(p.entityId, p.serviceCode, p.externalRef, p.debtorCf, p.debtorName, p.description, p.status, p.validUntil, at).lastInsertRowid;
+        for (const o of p.options) {
+          insOption.run(id, o.noticeNumber, o.lookupKey, o.kind, o.instalmentNo, o.amountCents, o.dueDate, o.description, o.ruleParams ? JSON.stringify(o.ruleParams) : null);
+        }
+      }
+    })();
+    // A new ledger: no account ids or payment numbers from before the seed.
+    this.ledgerTx = new SqliteLedgerTx(this.w);
+    this.ledger = new Ledger(this.ledgerTx);
+    return { value: undefined, events: [] };
+  }
+}
+
+/** The operations the writer's thread runs, by name. */
+export type WriteOp = {
+  [K in keyof SqliteWriteSide]: SqliteWriteSide[K] extends (...args: infer A) => Written<infer R> ? { op: K; args: A; result: R } : never;
+}[keyof SqliteWriteSide];

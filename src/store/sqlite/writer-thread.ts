@@ -1,0 +1,63 @@
+// The main thread's handle on the writer's thread: calls by name with plain data, one
+// promise per call, answered in order.
+import { Worker } from 'node:worker_threads';
+import { LedgerInvariantError } from '../../ledger/book.js';
+import type { EventRow } from '../../ledger/port.js';
+import type { SqliteWriteSide, Written } from './write-side.js';
+import type { WriteReply, WriteRequest } from './worker.js';
+
+type Ops = {
+  [K in keyof SqliteWriteSide as SqliteWriteSide[K] extends (...a: never[]) => Written<unknown> ? K : never]: SqliteWriteSide[K];
+};
+
+export class WriterThread {
+  private readonly worker: Worker;
+  private readonly pending = new Map<number, { resolve: (w: Written<unknown> & { committedAt: number }) => void; reject: (e: Error) => void }>();
+  private nextId = 1;
+  private exited: Error | null = null;
+
+  constructor(file: string) {
+    const fromSource = import.meta.url.endsWith('.ts');
+    const entry = new URL(fromSource ? './worker.ts' : './worker.js', import.meta.url).href;
+    this.worker = fromSource
+      ? new Worker(new URL('./worker-boot.mjs', import.meta.url), { workerData: { file, entry } })
+      : new Worker(new URL(entry), { workerData: { file, entry } });
+    this.worker.on('message', (reply: WriteReply) => {
+      const p = this.pending.get(reply.id);
+      if (!p) return;
+      this.pending.delete(reply.id);
+      if (reply.ok) p.resolve({ value: reply.value, events: reply.events as EventRow[], committedAt: reply.committedAt });
+      else p.reject(reply.error.name === 'LedgerInvariantError' ? Object.assign(new LedgerInvariantError(''), { message: reply.error.message }) : Object.assign(new Error(reply.error.message), { name: reply.error.name }));
+    });
+    const fail = (err: Error) => {
+      this.exited = err;
+      for (const p of this.pending.values()) p.reject(err);
+      this.pending.clear();
+    };
+    this.worker.on('error', fail);
+    this.worker.on('exit', (code) => fail(new Error(`the writer's thread exited (code ${code})`)));
+  }
+
+  /** Runs a write operation on the writer's thread; resolves after its commit. */
+  call<K extends keyof Ops>(op: K, ...args: Parameters<Ops[K]>): Promise<{ value: ReturnType<Ops[K]>['value']; events: EventRow[]; committedAt: number }> {
+    if (this.exited) return Promise.reject(this.exited);
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, { resolve: resolve as (w: Written<unknown> & { committedAt: number }) => void, reject });
+      this.worker.postMessage({ id, op, args } satisfies WriteRequest);
+    });
+  }
+
+  get inFlight(): number {
+    return this.pending.size;
+  }
+
+  /** Closes the connection and ends the thread once the calls in flight are answered. */
+  async close(): Promise<void> {
+    while (this.pending.size > 0 && !this.exited) await new Promise((r) => setTimeout(r, 1));
+    if (this.exited) return;
+    const exited = new Promise<void>((resolve) => this.worker.once('exit', () => resolve()));
+    this.worker.postMessage('close');
+    await exited;
+  }
+}
