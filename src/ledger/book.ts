@@ -10,7 +10,7 @@ import type { Payment } from '../domain/model.js';
 import { positionStatusFromOptions } from '../domain/positions.js';
 import * as check from './checks.js';
 import type { BookingCommand, BookingResult, PayCommand, Refusal, ReverseCommand } from './commands.js';
-import type { EventRow, LedgerTx } from './port.js';
+import type { EventRow, LedgerTx, WindowTotal } from './port.js';
 import { accountKey, assertBalanced, reversalPostings, type AccountRef, type Posting } from './postings.js';
 import { paymentEventPayload, toReceipt } from './views.js';
 
@@ -34,10 +34,31 @@ export interface BatchOutcome {
 type Delta = { account: AccountRef; cents: number };
 type WindowDelta = { date: string; account: AccountRef; cents: number };
 
-/** Balance and window movements of the batch, kept in memory and written once before COMMIT. */
+/** Balance and window movements and totals of the batch, kept in memory and written once before COMMIT. */
 class Deltas {
   readonly balances = new Map<string, Delta>();
   readonly windows = new Map<string, WindowDelta>();
+  readonly totals = new Map<string, WindowTotal>();
+
+  /** A payment counted in a window's totals, as a booking or as a cancellation. */
+  count(window: string, kind: WindowTotal['kind'], p: Payment): void {
+    const key = `${window}|${kind}|${p.entityId}|${p.serviceCode}|${p.counterId}`;
+    let t = this.totals.get(key);
+    if (!t) {
+      t = { date: window, kind, entityId: p.entityId, serviceCode: p.serviceCode, counterId: p.counterId, n: 0, amountCents: 0, feeCents: 0, commission: 0, operator: 0, royalty: 0, netted: 0, rebilled: 0 };
+      this.totals.set(key, t);
+    }
+    addTotal(t, {
+      n: 1,
+      amountCents: p.amountCents,
+      feeCents: p.feeCents,
+      commission: p.feeCommission,
+      operator: p.feeOperator,
+      royalty: p.feeRoyalty,
+      netted: p.circuitFeeMode === 'netted' ? p.circuitFeeCents : 0,
+      rebilled: p.circuitFeeMode === 'rebilled' ? p.circuitFeeCents : 0,
+    });
+  }
 
   add(account: AccountRef, window: string, cents: number): void {
     const key = accountKey(account);
@@ -61,6 +82,11 @@ class Deltas {
       if (w) w.cents += d.cents;
       else this.windows.set(k, { ...d });
     }
+    for (const [k, d] of other.totals) {
+      const t = this.totals.get(k);
+      if (t) addTotal(t, d);
+      else this.totals.set(k, { ...d });
+    }
   }
 
   of(account: AccountRef): number {
@@ -70,7 +96,14 @@ class Deltas {
   clear(): void {
     this.balances.clear();
     this.windows.clear();
+    this.totals.clear();
   }
+}
+
+const TOTAL_FIELDS = ['n', 'amountCents', 'feeCents', 'commission', 'operator', 'royalty', 'netted', 'rebilled'] as const;
+
+function addTotal(t: WindowTotal, d: Pick<WindowTotal, (typeof TOTAL_FIELDS)[number]>): void {
+  for (const f of TOTAL_FIELDS) t[f] += d[f];
 }
 
 const refused = (r: Refusal): BookingResult => ({ ok: false, code: r.code, detail: r.detail });
@@ -110,7 +143,7 @@ export class Ledger {
       let sum = 0;
       for (const d of this.batch.balances.values()) sum += d.cents;
       invariant(sum === 0, `the batch's balance deltas sum to ${sum}`);
-      tx.applyDeltas(this.batch.balances, this.batch.windows);
+      tx.applyDeltas(this.batch.balances, this.batch.windows, this.batch.totals);
       tx.commit();
     } catch (err) {
       tx.rollback();
@@ -191,6 +224,7 @@ export class Ledger {
     };
     tx.insertPayment(payment);
     this.post(id, cmd.postings, false, cmd.bookedAt, window);
+    this.command.count(window, 'booking', payment);
     if (option) {
       // The checks said payable: a mark already there means they were wrong.
       invariant(tx.markOptionPaid(option.optionId, id), `option ${option.optionId} would be paid twice`);
@@ -263,6 +297,7 @@ export class Ledger {
     this.post(original.id, reversalPostings(postings), true, cmd.at, window);
     const kind = cmd.adjustment ? 'adjustment' : 'reversal';
     tx.markReversed(original.id, cmd.at, window, kind);
+    this.command.count(window, kind, original);
     if (original.optionId !== null) {
       tx.unmarkOption(original.id);
       const option = tx.option(original.optionId);

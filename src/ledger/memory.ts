@@ -3,7 +3,7 @@
 // Savepoints and rollback replay an undo log.
 import type { Payment, PositionStatus } from '../domain/model.js';
 import type { OptionState } from '../domain/positions.js';
-import type { AuditEntry, CounterState, EventRow, IdempotencyRecord, LedgerTx } from './port.js';
+import type { AuditEntry, CounterState, EventRow, IdempotencyRecord, LedgerTx, WindowTotal } from './port.js';
 import { accountKey, type AccountRef, type Posting } from './postings.js';
 
 export interface MemoryOption extends OptionState {
@@ -30,6 +30,7 @@ export class MemoryLedgerTx implements LedgerTx {
   readonly entries: MemoryEntry[] = [];
   readonly balances = new Map<string, number>();
   readonly windowMovements = new Map<string, number>();
+  readonly windowTotals = new Map<string, WindowTotal>();
   readonly idempotency_ = new Map<string, IdempotencyRecord>();
   readonly advices = new Set<string>();
   readonly events: EventRow[] = [];
@@ -188,7 +189,15 @@ export class MemoryLedgerTx implements LedgerTx {
   applyDeltas(
     balances: ReadonlyMap<string, { account: AccountRef; cents: number }>,
     windows: ReadonlyMap<string, { date: string; account: AccountRef; cents: number }>,
+    totals: ReadonlyMap<string, WindowTotal>,
   ): void {
+    for (const [k, t] of totals) {
+      const before = this.windowTotals.get(k);
+      const after = { ...t };
+      if (before) for (const f of ['n', 'amountCents', 'feeCents', 'commission', 'operator', 'royalty', 'netted', 'rebilled'] as const) after[f] += before[f];
+      this.windowTotals.set(k, after);
+      this.record(() => (before === undefined ? this.windowTotals.delete(k) : this.windowTotals.set(k, before)));
+    }
     const add = (map: Map<string, number>, k: string, cents: number) => {
       const before = map.get(k);
       map.set(k, (before ?? 0) + cents);

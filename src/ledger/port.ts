@@ -34,6 +34,23 @@ export interface EventRow {
   committedAt?: number;
 }
 
+/** A window's totals for one group of payments, as settlement sums them (counts and cents). */
+export interface WindowTotal {
+  date: string;
+  kind: 'booking' | 'reversal' | 'adjustment';
+  entityId: string;
+  serviceCode: string;
+  counterId: string;
+  n: number;
+  amountCents: number;
+  feeCents: number;
+  commission: number;
+  operator: number;
+  royalty: number;
+  netted: number;
+  rebilled: number;
+}
+
 export interface CounterState {
   status: 'active' | 'suspended';
   creditLimitCents: number;
@@ -79,6 +96,13 @@ export interface LedgerTx {
   insertAdvice(terminalId: string, key: string, at: number): void;
   insertEvent(e: Omit<EventRow, 'seq'>): number;
   audit(a: AuditEntry, at: number): void;
-  /** Adds the batch's net movement per account to balances and to the window's movements. */
-  applyDeltas(balances: ReadonlyMap<string, { account: AccountRef; cents: number }>, windows: ReadonlyMap<string, { date: string; account: AccountRef; cents: number }>): void;
+  /**
+   * Adds the batch's net movement per account to balances and to the window's movements,
+   * and the batch's payments to their windows' group totals.
+   */
+  applyDeltas(
+    balances: ReadonlyMap<string, { account: AccountRef; cents: number }>,
+    windows: ReadonlyMap<string, { date: string; account: AccountRef; cents: number }>,
+    totals: ReadonlyMap<string, WindowTotal>,
+  ): void;
 }

@@ -283,7 +283,15 @@ export class StreamServer {
   private publish(events: EventRow[]): void {
     for (const sub of this.subscribers) {
       if (sub.live) {
-        for (const e of events) this.deliver(sub, e);
+        // A batch's events leave in one write (cork), not one syscall per event. ws has
+        // no public handle on its socket; _socket is the net.Socket it writes frames to.
+        const socket = (sub.ws as unknown as { _socket?: { cork(): void; uncork(): void } })._socket;
+        socket?.cork();
+        try {
+          for (const e of events) this.deliver(sub, e);
+        } finally {
+          socket?.uncork();
+        }
         continue;
       }
       // Replaying: keep only what this subscriber will be sent, and not without bound.

@@ -222,6 +222,18 @@ function expectInvariants(tx: MemoryLedgerTx): void {
     expect(o.paidPaymentId).toBe(live[0]?.id ?? null);
   }
   for (const c of COUNTERS) expect(tx.storedBalance({ kind: 'counter_cash', ownerId: c })).toBeLessThanOrEqual(LIMIT_CENTS);
+  // The windows' group totals are what settlement would sum from the payments.
+  const totals = new Map<string, { n: number; amount: number; fee: number }>();
+  const count = (date: string, kind: string, p: { entityId: string; serviceCode: string; counterId: string; amountCents: number; feeCents: number }) => {
+    const k = `${date}|${kind}|${p.entityId}|${p.serviceCode}|${p.counterId}`;
+    const t = totals.get(k) ?? { n: 0, amount: 0, fee: 0 };
+    totals.set(k, { n: t.n + 1, amount: t.amount + p.amountCents, fee: t.fee + p.feeCents });
+  };
+  for (const p of tx.payments.values()) {
+    count(p.settlementDate, 'booking', p);
+    if (p.reversalSettlementDate !== null) count(p.reversalSettlementDate, p.reversalKind!, p);
+  }
+  expect(new Map([...tx.windowTotals].map(([k, t]) => [k, { n: t.n, amount: t.amountCents, fee: t.feeCents }]))).toEqual(totals);
   // One event per booking and per reversal, in seq order.
   expect(tx.events.map((e) => e.seq)).toEqual(tx.events.map((_, i) => i + 1));
   const reversals = [...tx.payments.values()].filter((p) => p.reversedAt !== null).length;

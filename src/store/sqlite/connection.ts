@@ -7,6 +7,24 @@ import { projectFile } from '../../paths.js';
 
 const SCHEMA_VERSION = '1';
 
+/**
+ * What window_totals stands for: the payments grouped by window, kind, entity, service
+ * and counter. Booking keeps the table; this query rebuilds it (a database from before
+ * the table) and checks it (`tserve check`).
+ */
+export const WINDOW_TOTALS_SQL = `
+  SELECT settlement_date, kind, entity_id, service_code, counter_id, count(*) AS n, sum(amount_cents) AS amount_cents,
+    sum(fee_cents) AS fee_cents, sum(fee_commission) AS commission, sum(fee_operator) AS operator, sum(fee_royalty) AS royalty,
+    sum(CASE WHEN circuit_fee_mode = 'netted' THEN circuit_fee_cents ELSE 0 END) AS netted,
+    sum(CASE WHEN circuit_fee_mode = 'rebilled' THEN circuit_fee_cents ELSE 0 END) AS rebilled
+  FROM (
+    SELECT settlement_date, 'booking' AS kind, entity_id, service_code, counter_id, amount_cents, fee_cents, fee_commission,
+      fee_operator, fee_royalty, circuit_fee_mode, circuit_fee_cents FROM payments
+    UNION ALL
+    SELECT reversal_settlement_date, reversal_kind, entity_id, service_code, counter_id, amount_cents, fee_cents, fee_commission,
+      fee_operator, fee_royalty, circuit_fee_mode, circuit_fee_cents FROM payments WHERE reversal_settlement_date IS NOT NULL
+  ) GROUP BY settlement_date, kind, entity_id, service_code, counter_id`;
+
 function open(file: string, readonly: boolean): Database.Database {
   const db = new Database(file, { readonly, fileMustExist: readonly });
   db.pragma('busy_timeout = 5000');
@@ -30,6 +48,13 @@ export function prepareDatabase(file: string): void {
   try {
     db.exec(readFileSync(projectFile('schema.sql'), 'utf8'));
     db.prepare(`INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)`).run(SCHEMA_VERSION);
+    // A database written before window_totals existed: build it once from the payments.
+    db.transaction(() => {
+      const done = db.prepare("SELECT 1 FROM meta WHERE key = 'window_totals'").get() !== undefined;
+      if (done) return;
+      db.exec(`DELETE FROM window_totals; INSERT INTO window_totals ${WINDOW_TOTALS_SQL}`);
+      db.prepare("INSERT INTO meta (key, value) VALUES ('window_totals', 'kept by booking')").run();
+    })();
   } finally {
     db.close();
   }

@@ -4,7 +4,7 @@
 import type Database from 'better-sqlite3';
 import type { Payment, PositionStatus } from '../../domain/model.js';
 import type { OptionState } from '../../domain/positions.js';
-import type { AuditEntry, CounterState, EventRow, IdempotencyRecord, LedgerTx } from '../../ledger/port.js';
+import type { AuditEntry, CounterState, EventRow, IdempotencyRecord, LedgerTx, WindowTotal } from '../../ledger/port.js';
 import { accountKey, type AccountKind, type AccountRef, type Posting } from '../../ledger/postings.js';
 import { PAYMENT_COLUMNS, paymentParams, toPayment, type IdempotencyRow, type PaymentRow } from './rows.js';
 
@@ -24,6 +24,14 @@ function statements(w: Db) {
     addWindowMovement: w.prepare<[string, number, number]>(
       `INSERT INTO window_movements (settlement_date, account_id, amount_cents) VALUES (?, ?, ?)
        ON CONFLICT (settlement_date, account_id) DO UPDATE SET amount_cents = amount_cents + excluded.amount_cents`,
+    ),
+    addTotal: w.prepare<[string, string, string, string, string, number, number, number, number, number, number, number, number]>(
+      `INSERT INTO window_totals (settlement_date, kind, entity_id, service_code, counter_id, n, amount_cents, fee_cents, commission, operator, royalty, netted, rebilled)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+       ON CONFLICT (settlement_date, kind, entity_id, service_code, counter_id) DO UPDATE SET
+         n = n + excluded.n, amount_cents = amount_cents + excluded.amount_cents, fee_cents = fee_cents + excluded.fee_cents,
+         commission = commission + excluded.commission, operator = operator + excluded.operator, royalty = royalty + excluded.royalty,
+         netted = netted + excluded.netted, rebilled = rebilled + excluded.rebilled`,
     ),
     addBalance: w.prepare<[number, number]>(
       `INSERT INTO ledger_balances (account_id, balance_cents) VALUES (?, ?)
@@ -208,9 +216,13 @@ export class SqliteLedgerTx implements LedgerTx {
   applyDeltas(
     balances: ReadonlyMap<string, { account: AccountRef; cents: number }>,
     windows: ReadonlyMap<string, { date: string; account: AccountRef; cents: number }>,
+    totals: ReadonlyMap<string, WindowTotal>,
   ): void {
     for (const d of balances.values()) if (d.cents !== 0) this.s.addBalance.run(this.account(d.account), d.cents);
     for (const d of windows.values()) if (d.cents !== 0) this.s.addWindowMovement.run(d.date, this.account(d.account), d.cents);
+    for (const t of totals.values()) {
+      this.s.addTotal.run(t.date, t.kind, t.entityId, t.serviceCode, t.counterId, t.n, t.amountCents, t.feeCents, t.commission, t.operator, t.royalty, t.netted, t.rebilled);
+    }
   }
 
   private existingAccount(ref: AccountRef): number | undefined {

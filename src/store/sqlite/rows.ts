@@ -253,3 +253,19 @@ export function toWindow(r: WindowDbRow): WindowRow {
     exportedAt: r.exported_at,
   };
 }
+
+export interface WindowTotalRow {
+  settlement_date: string;
+  kind: 'booking' | 'reversal' | 'adjustment';
+  entity_id: string;
+  service_code: string;
+  counter_id: string;
+  n: number;
+  amount_cents: number;
+  fee_cents: number;
+  commission: number;
+  operator: number;
+  royalty: number;
+  netted: number;
+  rebilled: number;
+}

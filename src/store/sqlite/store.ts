@@ -27,16 +27,34 @@ import type {
 } from '../types.js';
 import type { CounterSums, EntityServiceSums, LinesQuery, PaymentLine, RebilledSums, WindowRow, WindowSums } from '../settlement-types.js';
 import { openReadConnection, prepareDatabase } from './connection.js';
-import { OPTION_VIEW_SQL, PAYMENT_COLUMNS, toCounter, toEvent, toOptionView, toPayment, toWindow, type CounterRow, type EventDbRow, type OptionRow, type PaymentRow, type WindowDbRow } from './rows.js';
+import { OPTION_VIEW_SQL, PAYMENT_COLUMNS, toCounter, toEvent, toOptionView, toPayment, toTerminal, toWindow, type CounterRow, type EventDbRow, type OptionRow, type PaymentRow, type TerminalRow, type WindowDbRow, type WindowTotalRow } from './rows.js';
+import { checkInvariants } from './invariants.js';
 import { WriterThread } from './writer-thread.js';
 
 type Row = Record<string, unknown>;
+
+const MAX_CACHED = 100_000;
+
+function cached<T>(cache: Map<string, T | undefined>, id: string, load: () => T | undefined): T | undefined {
+  if (cache.has(id)) return cache.get(id);
+  const v = load();
+  if (cache.size >= MAX_CACHED) cache.clear();
+  cache.set(id, v);
+  return v;
+}
 
 export class SqliteStore implements Store {
   private readonly r: Database.Database;
   private readonly thread: WriterThread;
   private readonly writer: GroupCommitWriter<BookingCommand, BookingResult>;
   private readonly listeners: ((events: EventRow[]) => void)[] = [];
+  /**
+   * Terminals and counters as every request reads them (status, counter, limit): kept
+   * here and forgotten by the administrative writes that change them, all of which go
+   * through this store. Bounded: past MAX_CACHED entries a cache starts again.
+   */
+  private readonly terminals = new Map<string, Terminal | undefined>();
+  private readonly counters = new Map<string, Counter | undefined>();
 
   static open(file: string, clock: Clock = systemClock): SqliteStore {
     prepareDatabase(file);
@@ -161,8 +179,10 @@ export class SqliteStore implements Store {
   }
 
   async getCounter(id: string): Promise<Counter | undefined> {
-    const r = this.rq<[string], CounterRow>('SELECT * FROM counters WHERE id = ?').get(id);
-    return r ? toCounter(r) : undefined;
+    return cached(this.counters, id, () => {
+      const r = this.rq<[string], CounterRow>('SELECT * FROM counters WHERE id = ?').get(id);
+      return r && toCounter(r);
+    });
   }
 
   async listCounters(): Promise<Counter[]> {
@@ -170,17 +190,10 @@ export class SqliteStore implements Store {
   }
 
   async getTerminal(id: string): Promise<Terminal | undefined> {
-    const r = this.rq('SELECT * FROM terminals WHERE id = ?').get(id) as Row | undefined;
-    return r
-      ? {
-          id: r.id as string,
-          counterId: r.counter_id as string,
-          status: r.status as Terminal['status'],
-          tmkSealed: r.tmk_enc as string,
-          secretHash: r.secret_hash as string,
-          createdAt: r.created_at as number,
-        }
-      : undefined;
+    return cached(this.terminals, id, () => {
+      const r = this.rq<[string], TerminalRow>('SELECT * FROM terminals WHERE id = ?').get(id);
+      return r && toTerminal(r);
+    });
   }
 
   async listTerminals(counterId?: string) {
@@ -352,7 +365,8 @@ export class SqliteStore implements Store {
   // group-commit batch.
 
   async insertTerminal(t: { id: string; counterId: string; tmkSealed: string; secretHash: string }, audit: AuditEntry) {
-    return this.written(this.thread.call('insertTerminal', t, audit, this.clock()));
+    this.terminals.delete(t.id);
+    return this.written(this.thread.call('insertTerminal', t, audit, this.clock())).finally(() => this.terminals.delete(t.id));
   }
 
   async nextTerminalId(): Promise<string> {
@@ -362,15 +376,15 @@ export class SqliteStore implements Store {
   }
 
   async setTerminalStatus(id: string, status: Terminal['status'], audit: AuditEntry): Promise<boolean> {
-    return this.written(this.thread.call('setTerminalStatus', id, status, audit, this.clock()));
+    return this.written(this.thread.call('setTerminalStatus', id, status, audit, this.clock())).finally(() => this.terminals.delete(id));
   }
 
   async setCounterStatus(id: string, status: Counter['status'], audit: AuditEntry): Promise<boolean> {
-    return this.written(this.thread.call('setCounterStatus', id, status, audit, this.clock()));
+    return this.written(this.thread.call('setCounterStatus', id, status, audit, this.clock())).finally(() => this.counters.delete(id));
   }
 
   async setCreditLimit(id: string, cents: number, audit: AuditEntry): Promise<boolean> {
-    return this.written(this.thread.call('setCreditLimit', id, cents, audit, this.clock()));
+    return this.written(this.thread.call('setCreditLimit', id, cents, audit, this.clock())).finally(() => this.counters.delete(id));
   }
 
   async createPositions(rows: NewPosition[], actor: string) {
@@ -415,52 +429,39 @@ export class SqliteStore implements Store {
 
   async windowSums(date: string): Promise<WindowSums> {
     // One read transaction: every sum comes from the same snapshot, while booking goes on.
+    // The totals are kept by booking per window and group (window_totals), so this reads
+    // a few thousand rows however many payments the window holds.
     return this.r.transaction(() => {
-      // One scan per kind (bookings, cancellations), grouped finely enough to give both
-      // the per-entity-and-service and the per-counter sums: half the reading of two scans.
       const entities = new Map<string, EntityServiceSums>();
       const counters = new Map<string, CounterSums>();
-      const sql = (where: string, kind: string) => `SELECT ${kind} AS kind, entity_id, service_code, counter_id, count(*) AS n,
-          sum(amount_cents) AS amount, sum(fee_cents) AS fee, sum(fee_commission) AS commission,
-          sum(fee_operator) AS operator, sum(fee_royalty) AS royalty,
-          sum(CASE WHEN circuit_fee_mode = 'netted' THEN circuit_fee_cents ELSE 0 END) AS netted,
-          sum(CASE WHEN circuit_fee_mode = 'rebilled' THEN circuit_fee_cents ELSE 0 END) AS rebilled
-        FROM payments WHERE ${where} GROUP BY 1, entity_id, service_code, counter_id`;
-      for (const [where, kind] of [
-        ['settlement_date = ?', "'booking'"],
-        ['reversal_settlement_date = ?', 'reversal_kind'],
-      ] as const) {
-        for (const r of this.rq(sql(where, kind)).all(date) as Row[]) {
-          const k = r.kind as EntityServiceSums['kind'];
-          const ek = `${k}|${r.entity_id as string}|${r.service_code as string}`;
-          const e = entities.get(ek) ?? { kind: k, entityId: r.entity_id as string, serviceCode: r.service_code as string, count: 0, amount: 0, fee: 0, circuitNetted: 0, circuitRebilled: 0 };
-          e.count += r.n as number;
-          e.amount += r.amount as number;
-          e.fee += r.fee as number;
-          e.circuitNetted += r.netted as number;
-          e.circuitRebilled += r.rebilled as number;
-          entities.set(ek, e);
-          const ck = `${k}|${r.counter_id as string}`;
-          const c = counters.get(ck) ?? { kind: k, counterId: r.counter_id as string, count: 0, amount: 0, fee: 0, commission: 0, operator: 0, royalty: 0 };
-          c.count += r.n as number;
-          c.amount += r.amount as number;
-          c.fee += r.fee as number;
-          c.commission += r.commission as number;
-          c.operator += r.operator as number;
-          c.royalty += r.royalty as number;
-          counters.set(ck, c);
-        }
+      const rows = this.rq<[string], WindowTotalRow>('SELECT * FROM window_totals WHERE settlement_date = ? AND n <> 0').all(date);
+      for (const r of rows) {
+        const ek = `${r.kind}|${r.entity_id}|${r.service_code}`;
+        const e = entities.get(ek) ?? { kind: r.kind, entityId: r.entity_id, serviceCode: r.service_code, count: 0, amount: 0, fee: 0, circuitNetted: 0, circuitRebilled: 0 };
+        e.count += r.n;
+        e.amount += r.amount_cents;
+        e.fee += r.fee_cents;
+        e.circuitNetted += r.netted;
+        e.circuitRebilled += r.rebilled;
+        entities.set(ek, e);
+        const ck = `${r.kind}|${r.counter_id}`;
+        const c = counters.get(ck) ?? { kind: r.kind, counterId: r.counter_id, count: 0, amount: 0, fee: 0, commission: 0, operator: 0, royalty: 0 };
+        c.count += r.n;
+        c.amount += r.amount_cents;
+        c.fee += r.fee_cents;
+        c.commission += r.commission;
+        c.operator += r.operator;
+        c.royalty += r.royalty;
+        counters.set(ck, c);
       }
       const order = <T>(m: Map<string, T>) => [...m.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, v]) => v);
-      const byEntityService = order(entities);
-      const byCounter = order(counters);
-      const movements = (
-        this.rq(
-          `SELECT a.kind, a.owner_id, m.amount_cents AS amount FROM window_movements m
-           JOIN ledger_accounts a ON a.id = m.account_id WHERE m.settlement_date = ? ORDER BY a.kind, a.owner_id`,
-        ).all(date) as Row[]
-      ).map((r) => ({ kind: r.kind as string, ownerId: r.owner_id as string, amount: r.amount as number }));
-      return { byEntityService, byCounter, movements };
+      const movements = this.rq<[string], { kind: string; owner_id: string; amount: number }>(
+        `SELECT a.kind, a.owner_id, m.amount_cents AS amount FROM window_movements m
+         JOIN ledger_accounts a ON a.id = m.account_id WHERE m.settlement_date = ? ORDER BY a.kind, a.owner_id`,
+      )
+        .all(date)
+        .map((r) => ({ kind: r.kind, ownerId: r.owner_id, amount: r.amount }));
+      return { byEntityService: order(entities), byCounter: order(counters), movements };
     }).deferred();
   }
 
@@ -564,69 +565,14 @@ export class SqliteStore implements Store {
   }
 
   async seed(catalogue: Catalogue, network: Network, sealed: Map<string, { tmkSealed: string; secretHash: string }>) {
-    return this.written(this.thread.call('seed', catalogue, network, [...sealed], this.clock()));
+    return this.written(this.thread.call('seed', catalogue, network, [...sealed], this.clock())).finally(() => {
+      this.terminals.clear();
+      this.counters.clear();
+    });
   }
 
   async checkInvariants(): Promise<InvariantReport> {
-    const r = this.r;
-    const violations: string[] = [];
-    const q = <T>(sql: string) => r.prepare(sql).all() as T[];
-    const total = r.prepare('SELECT coalesce(sum(balance_cents), 0) FROM ledger_balances').pluck().get() as number;
-    if (total !== 0) violations.push(`balances sum to ${total}, not 0`);
-    for (const x of q<Row>(
-      'SELECT payment_id, is_reversal, sum(amount_cents) AS s FROM ledger_entries GROUP BY payment_id, is_reversal HAVING s <> 0',
-    )) {
-      violations.push(`payment ${x.payment_id as number} ${x.is_reversal ? 'reversal' : ''} entries sum to ${x.s as number}`);
-    }
-    // One pass over the entries, then compare with the kept balances.
-    const sums = new Map<number, number>();
-    for (const x of q<Row>('SELECT account_id, sum(amount_cents) AS s FROM ledger_entries GROUP BY account_id')) {
-      sums.set(x.account_id as number, x.s as number);
-    }
-    for (const x of q<Row>('SELECT a.id, coalesce(b.balance_cents, 0) AS b FROM ledger_accounts a LEFT JOIN ledger_balances b ON b.account_id = a.id')) {
-      const s = sums.get(x.id as number) ?? 0;
-      if (s !== x.b) violations.push(`account ${x.id as number}: balance ${x.b as number} but entries sum to ${s}`);
-    }
-    for (const x of q<Row>(
-      'SELECT option_id, count(*) AS n FROM payments WHERE option_id IS NOT NULL AND reversed_at IS NULL GROUP BY option_id HAVING n > 1',
-    )) {
-      violations.push(`option ${x.option_id as number} paid ${x.n as number} times`);
-    }
-    for (const x of q<Row>(
-      `SELECT o.id FROM payment_options o LEFT JOIN payments p ON p.id = o.paid_payment_id
-       WHERE (o.paid_payment_id IS NOT NULL AND (p.id IS NULL OR p.reversed_at IS NOT NULL OR p.option_id <> o.id))
-          OR (o.paid_payment_id IS NULL AND EXISTS (SELECT 1 FROM payments q WHERE q.option_id = o.id AND q.reversed_at IS NULL))`,
-    )) {
-      violations.push(`option ${x.id as number}: paid mark disagrees with its payments`);
-    }
-    for (const x of q<Row>(
-      `SELECT p.id FROM payments p WHERE NOT EXISTS (SELECT 1 FROM ledger_entries e WHERE e.payment_id = p.id)
-          OR (p.reversed_at IS NOT NULL) <> EXISTS (SELECT 1 FROM ledger_entries e WHERE e.payment_id = p.id AND e.is_reversal = 1)`,
-    )) {
-      violations.push(`payment ${x.id as number}: entries missing or reversal state inconsistent`);
-    }
-    // Each window's movement per account equals the sum of its entries.
-    const kept = new Map<string, number>();
-    for (const x of q<Row>('SELECT settlement_date, account_id, amount_cents FROM window_movements')) {
-      kept.set(`${x.settlement_date as string}|${x.account_id as number}`, x.amount_cents as number);
-    }
-    for (const x of q<Row>('SELECT settlement_date, account_id, sum(amount_cents) AS s FROM ledger_entries GROUP BY settlement_date, account_id')) {
-      const k = `${x.settlement_date as string}|${x.account_id as number}`;
-      if ((kept.get(k) ?? 0) !== x.s) violations.push(`window ${k}: movement ${kept.get(k) ?? 0} but entries sum to ${x.s as number}`);
-      kept.delete(k);
-    }
-    for (const [k, v] of kept) if (v !== 0) violations.push(`window ${k}: movement ${v} without entries`);
-    const count = (sql: string) => r.prepare(sql).pluck().get() as number;
-    return {
-      ok: violations.length === 0,
-      checked: {
-        payments: count('SELECT count(*) FROM payments'),
-        entries: count('SELECT count(*) FROM ledger_entries'),
-        accounts: count('SELECT count(*) FROM ledger_accounts'),
-        options: count('SELECT count(*) FROM payment_options'),
-      },
-      violations,
-    };
+    return checkInvariants(this.r);
   }
 
   async close(): Promise<void> {

@@ -22,7 +22,7 @@ export type CreatePositionsResult = { ids: number[] } | { errors: { row: number;
 export type CancelResult = { ok: true } | ({ ok: false } & Refusal);
 
 const SEED_TABLES = [
-  'audit_log', 'events', 'settlement_windows', 'reversal_advices', 'idempotency_records', 'window_movements', 'ledger_entries',
+  'audit_log', 'events', 'settlement_windows', 'reversal_advices', 'idempotency_records', 'window_movements', 'window_totals', 'ledger_entries',
   'ledger_balances', 'ledger_accounts', 'payment_options', 'payments', 'debt_positions', 'terminals', 'counters', 'fee_schedules',
   'services', 'circuit_fees', 'users', 'entities',
 ] as const;
