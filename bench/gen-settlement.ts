@@ -13,8 +13,8 @@
 //     payment i is prototype i mod P with its own id, public id, RRN, receipt number,
 //     booking time and window; entries follow their prototype's postings. All in C,
 //     no per-row JS or binding. journal_mode=OFF and synchronous=OFF meanwhile.
-//  4. Balances and window_movements: each account's sum, from the prototypes' postings
-//     times how often each prototype occurs (no scan of the generated entries).
+//  4. Balances, window_movements and window_totals: from the prototypes' postings and
+//     amounts times how often each prototype occurs (no scan of the generated rows).
 //  5. Back to WAL; the store opens it with synchronous=FULL like any other.
 // No idempotency records or events are generated (settlement reads neither).
 // Prints one JSON object on stdout; progress on stderr.
@@ -159,6 +159,15 @@ for (const w of windows) {
   db.transaction(() => {
     for (const [a, m] of movements) if (m !== 0) addMovement.run(w.date, a, m);
   })();
+  //    And the window's group totals (window_totals, as booking keeps them), the same way.
+  db.exec(`INSERT INTO window_totals (settlement_date, kind, entity_id, service_code, counter_id, n, amount_cents, fee_cents,
+      commission, operator, royalty, netted, rebilled)
+    SELECT '${w.date}', 'booking', entity_id, service_code, counter_id, sum(t), sum(amount_cents * t), sum(fee_cents * t),
+      sum(fee_commission * t), sum(fee_operator * t), sum(fee_royalty * t),
+      sum(CASE WHEN circuit_fee_mode = 'netted' THEN circuit_fee_cents * t ELSE 0 END),
+      sum(CASE WHEN circuit_fee_mode = 'rebilled' THEN circuit_fee_cents * t ELSE 0 END)
+    FROM (SELECT *, ${Math.floor(w.count / prototypes)} + (k < ${w.count % prototypes}) AS t FROM proto)
+    WHERE t > 0 GROUP BY entity_id, service_code, counter_id`);
   generated.push({ date: w.date, payments: w.count, entries, seconds: secs(tw), paymentSeconds, entrySeconds });
 }
 const ti = performance.now();

@@ -308,6 +308,32 @@ describe('POST /v1/debt-positions/bulk (JSON)', () => {
     expect(positionCount(c.db)).toBe(before);
   });
 
+  it('an import written in slices (2,500 rows) with conflicts in its last slice → 409 naming them, nothing created, nothing left as a draft', async () => {
+    const before = positionCount(c.db);
+    const drafts = () => c.db.prepare("SELECT count(*) FROM debt_positions WHERE status = 'DRAFT'").pluck().get() as number;
+    const draftsBefore = drafts();
+    const rows = Array.from({ length: 2500 }, () => tari(pratoNotice()));
+    const seeded = c.db.prepare("SELECT notice_number FROM payment_options o JOIN debt_positions p ON p.id = o.position_id WHERE p.entity_id = 'PRATO' LIMIT 1 OFFSET 20").pluck().get() as string;
+    rows[2400]!.options[0]!.noticeNumber = seeded;
+    rows[2499]!.externalRef = rows[2498]!.externalRef;
+    const res = await bulk(prato, rows);
+    expect(res.status, res.text.slice(0, 300)).toBe(409);
+    expect(res.body.created).toBe(0);
+    expect(res.body.errors.map((e: { row: number }) => e.row).sort((a: number, b: number) => a - b)).toEqual([2400, 2499]);
+    expect(positionCount(c.db)).toBe(before);
+    expect(drafts()).toBe(draftsBefore);
+    expectProblem(await verify(rows[0]!.options[0]!.noticeNumber), 404, 'NOTICE_UNKNOWN');
+    // The same import without the conflicts goes through, every position published (none left as DRAFT).
+    rows[2400]!.options[0]!.noticeNumber = pratoNotice();
+    rows[2499]!.externalRef = ref('TARI');
+    const ok = await bulk(prato, rows);
+    expect(ok.status, ok.text.slice(0, 300)).toBe(201);
+    expect(ok.body.created).toBe(2500);
+    expect(positionCount(c.db)).toBe(before + 2500);
+    expect(drafts()).toBe(draftsBefore);
+    expect((await verify(rows[2499]!.options[0]!.noticeNumber)).status).toBe(200);
+  });
+
   it('ente-pisa cannot bulk-create for PRATO services: refused, nothing created', async () => {
     const before = positionCount(c.db);
     const res = await bulk(pisa, [{ ...tari(pisaNotice()), service: 'TARIPISA' }, tari()]);

@@ -29,11 +29,14 @@ import type { CounterSums, EntityServiceSums, LinesQuery, PaymentLine, RebilledS
 import { openReadConnection, prepareDatabase } from './connection.js';
 import { OPTION_VIEW_SQL, PAYMENT_COLUMNS, toCounter, toEvent, toOptionView, toPayment, toTerminal, toWindow, type CounterRow, type EventDbRow, type OptionRow, type PaymentRow, type TerminalRow, type WindowDbRow, type WindowTotalRow } from './rows.js';
 import { checkInvariants } from './invariants.js';
+import type { CreatePositionsResult } from './write-side.js';
 import { WriterThread } from './writer-thread.js';
 
 type Row = Record<string, unknown>;
 
 const MAX_CACHED = 100_000;
+/** Positions per transaction of a large import: short enough for booking to go on between them. */
+const IMPORT_SLICE = 1000;
 
 function cached<T>(cache: Map<string, T | undefined>, id: string, load: () => T | undefined): T | undefined {
   if (cache.has(id)) return cache.get(id);
@@ -387,8 +390,56 @@ export class SqliteStore implements Store {
     return this.written(this.thread.call('setCreditLimit', id, cents, audit, this.clock())).finally(() => this.counters.delete(id));
   }
 
-  async createPositions(rows: NewPosition[], actor: string) {
-    return this.written(this.thread.call('createPositions', rows, actor, this.clock()));
+  async createPositions(rows: NewPosition[], actor: string): Promise<CreatePositionsResult> {
+    if (rows.length <= IMPORT_SLICE) return this.written(this.thread.call('createPositions', rows, actor, this.clock()));
+    // A large import: checked here on the read connection, then written in slices (drafts,
+    // then published) so that booking goes on between them; all or nothing.
+    const errors = await this.conflicts(rows);
+    if (errors.length > 0) return { errors };
+    const at = this.clock();
+    const ids: number[] = [];
+    try {
+      for (let i = 0; i < rows.length; i += IMPORT_SLICE) {
+        ids.push(...(await this.written(this.thread.call('insertDraftPositions', rows.slice(i, i + IMPORT_SLICE), at))));
+      }
+    } catch (err) {
+      // Another import took one of these notices in the meantime (a UNIQUE constraint): nothing stays.
+      await this.written(this.thread.call('deleteDraftPositions', ids));
+      const detail = err instanceof Error ? err.message : String(err);
+      return { errors: [{ row: Math.min(ids.length, rows.length - 1), code: 'CONFLICT', detail: `the import was taken back: ${detail}` }] };
+    }
+    const byEntity = new Map<string, number>();
+    for (const p of rows) byEntity.set(p.entityId, (byEntity.get(p.entityId) ?? 0) + 1);
+    for (let i = 0; i < ids.length; i += IMPORT_SLICE) {
+      const last = i + IMPORT_SLICE >= ids.length;
+      await this.written(this.thread.call('publishPositions', ids.slice(i, i + IMPORT_SLICE), last ? { actor, byEntity: [...byEntity] } : null, at));
+    }
+    return { ids };
+  }
+
+  /** Rows whose external reference or notice numbers exist already or repeat within the import. */
+  private async conflicts(rows: NewPosition[]): Promise<{ row: number; code: 'CONFLICT'; detail: string }[]> {
+    const errors: { row: number; code: 'CONFLICT'; detail: string }[] = [];
+    const noticeExists = this.rq<[string], number>('SELECT 1 FROM payment_options WHERE notice_number = ?').pluck();
+    const refExists = this.rq<[string, string], number>('SELECT 1 FROM debt_positions WHERE entity_id = ? AND external_ref = ?').pluck();
+    const seenNotices = new Set<string>();
+    const seenRefs = new Set<string>();
+    for (let i = 0; i < rows.length; i++) {
+      if (i % IMPORT_SLICE === 0) await new Promise((r) => setImmediate(r)); // let requests in between
+      const p = rows[i]!;
+      const ref = `${p.entityId}/${p.externalRef}`;
+      if (seenRefs.has(ref) || refExists.get(p.entityId, p.externalRef) !== undefined) {
+        errors.push({ row: i, code: 'CONFLICT', detail: `externalRef ${p.externalRef} already exists` });
+      }
+      seenRefs.add(ref);
+      for (const o of p.options) {
+        if (seenNotices.has(o.noticeNumber) || noticeExists.get(o.noticeNumber) !== undefined) {
+          errors.push({ row: i, code: 'CONFLICT', detail: `notice number ${o.noticeNumber} already exists` });
+        }
+        seenNotices.add(o.noticeNumber);
+      }
+    }
+    return errors;
   }
 
   async cancelPosition(id: number, actor: string) {

@@ -199,6 +199,56 @@ export class SqliteWriteSide {
     return { value: errors.length > 0 ? { errors } : { ids: written.value }, events: written.events };
   }
 
+  // A large import is written in slices, each its own short transaction, so booking
+  // batches go on in between: positions first as DRAFT (never payable), then published.
+
+  /** Inserts positions as drafts; their ids in order. */
+  insertDraftPositions(rows: NewPosition[], at: number): Written<number[]> {
+    const insertPosition = this.w.prepare(
+      `INSERT INTO debt_positions (entity_id, service_code, external_ref, debtor_cf, debtor_name, description, status, valid_until, created_at)
+       VALUES (?, ?, ?, ?, ?, ?, 'DRAFT', ?, ?)`,
+    );
+    const insertOption = this.w.prepare(
+      `INSERT INTO payment_options (position_id, notice_number, lookup_key, kind, instalment_no, amount_cents, due_date, description, rule_params)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    );
+    const ids = this.w.transaction(() =>
+      rows.map((p) => {
+        const id = Number(insertPosition.run(p.entityId, p.serviceCode, p.externalRef, p.debtorCf, p.debtorName, p.description, p.validUntil, at).lastInsertRowid);
+        for (const o of p.options) {
+          insertOption.run(id, o.noticeNumber, o.lookupKey, o.kind, o.instalmentNo, o.amountCents, o.dueDate, o.description, o.ruleParams ? JSON.stringify(o.ruleParams) : null);
+        }
+        return id;
+      }),
+    )();
+    return { value: ids, events: [] };
+  }
+
+  /** Takes back the drafts of an import that failed part-way. */
+  deleteDraftPositions(ids: number[]): Written<void> {
+    const delOptions = this.w.prepare("DELETE FROM payment_options WHERE position_id = ? AND EXISTS (SELECT 1 FROM debt_positions WHERE id = ? AND status = 'DRAFT')");
+    const delPosition = this.w.prepare("DELETE FROM debt_positions WHERE id = ? AND status = 'DRAFT'");
+    this.w.transaction(() => {
+      for (const id of ids) {
+        delOptions.run(id, id);
+        delPosition.run(id);
+      }
+    })();
+    return { value: undefined, events: [] };
+  }
+
+  /** Publishes drafts (DRAFT → VALID); with `done`, the import's audit entries and events go in the same transaction. */
+  publishPositions(ids: number[], done: { actor: string; byEntity: [string, number][] } | null, at: number): Written<void> {
+    const publish = this.w.prepare("UPDATE debt_positions SET status = 'VALID' WHERE id = ? AND status = 'DRAFT'");
+    return this.tx(() => {
+      for (const id of ids) publish.run(id);
+      for (const [entityId, count] of done?.byEntity ?? []) {
+        this.audit({ actor: done!.actor, action: 'positions.create', target: entityId, detail: { count } }, at);
+        this.emit({ type: 'notices.imported', at, terminalId: null, counterId: null, entityId, serviceCode: null, payload: { entityId, positions: count } });
+      }
+    });
+  }
+
   cancelPosition(id: number, actor: string, at: number): Written<CancelResult> {
     return this.tx((): CancelResult => {
       const p = this.w.prepare<[number], { status: string }>('SELECT status FROM debt_positions WHERE id = ?').get(id);
