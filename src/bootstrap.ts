@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { CATALOGUE } from '../fixtures/catalogue.js';
+import { CREDENTIALS_FILE, type DemoCredentials } from '../fixtures/credentials.js';
 import { generateNetwork } from '../fixtures/generator.js';
 import { KEY_COST, PASSWORD_COST, hashSecret, loadOrCreateKeyFile, sealTmk } from './auth/secrets.js';
 import { systemClock, type Clock } from './clock.js';
@@ -24,12 +25,7 @@ export function openRuntime(config: Config, clock: Clock = systemClock): Runtime
   return { store: SqliteStore.open(config.dbFile, clock), kek, jwtKey, clock };
 }
 
-export const CREDENTIALS_FILE = 'demo-credentials.json';
-
-export interface DemoCredentials {
-  terminals: { terminalId: string; counterId: string; secret: string }[];
-  users: { username: string; password: string; role: 'entity' | 'finance' | 'admin'; entityId: string | null }[];
-}
+export { CREDENTIALS_FILE, type DemoCredentials };
 
 /**
  * (Re)creates the catalogue and the demo network, and demo users, and writes their

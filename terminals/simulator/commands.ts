@@ -1,6 +1,5 @@
 // `tserve terminal ...`: the simulator's commands, added to the CLI by src/cli.ts.
 import { Command, InvalidArgumentError, Option } from 'commander';
-import type { Config } from '../../src/config.js';
 import { defaultCredentialsFile } from './common.js';
 
 const wholeNumber = (name: string) => (v: string) => {
@@ -46,7 +45,14 @@ interface IdOptions extends Common {
 }
 
 /** Adds `terminal pay|inquiry|reverse|load`; `config` is read when a command runs. */
-export function addTerminalCommands(program: Command, config: () => Config): void {
+/** What the simulator takes of the switch's configuration: where its ISO port is, and the demo seed. */
+export interface SimulatorConfig {
+  iso: { port: number };
+  seed: number;
+  seedPositions: number;
+}
+
+export function addTerminalCommands(program: Command, config: () => SimulatorConfig): void {
   const terminal = program.command('terminal').description('terminal simulator: single payments at a counter, or load from many terminals');
 
   const target = (o: Common) => {
@@ -108,6 +114,8 @@ export function addTerminalCommands(program: Command, config: () => Config): voi
     .option('--drain <s>', 'after the duration, seconds to wait for answers in flight (also the request timeout)', wholeNumber('drain'), 10)
     .addOption(new Option('--progress <mode>', 'live progress line on stderr').choices(['auto', 'tty', 'lines', 'off']).default('auto'))
     .option('--json <file>', 'also write the summary as JSON to this file')
+    .option('--max-in-flight <n>', 'open loop: unanswered requests per connection before it waits (1: one at a time, as a terminal)', wholeNumber('max-in-flight'), 1)
+    .option('--samples <file>', 'also write every answer as a line sentAtEpochMs,latencyMs,code to this file')
     .action(
       async (
         o: Common & {
@@ -121,10 +129,21 @@ export function addTerminalCommands(program: Command, config: () => Config): voi
           drain: number;
           progress: 'auto' | 'tty' | 'lines' | 'off';
           json?: string;
+          maxInFlight: number;
+          samples?: string;
         },
       ) => {
         const { formatSummary, loadExitCode, parseMix, runLoad, writeSummaryJson } = await import('./load.js');
         const c = config();
+        // Ctrl-C (SIGINT) ends the run early: no new request, the ones in flight are
+        // drained, and the summary is printed as at the end. A second one quits at once.
+        const stop = new AbortController();
+        const onSigint = () => {
+          if (stop.signal.aborted) process.exit(130);
+          process.stderr.write('\nstopping: no new requests; waiting for the answers in flight (Ctrl-C again to quit)\n');
+          stop.abort();
+        };
+        process.on('SIGINT', onSigint);
         const summary = await runLoad({
           ...target(o),
           terminals: o.terminals,
@@ -136,7 +155,11 @@ export function addTerminalCommands(program: Command, config: () => Config): voi
           positions: o.positions ?? c.seedPositions,
           drainSeconds: o.drain,
           progress: o.progress,
+          maxInFlight: o.maxInFlight,
+          samplesFile: o.samples,
+          stop: stop.signal,
         });
+        process.off('SIGINT', onSigint);
         console.log(formatSummary(summary));
         if (o.json) writeSummaryJson(o.json, summary);
         process.exitCode = loadExitCode(summary);

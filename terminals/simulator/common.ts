@@ -5,7 +5,7 @@ import path from 'node:path';
 import { CATALOGUE } from '../../fixtures/catalogue.js';
 import { POSITION_MIX } from '../../fixtures/generator.js';
 import type { EntityFixture, ServiceFixture } from '../../src/domain/model.js';
-import { CREDENTIALS_FILE, type DemoCredentials } from '../../src/bootstrap.js';
+import { CREDENTIALS_FILE, type DemoCredentials } from '../../fixtures/credentials.js';
 import { codiceFiscaleCheckChar } from '../../src/domain/fiscal-code.js';
 import type { TerminalCredentials } from './client.js';
 

@@ -23,4 +23,21 @@ describe('arrows', () => {
       expect(imports.filter((i) => i.includes('/http/') || i.startsWith('express')), file).toEqual([]);
     }
   });
+
+  it('the ledger knows no SQL, HTTP or ISO 8583, and nothing of the stores', () => {
+    for (const { file, imports } of sources('src/ledger')) {
+      expect(imports.filter((i) => /better-sqlite3|^pg$|express|\/http\/|\/store\/|terminals\//.test(i)), file).toEqual([]);
+    }
+  });
+
+  it('the terminal simulator (a client) imports no server wiring', () => {
+    for (const { file, imports } of sources('terminals/simulator')) {
+      expect(imports.filter((i) => /src\/(bootstrap|server|config|cli|main|store|http|ledger|stream)/.test(i)), file).toEqual([]);
+    }
+  });
+
+  it('the domain imports nothing of ours outside itself; fixtures import the domain, never the reverse', () => {
+    for (const { file, imports } of sources('src/domain')) expect(imports.filter((i) => !/^\.\/[\w-]+\.js$/.test(i) && i !== 'decimal.js'), file).toEqual([]);
+    for (const { file, imports } of sources('fixtures')) expect(imports.filter((i) => /src\/(?!domain\/)/.test(i)), file).toEqual([]);
+  });
 });
