@@ -28,6 +28,8 @@ program
   .action(async () => {
     const server = await startServer(loadConfig());
     console.log(`tserve: listening on ${server.url}`);
+    // Not awaited: a signal handler has no caller to await it. A close that fails is an
+    // unhandled rejection, which ends the process with the error (exit 1).
     const stop = () => void server.close().then(() => process.exit(0));
     process.on('SIGTERM', stop);
     process.on('SIGINT', stop);

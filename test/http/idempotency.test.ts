@@ -17,6 +17,7 @@ afterAll(async () => {
 const auth = (terminalId: string) => bearer(c.h.terminalToken(terminalId));
 const post = (terminalId: string, key: string | undefined, body: unknown) => {
   const r = c.api().post('/v1/payments').set(auth(terminalId));
+  // set() returns the same request for chaining; awaiting it here would send it.
   if (key !== undefined) void r.set('Idempotency-Key', key);
   return r.send(body as object);
 };
