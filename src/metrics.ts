@@ -1,5 +1,9 @@
 // Prometheus metrics (prom-client): what the switch is doing, for whoever runs it.
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/** Sampling interval of the event-loop delay monitor, ms. */
+const EVENT_LOOP_RESOLUTION_MS = 10;
 
 export class Metrics {
   readonly registry = new Registry();
@@ -24,6 +28,33 @@ export class Metrics {
 
   constructor(sources: { queueDepth: () => number; isoConnections: () => number; streamSubscribers: () => number }) {
     collectDefaultMetrics({ register: this.registry, prefix: 'tserve_' });
+    // The main thread's event-loop delay: how late a timer due every 10 ms ran
+    // (perf_hooks.monitorEventLoopDelay, which records the whole interval between runs;
+    // the interval itself is taken off). prom-client's tserve_nodejs_eventloop_lag_*
+    // gauges report those intervals as they are, so they never read below 10 ms.
+    // Since the previous scrape, like those: each scrape starts a new period.
+    const loop = monitorEventLoopDelay({ resolution: EVENT_LOOP_RESOLUTION_MS });
+    loop.enable();
+    const delaySeconds = (ns: number) => Math.max(0, ns / 1e6 - EVENT_LOOP_RESOLUTION_MS) / 1000;
+    new Gauge({
+      name: 'tserve_eventloop_delay_seconds',
+      help: 'Event-loop delay of the main thread since the previous scrape: how late a timer due every 10 ms ran, by quantile (and max)',
+      labelNames: ['quantile'] as const,
+      registers: [this.registry],
+      collect() {
+        const n = loop.count;
+        samples.set(n);
+        for (const q of [0.5, 0.9, 0.99, 0.999]) this.set({ quantile: String(q) }, n ? delaySeconds(loop.percentile(q * 100)) : 0);
+        this.set({ quantile: 'max' }, n ? delaySeconds(loop.max) : 0);
+        loop.reset();
+      },
+    });
+    // Registered after the gauge above, whose collect (run first) sets it.
+    const samples = new Gauge({
+      name: 'tserve_eventloop_delay_samples',
+      help: 'Event-loop delay samples (about one per 10 ms) since the previous scrape',
+      registers: [this.registry],
+    });
     new Gauge({
       name: 'tserve_writer_queue_depth',
       help: 'Commands waiting for the next group commit',
