@@ -1,6 +1,7 @@
 // Load simulator: many terminals of the seeded network against a running switch.
 //
 //   tserve terminal load [--terminals N] [--rate R] [--duration S] [--mix inquiry=20,payment=60,retransmit=10,reversal=10]
+//                        [--max-in-flight N] [--samples FILE] [--json FILE]   (Ctrl-C: stop early, summary as usual)
 //
 // Each simulated terminal connection signs on, then loops over a mix of operations:
 //  - inquiry:    0100 for the next notice it will pay, or for a certificate (F service);
@@ -24,8 +25,19 @@
 // time, so a slow answer that delays the following sends shows in their latency
 // (no coordinated omission); slots still unsent when the duration ends are reported.
 //
-// Bounded: no new request after the duration; requests in flight get the drain timeout
-// (default 10 s, also each request's timeout), then every connection is closed.
+// With maxInFlight N > 1 (open loop only) a connection sends its next scheduled request
+// without waiting for the previous answers, up to N unanswered at once: the offered rate
+// is then kept however slowly the switch answers (a real open loop), which an overload
+// test needs; with 1 (the default) each connection is one terminal, one request at a time.
+//
+// Bounded: no new request after the duration (or after `stop` aborts the run early);
+// requests in flight get the drain timeout (default 10 s, also each request's timeout),
+// then every connection is closed.
+//
+// The summary also gives the latency by response code (approved against refused), and
+// the simulator's own CPU time over the run (process.cpuUsage) per answer. With
+// `samplesFile` every answer is also written as one line `sentAtEpochMs,latencyMs,code`
+// (sentAt: the scheduled send in the open loop), for latency over a time window.
 import { writeFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { build, type Histogram } from 'hdr-histogram-js';
@@ -83,6 +95,12 @@ export interface LoadOptions extends Target {
   progressStream?: NodeJS.WritableStream & { isTTY?: boolean };
   /** Lines about setup (default: the progress stream). */
   log?: (line: string) => void;
+  /** Open loop: unanswered requests a connection may have at once (default 1). */
+  maxInFlight?: number;
+  /** Ends the run early: no new request once aborted; requests in flight are drained as at the end. */
+  stop?: AbortSignal;
+  /** Write every answer as `sentAtEpochMs,latencyMs,code` to this file at the end. */
+  samplesFile?: string;
 }
 
 export interface LatencySummary {
@@ -114,6 +132,14 @@ export interface LoadSummary {
   byOperation: Record<Operation, { sent: number; answered: number; byCode: Record<string, number>; latencyMs: LatencySummary }>;
   /** Milliseconds from the (scheduled) send to the answer. */
   latencyMs: LatencySummary;
+  /** The same by field 39 (two characters): `{"00": ..., "96": ...}`. */
+  latencyByCodeMs: Record<string, LatencySummary>;
+  /** Open loop: unanswered requests a connection could have at once. */
+  maxInFlight: number;
+  /** Whether the run was ended early (stop signal) rather than at its duration. */
+  stoppedEarly: boolean;
+  /** The simulator's own CPU time (user + system, all its threads) from the first send to the end of the run. */
+  cpu: { userSeconds: number; systemSeconds: number; usPerAnswer: number };
   count96: number;
   retransmissions: { sent: number; matched: number; mismatches: number; examples: string[] };
   errors: {
@@ -226,8 +252,11 @@ class Stats {
   >;
   readonly retransmissions = { sent: 0, matched: 0, mismatches: 0, examples: [] as string[] };
   readonly errors = { timeouts: 0, connectionClosed: 0, abandoned: 0, badMac: 0, other: 0, signOnFailures: 0, connectFailures: 0, reconnects: 0, examples: [] as string[] };
+  readonly byCodeLatency = new Map<string, Histogram>();
   missedSends = 0;
   noticesUsed = 0;
+  /** sentAt (epoch ms), latency (ms) and code of every answer, when asked for. */
+  samples: { sentAt: number[]; latency: number[]; code: string[] } | null = null;
 
   onSend(op: Operation, at: number): void {
     if (this.sent === 0) this.firstSendAt = at;
@@ -246,6 +275,14 @@ class Stats {
     const key = code === '00' ? code : `${code} ${r.tlv.get(TAGS.error) ?? '-'}`;
     this.byCode.set(key, (this.byCode.get(key) ?? 0) + 1);
     this.byOp[op].byCode.set(key, (this.byOp[op].byCode.get(key) ?? 0) + 1);
+    let h = this.byCodeLatency.get(code);
+    if (!h) this.byCodeLatency.set(code, (h = histogram()));
+    h.recordValue(us);
+    if (this.samples) {
+      this.samples.sentAt.push(performance.timeOrigin + startedAt);
+      this.samples.latency.push(us / 1000);
+      this.samples.code.push(code);
+    }
     if (code === '96') this.count96++;
     if (!r.macOk) {
       this.errors.badMac++;
@@ -459,16 +496,20 @@ export async function runLoad(o: LoadOptions): Promise<LoadSummary> {
   const drainMs = (o.drainSeconds ?? 10) * 1000;
   const mix = o.mix ?? DEFAULT_MIX;
   const perTerminal = o.connectionsPerTerminal ?? 1;
+  const maxInFlight = o.maxInFlight ?? 1;
   const stream = o.progressStream ?? process.stderr;
   const log = o.log ?? ((l: string) => void stream.write(l + '\n'));
   if (!(rate >= 0) || !(durationSeconds > 0) || !(perTerminal >= 1) || !Number.isInteger(perTerminal)) {
     throw new Error('rate must be >= 0, duration > 0 and connections per terminal a whole number >= 1');
   }
+  if (!(maxInFlight >= 1) || !Number.isInteger(maxInFlight)) throw new Error('requests in flight per connection must be a whole number >= 1');
+  if (maxInFlight > 1 && rate === 0) throw new Error('more than one request in flight per connection is for the open loop (a rate > 0)');
 
   let creds = loadTerminalCredentials(o.credentialsFile);
   if (o.terminals !== undefined) creds = creds.slice(0, o.terminals);
   if (creds.length === 0) throw new Error('no terminals to simulate');
   const stats = new Stats();
+  if (o.samplesFile) stats.samples = { sentAt: [], latency: [], code: [] };
 
   const jobs = mix.payment > 0 || mix.inquiry > 0 ? payableNotices(o.seed, o.positions) : [];
   const total = creds.length * perTerminal;
@@ -531,30 +572,56 @@ export async function runLoad(o: LoadOptions): Promise<LoadSummary> {
   if (working.length === 0) {
     throw new Error(`no terminal could sign on at ${o.host}:${o.port}${firstConnectError ? `: ${String(firstConnectError)}` : ''}`);
   }
-  log(`${working.length} connections signed on; ${rate > 0 ? `open loop at ${rate}/s` : 'closed loop'} for ${durationSeconds} s`);
+  log(
+    `${working.length} connections signed on; ${rate > 0 ? `open loop at ${rate}/s${maxInFlight > 1 ? `, up to ${maxInFlight} in flight per connection` : ''}` : 'closed loop'} for ${durationSeconds} s`,
+  );
 
   // The run.
   const startedAt = new Date();
   const t0 = performance.now();
-  const until = t0 + durationSeconds * 1000;
+  const cpu0 = process.cpuUsage();
+  let until = t0 + durationSeconds * 1000;
+  let stoppedEarly = false;
+  const stop = () => {
+    if (performance.now() >= until) return;
+    stoppedEarly = true;
+    until = performance.now();
+    for (const wake of sleepers) wake();
+  };
+  // Loops sleeping until their next slot, woken by an early stop.
+  const sleepers = new Set<() => void>();
+  const sleepUntilSlot = (ms: number) =>
+    new Promise<void>((resolve) => {
+      const wake = () => {
+        clearTimeout(t);
+        sleepers.delete(wake);
+        resolve();
+      };
+      const t = setTimeout(wake, Math.max(0, ms));
+      sleepers.add(wake);
+    });
+  if (o.stop?.aborted) stop();
+  o.stop?.addEventListener('abort', stop, { once: true });
   const W = working.length;
   const interval = rate > 0 ? 1000 / rate : 0;
 
   const loop = async (c: Connection, w: number): Promise<void> => {
+    const inFlight = new Set<Promise<void>>();
     for (let j = 0; ; j++) {
       let scheduled: number | null = null;
       if (rate > 0) {
         scheduled = t0 + (w + j * W) * interval;
-        if (scheduled >= until) return;
+        if (scheduled >= until) break;
         const now = performance.now();
         if (now >= until) {
           // Behind schedule when time ran out: these slots were never sent.
           stats.missedSends += Math.ceil((until - scheduled) / (W * interval));
-          return;
+          break;
         }
-        if (scheduled > now) await sleep(scheduled - now);
+        if (scheduled > now) await sleepUntilSlot(scheduled - now);
+        if (scheduled >= until) break; // stopped early while sleeping
       } else if (performance.now() >= until) {
-        return;
+        break;
       }
       if (!c.term.connected) {
         if (!(await c.reconnect())) {
@@ -562,8 +629,16 @@ export async function runLoad(o: LoadOptions): Promise<LoadSummary> {
           continue;
         }
       }
-      await c.step(scheduled);
+      if (maxInFlight === 1) {
+        await c.step(scheduled);
+        continue;
+      }
+      // Open loop with pipelining: send on schedule, wait only when the connection is full.
+      while (inFlight.size >= maxInFlight) await Promise.race(inFlight);
+      const p: Promise<void> = c.step(scheduled).finally(() => inFlight.delete(p));
+      inFlight.add(p);
     }
+    await Promise.all(inFlight);
   };
 
   const progress = startProgress(o.progress ?? 'auto', stream, stats, t0, durationSeconds);
@@ -580,8 +655,11 @@ export async function runLoad(o: LoadOptions): Promise<LoadSummary> {
     await loops;
   }
   clearTimeout(hardStop);
+  o.stop?.removeEventListener('abort', stop);
+  const cpu = process.cpuUsage(cpu0);
   progress.stop();
   for (const c of working) c.term.close();
+  if (o.samplesFile && stats.samples) writeSamples(o.samplesFile, stats.samples);
 
   const end = stats.lastAnswerAt || performance.now();
   const elapsedSeconds = Math.max(0.001, (end - (stats.firstSendAt || t0)) / 1000);
@@ -608,6 +686,14 @@ export async function runLoad(o: LoadOptions): Promise<LoadSummary> {
       ]),
     ) as LoadSummary['byOperation'],
     latencyMs: latencySummary(stats.all),
+    latencyByCodeMs: Object.fromEntries([...stats.byCodeLatency.entries()].sort((a, b) => a[0].localeCompare(b[0])).map(([k, h]) => [k, latencySummary(h)])),
+    maxInFlight,
+    stoppedEarly,
+    cpu: {
+      userSeconds: Math.round(cpu.user / 1000) / 1000,
+      systemSeconds: Math.round(cpu.system / 1000) / 1000,
+      usPerAnswer: stats.answered ? Math.round(((cpu.user + cpu.system) / stats.answered) * 10) / 10 : 0,
+    },
     count96: stats.count96,
     retransmissions: stats.retransmissions,
     errors: e,
@@ -621,6 +707,13 @@ export async function runLoad(o: LoadOptions): Promise<LoadSummary> {
 /** 0 when the run had no 96, no retransmission mismatch, no timeout, no lost connection, no bad MAC and no other request failure; else 1. */
 export function loadExitCode(s: LoadSummary): number {
   return s.ok ? 0 : 1;
+}
+
+/** One line per answer: `sentAtEpochMs,latencyMs,code`, in the order the answers came. */
+function writeSamples(file: string, x: NonNullable<Stats['samples']>): void {
+  const lines: string[] = ['sentAtEpochMs,latencyMs,code'];
+  for (let i = 0; i < x.sentAt.length; i++) lines.push(`${x.sentAt[i]!.toFixed(3)},${x.latency[i]!.toFixed(3)},${x.code[i]}`);
+  writeFileSync(file, lines.join('\n') + '\n');
 }
 
 export function writeSummaryJson(file: string, s: LoadSummary): void {
@@ -694,6 +787,11 @@ export function formatSummary(s: LoadSummary): string {
   }
   const lat = s.latencyMs;
   L.push(`latency: p50 ${ms(lat.p50)}, p90 ${ms(lat.p90)}, p99 ${ms(lat.p99)}, p99.9 ${ms(lat.p999)}, max ${ms(lat.max)} (${s.mode === 'open loop' ? 'from the scheduled send' : 'from the send'})`);
+  const codes = Object.entries(s.latencyByCodeMs);
+  if (codes.length > 1) {
+    L.push('latency by response code:');
+    for (const [code, c] of codes) L.push(`  ${code.padEnd(4)} ${String(c.count).padStart(9)}  p50 ${ms(c.p50)}  p99 ${ms(c.p99)}  max ${ms(c.max)}  ${RESPONSE_MEANINGS[code] ?? ''}`);
+  }
   L.push('by operation:');
   for (const op of OPERATIONS) {
     const b = s.byOperation[op];
@@ -713,7 +811,11 @@ export function formatSummary(s: LoadSummary): string {
       `${e.signOnFailures} sign-on failures, ${e.connectFailures} failed connects (reconnect attempts included), ${e.reconnects} reconnects`,
   );
   for (const x of e.examples) L.push(`  ${x}`);
-  if (s.mode === 'open loop') L.push(`missed sends (behind schedule at the end): ${s.missedSends}`);
+  if (s.mode === 'open loop') L.push(`missed sends (behind schedule at the end): ${s.missedSends}${s.maxInFlight > 1 ? ` (up to ${s.maxInFlight} in flight per connection)` : ''}`);
+  if (s.stoppedEarly) L.push('stopped early (before the duration)');
+  L.push(
+    `simulator CPU: ${s.cpu.userSeconds.toFixed(2)} s user + ${s.cpu.systemSeconds.toFixed(2)} s system over the run, ${s.cpu.usPerAnswer.toFixed(1)} µs per answer`,
+  );
   L.push(`notices of the seeded network paid or tried: ${s.notices.used} of ${s.notices.available}`);
   L.push(
     s.ok
