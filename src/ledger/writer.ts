@@ -71,6 +71,7 @@ export class GroupCommitWriter<C, R> {
     this.scheduled = true;
     // setImmediate runs after the I/O callbacks of this loop turn, so every request
     // read from the sockets in the meantime joins the same batch.
+    // flush() settles every command's promise itself and throws nothing.
     setImmediate(() => void this.flush());
   }
 
@@ -92,7 +93,11 @@ export class GroupCommitWriter<C, R> {
         this.stats.batches++;
         this.stats.commands += batch.length;
         this.stats.largestBatch = Math.max(this.stats.largestBatch, batch.length);
-        this.onBatch?.(batch.length, performance.now() - started);
+        try {
+          this.onBatch?.(batch.length, performance.now() - started);
+        } catch {
+          // An observer (metrics) must never fail a committed batch nor stop the writer.
+        }
         batch.forEach((p, i) => p.resolve(results[i]!));
         // Let the answers go out and new requests come in before the next batch.
         if (this.queue.length > 0) await new Promise((r) => setImmediate(r));
