@@ -5,8 +5,11 @@
 //
 // Invariant: a command's promise resolves only after the transaction holding it has
 // committed (synchronous=FULL: on disk), or rejects if the batch could not commit.
-// The queue is bounded: past `maxQueue` waiting commands a new one is refused at once
-// (WriterOverloadedError), instead of waiting for seconds.
+// The queue is bounded: past `maxQueue` waiting commands a new one is refused at once,
+// and a command that has waited longer than `maxWaitMs` when its batch starts is refused
+// instead of booked (WriterOverloadedError, answered 96 / 503): under overload the switch
+// says so at once rather than answering after seconds. A refused command was never
+// booked, so the terminal's retry is safe.
 
 export interface BatchRunner<C, R> {
   /** Runs the commands in one transaction and returns one result per command. */
@@ -15,6 +18,7 @@ export interface BatchRunner<C, R> {
 
 interface Pending<C, R> {
   command: C;
+  queuedAtMs: number;
   resolve: (r: R) => void;
   reject: (e: unknown) => void;
 }
@@ -47,7 +51,8 @@ export class GroupCommitWriter<C, R> {
   constructor(
     private readonly runner: BatchRunner<C, R>,
     private readonly maxBatch = 2000,
-    private readonly maxQueue = 20_000,
+    private readonly maxQueue = 5_000,
+    private readonly maxWaitMs = 1_000,
   ) {}
 
   get queueDepth(): number {
@@ -61,7 +66,7 @@ export class GroupCommitWriter<C, R> {
       return Promise.reject(new WriterOverloadedError(this.queue.length));
     }
     return new Promise<R>((resolve, reject) => {
-      this.queue.push({ command, resolve, reject });
+      this.queue.push({ command, queuedAtMs: performance.now(), resolve, reject });
       this.schedule();
     });
   }
@@ -81,8 +86,14 @@ export class GroupCommitWriter<C, R> {
     this.running = true;
     try {
       while (this.queue.length > 0) {
-        const batch = this.queue.splice(0, this.maxBatch);
         const started = performance.now();
+        const taken = this.queue.splice(0, this.maxBatch);
+        const batch = taken.filter((p) => started - p.queuedAtMs <= this.maxWaitMs);
+        if (batch.length < taken.length) {
+          for (const p of taken) if (started - p.queuedAtMs > this.maxWaitMs) p.reject(new WriterOverloadedError(this.queue.length + taken.length));
+          this.stats.refused += taken.length - batch.length;
+          if (batch.length === 0) continue;
+        }
         let results: R[];
         try {
           results = await this.runner.runBatch(batch.map((p) => p.command));

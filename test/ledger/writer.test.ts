@@ -173,4 +173,30 @@ describe('GroupCommitWriter', () => {
     expect(await writer.submit({ id: 5 })).toBe(50);
     await writer.close();
   });
+
+  it('a command that waited longer than maxWaitMs when its batch starts is refused, not booked; the others commit', async () => {
+    const seen: number[][] = [];
+    let release: (() => void) | null = null;
+    const writer = new GroupCommitWriter<Cmd, number>(
+      {
+        runBatch: (commands) => {
+          seen.push(commands.map((c) => c.id));
+          return new Promise<number[]>((resolve) => (release = () => resolve(commands.map((c) => c.id * 10))));
+        },
+      },
+      100,
+      100,
+      20,
+    );
+    const first = writer.submit({ id: 1 });
+    await nextTurn();
+    const late = writer.submit({ id: 2 }); // waits behind the first batch...
+    await new Promise((r) => setTimeout(r, 40)); // ...longer than maxWaitMs
+    release!();
+    expect(await first).toBe(10);
+    await expect(late).rejects.toThrow(WriterOverloadedError);
+    expect(seen).toEqual([[1]]); // the late command never reached the runner
+    expect(writer.stats.refused).toBe(1);
+    await writer.close();
+  });
 });
