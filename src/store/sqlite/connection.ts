@@ -61,8 +61,11 @@ export function prepareDatabase(file: string): void {
   for (const f of [file, `${file}-wal`, `${file}-shm`]) if (existsSync(f)) chmodSync(f, 0o600);
 }
 
+/** The writer's connection: it never checkpoints (checkpointer.ts does, on its own thread). */
 export function openWriteConnection(file: string): Database.Database {
-  return open(file, false);
+  const db = open(file, false);
+  db.pragma('wal_autocheckpoint = 0');
+  return db;
 }
 
 export function openReadConnection(file: string): Database.Database {

@@ -10,18 +10,25 @@ type Ops = {
   [K in keyof SqliteWriteSide as SqliteWriteSide[K] extends (...a: never[]) => Written<unknown> ? K : never]: SqliteWriteSide[K];
 };
 
+/** A thread running one of this folder's modules, from the TypeScript sources or the build. */
+function startWorker(name: 'worker' | 'checkpointer', file: string): Worker {
+  const fromSource = import.meta.url.endsWith('.ts');
+  const entry = new URL(`./${name}.${fromSource ? 'ts' : 'js'}`, import.meta.url).href;
+  return fromSource
+    ? new Worker(new URL('./worker-boot.mjs', import.meta.url), { workerData: { file, entry } })
+    : new Worker(new URL(entry), { workerData: { file, entry } });
+}
+
 export class WriterThread {
   private readonly worker: Worker;
+  private readonly checkpointer: Worker;
   private readonly pending = new Map<number, { resolve: (w: Written<unknown> & { committedAt: number }) => void; reject: (e: Error) => void }>();
   private nextId = 1;
   private exited: Error | null = null;
 
   constructor(file: string) {
-    const fromSource = import.meta.url.endsWith('.ts');
-    const entry = new URL(fromSource ? './worker.ts' : './worker.js', import.meta.url).href;
-    this.worker = fromSource
-      ? new Worker(new URL('./worker-boot.mjs', import.meta.url), { workerData: { file, entry } })
-      : new Worker(new URL(entry), { workerData: { file, entry } });
+    this.worker = startWorker('worker', file);
+    this.checkpointer = startWorker('checkpointer', file);
     this.worker.on('message', (reply: WriteReply) => {
       const p = this.pending.get(reply.id);
       if (!p) return;
@@ -56,8 +63,10 @@ export class WriterThread {
   async close(): Promise<void> {
     while (this.pending.size > 0 && !this.exited) await new Promise((r) => setTimeout(r, 1));
     if (this.exited) return;
-    const exited = new Promise<void>((resolve) => this.worker.once('exit', () => resolve()));
+    const exited = (w: Worker) => new Promise<void>((resolve) => w.once('exit', () => resolve()));
+    const done = Promise.all([exited(this.worker), exited(this.checkpointer)]);
+    this.checkpointer.postMessage('close');
     this.worker.postMessage('close');
-    await exited;
+    await done;
   }
 }
