@@ -1,8 +1,28 @@
 // Rows as SQLite gives them (typed through better-sqlite3's statement generics, so no
 // casts), and their mapping to the model.
-import type { Counter, OptionView, Payment, PositionStatus, RuleParams, Terminal } from '../../domain/model.js';
-import type { EventRow } from '../../ledger/port.js';
-import type { WindowRow } from '../settlement-types.js';
+//
+// A column whose CHECK constraint names its values (kind, status, mode, role, channel,
+// ...) is typed here with that union directly: the schema stores no other value. The few
+// unions without a CHECK (services.identifier_kind and rule, payments.counter_kind) are
+// written only by this store, from the same typed values, and say so where declared.
+import type {
+  AmountKind,
+  Counter,
+  CounterKind,
+  DebtPositionView,
+  Entity,
+  FeeRule,
+  FeeSchedule,
+  IdentifierKind,
+  OptionView,
+  Payment,
+  PositionStatus,
+  RuleParams,
+  Service,
+  Terminal,
+} from '../../domain/model.js';
+import type { EventRow, IdempotencyRecord } from '../../ledger/port.js';
+import type { PaymentLine, RebilledSums, WindowRow } from '../settlement-types.js';
 
 export const PAYMENT_COLUMNS = `id, public_id, channel, terminal_id, counter_id, counter_kind, entity_id, service_code,
   identifier, option_id, payer_cf, amount_cents, fee_cents, fee_commission, fee_operator, fee_royalty,
@@ -15,7 +35,7 @@ export interface PaymentRow {
   channel: Payment['channel'];
   terminal_id: string;
   counter_id: string;
-  counter_kind: Payment['counterKind'];
+  counter_kind: Payment['counterKind']; // no CHECK: booking writes it from a CounterKind
   entity_id: string;
   service_code: string;
   identifier: string;
@@ -215,7 +235,7 @@ export function toEvent(r: EventDbRow): EventRow {
     counterId: r.counter_id,
     entityId: r.entity_id,
     serviceCode: r.service_code,
-    payload: JSON.parse(r.payload) as Record<string, unknown>,
+    payload: JSON.parse(r.payload) as Record<string, unknown>, // written by this store from a Record
   };
 }
 
@@ -268,4 +288,223 @@ export interface WindowTotalRow {
   royalty: number;
   netted: number;
   rebilled: number;
+}
+
+// ---------------------------------------------------------------- catalogue
+
+export interface EntityRow {
+  id: string;
+  name: string;
+  fiscal_code: string;
+  iban: string;
+  is_circuit_owner: number;
+  segregation_code: string | null;
+}
+
+export interface CircuitFeeRow {
+  entity_id: string;
+  effective_from: string;
+  fee_cents: number;
+  mode: 'netted' | 'rebilled';
+}
+
+export type CircuitFee = NonNullable<Entity['circuitFee']>;
+
+export function toCircuitFee(f: CircuitFeeRow): CircuitFee {
+  return { effectiveFrom: f.effective_from, feeCents: f.fee_cents, mode: f.mode };
+}
+
+/** An entity with the circuit fee in force (its latest version), if it owes one. */
+export function toEntity(e: EntityRow, fee: CircuitFeeRow | undefined): Entity {
+  return {
+    id: e.id,
+    name: e.name,
+    fiscalCode: e.fiscal_code,
+    iban: e.iban,
+    isCircuitOwner: e.is_circuit_owner === 1,
+    segregationCode: e.segregation_code,
+    circuitFee: fee ? toCircuitFee(fee) : null,
+  };
+}
+
+export interface ServiceRow {
+  code: string;
+  name: string;
+  entity_id: string;
+  amount_kind: AmountKind;
+  identifier_kind: IdentifierKind; // no CHECK: seed writes it from a ServiceFixture
+  rule: Service['rule']; // no CHECK: seed writes it from a ServiceFixture
+  fixed_cents: number | null;
+  min_cents: number | null;
+  max_cents: number | null;
+  enabled: number;
+}
+
+export function toService(s: ServiceRow): Service {
+  return {
+    code: s.code,
+    name: s.name,
+    entityId: s.entity_id,
+    amountKind: s.amount_kind,
+    identifierKind: s.identifier_kind,
+    rule: s.rule,
+    fixedCents: s.fixed_cents,
+    minCents: s.min_cents,
+    maxCents: s.max_cents,
+    enabled: s.enabled === 1,
+  };
+}
+
+export interface FeeScheduleRow {
+  service_code: string;
+  counter_kind: CounterKind;
+  effective_from: string;
+  /** JSON of a FeeRule: the caller parses it (with a schema) and hands it to toFeeSchedule. */
+  fee_rule: string;
+  commission_rate: string;
+  royalty_cents: number;
+}
+
+export function toFeeSchedule(f: FeeScheduleRow, feeRule: FeeRule): FeeSchedule {
+  return {
+    serviceCode: f.service_code,
+    counterKind: f.counter_kind,
+    effectiveFrom: f.effective_from,
+    feeRule,
+    commissionRate: f.commission_rate,
+    royaltyCents: f.royalty_cents,
+  };
+}
+
+// ---------------------------------------------------------------- terminals, positions, users
+
+/** A terminal in a listing (never its keys). */
+export type TerminalListRow = Pick<TerminalRow, 'id' | 'counter_id' | 'status' | 'created_at'>;
+
+export function toTerminalListing(r: TerminalListRow): Omit<Terminal, 'tmkSealed' | 'secretHash'> {
+  return { id: r.id, counterId: r.counter_id, status: r.status, createdAt: r.created_at };
+}
+
+export interface DebtPositionRow {
+  id: number;
+  entity_id: string;
+  service_code: string;
+  external_ref: string;
+  debtor_cf: string;
+  debtor_name: string | null;
+  description: string;
+  status: PositionStatus;
+  valid_until: string | null;
+  created_at: number;
+}
+
+/** A position with its options (OptionView, less what the position says itself). */
+export function toPositionView(p: DebtPositionRow, options: OptionView[]): DebtPositionView {
+  return {
+    id: p.id,
+    entityId: p.entity_id,
+    serviceCode: p.service_code,
+    externalRef: p.external_ref,
+    debtorCf: p.debtor_cf,
+    debtorName: p.debtor_name,
+    description: p.description,
+    status: p.status,
+    validUntil: p.valid_until,
+    createdAt: p.created_at,
+    options: options.map((o) => ({
+      optionId: o.optionId,
+      noticeNumber: o.noticeNumber,
+      lookupKey: o.lookupKey,
+      kind: o.kind,
+      instalmentNo: o.instalmentNo,
+      amountCents: o.amountCents,
+      dueDate: o.dueDate,
+      description: o.description,
+      ruleParams: o.ruleParams,
+      paidPaymentId: o.paidPaymentId,
+    })),
+  };
+}
+
+export function toIdempotency(r: IdempotencyRow): IdempotencyRecord {
+  return { terminalId: r.terminal_id, key: r.key, requestHash: r.request_hash, status: r.status, response: r.response, paymentId: r.payment_id };
+}
+
+export interface UserRow {
+  username: string;
+  role: 'entity' | 'finance' | 'admin';
+  entity_id: string | null;
+  password_hash: string;
+  created_at: number;
+}
+
+export function toUser(r: UserRow) {
+  return { username: r.username, role: r.role, entityId: r.entity_id, passwordHash: r.password_hash };
+}
+
+/** count(*) AS n and coalesce(sum(...), 0) AS s. */
+export interface CountSumRow {
+  n: number;
+  s: number;
+}
+
+// ---------------------------------------------------------------- settlement reads
+
+/** windowLines' columns: `kind` is 'booking' or the payment's reversal_kind, `window` the date it counts in. */
+export interface PaymentLineRow {
+  id: number;
+  public_id: string;
+  kind: PaymentLine['kind'];
+  booked_at: number;
+  window: string;
+  entity_id: string;
+  service_code: string;
+  counter_id: string;
+  terminal_id: string;
+  channel: Payment['channel'];
+  rrn: string;
+  receipt_number: string;
+  amount_cents: number;
+  fee_cents: number;
+  fee_commission: number;
+  fee_operator: number;
+  fee_royalty: number;
+  circuit_fee_cents: number;
+  circuit_fee_mode: Payment['circuitFeeMode'];
+}
+
+export function toPaymentLine(r: PaymentLineRow): PaymentLine {
+  return {
+    id: r.id,
+    paymentId: r.public_id,
+    kind: r.kind,
+    bookedAt: r.booked_at,
+    settlementDate: r.window,
+    entityId: r.entity_id,
+    serviceCode: r.service_code,
+    counterId: r.counter_id,
+    terminalId: r.terminal_id,
+    channel: r.channel,
+    rrn: r.rrn,
+    receiptNumber: r.receipt_number,
+    amount: r.amount_cents,
+    fee: r.fee_cents,
+    commission: r.fee_commission,
+    operator: r.fee_operator,
+    royalty: r.fee_royalty,
+    circuitFee: r.circuit_fee_cents,
+    circuitFeeMode: r.circuit_fee_mode,
+  };
+}
+
+export interface RebilledRow {
+  kind: RebilledSums['kind'];
+  service_code: string;
+  rate: number;
+  n: number;
+  amount: number;
+}
+
+export function toRebilledSums(r: RebilledRow): RebilledSums {
+  return { kind: r.kind, serviceCode: r.service_code, rate: r.rate, count: r.n, amount: r.amount };
 }

@@ -3,8 +3,9 @@
 // on a disk sync: booking through the group-commit writer, administration and
 // settlement as single calls.
 import type Database from 'better-sqlite3';
+import { z } from 'zod';
 import { systemClock, type Clock } from '../../clock.js';
-import type { Catalogue, Network } from '../../domain/model.js';
+import type { Catalogue, FeeRule, Network } from '../../domain/model.js';
 import { LedgerInvariantError } from '../../ledger/book.js';
 import type { BookingCommand, BookingResult } from '../../ledger/commands.js';
 import { GroupCommitWriter } from '../../ledger/writer.js';
@@ -21,18 +22,68 @@ import type {
   OptionView,
   Page,
   Payment,
-  PositionStatus,
   Store,
   Terminal,
 } from '../types.js';
 import type { CounterSums, EntityServiceSums, LinesQuery, PaymentLine, RebilledSums, WindowRow, WindowSums } from '../settlement-types.js';
 import { openReadConnection, prepareDatabase } from './connection.js';
-import { OPTION_VIEW_SQL, PAYMENT_COLUMNS, toCounter, toEvent, toOptionView, toPayment, toTerminal, toWindow, type CounterRow, type EventDbRow, type OptionRow, type PaymentRow, type TerminalRow, type WindowDbRow, type WindowTotalRow } from './rows.js';
+import {
+  OPTION_VIEW_SQL,
+  PAYMENT_COLUMNS,
+  toCircuitFee,
+  toCounter,
+  toEntity,
+  toEvent,
+  toFeeSchedule,
+  toIdempotency,
+  toOptionView,
+  toPayment,
+  toPaymentLine,
+  toPositionView,
+  toRebilledSums,
+  toService,
+  toTerminal,
+  toTerminalListing,
+  toUser,
+  toWindow,
+  type CircuitFeeRow,
+  type CountSumRow,
+  type CounterRow,
+  type DebtPositionRow,
+  type EntityRow,
+  type EventDbRow,
+  type FeeScheduleRow,
+  type IdempotencyRow,
+  type OptionRow,
+  type PaymentLineRow,
+  type PaymentRow,
+  type RebilledRow,
+  type ServiceRow,
+  type TerminalListRow,
+  type TerminalRow,
+  type UserRow,
+  type WindowDbRow,
+  type WindowTotalRow,
+} from './rows.js';
 import { checkInvariants } from './invariants.js';
 import type { CreatePositionsResult } from './write-side.js';
 import { WriterThread } from './writer-thread.js';
 
-type Row = Record<string, unknown>;
+/**
+ * fee_schedules.fee_rule, checked when read (a few rows, at startup and on reload).
+ * Here rather than in rows.ts: the writer thread loads rows.ts and has no use for zod.
+ */
+const FEE_RULE = z.discriminatedUnion('type', [
+  z.object({ type: z.literal('fixed'), cents: z.number() }),
+  z.object({ type: z.literal('percent'), rate: z.string(), minCents: z.number(), maxCents: z.number() }),
+  z.object({ type: z.literal('tiers'), tiers: z.array(z.object({ upToCents: z.number().nullable(), cents: z.number() })) }),
+]) satisfies z.ZodType<FeeRule>;
+
+/** Where a payment counts: its booking in settlement_date's window, its reversal or adjustment in reversal_settlement_date's. */
+const WINDOW_PHASES: readonly (readonly [dateColumn: string, kind: string])[] = [
+  ['settlement_date', "'booking'"],
+  ['reversal_settlement_date', 'reversal_kind'],
+];
 
 const MAX_CACHED = 100_000;
 /** Positions per transaction of a large import: short enough for booking to go on between them. */
@@ -77,7 +128,7 @@ export class SqliteStore implements Store {
   private readonly readStatements = new Map<string, Database.Statement>();
 
   /** Read statements are prepared once and reused (preparing costs more than most reads). */
-  private rq<P extends unknown[] = unknown[], R = Row>(sql: string): Database.Statement<P, R> {
+  private rq<P extends unknown[] = unknown[], R = unknown>(sql: string): Database.Statement<P, R> {
     let st = this.readStatements.get(sql);
     if (!st) {
       st = this.r.prepare(sql);
@@ -124,57 +175,25 @@ export class SqliteStore implements Store {
   // ---------------------------------------------------------------- reads
 
   async loadCatalogue(): Promise<CatalogueSnapshot> {
-    const entities = new Map<string, CatalogueSnapshot['entities'] extends Map<string, infer E> ? E : never>();
-    const fees = this.rq('SELECT * FROM circuit_fees ORDER BY entity_id, effective_from').all() as Row[];
-    for (const e of this.rq('SELECT * FROM entities ORDER BY id').all() as Row[]) {
-      const f = fees.filter((x) => x.entity_id === e.id).at(-1);
-      entities.set(e.id as string, {
-        id: e.id as string,
-        name: e.name as string,
-        fiscalCode: e.fiscal_code as string,
-        iban: e.iban as string,
-        isCircuitOwner: e.is_circuit_owner === 1,
-        segregationCode: (e.segregation_code as string | null) ?? null,
-        circuitFee: f
-          ? { effectiveFrom: f.effective_from as string, feeCents: f.fee_cents as number, mode: f.mode as 'netted' | 'rebilled' }
-          : null,
-      });
+    const fees = this.rq<[], CircuitFeeRow>('SELECT * FROM circuit_fees ORDER BY entity_id, effective_from').all();
+    const entities: CatalogueSnapshot['entities'] = new Map();
+    for (const e of this.rq<[], EntityRow>('SELECT * FROM entities ORDER BY id').all()) {
+      entities.set(e.id, toEntity(e, fees.filter((x) => x.entity_id === e.id).at(-1)));
     }
-    const services = new Map<string, CatalogueSnapshot['services'] extends Map<string, infer S> ? S : never>();
-    for (const s of this.rq('SELECT * FROM services ORDER BY rowid').all() as Row[]) {
-      services.set(s.code as string, {
-        code: s.code as string,
-        name: s.name as string,
-        entityId: s.entity_id as string,
-        amountKind: s.amount_kind as 'L' | 'F' | 'C' | 'S',
-        identifierKind: s.identifier_kind as never,
-        rule: (s.rule as 'multa' | 'bollo' | null) ?? null,
-        fixedCents: (s.fixed_cents as number | null) ?? null,
-        minCents: (s.min_cents as number | null) ?? null,
-        maxCents: (s.max_cents as number | null) ?? null,
-        enabled: s.enabled === 1,
-      });
-    }
+    const services: CatalogueSnapshot['services'] = new Map();
+    for (const s of this.rq<[], ServiceRow>('SELECT * FROM services ORDER BY rowid').all()) services.set(s.code, toService(s));
     const feeSchedules: CatalogueSnapshot['feeSchedules'] = new Map();
-    for (const f of this.rq('SELECT * FROM fee_schedules ORDER BY service_code, counter_kind, effective_from')
-      .all() as Row[]) {
-      const key = `${f.service_code as string}/${f.counter_kind as string}`;
+    for (const f of this.rq<[], FeeScheduleRow>('SELECT * FROM fee_schedules ORDER BY service_code, counter_kind, effective_from').all()) {
+      const key = `${f.service_code}/${f.counter_kind}`;
       const list = feeSchedules.get(key) ?? [];
-      list.push({
-        serviceCode: f.service_code as string,
-        counterKind: f.counter_kind as never,
-        effectiveFrom: f.effective_from as string,
-        feeRule: JSON.parse(f.fee_rule as string),
-        commissionRate: f.commission_rate as string,
-        royaltyCents: f.royalty_cents as number,
-      });
+      list.push(toFeeSchedule(f, FEE_RULE.parse(JSON.parse(f.fee_rule))));
       feeSchedules.set(key, list);
     }
     const circuitFees: CatalogueSnapshot['circuitFees'] = new Map();
     for (const f of fees) {
-      const list = circuitFees.get(f.entity_id as string) ?? [];
-      list.push({ effectiveFrom: f.effective_from as string, feeCents: f.fee_cents as number, mode: f.mode as 'netted' | 'rebilled' });
-      circuitFees.set(f.entity_id as string, list);
+      const list = circuitFees.get(f.entity_id) ?? [];
+      list.push(toCircuitFee(f));
+      circuitFees.set(f.entity_id, list);
     }
     const owner = [...entities.values()].find((e) => e.isCircuitOwner);
     if (!owner) throw new Error('the catalogue has no circuit owner; run `tserve seed`');
@@ -200,27 +219,20 @@ export class SqliteStore implements Store {
   }
 
   async listTerminals(counterId?: string) {
-    const rows = (
-      counterId
-        ? this.rq('SELECT id, counter_id, status, created_at FROM terminals WHERE counter_id = ? ORDER BY id').all(counterId)
-        : this.rq('SELECT id, counter_id, status, created_at FROM terminals ORDER BY id').all()
-    ) as Row[];
-    return rows.map((r) => ({
-      id: r.id as string,
-      counterId: r.counter_id as string,
-      status: r.status as Terminal['status'],
-      createdAt: r.created_at as number,
-    }));
+    const rows = counterId
+      ? this.rq<[string], TerminalListRow>('SELECT id, counter_id, status, created_at FROM terminals WHERE counter_id = ? ORDER BY id').all(counterId)
+      : this.rq<[], TerminalListRow>('SELECT id, counter_id, status, created_at FROM terminals ORDER BY id').all();
+    return rows.map(toTerminalListing);
   }
 
   async counterExposure(counterId: string): Promise<number> {
-    const v = this.rq(
+    const v = this.rq<[string], number>(
       `SELECT coalesce((SELECT b.balance_cents FROM ledger_balances b JOIN ledger_accounts a ON a.id = b.account_id
                         WHERE a.kind = 'counter_cash' AND a.owner_id = c.id), 0) - c.settled_cents
        FROM counters c WHERE c.id = ?`,
     )
       .pluck()
-      .get(counterId) as number | undefined;
+      .get(counterId);
     return v ?? 0;
   }
 
@@ -240,44 +252,21 @@ export class SqliteStore implements Store {
       .map(toOptionView);
   }
 
-  private positionView(p: Row): DebtPositionView {
-    const options = this.rq<[unknown], OptionRow>(`${OPTION_VIEW_SQL} WHERE o.position_id = ? ORDER BY o.kind DESC, o.instalment_no`)
+  private positionView(p: DebtPositionRow): DebtPositionView {
+    const options = this.rq<[number], OptionRow>(`${OPTION_VIEW_SQL} WHERE o.position_id = ? ORDER BY o.kind DESC, o.instalment_no`)
       .all(p.id)
       .map(toOptionView);
-    return {
-      id: p.id as number,
-      entityId: p.entity_id as string,
-      serviceCode: p.service_code as string,
-      externalRef: p.external_ref as string,
-      debtorCf: p.debtor_cf as string,
-      debtorName: (p.debtor_name as string | null) ?? null,
-      description: p.description as string,
-      status: p.status as PositionStatus,
-      validUntil: (p.valid_until as string | null) ?? null,
-      createdAt: p.created_at as number,
-      options: options.map((o) => ({
-        optionId: o.optionId,
-        noticeNumber: o.noticeNumber,
-        lookupKey: o.lookupKey,
-        kind: o.kind,
-        instalmentNo: o.instalmentNo,
-        amountCents: o.amountCents,
-        dueDate: o.dueDate,
-        description: o.description,
-        ruleParams: o.ruleParams,
-        paidPaymentId: o.paidPaymentId,
-      })),
-    };
+    return toPositionView(p, options);
   }
 
   async getPosition(id: number): Promise<DebtPositionView | undefined> {
-    const p = this.rq('SELECT * FROM debt_positions WHERE id = ?').get(id) as Row | undefined;
+    const p = this.rq<[number], DebtPositionRow>('SELECT * FROM debt_positions WHERE id = ?').get(id);
     return p ? this.positionView(p) : undefined;
   }
 
   async listPositions(entityId: string, cursor: number, limit: number): Promise<Page<DebtPositionView>> {
-    const rows = this.rq('SELECT * FROM debt_positions WHERE entity_id = ? AND id > ? ORDER BY id LIMIT ?')
-      .all(entityId, cursor, limit + 1) as Row[];
+    const rows = this.rq<[string, number, number], DebtPositionRow>('SELECT * FROM debt_positions WHERE entity_id = ? AND id > ? ORDER BY id LIMIT ?')
+      .all(entityId, cursor, limit + 1);
     const items = rows.slice(0, limit).map((p) => this.positionView(p));
     return { items, nextCursor: rows.length > limit ? String(items.at(-1)!.id) : null };
   }
@@ -293,22 +282,14 @@ export class SqliteStore implements Store {
   }
 
   async hasReversalAdvice(terminalId: string, key: string): Promise<boolean> {
-    return this.rq('SELECT 1 FROM reversal_advices WHERE terminal_id = ? AND key = ?').get(terminalId, key) !== undefined;
+    return this.rq<[string, string]>('SELECT 1 FROM reversal_advices WHERE terminal_id = ? AND key = ?').get(terminalId, key) !== undefined;
   }
 
   async getIdempotency(terminalId: string, key: string): Promise<IdempotencyRecord | undefined> {
-    const r = this.rq('SELECT terminal_id, key, request_hash, status, response, payment_id FROM idempotency_records WHERE terminal_id = ? AND key = ?')
-      .get(terminalId, key) as Row | undefined;
-    return r
-      ? {
-          terminalId: r.terminal_id as string,
-          key: r.key as string,
-          requestHash: r.request_hash as string,
-          status: r.status as number,
-          response: r.response as string,
-          paymentId: (r.payment_id as number | null) ?? null,
-        }
-      : undefined;
+    const r = this.rq<[string, string], IdempotencyRow>(
+      'SELECT terminal_id, key, request_hash, status, response, payment_id FROM idempotency_records WHERE terminal_id = ? AND key = ?',
+    ).get(terminalId, key);
+    return r && toIdempotency(r);
   }
 
   async eventsAfter(seq: number, limit: number): Promise<EventRow[]> {
@@ -318,19 +299,15 @@ export class SqliteStore implements Store {
   async terminalTotals(terminalId: string, date: string) {
     // The business day's window: its payments, and the reversals the terminal made in it
     // (administrative adjustments are not the terminal's doing).
-    const paid = this.rq(
+    // An aggregate without GROUP BY: always one row.
+    const paid = this.rq<[string, string], CountSumRow>(
       'SELECT count(*) AS n, coalesce(sum(amount_cents), 0) AS s FROM payments WHERE settlement_date = ? AND terminal_id = ?',
-    ).get(date, terminalId) as Row;
-    const reversed = this.rq(
+    ).get(date, terminalId)!;
+    const reversed = this.rq<[string, string], CountSumRow>(
       `SELECT count(*) AS n, coalesce(sum(amount_cents), 0) AS s FROM payments
        WHERE reversal_settlement_date = ? AND reversal_kind = 'reversal' AND terminal_id = ?`,
-    ).get(date, terminalId) as Row;
-    return {
-      count: paid.n as number,
-      amountCents: paid.s as number,
-      reversalCount: reversed.n as number,
-      reversalAmountCents: reversed.s as number,
-    };
+    ).get(date, terminalId)!;
+    return { count: paid.n, amountCents: paid.s, reversalCount: reversed.n, reversalAmountCents: reversed.s };
   }
 
   async recordEvent(e: Omit<EventRow, 'seq'>): Promise<void> {
@@ -338,10 +315,10 @@ export class SqliteStore implements Store {
   }
 
   async eventBounds(): Promise<{ minSeq: number; maxSeq: number }> {
-    const r = this.rq('SELECT coalesce(min(seq), 0) AS lo, coalesce(max(seq), 0) AS hi FROM events').get() as Row;
+    const r = this.rq<[], { lo: number; hi: number }>('SELECT coalesce(min(seq), 0) AS lo, coalesce(max(seq), 0) AS hi FROM events').get()!;
     // AUTOINCREMENT never reuses a number, so the highest ever given is in sqlite_sequence.
-    const seqRow = this.rq("SELECT seq FROM sqlite_sequence WHERE name = 'events'").get() as Row | undefined;
-    return { minSeq: r.lo as number, maxSeq: Math.max(r.hi as number, (seqRow?.seq as number | undefined) ?? 0) };
+    const seqRow = this.rq<[], { seq: number }>("SELECT seq FROM sqlite_sequence WHERE name = 'events'").get();
+    return { minSeq: r.lo, maxSeq: Math.max(r.hi, seqRow?.seq ?? 0) };
   }
 
   async pruneEvents(before: number): Promise<number> {
@@ -451,15 +428,8 @@ export class SqliteStore implements Store {
   }
 
   async getUser(username: string) {
-    const r = this.rq('SELECT * FROM users WHERE username = ?').get(username) as Row | undefined;
-    return r
-      ? {
-          username: r.username as string,
-          role: r.role as 'entity' | 'finance' | 'admin',
-          entityId: (r.entity_id as string | null) ?? null,
-          passwordHash: r.password_hash as string,
-        }
-      : undefined;
+    const r = this.rq<[string], UserRow>('SELECT * FROM users WHERE username = ?').get(username);
+    return r && toUser(r);
   }
 
 
@@ -530,44 +500,23 @@ export class SqliteStore implements Store {
 
   async windowLines(q: LinesQuery, cursor: string | null, limit: number) {
     const m = cursor ? /^([bc]):(\d+)$/.exec(cursor) : null;
-    let phase: 'b' | 'c' = m ? (m[1] as 'b' | 'c') : 'b';
+    let phase: 'b' | 'c' = m?.[1] === 'c' ? 'c' : 'b';
     let after = m ? Number(m[2]) : 0;
     const lines: PaymentLine[] = [];
     const filters = [q.entityId ? 'entity_id = @entityId' : '', q.counterId ? 'counter_id = @counterId' : '', q.rebilledOnly ? "circuit_fee_mode = 'rebilled'" : '']
       .filter(Boolean)
       .map((f) => ` AND ${f}`)
       .join('');
+    type LinesParams = { from: string; to: string; entityId: string | null; counterId: string | null; after: number; limit: number };
     const params = { from: q.from, to: q.to, entityId: q.entityId ?? null, counterId: q.counterId ?? null };
     while (lines.length < limit) {
       const [dateColumn, kind] = phase === 'b' ? ['settlement_date', "'booking'"] : ['reversal_settlement_date', 'reversal_kind'];
-      const rows = this.rq(
+      const rows = this.rq<[LinesParams], PaymentLineRow>(
         `SELECT id, public_id, ${kind} AS kind, booked_at, ${dateColumn} AS window, entity_id, service_code, counter_id, terminal_id,
            channel, rrn, receipt_number, amount_cents, fee_cents, fee_commission, fee_operator, fee_royalty, circuit_fee_cents, circuit_fee_mode
          FROM payments WHERE ${dateColumn} BETWEEN @from AND @to AND id > @after${filters} ORDER BY id LIMIT @limit`,
-      ).all({ ...params, after, limit: limit - lines.length }) as Row[];
-      for (const r of rows) {
-        lines.push({
-          id: r.id as number,
-          paymentId: r.public_id as string,
-          kind: r.kind as PaymentLine['kind'],
-          bookedAt: r.booked_at as number,
-          settlementDate: r.window as string,
-          entityId: r.entity_id as string,
-          serviceCode: r.service_code as string,
-          counterId: r.counter_id as string,
-          terminalId: r.terminal_id as string,
-          channel: r.channel as string,
-          rrn: r.rrn as string,
-          receiptNumber: r.receipt_number as string,
-          amount: r.amount_cents as number,
-          fee: r.fee_cents as number,
-          commission: r.fee_commission as number,
-          operator: r.fee_operator as number,
-          royalty: r.fee_royalty as number,
-          circuitFee: r.circuit_fee_cents as number,
-          circuitFeeMode: (r.circuit_fee_mode as string | null) ?? null,
-        });
-      }
+      ).all({ ...params, after, limit: limit - lines.length });
+      for (const r of rows) lines.push(toPaymentLine(r));
       if (lines.length >= limit) {
         after = lines.at(-1)!.id;
         break;
@@ -586,24 +535,13 @@ export class SqliteStore implements Store {
     const to = `${month}-31`;
     return this.r.transaction(() => {
       const out: RebilledSums[] = [];
-      for (const [dateColumn, kind] of [
-        ['settlement_date', "'booking'"],
-        ['reversal_settlement_date', 'reversal_kind'],
-      ] as const) {
-        const rows = this.rq(
+      for (const [dateColumn, kind] of WINDOW_PHASES) {
+        const rows = this.rq<[string, string, string], RebilledRow>(
           `SELECT ${kind} AS kind, service_code, circuit_fee_cents AS rate, count(*) AS n, sum(circuit_fee_cents) AS amount
            FROM payments WHERE ${dateColumn} BETWEEN ? AND ? AND entity_id = ? AND circuit_fee_mode = 'rebilled'
            GROUP BY 1, service_code, circuit_fee_cents ORDER BY 1, service_code, circuit_fee_cents`,
-        ).all(from, to, entityId) as Row[];
-        for (const r of rows) {
-          out.push({
-            kind: r.kind as RebilledSums['kind'],
-            serviceCode: r.service_code as string,
-            rate: r.rate as number,
-            count: r.n as number,
-            amount: r.amount as number,
-          });
-        }
+        ).all(from, to, entityId);
+        for (const r of rows) out.push(toRebilledSums(r));
       }
       return out;
     }).deferred();
