@@ -256,7 +256,10 @@ export class StreamServer {
       await this.drained(sub);
     }
     if (ws.readyState !== WebSocket.OPEN) return;
-    for (const e of sub.pending) this.deliver(sub, e);
+    for (const e of sub.pending) {
+      if (sub.ws.bufferedAmount > this.opts.maxBufferedBytes) return this.close(sub, CLOSE.SLOW_CONSUMER);
+      this.deliver(sub, e);
+    }
     sub.pending = [];
     sub.live = true;
     ws.send(JSON.stringify({ control: 'live', seq: sub.cursor }));
@@ -276,7 +279,6 @@ export class StreamServer {
     sub.cursor = e.seq;
     if (!maySee(sub.principal, sub.query.scope, e) || !matches(sub.query, e)) return;
     if (sub.ws.readyState !== WebSocket.OPEN) return;
-    if (sub.ws.bufferedAmount > this.opts.maxBufferedBytes) return this.close(sub, CLOSE.SLOW_CONSUMER);
     sub.ws.send(serialise(e));
   }
 
@@ -285,6 +287,11 @@ export class StreamServer {
       if (sub.live) {
         // A batch's events leave in one write (cork), not one syscall per event. ws has
         // no public handle on its socket; _socket is the net.Socket it writes frames to.
+        // Slow is what is still unsent from before this batch (a batch corked counts whole).
+        if (sub.ws.bufferedAmount > this.opts.maxBufferedBytes) {
+          this.close(sub, CLOSE.SLOW_CONSUMER);
+          continue;
+        }
         const socket = (sub.ws as unknown as { _socket?: { cork(): void; uncork(): void } })._socket;
         socket?.cork();
         try {
