@@ -4,12 +4,37 @@
 // read, cancel). src/http/entity-api.ts decodes, authorises, calls one of them, encodes.
 import { parse as parseCsv } from 'csv-parse/sync';
 import { checkNoticeNumber } from '../domain/notice.js';
-import { BulkPositionsInput, zodDetail, type DebtPositionInputT } from './inputs.js';
+import { z } from 'zod';
+import { BulkPositionsInput, DebtPositionInput, zodDetail, type DebtPositionInputT } from './inputs.js';
 import type { DebtPositionView, NewPosition, Store } from '../store/types.js';
 import { PaymentError, type ErrorCode } from './errors.js';
 import type { Payments } from './service.js';
 
 const FISCAL_CODE_FORMAT = /^([A-Z0-9]{16}|\d{11})$/;
+
+/** Positions checked between two turns of the event loop during a large upload. */
+const SLICE = 1000;
+const nextTurn = () => new Promise((r) => setImmediate(r));
+
+/**
+ * BulkPositionsInput, checked a slice at a time: the same answer (and the same issues,
+ * with their paths in the whole array) as one safeParse, without holding the event loop
+ * for the whole upload.
+ */
+async function parseInSlices(raw: unknown): Promise<{ success: true; data: DebtPositionInputT[] } | { success: false; error: { issues: z.core.$ZodIssue[] } }> {
+  if (!Array.isArray(raw) || raw.length <= SLICE) return BulkPositionsInput.safeParse(raw);
+  const whole = z.array(z.unknown()).min(1).max(50_000).safeParse(raw);
+  if (!whole.success) return BulkPositionsInput.safeParse(raw);
+  const data: DebtPositionInputT[] = [];
+  const issues: z.core.$ZodIssue[] = [];
+  for (let from = 0; from < raw.length; from += SLICE) {
+    await nextTurn();
+    const r = z.array(DebtPositionInput).safeParse(raw.slice(from, from + SLICE));
+    if (r.success) data.push(...r.data);
+    else for (const i of r.error.issues) issues.push({ ...i, path: typeof i.path[0] === 'number' ? [i.path[0] + from, ...i.path.slice(1)] : i.path });
+  }
+  return issues.length > 0 ? { success: false, error: { issues } } : { success: true, data };
+}
 
 export interface PositionError {
   code: ErrorCode;
@@ -173,9 +198,14 @@ export class DebtPositions {
 
   private async publish(inputs: DebtPositionInputT[], actor: PositionsActor, origins: Origins): Promise<PublishReport> {
     const rows = inputs.map((input) => ({ input, entityId: this.actingEntity(actor, input.entityId) }));
-    const errors = rows.flatMap(({ input, entityId }, i) =>
-      positionRowErrors(input, entityId, this.payments).map(({ option, ...e }) => ({ row: rowOf(origins, i, option), ...e })),
-    );
+    const errors: (RowError & { row: number })[] = [];
+    for (let from = 0; from < rows.length; from += SLICE) {
+      // A large upload is checked a slice at a time, so payments are served in between.
+      if (from > 0) await nextTurn();
+      rows.slice(from, from + SLICE).forEach(({ input, entityId }, k) => {
+        for (const { option, ...e } of positionRowErrors(input, entityId, this.payments)) errors.push({ row: rowOf(origins, from + k, option), ...e });
+      });
+    }
     if (errors.length > 0) return { outcome: 'invalid', created: 0, errors };
     const result = await this.store.createPositions(rows.map(({ input, entityId }) => toNewPosition(input, entityId)), actor.name);
     if ('errors' in result) return { outcome: 'conflict', created: 0, errors: result.errors.map((e) => ({ ...e, row: rowOf(origins, e.row) })) };
@@ -199,7 +229,7 @@ export class DebtPositions {
     let origins: Origins = null;
     if ('csv' in body) ({ positions: raw, origins } = csvToPositions(body.csv, body.entityId));
     else raw = body.json;
-    const parsed = BulkPositionsInput.safeParse(raw);
+    const parsed = await parseInSlices(raw);
     if (!parsed.success) {
       const errors = parsed.error.issues.map((i) => ({
         row:

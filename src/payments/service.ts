@@ -114,6 +114,13 @@ function amountDueOn(o: OptionView, day: string): { amount: number; dueDate: str
   return { amount: o.amountCents, dueDate: o.dueDate };
 }
 
+/**
+ * Payments waiting for the writer past which a new one is refused (96 / 503) at once.
+ * Above the 501 a closed loop of every demo terminal can queue; about a quarter of a
+ * second of booking at this machine's rate.
+ */
+const SHED_BACKLOG = 1_000;
+
 const fail = (code: ErrorCode, detail: string): never => {
   throw new PaymentError(code, detail);
 };
@@ -215,6 +222,9 @@ export class Payments {
     channel: Channel,
     stan: string | null = null,
   ): Promise<{ status: number; body: PaymentReceipt; payment: Payment }> {
+    // Overload is told at once, before any work: past this backlog a payment would wait
+    // longer than a terminal should (the writer refuses past its own, larger bound too).
+    if (this.store.writerBacklog() >= SHED_BACKLOG) fail('UNAVAILABLE', 'the switch is overloaded: try again shortly');
     const flightKey = idem ? `${t.terminalId}\0${idem.key}` : null;
     if (flightKey) {
       const prior = await this.store.getIdempotency(t.terminalId, idem!.key);

@@ -89,6 +89,8 @@ export interface Store {
   terminalTotals(terminalId: string, date: string): Promise<{ count: number; amountCents: number; reversalCount: number; reversalAmountCents: number }>;
   /** Appends an event to the log outside a booking (sign-on, sign-off). */
   recordEvent(e: Omit<EventRow, 'seq'>): Promise<void>;
+  /** Commands waiting for the writer: a payment use-case sheds load early past a bound. */
+  writerBacklog(): number;
   /** Books through the single writer; resolves after the commit is on disk. */
   write(cmd: BookingCommand): Promise<BookingResult>;
 

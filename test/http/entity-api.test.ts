@@ -294,6 +294,18 @@ describe('POST /v1/debt-positions/bulk (JSON)', () => {
     expect(positionCount(c.db)).toBe(before);
   });
 
+  it('a large upload is checked in slices: rows failing the schema in different slices are named by their place in the whole array', async () => {
+    const before = positionCount(c.db);
+    const rows = Array.from({ length: 2500 }, () => tari(pratoNotice()));
+    rows[42]!.options[0]!.amount = -5;
+    rows[2042]!.options[0]!.amount = 1.5;
+    const res = await bulk(prato, rows);
+    expect(res.status).toBe(422);
+    expect(res.body.created).toBe(0);
+    expect(res.body.errors.map((e: { row: number }) => e.row)).toEqual([42, 2042]);
+    expect(positionCount(c.db)).toBe(before);
+  });
+
   it('a row whose notice already exists (or repeats in the batch) → 409 naming the rows, nothing created', async () => {
     const before = positionCount(c.db);
     const rows = Array.from({ length: 1000 }, () => tari(pratoNotice()));

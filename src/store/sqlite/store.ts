@@ -66,6 +66,7 @@ import {
   type WindowTotalRow,
 } from './rows.js';
 import { checkInvariants } from './invariants.js';
+import { ImportCheck, type ImportConflict } from './import-check.js';
 import type { CreatePositionsResult } from './write-side.js';
 import { WriterThread } from './writer-thread.js';
 
@@ -139,6 +140,10 @@ export class SqliteStore implements Store {
 
   observeBatches(fn: (size: number, ms: number) => void): void {
     this.writer.onBatch = fn;
+  }
+
+  writerBacklog(): number {
+    return this.writer.queueDepth;
   }
 
   get writerStats() {
@@ -395,28 +400,13 @@ export class SqliteStore implements Store {
   }
 
   /** Rows whose external reference or notice numbers exist already or repeat within the import. */
-  private async conflicts(rows: NewPosition[]): Promise<{ row: number; code: 'CONFLICT'; detail: string }[]> {
-    const errors: { row: number; code: 'CONFLICT'; detail: string }[] = [];
-    const noticeExists = this.rq<[string], number>('SELECT 1 FROM payment_options WHERE notice_number = ?').pluck();
-    const refExists = this.rq<[string, string], number>('SELECT 1 FROM debt_positions WHERE entity_id = ? AND external_ref = ?').pluck();
-    const seenNotices = new Set<string>();
-    const seenRefs = new Set<string>();
-    for (let i = 0; i < rows.length; i++) {
-      if (i % IMPORT_SLICE === 0) await new Promise((r) => setImmediate(r)); // let requests in between
-      const p = rows[i]!;
-      const ref = `${p.entityId}/${p.externalRef}`;
-      if (seenRefs.has(ref) || refExists.get(p.entityId, p.externalRef) !== undefined) {
-        errors.push({ row: i, code: 'CONFLICT', detail: `externalRef ${p.externalRef} already exists` });
-      }
-      seenRefs.add(ref);
-      for (const o of p.options) {
-        if (seenNotices.has(o.noticeNumber) || noticeExists.get(o.noticeNumber) !== undefined) {
-          errors.push({ row: i, code: 'CONFLICT', detail: `notice number ${o.noticeNumber} already exists` });
-        }
-        seenNotices.add(o.noticeNumber);
-      }
+  private async conflicts(rows: NewPosition[]): Promise<ImportConflict[]> {
+    const check = new ImportCheck(this.r);
+    for (let i = 0; i < rows.length; i += IMPORT_SLICE) {
+      check.check(rows, i, i + IMPORT_SLICE);
+      await new Promise((r) => setImmediate(r)); // let requests in between
     }
-    return errors;
+    return check.conflicts;
   }
 
   async cancelPosition(id: number, actor: string) {

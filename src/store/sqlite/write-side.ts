@@ -9,6 +9,7 @@ import type { AuditEntry, EventRow } from '../../ledger/port.js';
 import type { NewPosition, StoreRefusalCode } from '../types.js';
 import type { WindowRow } from '../settlement-types.js';
 import { openWriteConnection } from './connection.js';
+import { ImportCheck } from './import-check.js';
 import { SqliteLedgerTx } from './ledger-tx.js';
 import { toWindow, type WindowDbRow } from './rows.js';
 
@@ -153,41 +154,11 @@ export class SqliteWriteSide {
   // ---------------------------------------------------------------- debt positions
 
   createPositions(rows: NewPosition[], actor: string, at: number): Written<CreatePositionsResult> {
-    const errors: { row: number; code: StoreRefusalCode; detail: string }[] = [];
-    const noticeExists = this.w.prepare<[string], number>('SELECT 1 FROM payment_options WHERE notice_number = ?').pluck();
-    const refExists = this.w.prepare<[string, string], number>('SELECT 1 FROM debt_positions WHERE entity_id = ? AND external_ref = ?').pluck();
-    const insertPosition = this.w.prepare(
-      `INSERT INTO debt_positions (entity_id, service_code, external_ref, debtor_cf, debtor_name, description, status, valid_until, created_at)
-       VALUES (?, ?, ?, ?, ?, ?, 'VALID', ?, ?)`,
-    );
-    const insertOption = this.w.prepare(
-      `INSERT INTO payment_options (position_id, notice_number, lookup_key, kind, instalment_no, amount_cents, due_date, description, rule_params)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-    );
+    const importCheck = new ImportCheck(this.w);
     const written = this.tx(() => {
-      const seenNotices = new Set<string>();
-      const seenRefs = new Set<string>();
-      rows.forEach((p, i) => {
-        const ref = `${p.entityId}/${p.externalRef}`;
-        if (seenRefs.has(ref) || refExists.get(p.entityId, p.externalRef) !== undefined) {
-          errors.push({ row: i, code: 'CONFLICT', detail: `externalRef ${p.externalRef} already exists` });
-        }
-        seenRefs.add(ref);
-        for (const o of p.options) {
-          if (seenNotices.has(o.noticeNumber) || noticeExists.get(o.noticeNumber) !== undefined) {
-            errors.push({ row: i, code: 'CONFLICT', detail: `notice number ${o.noticeNumber} already exists` });
-          }
-          seenNotices.add(o.noticeNumber);
-        }
-      });
-      if (errors.length > 0) return [];
-      const ids = rows.map((p) => {
-        const id = Number(insertPosition.run(p.entityId, p.serviceCode, p.externalRef, p.debtorCf, p.debtorName, p.description, p.validUntil, at).lastInsertRowid);
-        for (const o of p.options) {
-          insertOption.run(id, o.noticeNumber, o.lookupKey, o.kind, o.instalmentNo, o.amountCents, o.dueDate, o.description, o.ruleParams ? JSON.stringify(o.ruleParams) : null);
-        }
-        return id;
-      });
+      importCheck.check(rows);
+      if (importCheck.conflicts.length > 0) return [];
+      const ids = this.insertPositions(rows, 'VALID', at);
       const byEntity = new Map<string, number>();
       for (const p of rows) byEntity.set(p.entityId, (byEntity.get(p.entityId) ?? 0) + 1);
       for (const [entityId, count] of byEntity) {
@@ -196,6 +167,7 @@ export class SqliteWriteSide {
       }
       return ids;
     });
+    const errors = importCheck.conflicts;
     return { value: errors.length > 0 ? { errors } : { ids: written.value }, events: written.events };
   }
 
@@ -204,24 +176,26 @@ export class SqliteWriteSide {
 
   /** Inserts positions as drafts; their ids in order. */
   insertDraftPositions(rows: NewPosition[], at: number): Written<number[]> {
+    return { value: this.w.transaction(() => this.insertPositions(rows, 'DRAFT', at))(), events: [] };
+  }
+
+  /** Inserts positions with their options, in the caller's transaction; their ids in order. */
+  private insertPositions(rows: NewPosition[], status: 'VALID' | 'DRAFT', at: number): number[] {
     const insertPosition = this.w.prepare(
       `INSERT INTO debt_positions (entity_id, service_code, external_ref, debtor_cf, debtor_name, description, status, valid_until, created_at)
-       VALUES (?, ?, ?, ?, ?, ?, 'DRAFT', ?, ?)`,
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     );
     const insertOption = this.w.prepare(
       `INSERT INTO payment_options (position_id, notice_number, lookup_key, kind, instalment_no, amount_cents, due_date, description, rule_params)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     );
-    const ids = this.w.transaction(() =>
-      rows.map((p) => {
-        const id = Number(insertPosition.run(p.entityId, p.serviceCode, p.externalRef, p.debtorCf, p.debtorName, p.description, p.validUntil, at).lastInsertRowid);
-        for (const o of p.options) {
-          insertOption.run(id, o.noticeNumber, o.lookupKey, o.kind, o.instalmentNo, o.amountCents, o.dueDate, o.description, o.ruleParams ? JSON.stringify(o.ruleParams) : null);
-        }
-        return id;
-      }),
-    )();
-    return { value: ids, events: [] };
+    return rows.map((p) => {
+      const id = Number(insertPosition.run(p.entityId, p.serviceCode, p.externalRef, p.debtorCf, p.debtorName, p.description, status, p.validUntil, at).lastInsertRowid);
+      for (const o of p.options) {
+        insertOption.run(id, o.noticeNumber, o.lookupKey, o.kind, o.instalmentNo, o.amountCents, o.dueDate, o.description, o.ruleParams ? JSON.stringify(o.ruleParams) : null);
+      }
+      return id;
+    });
   }
 
   /** Takes back the drafts of an import that failed part-way. */
