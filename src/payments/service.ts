@@ -1,7 +1,7 @@
 // The payments use-cases every channel calls: verify, pay, reverse, read.
 // This is the only door to booking: channels decode, authenticate and call these;
 // the rules (identifier, amount due, fee split, credit limit) live here and in domain/.
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash, randomFillSync } from 'node:crypto';
 import { bolloAmountDue } from '../domain/bollo.js';
 import { romeDate, settlementDate } from '../domain/calendar.js';
 import { citizenFee, scheduleInForce, splitFee } from '../domain/fees.js';
@@ -129,8 +129,25 @@ const fail = (code: ErrorCode, detail: string): never => {
  * A UUID version 7 (RFC 9562): 48 bits of milliseconds, then random bits. Time-ordered,
  * so new payments land on the last page of the public-id index instead of a random one.
  */
+/**
+ * Random bytes for ids and approval codes, taken from a pool filled 4 KiB at a time:
+ * one call into the CSPRNG per ~190 payments instead of two per payment (5% of the
+ * main thread's time in the closed loop). The bytes are copied out, never shared.
+ */
+const pool = Buffer.alloc(4096);
+let poolAt = pool.length;
+function randomBytesPooled(n: number): Buffer {
+  if (poolAt + n > pool.length) {
+    randomFillSync(pool);
+    poolAt = 0;
+  }
+  const out = Buffer.from(pool.subarray(poolAt, poolAt + n));
+  poolAt += n;
+  return out;
+}
+
 export function uuidv7(ms: number): string {
-  const b = randomBytes(16);
+  const b = randomBytesPooled(16);
   b.writeUIntBE(ms, 0, 6);
   b[6] = (b[6]! & 0x0f) | 0x70;
   b[8] = (b[8]! & 0x3f) | 0x80;
@@ -144,7 +161,7 @@ export function requestHash(operation: string, body: unknown): string {
 
 function approvalCode(): string {
   // 6 characters of an uppercase base-36 random number (ISO field 38, an6).
-  return (randomBytes(5).readUIntBE(0, 5) % 36 ** 6).toString(36).toUpperCase().padStart(6, '0');
+  return (randomBytesPooled(5).readUIntBE(0, 5) % 36 ** 6).toString(36).toUpperCase().padStart(6, '0');
 }
 
 
