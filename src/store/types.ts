@@ -22,9 +22,6 @@ import type { LinesQuery, PaymentLine, RebilledSums, WindowRow, WindowSums } fro
 /** Why the store refused a write: the ledger's refusal codes. */
 export type StoreRefusalCode = RefusalCode;
 export type { BookingCommand, BookingResult, PayCommand, ReverseCommand };
-/** @deprecated names kept for the store's callers */
-export type WriteCommand = BookingCommand;
-export type WriteResult = BookingResult;
 export type { AuditEntry, EventRow, IdempotencyRecord };
 
 export interface NewPosition {
