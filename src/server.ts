@@ -44,6 +44,8 @@ export async function startServer(config: Config, opts: ServerOptions = {}): Pro
     const { file } = await seedDemo(rt, config, (step) => logger.info(`seed: ${step}`));
     console.log(`tserve: demo network seeded; terminal and user credentials written to ${file}`);
   }
+  const stale = await rt.store.deleteStaleDrafts();
+  if (stale > 0) logger.warn('a large upload was interrupted by a stop: its draft positions were taken back', { positions: stale });
   // Metrics read the parts below lazily, so they can be created first.
   let iso: IsoServer | null = null;
   let stream: StreamServer | null = null;

@@ -74,6 +74,8 @@ export interface Store {
   listPositions(entityId: string, cursor: number, limit: number): Promise<Page<DebtPositionView>>;
   /** All-or-nothing: either every position is created, or none and the errors per row. */
   createPositions(rows: NewPosition[], actor: string): Promise<{ ids: number[] } | { errors: { row: number; code: StoreRefusalCode; detail: string }[] }>;
+  /** Takes back the DRAFT positions a crash left in the middle of a large upload (server start only). */
+  deleteStaleDrafts(): Promise<number>;
   cancelPosition(id: number, actor: string): Promise<{ ok: true } | { ok: false; code: StoreRefusalCode; detail: string }>;
 
   // payments

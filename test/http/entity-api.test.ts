@@ -2,6 +2,7 @@
 // CSV, all or nothing with a per-row report), cancel them, list them with a cursor;
 // an entity acts only for itself.
 import './quiet.js'; // before anything that loads src/log.ts
+import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { addDays } from '../../src/domain/calendar.js';
 import { CSV_COLUMNS } from '../../src/payments/positions.js';
@@ -344,6 +345,23 @@ describe('POST /v1/debt-positions/bulk (JSON)', () => {
     expect(positionCount(c.db)).toBe(before + 2500);
     expect(drafts()).toBe(draftsBefore);
     expect((await verify(rows[2499]!.options[0]!.noticeNumber)).status).toBe(200);
+  });
+
+  it('drafts a crash left in the middle of a large upload are taken back at the next start; nothing else is touched', async () => {
+    const rw = new Database(c.h.config.dbFile);
+    const before = positionCount(c.db);
+    const id = Number(
+      rw.prepare("INSERT INTO debt_positions (entity_id, service_code, external_ref, debtor_cf, description, status, created_at) VALUES ('PRATO', 'TARI', ?, ?, 'x', 'DRAFT', 0)")
+        .run(ref('CRASH'), CF).lastInsertRowid,
+    );
+    const notice = pratoNotice();
+    rw.prepare("INSERT INTO payment_options (position_id, notice_number, kind, amount_cents, due_date, description) VALUES (?, ?, 'single', 100, '2027-01-31', 'x')").run(id, notice);
+    rw.close();
+    expectProblem(await verify(notice), 404, 'NOTICE_UNKNOWN'); // a draft is never payable
+    expect(await c.h.rt.store.deleteStaleDrafts()).toBe(1);
+    expect(positionCount(c.db)).toBe(before);
+    expect(c.db.prepare('SELECT count(*) FROM payment_options WHERE notice_number = ?').pluck().get(notice)).toBe(0);
+    expect(await c.h.rt.store.deleteStaleDrafts()).toBe(0);
   });
 
   it('ente-pisa cannot bulk-create for PRATO services: refused, nothing created', async () => {

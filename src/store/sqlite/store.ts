@@ -399,6 +399,11 @@ export class SqliteStore implements Store {
     return { ids };
   }
 
+  /** Takes back the drafts of large uploads a crash interrupted; run by the server at start, never by a command. */
+  async deleteStaleDrafts(): Promise<number> {
+    return this.written(this.thread.call('deleteStaleDrafts'));
+  }
+
   /** Rows whose external reference or notice numbers exist already or repeat within the import. */
   private async conflicts(rows: NewPosition[]): Promise<ImportConflict[]> {
     const check = new ImportCheck(this.r);

@@ -198,6 +198,19 @@ export class SqliteWriteSide {
     });
   }
 
+  /**
+   * Drafts left by a large upload that a crash interrupted (only sliced uploads write
+   * DRAFT positions, and none is payable): taken back when the server starts. Their
+   * uploader got no answer and sends the upload again.
+   */
+  deleteStaleDrafts(): Written<number> {
+    const n = this.w.transaction(() => {
+      this.w.prepare("DELETE FROM payment_options WHERE position_id IN (SELECT id FROM debt_positions WHERE status = 'DRAFT')").run();
+      return this.w.prepare("DELETE FROM debt_positions WHERE status = 'DRAFT'").run().changes;
+    })();
+    return { value: n, events: [] };
+  }
+
   /** Takes back the drafts of an import that failed part-way. */
   deleteDraftPositions(ids: number[]): Written<void> {
     const delOptions = this.w.prepare("DELETE FROM payment_options WHERE position_id = ? AND EXISTS (SELECT 1 FROM debt_positions WHERE id = ? AND status = 'DRAFT')");
