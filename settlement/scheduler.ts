@@ -16,22 +16,30 @@ export function scheduleSettlement(store: Store, opts: { cutoff: string; operato
   const at = h * 60 + m + RUN_DELAY_MINUTES;
   const pattern = `0 ${at % 60} ${Math.floor(at / 60) % 24} * * *`;
   return new Cron(pattern, { timezone: 'Europe/Rome', protect: true, name: 'settlement' }, async () => {
-    const now = clock();
-    let due: string[];
-    try {
-      due = await windowsDue(store, opts.cutoff, now);
-    } catch (err) {
-      // Never let the nightly run take the switch down: log, and try again tomorrow.
+    // Several instances on one PostgreSQL: the first to take the lock runs, the others skip.
+    const run = await store.exclusively('settlement', () => runDue(store, opts.cutoff, opts.operator, clock())).catch((err: unknown) => {
       logger.error('settlement run could not start', { error: err instanceof Error ? err.message : String(err) });
-      return;
-    }
-    for (const date of due) {
-      try {
-        const r = await settle(store, date, { cutoff: opts.cutoff, operator: opts.operator, now });
-        logger.info('settlement run', { date, outcome: r.outcome, payments: r.figures.totals.payments, gross: r.figures.totals.gross });
-      } catch (err) {
-        logger.error('settlement run refused', { date, error: err instanceof Error ? err.message : String(err) });
-      }
-    }
+      return { ran: true as const, value: undefined };
+    });
+    if (!run.ran) logger.info('settlement run: another instance is running it');
   });
+}
+
+async function runDue(store: Store, cutoff: string, operator: Operator, now: number): Promise<void> {
+  let due: string[];
+  try {
+    due = await windowsDue(store, cutoff, now);
+  } catch (err) {
+    // Never let the nightly run take the switch down: log, and try again tomorrow.
+    logger.error('settlement run could not start', { error: err instanceof Error ? err.message : String(err) });
+    return;
+  }
+  for (const date of due) {
+    try {
+      const r = await settle(store, date, { cutoff, operator, now });
+      logger.info('settlement run', { date, outcome: r.outcome, payments: r.figures.totals.payments, gross: r.figures.totals.gross });
+    } catch (err) {
+      logger.error('settlement run refused', { date, error: err instanceof Error ? err.message : String(err) });
+    }
+  }
 }

@@ -9,20 +9,27 @@ import { KEY_COST, PASSWORD_COST, hashSecret, loadOrCreateKeyFile, sealTmk } fro
 import { systemClock, type Clock } from './clock.js';
 import type { Config } from './config.js';
 import { romeDate } from './domain/calendar.js';
+import { PgStore } from './store/postgres/store.js';
 import { SqliteStore } from './store/sqlite/store.js';
+import type { Store } from './store/types.js';
 
 export interface Runtime {
-  store: SqliteStore;
+  store: Store;
   kek: Buffer;
   jwtKey: Buffer;
   /** The switch's clock: business dates and timestamps. */
   clock: Clock;
 }
 
-export function openRuntime(config: Config, clock: Clock = systemClock): Runtime {
+/** The store the configuration names: PostgreSQL with TSERVE_DATABASE_URL, else the embedded SQLite file. */
+export async function openStore(config: Pick<Config, 'dbFile' | 'database'>, clock: Clock = systemClock): Promise<Store> {
+  return config.database ? PgStore.open(config.database.url, { poolSize: config.database.poolSize, clock }) : SqliteStore.open(config.dbFile, clock);
+}
+
+export async function openRuntime(config: Config, clock: Clock = systemClock): Promise<Runtime> {
   const kek = config.kekHex ? Buffer.from(config.kekHex, 'hex') : loadOrCreateKeyFile(config.dataDir, 'kek.key');
   const jwtKey = config.jwtSecret ? Buffer.from(config.jwtSecret) : loadOrCreateKeyFile(config.dataDir, 'jwt.key');
-  return { store: SqliteStore.open(config.dbFile, clock), kek, jwtKey, clock };
+  return { store: await openStore(config, clock), kek, jwtKey, clock };
 }
 
 export { CREDENTIALS_FILE, type DemoCredentials };

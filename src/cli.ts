@@ -43,7 +43,7 @@ program
   .option('--force', 'erase a database that already holds payments')
   .action(async (opts: { seed?: number; positions?: number; force?: boolean }) => {
     const config = loadConfig();
-    const rt = openRuntime(config);
+    const rt = await openRuntime(config);
     try {
       const report = await rt.store.checkInvariants();
       if ((report.checked.payments ?? 0) > 0 && !opts.force) {
@@ -69,7 +69,7 @@ user
   .option('--password <password>', 'password (default: generated and printed once)')
   .action(async (username: string, opts: { role: 'entity' | 'finance' | 'admin'; entity?: string; password?: string }) => {
     if ((opts.role === 'entity') !== Boolean(opts.entity)) throw new Error('--entity is required for role entity, and only for it');
-    const rt = openRuntime(loadConfig());
+    const rt = await openRuntime(loadConfig());
     try {
       if (opts.entity) {
         const catalogue = await rt.store.loadCatalogue();
@@ -124,7 +124,7 @@ program
   .option('--date <YYYY-MM-DD>', 'the business day to settle')
   .action(async (o: { date?: string }) => {
     const config = loadConfig();
-    const rt = openRuntime(config);
+    const rt = await openRuntime(config);
     const bar = new SingleBar({ format: 'settle {date} [{bar}] {value}/{total} {step}', hideCursor: true }, Presets.shades_classic);
     try {
       const dates = o.date ? [o.date] : (await windowsDue(rt.store, config.settlementCutoff, rt.clock())).slice(-1);
@@ -159,7 +159,7 @@ program
   .description("check the ledger's invariants; exits 1 if any is broken")
   .option('--json', 'print the report as JSON')
   .action(async (opts: { json?: boolean }) => {
-    const rt = openRuntime(loadConfig());
+    const rt = await openRuntime(loadConfig());
     try {
       const report = await rt.store.checkInvariants();
       if (opts.json) console.log(JSON.stringify(report, null, 2));

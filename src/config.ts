@@ -6,6 +6,11 @@ import { z } from 'zod';
 
 const Env = z.object({
   TSERVE_DATA_DIR: z.string().default('./data'),
+  TSERVE_DATABASE_URL: z
+    .string()
+    .regex(/^postgres(ql)?:\/\//, 'a PostgreSQL URL, postgres://user:password@host:5432/database')
+    .optional(),
+  TSERVE_PG_POOL_SIZE: z.coerce.number().int().min(2).max(200).default(10),
   TSERVE_HTTP_HOST: z.string().default('0.0.0.0'),
   TSERVE_HTTP_PORT: z.coerce.number().int().min(0).max(65535).default(8080),
   TSERVE_TLS_CERT: z.string().optional(),
@@ -59,6 +64,8 @@ const Env = z.object({
 export interface Config {
   dataDir: string;
   dbFile: string;
+  /** PostgreSQL instead of the embedded SQLite file: several instances share it. */
+  database: { url: string; poolSize: number } | null;
   http: { host: string; port: number; tls: { cert: string; key: string } | null };
   iso: { host: string; port: number; tls: { cert: string; key: string } | null; idleTimeoutMs: number; maxPendingPerConnection: number };
   settlementCutoff: string;
@@ -114,6 +121,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   return {
     dataDir,
     dbFile: path.join(dataDir, 'tserve.db'),
+    database: e.TSERVE_DATABASE_URL ? { url: e.TSERVE_DATABASE_URL, poolSize: e.TSERVE_PG_POOL_SIZE } : null,
     http: {
       host: e.TSERVE_HTTP_HOST,
       port: e.TSERVE_HTTP_PORT,

@@ -38,7 +38,7 @@ export interface ServerOptions {
 
 export async function startServer(config: Config, opts: ServerOptions = {}): Promise<RunningServer> {
   const clock = opts.clock ?? systemClock;
-  const rt = openRuntime(config, clock);
+  const rt = await openRuntime(config, clock);
   if (config.autoSeed && (await rt.store.isEmpty())) {
     logger.info('empty database: seeding the demo network', { dataDir: config.dataDir });
     const { file } = await seedDemo(rt, config, (step) => logger.info(`seed: ${step}`));

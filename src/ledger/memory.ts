@@ -43,7 +43,7 @@ export class MemoryLedgerTx implements LedgerTx {
   /** Set to make the next commit throw (a failing disk), for tests. */
   failNextCommit = false;
 
-  private record(fn: () => void): void {
+  protected record(fn: () => void): void {
     this.undo?.push(fn);
   }
 
@@ -161,13 +161,13 @@ export class MemoryLedgerTx implements LedgerTx {
     Object.assign(p, { reversedAt: at, reversalSettlementDate: window, reversalKind: kind });
     this.record(() => Object.assign(p, before));
   }
-  insertIdempotency(r: IdempotencyRecord): void {
+  insertIdempotency(r: IdempotencyRecord, _at?: number): void {
     const k = `${r.terminalId}\0${r.key}`;
     if (this.idempotency_.has(k)) throw new Error(`idempotency record ${k} exists`);
     this.idempotency_.set(k, { ...r });
     this.record(() => this.idempotency_.delete(k));
   }
-  insertAdvice(terminalId: string, key: string): void {
+  insertAdvice(terminalId: string, key: string, _at?: number): void {
     const k = `${terminalId}\0${key}`;
     if (this.advices.has(k)) return;
     this.advices.add(k);

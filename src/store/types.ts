@@ -141,6 +141,14 @@ export interface Store {
   rebilledSums(entityId: string, month: string): Promise<RebilledSums[]>;
 
   // operations
+  /**
+   * Runs a job (the nightly settlement) unless another instance on the same database
+   * is running it: then it is skipped ({ ran: false }).
+   */
+  exclusively<T>(job: string, fn: () => Promise<T>): Promise<{ ran: true; value: T } | { ran: false }>;
+  /** Called after each committed booking batch with its size and the time it took (ms). */
+  observeBatches(fn: (size: number, ms: number) => void): void;
+  readonly writerStats: { batches: number; commands: number; largestBatch: number; refused: number; queueDepth: number };
   isEmpty(): Promise<boolean>;
   /** Replaces catalogue, network and positions; terminals' TMKs sealed by the caller. */
   seed(catalogue: Catalogue, network: Network, sealed: Map<string, { tmkSealed: string; secretHash: string }>): Promise<void>;

@@ -45,7 +45,7 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
     TSERVE_AUTH_RATE_LIMIT_PER_MINUTE: '1000000',
     ...opts.env,
   });
-  const rt = openRuntime(config, opts.clock ?? testClock);
+  const rt = await openRuntime(config, opts.clock ?? testClock);
   const { credentials } = await seedDemo(rt, config);
   const payments = await Payments.create(rt.store, { settlementCutoff: config.settlementCutoff, clock: rt.clock });
   const tokens = new TokenService(rt.jwtKey, config.tokenTtlSeconds);

@@ -132,7 +132,7 @@ describe('load', () => {
     await server!.close();
     server = null;
     const { openRuntime } = await import('../../src/bootstrap.js');
-    const rt = openRuntime(config);
+    const rt = await openRuntime(config);
     try {
       const report = await rt.store.checkInvariants();
       expect(report.violations).toEqual([]);

@@ -4,26 +4,10 @@ import Database from 'better-sqlite3';
 import { chmodSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { projectFile } from '../../paths.js';
+import { WINDOW_TOTALS_SQL } from '../invariants.js';
 
 const SCHEMA_VERSION = '1';
 
-/**
- * What window_totals stands for: the payments grouped by window, kind, entity, service
- * and counter. Booking keeps the table; this query rebuilds it (a database from before
- * the table) and checks it (`tserve check`).
- */
-export const WINDOW_TOTALS_SQL = `
-  SELECT settlement_date, kind, entity_id, service_code, counter_id, count(*) AS n, sum(amount_cents) AS amount_cents,
-    sum(fee_cents) AS fee_cents, sum(fee_commission) AS commission, sum(fee_operator) AS operator, sum(fee_royalty) AS royalty,
-    sum(CASE WHEN circuit_fee_mode = 'netted' THEN circuit_fee_cents ELSE 0 END) AS netted,
-    sum(CASE WHEN circuit_fee_mode = 'rebilled' THEN circuit_fee_cents ELSE 0 END) AS rebilled
-  FROM (
-    SELECT settlement_date, 'booking' AS kind, entity_id, service_code, counter_id, amount_cents, fee_cents, fee_commission,
-      fee_operator, fee_royalty, circuit_fee_mode, circuit_fee_cents FROM payments
-    UNION ALL
-    SELECT reversal_settlement_date, reversal_kind, entity_id, service_code, counter_id, amount_cents, fee_cents, fee_commission,
-      fee_operator, fee_royalty, circuit_fee_mode, circuit_fee_cents FROM payments WHERE reversal_settlement_date IS NOT NULL
-  ) GROUP BY settlement_date, kind, entity_id, service_code, counter_id`;
 
 function open(file: string, readonly: boolean): Database.Database {
   const db = new Database(file, { readonly, fileMustExist: readonly });

@@ -6,7 +6,7 @@ import type { Payment, PositionStatus } from '../../domain/model.js';
 import type { OptionState } from '../../domain/positions.js';
 import type { AuditEntry, CounterState, EventRow, IdempotencyRecord, LedgerTx, WindowTotal } from '../../ledger/port.js';
 import { accountKey, type AccountKind, type AccountRef, type Posting } from '../../ledger/postings.js';
-import { PAYMENT_COLUMNS, paymentParams, toPayment, type IdempotencyRow, type PaymentRow } from './rows.js';
+import { PAYMENT_COLUMNS, paymentParams, toPayment, type IdempotencyRow, type PaymentRow } from '../rows.js';
 
 type Db = Database.Database;
 

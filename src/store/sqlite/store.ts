@@ -3,9 +3,9 @@
 // on a disk sync: booking through the group-commit writer, administration and
 // settlement as single calls.
 import type Database from 'better-sqlite3';
-import { z } from 'zod';
 import { systemClock, type Clock } from '../../clock.js';
-import type { Catalogue, FeeRule, Network } from '../../domain/model.js';
+import type { Catalogue, Network } from '../../domain/model.js';
+import { parseFeeRule } from '../fee-rule.js';
 import { LedgerInvariantError } from '../../ledger/book.js';
 import type { BookingCommand, BookingResult } from '../../ledger/commands.js';
 import { GroupCommitWriter } from '../../ledger/writer.js';
@@ -64,21 +64,12 @@ import {
   type UserRow,
   type WindowDbRow,
   type WindowTotalRow,
-} from './rows.js';
-import { checkInvariants } from './invariants.js';
+} from '../rows.js';
+import { checkInvariants } from '../invariants.js';
 import { ImportCheck, type ImportConflict } from './import-check.js';
 import type { CreatePositionsResult } from './write-side.js';
 import { WriterThread } from './writer-thread.js';
 
-/**
- * fee_schedules.fee_rule, checked when read (a few rows, at startup and on reload).
- * Here rather than in rows.ts: the writer thread loads rows.ts and has no use for zod.
- */
-const FEE_RULE = z.discriminatedUnion('type', [
-  z.object({ type: z.literal('fixed'), cents: z.number() }),
-  z.object({ type: z.literal('percent'), rate: z.string(), minCents: z.number(), maxCents: z.number() }),
-  z.object({ type: z.literal('tiers'), tiers: z.array(z.object({ upToCents: z.number().nullable(), cents: z.number() })) }),
-]) satisfies z.ZodType<FeeRule>;
 
 /** Where a payment counts: its booking in settlement_date's window, its reversal or adjustment in reversal_settlement_date's. */
 const WINDOW_PHASES: readonly (readonly [dateColumn: string, kind: string])[] = [
@@ -191,7 +182,7 @@ export class SqliteStore implements Store {
     for (const f of this.rq<[], FeeScheduleRow>('SELECT * FROM fee_schedules ORDER BY service_code, counter_kind, effective_from').all()) {
       const key = `${f.service_code}/${f.counter_kind}`;
       const list = feeSchedules.get(key) ?? [];
-      list.push(toFeeSchedule(f, FEE_RULE.parse(JSON.parse(f.fee_rule))));
+      list.push(toFeeSchedule(f, parseFeeRule(f.fee_rule)));
       feeSchedules.set(key, list);
     }
     const circuitFees: CatalogueSnapshot['circuitFees'] = new Map();
@@ -544,6 +535,11 @@ export class SqliteStore implements Store {
 
   // ---------------------------------------------------------------- operations
 
+  /** One process owns the file: nobody else can be running the job. */
+  async exclusively<T>(_job: string, fn: () => Promise<T>): Promise<{ ran: true; value: T }> {
+    return { ran: true, value: await fn() };
+  }
+
   async isEmpty(): Promise<boolean> {
     return this.rq<[], number>('SELECT count(*) FROM entities').pluck().get() === 0;
   }
@@ -556,7 +552,7 @@ export class SqliteStore implements Store {
   }
 
   async checkInvariants(): Promise<InvariantReport> {
-    return checkInvariants(this.r);
+    return checkInvariants({ all: async <R>(sql: string) => this.r.prepare<[], R>(sql).all() });
   }
 
   async close(): Promise<void> {

@@ -11,7 +11,7 @@ import type { WindowRow } from '../settlement-types.js';
 import { openWriteConnection } from './connection.js';
 import { ImportCheck } from './import-check.js';
 import { SqliteLedgerTx } from './ledger-tx.js';
-import { toWindow, type WindowDbRow } from './rows.js';
+import { toWindow, type WindowDbRow } from '../rows.js';
 
 export interface Written<T> {
   value: T;

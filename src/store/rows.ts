@@ -20,9 +20,9 @@ import type {
   RuleParams,
   Service,
   Terminal,
-} from '../../domain/model.js';
-import type { EventRow, IdempotencyRecord } from '../../ledger/port.js';
-import type { PaymentLine, RebilledSums, WindowRow } from '../settlement-types.js';
+} from '../domain/model.js';
+import type { EventRow, IdempotencyRecord } from '../ledger/port.js';
+import type { PaymentLine, RebilledSums, WindowRow } from './settlement-types.js';
 
 export const PAYMENT_COLUMNS = `id, public_id, channel, terminal_id, counter_id, counter_kind, entity_id, service_code,
   identifier, option_id, payer_cf, amount_cents, fee_cents, fee_commission, fee_operator, fee_royalty,

@@ -1,0 +1,52 @@
+// PostgreSQL connections. bigint and numeric come back as JavaScript numbers, but only
+// when they are exact: a value past 2^53 (no amount or count of this switch comes near
+// it) throws instead of losing cents silently.
+import pg from 'pg';
+
+function exactNumber(text: string): number {
+  const n = Number(text);
+  if (!Number.isSafeInteger(n)) throw new RangeError(`PostgreSQL value ${text} is not an exact integer below 2^53`);
+  return n;
+}
+
+const INT8_OID = 20;
+const NUMERIC_OID = 1700;
+
+const types = {
+  getTypeParser(oid: number, format?: 'text' | 'binary') {
+    if (oid === INT8_OID || oid === NUMERIC_OID) return exactNumber;
+    return pg.types.getTypeParser(oid, format);
+  },
+} as pg.CustomTypesConfig;
+
+export type Pool = pg.Pool;
+export type PoolClient = pg.PoolClient;
+
+export function openPool(url: string, max: number): pg.Pool {
+  const pool = new pg.Pool({ connectionString: url, max, types, application_name: 'tserve' });
+  // An idle client's error (the server restarted) is reported on the pool: log it there,
+  // never let it crash the process; the next checkout reconnects.
+  pool.on('error', () => undefined);
+  return pool;
+}
+
+export function openClient(url: string): pg.Client {
+  return new pg.Client({ connectionString: url, types, application_name: 'tserve-listen' });
+}
+
+/** SQLSTATEs after which a whole batch may run again: nothing of it was committed. */
+const RETRYABLE = new Set(['40001', '40P01', '23505', '55P03']);
+
+export function isRetryable(err: unknown): boolean {
+  return typeof err === 'object' && err !== null && 'code' in err && RETRYABLE.has(String((err as { code: unknown }).code));
+}
+
+/** The 64-bit key of a transaction-scoped advisory lock for a string (FNV-1a). */
+export function lockKey(s: string): bigint {
+  let h = 0xcbf29ce484222325n;
+  for (let i = 0; i < s.length; i++) {
+    h ^= BigInt(s.charCodeAt(i));
+    h = (h * 0x100000001b3n) & 0xffffffffffffffffn;
+  }
+  return BigInt.asIntN(64, h);
+}
