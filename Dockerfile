@@ -10,6 +10,7 @@ RUN apt-get update \
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json schema.sql ./
+COPY migrations ./migrations
 COPY src ./src
 COPY fixtures ./fixtures
 COPY terminals ./terminals
@@ -22,6 +23,7 @@ ENV NODE_ENV=production \
     TSERVE_HTTP_PORT=8080
 WORKDIR /app
 COPY --from=build /app/package.json /app/schema.sql ./
+COPY --from=build /app/migrations ./migrations
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 RUN mkdir -p /data && chown node:node /data

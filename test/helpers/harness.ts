@@ -1,4 +1,5 @@
-// A real switch for tests: a temporary data directory with a real SQLite file,
+// A real switch for tests: a temporary data directory with a real SQLite file (or its
+// own PostgreSQL database, see store.ts),
 // seeded with the demo catalogue and a network with fewer debt positions, and the
 // express app (for supertest) wired exactly as main.ts does.
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -12,6 +13,7 @@ import { loadConfig, type Config } from '../../src/config.js';
 import { createApp } from '../../src/http/app.js';
 import { Payments } from '../../src/payments/service.js';
 import { testClock } from './clock.js';
+import { storeEnv } from './store.js';
 
 process.env.TSERVE_LOG_LEVEL ??= 'silent';
 
@@ -43,6 +45,7 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
     TSERVE_SEED_POSITIONS: String(opts.positions ?? 3000),
     TSERVE_RATE_LIMIT_PER_MINUTE: '1000000',
     TSERVE_AUTH_RATE_LIMIT_PER_MINUTE: '1000000',
+    ...(await storeEnv(dir)),
     ...opts.env,
   });
   const rt = await openRuntime(config, opts.clock ?? testClock);
