@@ -88,7 +88,7 @@ export async function openTestDb(dataDir: string): Promise<TestDb> {
       get: async <R>(sql: string, ...params: unknown[]) => db.prepare<unknown[], R>(sql).get(...params),
       scalar: async (sql, ...params) => Number(db.prepare<unknown[], unknown>(sql).pluck().get(...params)),
       run: async (sql, ...params) => db.prepare(sql).run(...params).changes,
-      close: async () => db.close(),
+      close: async () => void db.close(),
     };
   }
   const { TSERVE_DATABASE_URL: url } = await storeEnv(dataDir);
