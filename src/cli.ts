@@ -1,4 +1,4 @@
-// The `tserve` command line: start, seed, user add, watch, check, terminal (the simulator).
+// The `tserve` command line: start, seed, user add, watch, check, copy, terminal (the simulator).
 import { randomBytes } from 'node:crypto';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { PASSWORD_COST, hashSecret } from './auth/secrets.js';
@@ -11,6 +11,7 @@ import { Presets, SingleBar } from 'cli-progress';
 import { settle, windowsDue } from '../settlement/run.js';
 import { formatEuro } from './domain/money.js';
 import { isPaymentError } from './payments/errors.js';
+import { copySqliteToPostgres } from './store/copy.js';
 
 const int = (name: string) => (v: string) => {
   if (!/^\d+$/.test(v)) throw new InvalidArgumentError(`${name} must be a non-negative integer`);
@@ -172,6 +173,37 @@ program
     } finally {
       await rt.store.close();
     }
+  });
+
+program
+  .command('copy')
+  .description('copy an embedded deployment (the SQLite file) into an empty PostgreSQL database, then prove every row and cent arrived; exits 1 if not')
+  .requiredOption('--from <file>', 'the SQLite file (data/tserve.db); stop the switch first')
+  .requiredOption('--to <url>', 'postgres://user:password@host:5432/database, created empty beforehand')
+  .option('--json', 'print the report as JSON')
+  .action(async (opts: { from: string; to: string; json?: boolean }) => {
+    if (!/^postgres(ql)?:\/\//.test(opts.to)) throw new InvalidArgumentError('--to must be a postgres:// URL');
+    const bar = new SingleBar({ format: '{step} [{bar}] {value}/{total}', hideCursor: true }, Presets.shades_classic);
+    let current = '';
+    const report = await copySqliteToPostgres(opts.from, opts.to, (step, done, total) => {
+      if (opts.json) return;
+      if (step !== current) {
+        if (current) bar.stop();
+        current = step;
+        bar.start(total, done, { step: step.padEnd(28) });
+      } else bar.update(done);
+    }).finally(() => bar.stop());
+    if (opts.json) console.log(JSON.stringify(report, null, 2));
+    else {
+      console.log(Object.entries(report.rows).map(([k, v]) => `${k}: ${v}`).join(', '));
+      for (const [side, r] of [['file', report.source], ['PostgreSQL', report.target]] as const) {
+        console.log(`check of the ${side}: ${r.ok ? 'ledger invariants intact' : `${r.violations.length} violations`}`);
+        for (const v of r.violations) console.log(`VIOLATION (${side}) ${v}`);
+      }
+      for (const d of report.differences) console.log(`DIFFERENCE ${d}`);
+      console.log(report.ok ? 'copied: every row and every cent is in PostgreSQL' : 'the copy is NOT faithful: do not switch over');
+    }
+    process.exitCode = report.ok ? 0 : 1;
   });
 
 addTerminalCommands(program, () => loadConfig());
