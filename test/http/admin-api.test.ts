@@ -1,7 +1,7 @@
 // Admin API: counters (exposure, credit limit, suspend/reactivate) and terminals
 // (provision with a TMK shown once, block/unblock), and what they do to payments.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { bearer, counterOf, expectProblem, idemKey, paymentCount, setup, TerminalPool, type Ctx } from './support.js';
+import { bearer, counterOf, expectProblem, idemKey, paymentCount, setup, TerminalPool, type Ctx, type OptionRow } from './support.js';
 
 let c: Ctx;
 let pool: TerminalPool;
@@ -18,7 +18,8 @@ afterAll(async () => {
 const tAuth = (id: string) => bearer(c.h.terminalToken(id));
 const secretOf = (id: string) => c.h.credentials.terminals.find((t) => t.terminalId === id)!.secret;
 
-function payTari(auth: Record<string, string>, o = c.notices.tari()) {
+async function payTari(auth: Record<string, string>, given?: OptionRow) {
+  const o = given ?? (await c.notices.tari());
   return c.api().post('/v1/payments').set(auth).set('Idempotency-Key', idemKey()).send({ service: 'TARI', identifier: o.notice, amount: o.amount });
 }
 async function counter(id: string) {
@@ -59,17 +60,17 @@ describe('credit limit', () => {
     const before = await counter(counterId);
     expect(before.exposure).toBe(warm.body.total);
 
-    const o = c.notices.tari();
+    const o = await c.notices.tari();
     const v = await c.api().post('/v1/verify').set(auth).send({ service: 'TARI', identifier: o.notice });
     const needed = (v.body.amountDue as number) + (v.body.fee as number);
     const put = await c.api().put(`/v1/admin/counters/${counterId}/credit-limit`).set(admin).send({ creditLimit: before.exposure + needed - 1 });
     expect(put.status, put.text).toBe(200);
     expect(put.body).toMatchObject({ id: counterId, creditLimit: before.exposure + needed - 1, exposure: before.exposure });
 
-    const paymentsBefore = paymentCount(c.db);
+    const paymentsBefore = await paymentCount(c.db);
     expectProblem(await payTari(auth, o), 403, 'CREDIT_LIMIT_EXCEEDED');
-    expect(paymentCount(c.db)).toBe(paymentsBefore);
-    expect(paymentCount(c.db, o.optionId)).toBe(0);
+    expect(await paymentCount(c.db)).toBe(paymentsBefore);
+    expect(await paymentCount(c.db, o.optionId)).toBe(0);
     expect((await counter(counterId)).exposure).toBe(before.exposure);
     // The notice is untouched: still payable.
     expect((await c.api().post('/v1/verify').set(auth).send({ service: 'TARI', identifier: o.notice })).body.status).toBe('VALID');
@@ -92,7 +93,7 @@ describe('credit limit', () => {
       .set('Idempotency-Key', idemKey())
       .send({ service: 'CERTIFICATI', identifier: 'RSSMRA85T10A562S', amount: 100 });
     expectProblem(res, 403, 'CREDIT_LIMIT_EXCEEDED');
-    expect(c.db.prepare('SELECT count(*) FROM payments WHERE counter_id = ?').pluck().get(counterId)).toBe(0);
+    expect(await c.db.scalar('SELECT count(*) FROM payments WHERE counter_id = ?', counterId)).toBe(0);
   });
 
   it('concurrent payments at one counter never pass its limit together', async () => {
@@ -189,14 +190,14 @@ describe('terminals: block and unblock', () => {
   it('a blocked terminal is refused even with a token issued before; unblocked it pays again', async () => {
     const t = pool.take();
     const auth = tAuth(t); // issued before the block
-    const o = c.notices.tari();
+    const o = await c.notices.tari();
     const blocked = await c.api().post(`/v1/admin/terminals/${t}/block`).set(admin);
     expect(blocked.status, blocked.text).toBe(200);
     expect(blocked.body).toMatchObject({ id: t, status: 'blocked' });
     expectProblem(await payTari(auth, o), 403, 'TERMINAL_BLOCKED');
     expectProblem(await c.api().post('/v1/verify').set(auth).send({ service: 'TARI', identifier: o.notice }), 403, 'TERMINAL_BLOCKED');
     expectProblem(await c.api().post('/v1/auth/token').send({ terminalId: t, secret: secretOf(t) }), 403, 'TERMINAL_BLOCKED');
-    expect(paymentCount(c.db, o.optionId)).toBe(0);
+    expect(await paymentCount(c.db, o.optionId)).toBe(0);
     const listed = await c.api().get(`/v1/admin/terminals?counterId=${counterOf(c.h, t)}`).set(admin);
     expect(listed.body.find((x: { id: string }) => x.id === t).status).toBe('blocked');
 
@@ -253,13 +254,13 @@ describe('counters: suspend and reactivate', () => {
     const t = pool.take();
     const counterId = counterOf(c.h, t);
     const auth = tAuth(t);
-    const o = c.notices.tari();
+    const o = await c.notices.tari();
     const s = await c.api().post(`/v1/admin/counters/${counterId}/suspend`).set(admin);
     expect(s.status, s.text).toBe(200);
     expect(s.body).toMatchObject({ id: counterId, status: 'suspended' });
     expectProblem(await payTari(auth, o), 403, 'COUNTER_SUSPENDED');
     expectProblem(await c.api().post('/v1/verify').set(auth).send({ service: 'TARI', identifier: o.notice }), 403, 'COUNTER_SUSPENDED');
-    expect(paymentCount(c.db, o.optionId)).toBe(0);
+    expect(await paymentCount(c.db, o.optionId)).toBe(0);
     expect((await counter(counterId)).status).toBe('suspended');
 
     const r = await c.api().post(`/v1/admin/counters/${counterId}/reactivate`).set(admin);

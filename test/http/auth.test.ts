@@ -3,7 +3,7 @@
 // wrong key) and role checks.
 import jwt from 'jsonwebtoken';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { bearer, expectProblem, idemKey, setup, type Ctx } from './support.js';
+import { bearer, expectProblem, idemKey, pluck, setup, type Ctx } from './support.js';
 
 let c: Ctx;
 beforeAll(async () => {
@@ -236,7 +236,7 @@ describe('role checks', () => {
     );
     expectProblem(await c.api().post('/v1/debt-positions/bulk').set(t).send([]), 403, 'FORBIDDEN');
     // Nothing was cancelled by the refused call.
-    expect(c.db.prepare('SELECT status FROM debt_positions WHERE id = 1').pluck().get()).not.toBe('INVALID');
+    expect(await pluck(c.db, 'SELECT status FROM debt_positions WHERE id = 1')).not.toBe('INVALID');
   });
 
   it('an entity or a finance user calling /v1/verify or /v1/payments → 403 FORBIDDEN', async () => {
@@ -249,7 +249,7 @@ describe('role checks', () => {
         'FORBIDDEN',
       );
     }
-    expect(c.db.prepare('SELECT count(*) FROM payments').pluck().get()).toBe(0);
+    expect(await c.db.scalar('SELECT count(*) FROM payments')).toBe(0);
   });
 
   it('an entity user calling admin routes → 403; finance may read counters but not change them', async () => {
@@ -259,7 +259,7 @@ describe('role checks', () => {
     expect((await c.api().get('/v1/admin/counters').set(f)).status).toBe(200);
     expectProblem(await c.api().put('/v1/admin/counters/C0001/credit-limit').set(f).send({ creditLimit: 1 }), 403, 'FORBIDDEN');
     expectProblem(await c.api().post('/v1/admin/terminals').set(f).send({ counterId: 'C0001' }), 403, 'FORBIDDEN');
-    expect(c.db.prepare("SELECT credit_limit_cents FROM counters WHERE id = 'C0001'").pluck().get()).not.toBe(1);
+    expect(await c.db.scalar("SELECT credit_limit_cents FROM counters WHERE id = 'C0001'")).not.toBe(1);
   });
 
   it('finance cannot create debt positions', async () => {

@@ -9,7 +9,7 @@ let o: OptionRow;
 beforeAll(async () => {
   c = await setup();
   auth = bearer(c.h.terminalToken('T0001'));
-  o = c.notices.tari();
+  o = await c.notices.tari();
 });
 afterAll(async () => {
   await c?.close();
@@ -121,7 +121,7 @@ describe('schema violations → 400 FORMAT', () => {
   });
 
   it('nothing above booked anything; the notice is still payable', async () => {
-    expect(paymentCount(c.db)).toBe(0);
+    expect(await paymentCount(c.db)).toBe(0);
     const v = await verify({ service: 'TARI', identifier: o.notice });
     expect(v.status).toBe(200);
     expect(v.body.status).toBe('VALID');

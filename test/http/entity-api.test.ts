@@ -2,11 +2,10 @@
 // CSV, all or nothing with a per-row report), cancel them, list them with a cursor;
 // an entity acts only for itself.
 import './quiet.js'; // before anything that loads src/log.ts
-import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { addDays } from '../../src/domain/calendar.js';
 import { CSV_COLUMNS } from '../../src/payments/positions.js';
-import { bearer, corruptCheckDigits, expectProblem, idemKey, noticeFactory, positionCount, setup, today, type Ctx } from './support.js';
+import { bearer, corruptCheckDigits, expectProblem, idemKey, noticeFactory, pluck, pluckAll, positionCount, setup, today, type Ctx } from './support.js';
 
 let c: Ctx;
 let prato: Record<string, string>;
@@ -128,7 +127,7 @@ describe('POST /v1/debt-positions', () => {
   });
 
   it('an invalid notice number → 422 INVALID_NOTICE_NUMBER with the errors, nothing created', async () => {
-    const before = positionCount(c.db);
+    const before = await positionCount(c.db);
     const res = await create(prato, tari(corruptCheckDigits(pratoNotice())));
     expectProblem(res, 422, 'INVALID_NOTICE_NUMBER');
     expect(Array.isArray(res.body.errors)).toBe(true);
@@ -136,24 +135,24 @@ describe('POST /v1/debt-positions', () => {
     // Aux 3 with another entity's segregation code.
     expectProblem(await create(prato, tari(pisaNotice())), 422, 'INVALID_NOTICE_NUMBER');
     expectProblem(await create(prato, tari('12345')), 400, 'FORMAT');
-    expect(positionCount(c.db)).toBe(before);
+    expect(await positionCount(c.db)).toBe(before);
   });
 
   it('a duplicate notice or externalRef → 409 CONFLICT', async () => {
     const n = pratoNotice();
     const first = tari(n);
     expect((await create(prato, first)).status).toBe(201);
-    const before = positionCount(c.db);
+    const before = await positionCount(c.db);
     expectProblem(await create(prato, tari(n)), 409, 'CONFLICT');
     expectProblem(await create(prato, { ...tari(), externalRef: first.externalRef }), 409, 'CONFLICT');
     // A seeded notice too.
-    const seeded = c.db.prepare("SELECT notice_number FROM payment_options o JOIN debt_positions p ON p.id = o.position_id WHERE p.entity_id = 'PRATO' LIMIT 1").pluck().get() as string;
+    const seeded = (await pluck<string>(c.db, "SELECT notice_number FROM payment_options o JOIN debt_positions p ON p.id = o.position_id WHERE p.entity_id = 'PRATO' ORDER BY o.id LIMIT 1"))!;
     expectProblem(await create(prato, tari(seeded)), 409, 'CONFLICT');
-    expect(positionCount(c.db)).toBe(before);
+    expect(await positionCount(c.db)).toBe(before);
   });
 
   it('refuses services that are not looked up, unknown services, missing rule parameters or lookup keys', async () => {
-    const before = positionCount(c.db);
+    const before = await positionCount(c.db);
     expectProblem(await create(prato, { ...tari(), service: 'CERTIFICATI' }), 400, 'UNSUPPORTED');
     expectProblem(await create(prato, { ...tari(), service: 'NOPE' }), 404, 'SERVICE_UNKNOWN');
     expectProblem(await create(prato, { ...tari(), service: 'MULTA' }), 400, 'FORMAT');
@@ -161,14 +160,14 @@ describe('POST /v1/debt-positions', () => {
     expectProblem(await create(prato, { ...tari(), debtorFiscalCode: 'not a cf!!!' }), 422, 'INVALID_FISCAL_CODE');
     expectProblem(await create(prato, { ...tari(), options: [] }), 400, 'FORMAT');
     expectProblem(await create(prato, { ...tari(), surprise: 1 }), 400, 'FORMAT');
-    expect(positionCount(c.db)).toBe(before);
+    expect(await positionCount(c.db)).toBe(before);
   });
 
   it('ente-pisa cannot create for PRATO services, nor name PRATO as its entity', async () => {
-    const before = positionCount(c.db);
+    const before = await positionCount(c.db);
     expectProblem(await create(pisa, tari()), 403, 'FORBIDDEN');
     expectProblem(await create(pisa, { ...tari(pisaNotice()), service: 'TARIPISA', entityId: 'PRATO' }), 403, 'FORBIDDEN');
-    expect(positionCount(c.db)).toBe(before);
+    expect(await positionCount(c.db)).toBe(before);
     // Its own service is fine.
     const own = await create(pisa, { ...tari(pisaNotice()), service: 'TARIPISA' });
     expect(own.status, own.text).toBe(201);
@@ -176,7 +175,7 @@ describe('POST /v1/debt-positions', () => {
   });
 
   it('impossible calendar dates (30 February) → 400 FORMAT, never a position that breaks verify later', async () => {
-    const before = positionCount(c.db);
+    const before = await positionCount(c.db);
     expectProblem(await create(prato, { ...tari(), options: [{ noticeNumber: pratoNotice(), amount: 100, dueDate: '2026-02-30', description: 'x' }] }), 400, 'FORMAT');
     expectProblem(await create(prato, tari(undefined, 100, { validUntil: '2026-13-01' })), 400, 'FORMAT');
     const m = pratoNotice();
@@ -213,7 +212,7 @@ describe('POST /v1/debt-positions', () => {
       ],
     });
     expectProblem(bollo, 400, 'FORMAT');
-    expect(positionCount(c.db)).toBe(before);
+    expect(await positionCount(c.db)).toBe(before);
   });
 
   it('admin must name the entity', async () => {
@@ -226,14 +225,14 @@ describe('POST /v1/debt-positions', () => {
 
 describe('POST /v1/debt-positions/bulk (JSON)', () => {
   it('2,000 positions → 201 created 2000, all payable', async () => {
-    const before = positionCount(c.db, 'PRATO');
+    const before = await positionCount(c.db, 'PRATO');
     const rows = Array.from({ length: 2000 }, (_, i) => tari(pratoNotice(), 1_000 + i));
     const res = await bulk(prato, rows);
     expect(res.status, res.text.slice(0, 500)).toBe(201);
     expect(res.body.created).toBe(2000);
     expect(res.body.ids).toHaveLength(2000);
     expect(new Set(res.body.ids).size).toBe(2000);
-    expect(positionCount(c.db, 'PRATO')).toBe(before + 2000);
+    expect(await positionCount(c.db, 'PRATO')).toBe(before + 2000);
     for (const i of [0, 999, 1999]) {
       const v = await verify(rows[i]!.options[0]!.noticeNumber);
       expect(v.status).toBe(200);
@@ -271,7 +270,7 @@ describe('POST /v1/debt-positions/bulk (JSON)', () => {
   });
 
   it('one bad row out of 1,000 → 422 naming that row, nothing created', async () => {
-    const before = positionCount(c.db);
+    const before = await positionCount(c.db);
     const rows = Array.from({ length: 1000 }, () => tari(pratoNotice()));
     rows[537]!.options[0]!.noticeNumber = corruptCheckDigits(rows[537]!.options[0]!.noticeNumber);
     const res = await bulk(prato, rows);
@@ -279,12 +278,12 @@ describe('POST /v1/debt-positions/bulk (JSON)', () => {
     expect(res.body.created).toBe(0);
     expect(res.body.errors).toHaveLength(1);
     expect(res.body.errors[0]).toMatchObject({ row: 537, code: 'INVALID_NOTICE_NUMBER' });
-    expect(positionCount(c.db)).toBe(before);
+    expect(await positionCount(c.db)).toBe(before);
     expectProblem(await verify(rows[0]!.options[0]!.noticeNumber), 404, 'NOTICE_UNKNOWN');
   });
 
   it('one row failing the schema (negative amount) out of 1,000 → 422 naming that row, nothing created', async () => {
-    const before = positionCount(c.db);
+    const before = await positionCount(c.db);
     const rows = Array.from({ length: 1000 }, () => tari(pratoNotice()));
     rows[42]!.options[0]!.amount = -5;
     const res = await bulk(prato, rows);
@@ -292,11 +291,11 @@ describe('POST /v1/debt-positions/bulk (JSON)', () => {
     expect(res.body.created).toBe(0);
     expect(res.body.errors.map((e: { row: number }) => e.row)).toEqual([42]);
     expect(res.body.errors[0].code).toBe('FORMAT');
-    expect(positionCount(c.db)).toBe(before);
+    expect(await positionCount(c.db)).toBe(before);
   });
 
   it('a large upload is checked in slices: rows failing the schema in different slices are named by their place in the whole array', async () => {
-    const before = positionCount(c.db);
+    const before = await positionCount(c.db);
     const rows = Array.from({ length: 2500 }, () => tari(pratoNotice()));
     rows[42]!.options[0]!.amount = -5;
     rows[2042]!.options[0]!.amount = 1.5;
@@ -304,13 +303,13 @@ describe('POST /v1/debt-positions/bulk (JSON)', () => {
     expect(res.status).toBe(422);
     expect(res.body.created).toBe(0);
     expect(res.body.errors.map((e: { row: number }) => e.row)).toEqual([42, 2042]);
-    expect(positionCount(c.db)).toBe(before);
+    expect(await positionCount(c.db)).toBe(before);
   });
 
   it('a row whose notice already exists (or repeats in the batch) → 409 naming the rows, nothing created', async () => {
-    const before = positionCount(c.db);
+    const before = await positionCount(c.db);
     const rows = Array.from({ length: 1000 }, () => tari(pratoNotice()));
-    const seeded = c.db.prepare("SELECT notice_number FROM payment_options o JOIN debt_positions p ON p.id = o.position_id WHERE p.entity_id = 'PRATO' LIMIT 1 OFFSET 10").pluck().get() as string;
+    const seeded = (await pluck<string>(c.db, "SELECT notice_number FROM payment_options o JOIN debt_positions p ON p.id = o.position_id WHERE p.entity_id = 'PRATO' ORDER BY o.id LIMIT 1 OFFSET 10"))!;
     rows[100]!.options[0]!.noticeNumber = seeded;
     rows[900]!.options[0]!.noticeNumber = rows[899]!.options[0]!.noticeNumber;
     const res = await bulk(prato, rows);
@@ -318,23 +317,23 @@ describe('POST /v1/debt-positions/bulk (JSON)', () => {
     expect(res.body.created).toBe(0);
     expect(res.body.errors.map((e: { row: number }) => e.row).sort((a: number, b: number) => a - b)).toEqual([100, 900]);
     expect(res.body.errors.every((e: { code: string }) => e.code === 'CONFLICT')).toBe(true);
-    expect(positionCount(c.db)).toBe(before);
+    expect(await positionCount(c.db)).toBe(before);
   });
 
   it('an import written in slices (2,500 rows) with conflicts in its last slice → 409 naming them, nothing created, nothing left as a draft', async () => {
-    const before = positionCount(c.db);
-    const drafts = () => c.db.prepare("SELECT count(*) FROM debt_positions WHERE status = 'DRAFT'").pluck().get() as number;
-    const draftsBefore = drafts();
+    const before = await positionCount(c.db);
+    const drafts = () => c.db.scalar("SELECT count(*) FROM debt_positions WHERE status = 'DRAFT'");
+    const draftsBefore = await drafts();
     const rows = Array.from({ length: 2500 }, () => tari(pratoNotice()));
-    const seeded = c.db.prepare("SELECT notice_number FROM payment_options o JOIN debt_positions p ON p.id = o.position_id WHERE p.entity_id = 'PRATO' LIMIT 1 OFFSET 20").pluck().get() as string;
+    const seeded = (await pluck<string>(c.db, "SELECT notice_number FROM payment_options o JOIN debt_positions p ON p.id = o.position_id WHERE p.entity_id = 'PRATO' ORDER BY o.id LIMIT 1 OFFSET 20"))!;
     rows[2400]!.options[0]!.noticeNumber = seeded;
     rows[2499]!.externalRef = rows[2498]!.externalRef;
     const res = await bulk(prato, rows);
     expect(res.status, res.text.slice(0, 300)).toBe(409);
     expect(res.body.created).toBe(0);
     expect(res.body.errors.map((e: { row: number }) => e.row).sort((a: number, b: number) => a - b)).toEqual([2400, 2499]);
-    expect(positionCount(c.db)).toBe(before);
-    expect(drafts()).toBe(draftsBefore);
+    expect(await positionCount(c.db)).toBe(before);
+    expect(await drafts()).toBe(draftsBefore);
     expectProblem(await verify(rows[0]!.options[0]!.noticeNumber), 404, 'NOTICE_UNKNOWN');
     // The same import without the conflicts goes through, every position published (none left as DRAFT).
     rows[2400]!.options[0]!.noticeNumber = pratoNotice();
@@ -342,42 +341,42 @@ describe('POST /v1/debt-positions/bulk (JSON)', () => {
     const ok = await bulk(prato, rows);
     expect(ok.status, ok.text.slice(0, 300)).toBe(201);
     expect(ok.body.created).toBe(2500);
-    expect(positionCount(c.db)).toBe(before + 2500);
-    expect(drafts()).toBe(draftsBefore);
+    expect(await positionCount(c.db)).toBe(before + 2500);
+    expect(await drafts()).toBe(draftsBefore);
     expect((await verify(rows[2499]!.options[0]!.noticeNumber)).status).toBe(200);
   });
 
   it('drafts a crash left in the middle of a large upload are taken back at the next start; nothing else is touched', async () => {
-    const rw = new Database(c.h.config.dbFile);
-    const before = positionCount(c.db);
-    const id = Number(
-      rw.prepare("INSERT INTO debt_positions (entity_id, service_code, external_ref, debtor_cf, description, status, created_at) VALUES ('PRATO', 'TARI', ?, ?, 'x', 'DRAFT', 0)")
-        .run(ref('CRASH'), CF).lastInsertRowid,
+    const before = await positionCount(c.db);
+    const inserted = await c.db.get<{ id: number }>(
+      "INSERT INTO debt_positions (entity_id, service_code, external_ref, debtor_cf, description, status, created_at) VALUES ('PRATO', 'TARI', ?, ?, 'x', 'DRAFT', 0) RETURNING id",
+      ref('CRASH'),
+      CF,
     );
+    const id = Number(inserted!.id);
     const notice = pratoNotice();
-    rw.prepare("INSERT INTO payment_options (position_id, notice_number, kind, amount_cents, due_date, description) VALUES (?, ?, 'single', 100, '2027-01-31', 'x')").run(id, notice);
-    rw.close();
+    await c.db.run("INSERT INTO payment_options (position_id, notice_number, kind, amount_cents, due_date, description) VALUES (?, ?, 'single', 100, '2027-01-31', 'x')", id, notice);
     expectProblem(await verify(notice), 404, 'NOTICE_UNKNOWN'); // a draft is never payable
     expect(await c.h.rt.store.deleteStaleDrafts()).toBe(1);
-    expect(positionCount(c.db)).toBe(before);
-    expect(c.db.prepare('SELECT count(*) FROM payment_options WHERE notice_number = ?').pluck().get(notice)).toBe(0);
+    expect(await positionCount(c.db)).toBe(before);
+    expect(await c.db.scalar('SELECT count(*) FROM payment_options WHERE notice_number = ?', notice)).toBe(0);
     expect(await c.h.rt.store.deleteStaleDrafts()).toBe(0);
   });
 
   it('ente-pisa cannot bulk-create for PRATO services: refused, nothing created', async () => {
-    const before = positionCount(c.db);
+    const before = await positionCount(c.db);
     const res = await bulk(pisa, [{ ...tari(pisaNotice()), service: 'TARIPISA' }, tari()]);
     expect(res.status).toBeGreaterThanOrEqual(403);
     expect(res.status).toBeLessThan(500);
     if (res.status === 422) expect(res.body.errors.some((e: { row: number; code: string }) => e.row === 1 && e.code === 'FORBIDDEN')).toBe(true);
-    expect(positionCount(c.db)).toBe(before);
+    expect(await positionCount(c.db)).toBe(before);
   });
 
   it('an empty array or not an array → 4xx, nothing created', async () => {
-    const before = positionCount(c.db);
+    const before = await positionCount(c.db);
     expect((await bulk(prato, [])).status).toBe(422);
     expect((await bulk(prato, { positions: [] })).status).toBeGreaterThanOrEqual(400);
-    expect(positionCount(c.db)).toBe(before);
+    expect(await positionCount(c.db)).toBe(before);
   });
 });
 
@@ -406,7 +405,7 @@ describe('POST /v1/debt-positions/bulk (CSV)', () => {
   });
 
   it('a few thousand rows (positions with one or three options) → 201', async () => {
-    const before = positionCount(c.db, 'PRATO');
+    const before = await positionCount(c.db, 'PRATO');
     const rows: Record<string, string | number>[] = [];
     for (let i = 0; i < 2400; i++) rows.push(row(ref('CSV'), pratoNotice(), 2_000 + i));
     const instalmentNotices: string[] = [];
@@ -423,7 +422,7 @@ describe('POST /v1/debt-positions/bulk (CSV)', () => {
     const res = await upload(prato, csv(rows));
     expect(res.status, res.text.slice(0, 500)).toBe(201);
     expect(res.body.created).toBe(2600);
-    expect(positionCount(c.db, 'PRATO')).toBe(before + 2600);
+    expect(await positionCount(c.db, 'PRATO')).toBe(before + 2600);
     const v = await verify(instalmentNotices[5]!);
     expect(v.status, v.text).toBe(200);
     expect(v.body.amountDue).toBe(3_000);
@@ -433,14 +432,14 @@ describe('POST /v1/debt-positions/bulk (CSV)', () => {
   });
 
   it('a bad row is reported with its line number (header = line 1), nothing created', async () => {
-    const before = positionCount(c.db);
+    const before = await positionCount(c.db);
     const rows = Array.from({ length: 500 }, () => row(ref('CSVB'), pratoNotice(), 4_000));
     rows[199]!.noticeNumber = corruptCheckDigits(rows[199]!.noticeNumber); // line 201
     const res = await upload(prato, csv(rows));
     expect(res.status).toBe(422);
     expect(res.body.created).toBe(0);
     expect(res.body.errors).toEqual([expect.objectContaining({ row: 201, code: 'INVALID_NOTICE_NUMBER' })]);
-    expect(positionCount(c.db)).toBe(before);
+    expect(await positionCount(c.db)).toBe(before);
   });
 
   it('an amount that is not whole cents is reported with its line number', async () => {
@@ -523,9 +522,9 @@ describe('cancel', () => {
     expectProblem(await c.api().post(`/v1/debt-positions/${made.body.id as number}/cancel`).set(pisa), 403, 'FORBIDDEN');
     expect((await verify(n)).status).toBe(200);
     // A seeded one too.
-    const seeded = c.db.prepare("SELECT id FROM debt_positions WHERE entity_id = 'PRATO' AND status = 'VALID' LIMIT 1").pluck().get() as number;
+    const seeded = (await pluck<number>(c.db, "SELECT id FROM debt_positions WHERE entity_id = 'PRATO' AND status = 'VALID' ORDER BY id LIMIT 1"))!;
     expectProblem(await c.api().post(`/v1/debt-positions/${seeded}/cancel`).set(pisa), 403, 'FORBIDDEN');
-    expect(c.db.prepare('SELECT status FROM debt_positions WHERE id = ?').pluck().get(seeded)).toBe('VALID');
+    expect(await pluck(c.db, 'SELECT status FROM debt_positions WHERE id = ?', seeded)).toBe('VALID');
   });
 
   it('an unknown position → 404', async () => {
@@ -538,7 +537,7 @@ describe('cancel', () => {
 describe('GET /v1/debt-positions: cursor pagination', () => {
   it('walks every position of the entity once, in order, and ends with nextCursor null', async () => {
     const auth = bearer(c.h.userToken('ente-pontedera'));
-    const expected = c.db.prepare("SELECT id FROM debt_positions WHERE entity_id = 'PONTEDERA' ORDER BY id").pluck().all() as number[];
+    const expected = await pluckAll<number>(c.db, "SELECT id FROM debt_positions WHERE entity_id = 'PONTEDERA' ORDER BY id");
     expect(expected.length).toBeGreaterThan(7);
     const seen: number[] = [];
     let cursor: string | null = null;

@@ -2,7 +2,7 @@
 // replays are byte-identical and book nothing; a notice is paid at most once however
 // many terminals race for it.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { bearer, expectProblem, idemKey, paymentCount, setup, TerminalPool, type Ctx } from './support.js';
+import { bearer, expectProblem, idemKey, paymentCount, pluck, setup, TerminalPool, type Ctx } from './support.js';
 
 let c: Ctx;
 let pool: TerminalPool;
@@ -25,28 +25,28 @@ const post = (terminalId: string, key: string | undefined, body: unknown) => {
 describe('the Idempotency-Key header', () => {
   it('is required: missing, too short, too long or not printable ASCII → 400 FORMAT, nothing booked', async () => {
     const t = pool.take();
-    const o = c.notices.tari();
+    const o = await c.notices.tari();
     const body = { service: 'TARI', identifier: o.notice, amount: o.amount };
     expectProblem(await post(t, undefined, body), 400, 'FORMAT');
     expectProblem(await post(t, '1234567', body), 400, 'FORMAT');
     expectProblem(await post(t, 'x'.repeat(65), body), 400, 'FORMAT');
     expectProblem(await post(t, 'caffè-latte-1', body), 400, 'FORMAT');
-    expect(paymentCount(c.db, o.optionId)).toBe(0);
+    expect(await paymentCount(c.db, o.optionId)).toBe(0);
     // §2 only asks for 8–64 characters: printable ones with spaces are fine.
     expect((await post(t, 'has a space', body)).status).toBe(201);
-    expect(paymentCount(c.db, o.optionId)).toBe(1);
-    const o1 = c.notices.tari();
+    expect(await paymentCount(c.db, o.optionId)).toBe(1);
+    const o1 = await c.notices.tari();
     body.identifier = o1.notice;
     body.amount = o1.amount;
     // 8 and 64 characters are fine.
     expect((await post(t, `${'k'.repeat(7)}8`, body)).status).toBe(201);
-    const o2 = c.notices.tari();
+    const o2 = await c.notices.tari();
     expect((await post(t, `${'z'.repeat(63)}9`, { service: 'TARI', identifier: o2.notice, amount: o2.amount })).status).toBe(201);
   });
 
   it('same key, same body → the same status and a byte-identical body, one payment', async () => {
     const t = pool.take();
-    const o = c.notices.tari();
+    const o = await c.notices.tari();
     const key = idemKey();
     const body = { service: 'TARI', identifier: o.notice, amount: o.amount };
     const first = await post(t, key, body);
@@ -57,14 +57,14 @@ describe('the Idempotency-Key header', () => {
     expect(again.headers.location).toBe(first.headers.location);
     const third = await post(t, key, body);
     expect(third.text).toBe(first.text);
-    expect(paymentCount(c.db, o.optionId)).toBe(1);
-    const total = c.db.prepare('SELECT count(*) FROM payments WHERE terminal_id = ?').pluck().get(t);
+    expect(await paymentCount(c.db, o.optionId)).toBe(1);
+    const total = await c.db.scalar('SELECT count(*) FROM payments WHERE terminal_id = ?', t);
     expect(total).toBe(1);
   });
 
   it('same key, same body with its fields in another order → replay', async () => {
     const t = pool.take();
-    const o = c.notices.tari();
+    const o = await c.notices.tari();
     const key = idemKey();
     const first = await post(t, key, { service: 'TARI', identifier: o.notice, amount: o.amount });
     expect(first.status).toBe(201);
@@ -77,26 +77,26 @@ describe('the Idempotency-Key header', () => {
       .send(`{"amount":${o.amount},"identifier":"${o.notice}","service":"TARI"}`);
     expect(again.status).toBe(201);
     expect(again.text).toBe(first.text);
-    expect(paymentCount(c.db, o.optionId)).toBe(1);
+    expect(await paymentCount(c.db, o.optionId)).toBe(1);
   });
 
   it('same key, different body → 409 IDEMPOTENCY_CONFLICT, nothing booked', async () => {
     const t = pool.take();
-    const o = c.notices.tari();
-    const other = c.notices.tari();
+    const o = await c.notices.tari();
+    const other = await c.notices.tari();
     const key = idemKey();
     expect((await post(t, key, { service: 'TARI', identifier: o.notice, amount: o.amount })).status).toBe(201);
-    const before = paymentCount(c.db);
+    const before = await paymentCount(c.db);
     expectProblem(await post(t, key, { service: 'TARI', identifier: other.notice, amount: other.amount }), 409, 'IDEMPOTENCY_CONFLICT');
     expectProblem(await post(t, key, { service: 'TARI', identifier: o.notice, amount: o.amount, fee: 190 }), 409, 'IDEMPOTENCY_CONFLICT');
     expectProblem(await post(t, key, { service: 'TARI', identifier: o.notice, amount: o.amount, payer: 'RSSMRA85T10A562S' }), 409, 'IDEMPOTENCY_CONFLICT');
-    expect(paymentCount(c.db)).toBe(before);
-    expect(paymentCount(c.db, other.optionId)).toBe(0);
+    expect(await paymentCount(c.db)).toBe(before);
+    expect(await paymentCount(c.db, other.optionId)).toBe(0);
   });
 
   it('keys belong to a terminal: another terminal with the same key is not served the first answer', async () => {
     const [t1, t2] = [pool.take(), pool.take()];
-    const o = c.notices.tari();
+    const o = await c.notices.tari();
     const key = idemKey();
     const body = { service: 'TARI', identifier: o.notice, amount: o.amount };
     const first = await post(t1, key, body);
@@ -105,25 +105,25 @@ describe('the Idempotency-Key header', () => {
     expectProblem(second, 409, 'NOTICE_ALREADY_PAID');
     expect(second.text).not.toContain(first.body.paymentId as string);
     // And another terminal may use the same key for its own different request.
-    const o2 = c.notices.tari();
+    const o2 = await c.notices.tari();
     expect((await post(t2, key, { service: 'TARI', identifier: o2.notice, amount: o2.amount })).status).toBe(201);
   });
 
   it('a refused request is not recorded: the same key may carry the corrected request', async () => {
     const t = pool.take();
-    const o = c.notices.tari();
+    const o = await c.notices.tari();
     const key = idemKey();
     expectProblem(await post(t, key, { service: 'TARI', identifier: o.notice, amount: o.amount + 5 }), 422, 'AMOUNT_MISMATCH');
     // The same wrong request gets the same answer again.
     expectProblem(await post(t, key, { service: 'TARI', identifier: o.notice, amount: o.amount + 5 }), 422, 'AMOUNT_MISMATCH');
     expect((await post(t, key, { service: 'TARI', identifier: o.notice, amount: o.amount })).status).toBe(201);
-    expect(paymentCount(c.db, o.optionId)).toBe(1);
+    expect(await paymentCount(c.db, o.optionId)).toBe(1);
   });
 });
 
 describe('concurrency', () => {
   it('50 terminals pay one notice at once with 50 keys: exactly one 201, the rest 409, one payment', async () => {
-    const o = c.notices.tari();
+    const o = await c.notices.tari();
     const terminals = Array.from({ length: 50 }, () => pool.take());
     const tokens = terminals.map((t) => auth(t));
     const results = await Promise.all(
@@ -136,14 +136,14 @@ describe('concurrency', () => {
       expect(r.headers['content-type']).toMatch(/^application\/problem\+json/);
       expect(['NOTICE_ALREADY_PAID', 'PAYMENT_IN_PROGRESS']).toContain(r.body.code);
     }
-    expect(paymentCount(c.db, o.optionId)).toBe(1);
-    expect(c.db.prepare('SELECT paid_payment_id IS NOT NULL FROM payment_options WHERE id = ?').pluck().get(o.optionId)).toBe(1);
+    expect(await paymentCount(c.db, o.optionId)).toBe(1);
+    expect(await c.db.scalar('SELECT CASE WHEN paid_payment_id IS NOT NULL THEN 1 ELSE 0 END FROM payment_options WHERE id = ?', o.optionId)).toBe(1);
     expect((await c.h.rt.store.checkInvariants()).ok).toBe(true);
   });
 
   it('20 identical requests at once (same key, same terminal): all the same 201 body, one payment', async () => {
     const t = pool.take();
-    const o = c.notices.tari();
+    const o = await c.notices.tari();
     const key = idemKey('same');
     const h = auth(t);
     const results = await Promise.all(
@@ -155,17 +155,18 @@ describe('concurrency', () => {
     for (const r of results) expect(r.status, statuses.join('\n')).toBe(201);
     const bodies = new Set(results.map((r) => r.text));
     expect(bodies.size, [...bodies].join('\n')).toBe(1);
-    expect(paymentCount(c.db, o.optionId)).toBe(1);
-    expect(c.db.prepare('SELECT count(*) FROM payments WHERE terminal_id = ?').pluck().get(t)).toBe(1);
+    expect(await paymentCount(c.db, o.optionId)).toBe(1);
+    expect(await c.db.scalar('SELECT count(*) FROM payments WHERE terminal_id = ?', t)).toBe(1);
   });
 
   it('the single payment and the instalments of one TARI position raced from four terminals: never both paid', async () => {
-    const first = c.notices.take(
+    const first = await c.notices.take(
       "p.service_code = 'TARI' AND p.status = 'VALID' AND p.valid_until IS NULL AND o.kind = 'instalment' AND o.instalment_no = 1",
     );
-    const options = c.db
-      .prepare('SELECT id, notice_number AS notice, kind, amount_cents AS amount FROM payment_options WHERE position_id = ? ORDER BY id')
-      .all(first.positionId) as { id: number; notice: string; kind: string; amount: number }[];
+    const options = await c.db.all<{ id: number; notice: string; kind: string; amount: number }>(
+      'SELECT id, notice_number AS notice, kind, amount_cents AS amount FROM payment_options WHERE position_id = ? ORDER BY id',
+      first.positionId,
+    );
     expect(options.length).toBe(4);
     const results = await Promise.all(
       options.map((o) =>
@@ -178,7 +179,7 @@ describe('concurrency', () => {
     expect(ok.length).toBeGreaterThan(0);
     expect(singlePaid && instalmentsPaid > 0, results.map((r) => `${r.status} ${r.text}`).join('\n')).toBe(false);
     for (const r of results.filter((x) => x.status !== 201)) expectProblem(r, 409, r.body.code as string);
-    const status = c.db.prepare('SELECT status FROM debt_positions WHERE id = ?').pluck().get(first.positionId);
+    const status = await pluck(c.db, 'SELECT status FROM debt_positions WHERE id = ?', first.positionId);
     expect(status).toBe(singlePaid || instalmentsPaid === 3 ? 'PAID' : 'PARTIALLY_PAID');
     expect((await c.h.rt.store.checkInvariants()).ok).toBe(true);
   });

@@ -2,7 +2,7 @@
 // all) and reversals (annullo): by the paying terminal only, idempotent, the notice
 // payable again, the ledger balanced, and refused once the settlement window closed.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { bearer, counterOf, expectProblem, idemKey, paymentCount, setup, TerminalPool, type Ctx, type OptionRow } from './support.js';
+import { bearer, counterOf, expectProblem, idemKey, paymentCount, pluck, setup, TerminalPool, type Ctx, type OptionRow } from './support.js';
 import { testClock } from '../helpers/clock.js';
 
 let c: Ctx;
@@ -18,7 +18,8 @@ afterAll(async () => {
 const tAuth = (id: string) => bearer(c.h.terminalToken(id));
 const uAuth = (u: string) => bearer(c.h.userToken(u));
 
-async function payTari(terminalId: string, o: OptionRow = c.notices.tari()) {
+async function payTari(terminalId: string, given?: OptionRow) {
+  const o = given ?? (await c.notices.tari());
   const res = await c
     .api()
     .post('/v1/payments')
@@ -102,7 +103,7 @@ describe('ownership of payments and positions', () => {
 
 describe('reversal (annullo)', () => {
   const entriesOf = (paymentId: string) =>
-    c.db.prepare('SELECT count(*) FROM ledger_entries e JOIN payments p ON p.id = e.payment_id WHERE p.public_id = ?').pluck().get(paymentId) as number;
+    c.db.scalar('SELECT count(*) FROM ledger_entries e JOIN payments p ON p.id = e.payment_id WHERE p.public_id = ?', paymentId);
   const exposure = async (counterId: string) => {
     const res = await c.api().get(`/v1/admin/counters/${counterId}`).set(uAuth('finance'));
     expect(res.status).toBe(200);
@@ -132,7 +133,7 @@ describe('reversal (annullo)', () => {
     const v = await c.api().post('/v1/verify').set(tAuth(t)).send({ service: 'TARI', identifier: o.notice });
     expect(v.status, v.text).toBe(200);
     expect(v.body).toMatchObject({ status: 'VALID', amountDue: o.amount });
-    expect(c.db.prepare('SELECT status FROM debt_positions WHERE id = ?').pluck().get(o.positionId)).toBe('VALID');
+    expect(await pluck(c.db, 'SELECT status FROM debt_positions WHERE id = ?', o.positionId)).toBe('VALID');
 
     const inv = await c.h.rt.store.checkInvariants();
     expect(inv.violations).toEqual([]);
@@ -150,7 +151,7 @@ describe('reversal (annullo)', () => {
     const { payment } = await payTari(t);
     const first = await reverse(t, payment.paymentId);
     expect(first.status).toBe(200);
-    const entries = entriesOf(payment.paymentId);
+    const entries = await entriesOf(payment.paymentId);
     const second = await reverse(t, payment.paymentId);
     expect(second.status, second.text).toBe(200);
     expect(second.body).toEqual(first.body);
@@ -158,7 +159,7 @@ describe('reversal (annullo)', () => {
     const key = idemKey('rev2');
     expect((await reverse(t, payment.paymentId, key)).status).toBe(200);
     expect((await reverse(t, payment.paymentId, key)).status).toBe(200);
-    expect(entriesOf(payment.paymentId)).toBe(entries);
+    expect(await entriesOf(payment.paymentId)).toBe(entries);
     expect((await c.h.rt.store.checkInvariants()).ok).toBe(true);
   });
 
@@ -168,8 +169,8 @@ describe('reversal (annullo)', () => {
     expect((await reverse(t1, payment.paymentId)).status).toBe(200);
     const again = await payTari(t2, o);
     expect(again.payment.paymentId).not.toBe(payment.paymentId);
-    expect(paymentCount(c.db, o.optionId)).toBe(2);
-    const paidBy = c.db.prepare('SELECT p.public_id FROM payment_options o JOIN payments p ON p.id = o.paid_payment_id WHERE o.id = ?').pluck().get(o.optionId);
+    expect(await paymentCount(c.db, o.optionId)).toBe(2);
+    const paidBy = await pluck(c.db, 'SELECT p.public_id FROM payment_options o JOIN payments p ON p.id = o.paid_payment_id WHERE o.id = ?', o.optionId);
     expect(paidBy).toBe(again.payment.paymentId);
     // Reversing the old one again must not free the notice paid by the new one.
     expect((await reverse(t1, payment.paymentId)).status).toBe(200);
@@ -180,9 +181,9 @@ describe('reversal (annullo)', () => {
   it('by another terminal → 403 and nothing changes', async () => {
     const [t1, t2] = [pool.take(), pool.take()];
     const { o, payment } = await payTari(t1);
-    const entries = entriesOf(payment.paymentId);
+    const entries = await entriesOf(payment.paymentId);
     expectProblem(await reverse(t2, payment.paymentId), 403, 'FORBIDDEN');
-    expect(entriesOf(payment.paymentId)).toBe(entries);
+    expect(await entriesOf(payment.paymentId)).toBe(entries);
     expectProblem(await c.api().post('/v1/verify').set(tAuth(t1)).send({ service: 'TARI', identifier: o.notice }), 409, 'NOTICE_ALREADY_PAID');
   });
 
@@ -194,7 +195,7 @@ describe('reversal (annullo)', () => {
 
   it('needs an Idempotency-Key (400), and a key already used for a payment → 409 IDEMPOTENCY_CONFLICT', async () => {
     const t = pool.take();
-    const o = c.notices.tari();
+    const o = await c.notices.tari();
     const key = idemKey('pay');
     const paid = await c.api().post('/v1/payments').set(tAuth(t)).set('Idempotency-Key', key).send({ service: 'TARI', identifier: o.notice, amount: o.amount });
     expect(paid.status).toBe(201);
@@ -212,7 +213,7 @@ describe('reversal (annullo)', () => {
     expect((await reverse(t, a.payment.paymentId, key)).status).toBe(200);
     // The same key for the reversal of another payment, or for a payment, is another request.
     expectProblem(await reverse(t, b.payment.paymentId, key), 409, 'IDEMPOTENCY_CONFLICT');
-    const o = c.notices.tari();
+    const o = await c.notices.tari();
     expectProblem(
       await c.api().post('/v1/payments').set(tAuth(t)).set('Idempotency-Key', key).send({ service: 'TARI', identifier: o.notice, amount: o.amount }),
       409,
@@ -261,7 +262,7 @@ describe('reversal after the settlement window closed', () => {
   it('→ 409 REVERSAL_WINDOW_CLOSED and the payment stays booked', async () => {
     const t = 'T0001';
     const auth = bearer(w.h.terminalToken(t));
-    const o = w.notices.tari();
+    const o = await w.notices.tari();
     const paid = await w.api().post('/v1/payments').set(auth).set('Idempotency-Key', idemKey()).send({ service: 'TARI', identifier: o.notice, amount: o.amount });
     expect(paid.status, paid.text).toBe(201);
     offset = 8 * 86_400_000; // a week later: certainly another settlement day

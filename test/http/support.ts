@@ -1,20 +1,20 @@
 // Shared helpers for the HTTP API tests: one seeded switch per test file, a
-// read-only view of its SQLite file, and pickers that hand out distinct notices so
+// direct view of its store (SQLite file or PostgreSQL database), and pickers that hand out distinct notices so
 // that tests in one file never pay the same thing twice.
 import './quiet.js';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import Database from 'better-sqlite3';
 import request from 'supertest';
 import { expect } from 'vitest';
 import { buildNoticeNumber } from '../../src/domain/notice.js';
 import { startHarness, type Harness } from '../helpers/harness.js';
 import { testToday } from '../helpers/clock.js';
+import { openTestDb, TEST_STORE, type TestDb } from '../helpers/store.js';
 
 export interface Ctx {
   h: Harness;
-  /** Read-only connection on the switch's database file. */
-  db: Database.Database;
+  /** A direct connection on the switch's store, for assertions. */
+  db: TestDb;
   server: http.Server;
   /** supertest bound to one listening server (concurrent requests share it). */
   api: () => ReturnType<typeof request>;
@@ -33,7 +33,7 @@ export async function setupWithEnv(env: Record<string, string>, positions = 100)
 
 async function setupWith(opts: { positions: number; clock?: () => number; env?: Record<string, string> }): Promise<Ctx> {
   const h = await startHarness(opts);
-  const db = new Database(h.config.dbFile, { readonly: true, fileMustExist: true });
+  const db = await openTestDb(h.dir);
   const server = http.createServer(h.app);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const port = (server.address() as AddressInfo).port;
@@ -46,7 +46,7 @@ async function setupWith(opts: { positions: number; clock?: () => number; env?: 
     notices: new NoticePicker(db),
     async close() {
       await new Promise<void>((resolve) => server.close(() => resolve()));
-      db.close();
+      await db.close();
       await h.close();
     },
   };
@@ -94,30 +94,35 @@ export interface OptionRow {
   validUntil: string | null;
 }
 
-const OPTION_SQL = `SELECT o.id AS optionId, o.position_id AS positionId, o.notice_number AS notice, o.amount_cents AS amount,
-  o.lookup_key AS lookupKey, o.rule_params AS ruleParams, o.due_date AS dueDate, o.kind AS kind,
-  p.entity_id AS entityId, p.service_code AS service, p.status AS status, p.valid_until AS validUntil
+const OPTION_SQL = `SELECT o.id AS "optionId", o.position_id AS "positionId", o.notice_number AS notice, o.amount_cents AS amount,
+  o.lookup_key AS "lookupKey", o.rule_params AS "ruleParams", o.due_date AS "dueDate", o.kind AS kind,
+  p.entity_id AS "entityId", p.service_code AS service, p.status AS status, p.valid_until AS "validUntil"
   FROM payment_options o JOIN debt_positions p ON p.id = o.position_id`;
 
 /** Hands out seeded payment options, each at most once per file. */
 export class NoticePicker {
   private readonly used = new Set<number>();
 
-  constructor(private readonly db: Database.Database) {}
+  constructor(private readonly db: TestDb) {}
 
   /** The first unused option matching `where` (SQL over o.* and p.*). */
-  take(where: string, ...params: unknown[]): OptionRow {
-    const rows = this.db.prepare(`${OPTION_SQL} WHERE ${where} ORDER BY o.id`).iterate(...params) as IterableIterator<OptionRow>;
-    for (const r of rows) {
-      if (this.used.has(r.optionId)) continue;
-      this.used.add(r.optionId);
-      return r;
+  async take(where: string, ...params: unknown[]): Promise<OptionRow> {
+    // The first used.size + 1 rows hold an unused one if there is any (unless another
+    // take, between the query and its answer, used one of them: then ask again).
+    for (;;) {
+      const limit = this.used.size + 1;
+      const rows = await this.db.all<OptionRow>(`${OPTION_SQL} WHERE ${where} ORDER BY o.id LIMIT ${limit}`, ...params);
+      for (const r of rows) {
+        if (this.used.has(r.optionId)) continue;
+        this.used.add(r.optionId);
+        return r;
+      }
+      if (rows.length < limit) throw new Error(`no unused option for ${where}`);
     }
-    throw new Error(`no unused option for ${where}`);
   }
 
   /** A payable single option of a service (position VALID, not expired, unpaid). */
-  payable(service: string, extra = '1=1', ...params: unknown[]): OptionRow {
+  payable(service: string, extra = '1=1', ...params: unknown[]): Promise<OptionRow> {
     return this.take(
       `p.service_code = ? AND p.status = 'VALID' AND o.paid_payment_id IS NULL AND o.kind = 'single'
        AND (p.valid_until IS NULL OR p.valid_until >= ?) AND ${extra}`,
@@ -128,23 +133,35 @@ export class NoticePicker {
   }
 
   /** A payable TARI single payment (the documented first notice is left alone). */
-  tari(): OptionRow {
+  tari(): Promise<OptionRow> {
     return this.payable('TARI', "o.notice_number <> '301202400000000164'");
   }
 }
 
 /** Counts payment rows, optionally for one option. */
-export function paymentCount(db: Database.Database, optionId?: number): number {
-  return optionId === undefined
-    ? (db.prepare('SELECT count(*) FROM payments').pluck().get() as number)
-    : (db.prepare('SELECT count(*) FROM payments WHERE option_id = ?').pluck().get(optionId) as number);
+export function paymentCount(db: TestDb, optionId?: number): Promise<number> {
+  return optionId === undefined ? db.scalar('SELECT count(*) FROM payments') : db.scalar('SELECT count(*) FROM payments WHERE option_id = ?', optionId);
 }
 
 /** Counts positions (optionally of one entity). */
-export function positionCount(db: Database.Database, entityId?: string): number {
-  return entityId === undefined
-    ? (db.prepare('SELECT count(*) FROM debt_positions').pluck().get() as number)
-    : (db.prepare('SELECT count(*) FROM debt_positions WHERE entity_id = ?').pluck().get(entityId) as number);
+export function positionCount(db: TestDb, entityId?: string): Promise<number> {
+  return entityId === undefined ? db.scalar('SELECT count(*) FROM debt_positions') : db.scalar('SELECT count(*) FROM debt_positions WHERE entity_id = ?', entityId);
+}
+
+/** The first column of a query's first row (undefined without a row), as the store gives it. */
+export async function pluck<T>(db: TestDb, sql: string, ...params: unknown[]): Promise<T | undefined> {
+  const row = await db.get<Record<string, unknown>>(sql, ...params);
+  return row === undefined ? undefined : (Object.values(row)[0] as T);
+}
+
+/** The first column of every row of a query. */
+export async function pluckAll<T>(db: TestDb, sql: string, ...params: unknown[]): Promise<T[]> {
+  return (await db.all<Record<string, unknown>>(sql, ...params)).map((r) => Object.values(r)[0] as T);
+}
+
+/** SQL for a text member of a JSON text column, on either store. */
+export function jsonText(column: string, key: string): string {
+  return TEST_STORE === 'postgres' ? `(${column}::json ->> '${key}')` : `json_extract(${column}, '$.${key}')`;
 }
 
 /** Fresh, valid aux-3 notice numbers for an entity's segregation code, never seeded ('8' series). */

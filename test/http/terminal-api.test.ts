@@ -9,6 +9,7 @@ import {
   counterOf,
   expectProblem,
   idemKey,
+  jsonText,
   paymentCount,
   setup,
   TerminalPool,
@@ -77,9 +78,9 @@ describe('verify and pay a TARI notice', () => {
   let paid: Record<string, unknown>;
   let location: string | undefined;
 
-  beforeAll(() => {
+  beforeAll(async () => {
     t = terminal();
-    o = c.notices.tari();
+    o = await c.notices.tari();
   });
 
   it('verify answers what is due: entity, description, amountDue, fee, dueDate, status', async () => {
@@ -106,7 +107,7 @@ describe('verify and pay a TARI notice', () => {
   });
 
   it('pay books it: 201, Location, receipt fields, total = amount + fee', async () => {
-    const before = paymentCount(c.db);
+    const before = await paymentCount(c.db);
     const res = await pay(t, { service: 'TARI', identifier: o.notice, amount: o.amount, fee: tariFeeTabaccaio(), payer: VALID_CF });
     expect(res.status, res.text).toBe(201);
     paid = res.body;
@@ -123,15 +124,15 @@ describe('verify and pay a TARI notice', () => {
     expect(new Date(paid.bookedAt as string).toISOString()).toBe(paid.bookedAt);
     expect(paid.settlementDate).toMatch(/^\d{4}-\d{2}-\d{2}$/);
     expect((paid.settlementDate as string) >= today()).toBe(true);
-    expect(paymentCount(c.db)).toBe(before + 1);
-    expect(paymentCount(c.db, o.optionId)).toBe(1);
+    expect(await paymentCount(c.db)).toBe(before + 1);
+    expect(await paymentCount(c.db, o.optionId)).toBe(1);
   });
 
   it('the notice is then paid: verify and pay answer 409 NOTICE_ALREADY_PAID and book nothing', async () => {
     expectProblem(await verify(t, { service: 'TARI', identifier: o.notice }), 409, 'NOTICE_ALREADY_PAID');
     const other = terminal();
     expectProblem(await pay(other, { service: 'TARI', identifier: o.notice, amount: o.amount }), 409, 'NOTICE_ALREADY_PAID');
-    expect(paymentCount(c.db, o.optionId)).toBe(1);
+    expect(await paymentCount(c.db, o.optionId)).toBe(1);
   });
 
   it('GET /v1/payments/{id} (the Location) shows the payment', async () => {
@@ -213,7 +214,7 @@ describe('verify and pay a TARI notice', () => {
 describe('pay by pagoPA QR code', () => {
   it('verify and pay with the QR payload alone; the QR amount is informative only', async () => {
     const t = terminal();
-    const o = c.notices.tari();
+    const o = await c.notices.tari();
     const qr = `PAGOPA|002|${o.notice}|${PRATO_CF}|${o.amount}`;
     const v = await verify(t, { qr });
     expect(v.status, v.text).toBe(200);
@@ -224,24 +225,24 @@ describe('pay by pagoPA QR code', () => {
     expect(res.status, res.text).toBe(201);
     const got = await c.api().get(`/v1/payments/${res.body.paymentId as string}`).set(t.auth);
     expect(got.body).toMatchObject({ service: 'TARI', identifier: o.notice, amount: o.amount });
-    expect(paymentCount(c.db, o.optionId)).toBe(1);
+    expect(await paymentCount(c.db, o.optionId)).toBe(1);
   });
 
   it('the QR with service and the same identifier is accepted; a different identifier → 400 FORMAT', async () => {
     const t = terminal();
-    const o = c.notices.tari();
-    const other = c.notices.tari();
+    const o = await c.notices.tari();
+    const other = await c.notices.tari();
     const qr = `PAGOPA|002|${o.notice}|${PRATO_CF}|${o.amount}`;
     expect((await verify(t, { qr, service: 'TARI', identifier: o.notice })).status).toBe(200);
     expectProblem(await verify(t, { qr, identifier: other.notice }), 400, 'FORMAT');
     expectProblem(await pay(t, { qr, identifier: other.notice, amount: o.amount }), 400, 'FORMAT');
     expectProblem(await verify(t, { qr, service: 'SANZIONI' }), 400, 'FORMAT');
-    expect(paymentCount(c.db, o.optionId) + paymentCount(c.db, other.optionId)).toBe(0);
+    expect(await paymentCount(c.db, o.optionId) + await paymentCount(c.db, other.optionId)).toBe(0);
   });
 
   it('a QR with bad check digits → 422 INVALID_NOTICE_NUMBER; of an unknown notice → 404 NOTICE_UNKNOWN; malformed → 422', async () => {
     const t = terminal();
-    const o = c.notices.tari();
+    const o = await c.notices.tari();
     expectProblem(await verify(t, { qr: `PAGOPA|002|${corruptCheckDigits(o.notice)}|${PRATO_CF}|${o.amount}` }), 422, 'INVALID_NOTICE_NUMBER');
     expectProblem(await verify(t, { qr: `PAGOPA|002|347202400012345688|${PRATO_CF}|100` }), 404, 'NOTICE_UNKNOWN');
     expectProblem(await verify(t, { qr: `PAGOPA|001|${o.notice}|${PRATO_CF}|${o.amount}` }), 422, 'INVALID_NOTICE_NUMBER');
@@ -255,16 +256,16 @@ describe('F services: fixed tariff', () => {
     expect(v.status, v.text).toBe(200);
     expect(v.body).toMatchObject({ service: 'CERTIFICATI', amountDue: 100, dueDate: null, entity: 'Comune di Prato' });
     expect(v.body.fee).toBe(100);
-    const before = paymentCount(c.db);
+    const before = await paymentCount(c.db);
     expectProblem(await pay(t, { service: 'CERTIFICATI', identifier: VALID_CF, amount: 200 }), 422, 'AMOUNT_MISMATCH');
-    expect(paymentCount(c.db)).toBe(before);
+    expect(await paymentCount(c.db)).toBe(before);
     const first = await pay(t, { service: 'CERTIFICATI', identifier: VALID_CF, amount: 100 });
     expect(first.status, first.text).toBe(201);
     expect(first.body).toMatchObject({ amount: 100, fee: 100, total: 200 });
     const second = await pay(t, { service: 'CERTIFICATI', identifier: VALID_CF, amount: 100 });
     expect(second.status).toBe(201);
     expect(second.body.paymentId).not.toBe(first.body.paymentId);
-    expect(paymentCount(c.db)).toBe(before + 2);
+    expect(await paymentCount(c.db)).toBe(before + 2);
   });
 
   it('FOTOGRAMMI by fine number: 1000 cents', async () => {
@@ -303,10 +304,10 @@ describe('S services: self-assessed (IMU)', () => {
 
   it('an amount outside [min, max] → 422 AMOUNT_OUT_OF_RANGE and nothing booked', async () => {
     const t = terminal();
-    const before = paymentCount(c.db);
+    const before = await paymentCount(c.db);
     expectProblem(await pay(t, { service: 'IMU', identifier: VALID_CF, year: 2026, amount: 99 }), 422, 'AMOUNT_OUT_OF_RANGE');
     expectProblem(await pay(t, { service: 'IMU', identifier: VALID_CF, year: 2026, amount: 5_000_001 }), 422, 'AMOUNT_OUT_OF_RANGE');
-    expect(paymentCount(c.db)).toBe(before);
+    expect(await paymentCount(c.db)).toBe(before);
   });
 
   it('IMU without a year → 400 FORMAT; with an invalid fiscal code → 422 INVALID_FISCAL_CODE', async () => {
@@ -317,21 +318,22 @@ describe('S services: self-assessed (IMU)', () => {
 });
 
 describe('MULTA: the amount depends on the day of payment', () => {
-  const multe = () =>
-    (c.db
-      .prepare(
-        `SELECT o.id AS optionId, o.notice_number AS notice, o.lookup_key AS lookupKey, o.rule_params AS ruleParams, o.amount_cents AS amount
+  const multe = async () =>
+    (
+      await c.db.all<{ optionId: number; notice: string; lookupKey: string; ruleParams: string; amount: number }>(
+        `SELECT o.id AS "optionId", o.notice_number AS notice, o.lookup_key AS "lookupKey", o.rule_params AS "ruleParams", o.amount_cents AS amount
          FROM payment_options o JOIN debt_positions p ON p.id = o.position_id
          WHERE p.service_code = 'MULTA' AND p.status = 'VALID' AND o.paid_payment_id IS NULL AND (p.valid_until IS NULL OR p.valid_until >= ?)
          ORDER BY o.id`,
+        today(),
       )
-      .all(today()) as { optionId: number; notice: string; lookupKey: string; ruleParams: string; amount: number }[]).map((r) => ({
+    ).map((r) => ({
       ...r,
       p: JSON.parse(r.ruleParams) as { minCents: number; maxCents: number; costsCents: number; notifiedOn: string; discountExcluded: boolean },
     }));
   const used = new Set<number>();
-  const pick = (pred: (days: number, p: { discountExcluded: boolean }) => boolean) => {
-    const m = multe().find((x) => !used.has(x.optionId) && pred(daysBetween(x.p.notifiedOn, today()), x.p));
+  const pick = async (pred: (days: number, p: { discountExcluded: boolean }) => boolean) => {
+    const m = (await multe()).find((x) => !used.has(x.optionId) && pred(daysBetween(x.p.notifiedOn, today()), x.p));
     if (!m) throw new Error('no suitable MULTA in the seed');
     used.add(m.optionId);
     return m;
@@ -339,7 +341,7 @@ describe('MULTA: the amount depends on the day of payment', () => {
 
   it('within 60 days of notification: the minimum plus costs (by notice)', async () => {
     const t = terminal();
-    const m = pick((d) => d >= 10 && d <= 50);
+    const m = await pick((d) => d >= 10 && d <= 50);
     const expected = m.p.minCents + m.p.costsCents;
     const v = await verify(t, { service: 'MULTA', identifier: m.notice });
     expect(v.status, v.text).toBe(200);
@@ -351,7 +353,7 @@ describe('MULTA: the amount depends on the day of payment', () => {
 
   it('within 5 days: the minimum −30% plus costs (by fine number and plate)', async () => {
     const t = terminal();
-    const m = pick((d, p) => d >= 0 && d <= 3 && !p.discountExcluded);
+    const m = await pick((d, p) => d >= 0 && d <= 3 && !p.discountExcluded);
     const expected = Math.round(m.p.minCents * 0.7) + m.p.costsCents;
     const v = await verify(t, { service: 'MULTA', identifier: m.lookupKey });
     expect(v.status, v.text).toBe(200);
@@ -360,12 +362,12 @@ describe('MULTA: the amount depends on the day of payment', () => {
     expectProblem(await pay(t, { service: 'MULTA', identifier: m.lookupKey, amount: m.p.minCents + m.p.costsCents }), 422, 'AMOUNT_MISMATCH');
     const res = await pay(t, { service: 'MULTA', identifier: m.lookupKey, amount: expected });
     expect(res.status, res.text).toBe(201);
-    expect(paymentCount(c.db, m.optionId)).toBe(1);
+    expect(await paymentCount(c.db, m.optionId)).toBe(1);
   });
 
   it('long after notification: half the maximum plus costs', async () => {
     const t = terminal();
-    const m = pick((d) => d >= 75);
+    const m = await pick((d) => d >= 75);
     const expected = m.p.maxCents / 2 + m.p.costsCents;
     const v = await verify(t, { service: 'MULTA', identifier: m.notice });
     expect(v.status, v.text).toBe(200);
@@ -383,7 +385,7 @@ describe('MULTA: the amount depends on the day of payment', () => {
 describe('BOLLO: by plate and vehicle type', () => {
   it('a current bollo: amount as published, 1% fee; identifier PLATE/TYPE', async () => {
     const t = terminal();
-    const o = c.notices.payable('BOLLO', "json_extract(o.rule_params, '$.dueDate') >= ?", today());
+    const o = await c.notices.payable('BOLLO', `${jsonText('o.rule_params', 'dueDate')} >= ?`, today());
     const [plate, type] = o.lookupKey!.split('/') as [string, string];
     const v = await verify(t, { service: 'BOLLO', identifier: plate, vehicleType: type });
     expect(v.status, v.text).toBe(200);
@@ -393,12 +395,12 @@ describe('BOLLO: by plate and vehicle type', () => {
     expect(res.status, res.text).toBe(201);
     const got = await c.api().get(`/v1/payments/${res.body.paymentId as string}`).set(t.auth);
     expect(got.body).toMatchObject({ service: 'BOLLO', identifier: `${plate}/${type}`, entity: 'Regione Toscana' });
-    expect(paymentCount(c.db, o.optionId)).toBe(1);
+    expect(await paymentCount(c.db, o.optionId)).toBe(1);
   });
 
   it('a late bollo costs more than published (sanction and interest)', async () => {
     const t = terminal();
-    const o = c.notices.payable('BOLLO', "json_extract(o.rule_params, '$.dueDate') < ?", today());
+    const o = await c.notices.payable('BOLLO', `${jsonText('o.rule_params', 'dueDate')} < ?`, today());
     const [plate, type] = o.lookupKey!.split('/') as [string, string];
     const v = await verify(t, { service: 'BOLLO', identifier: `${plate}/${type}` });
     expect(v.status, v.text).toBe(200);
@@ -422,7 +424,7 @@ describe('BOLLO: by plate and vehicle type', () => {
 
   it('the wrong vehicle type finds nothing (404 NOTICE_UNKNOWN); no type → 400; bad plate → 422 INVALID_PLATE', async () => {
     const t = terminal();
-    const o = c.notices.payable('BOLLO', "o.lookup_key LIKE '%/1'");
+    const o = await c.notices.payable('BOLLO', "o.lookup_key LIKE '%/1'");
     const plate = o.lookupKey!.split('/')[0]!;
     expectProblem(await verify(t, { service: 'BOLLO', identifier: plate, vehicleType: '4' }), 404, 'NOTICE_UNKNOWN');
     expectProblem(await verify(t, { service: 'BOLLO', identifier: plate }), 400, 'FORMAT');
@@ -433,13 +435,13 @@ describe('BOLLO: by plate and vehicle type', () => {
 describe('L services looked up by a user code', () => {
   it('LAMPADE by user code: amount as published; once paid, the key answers NOTICE_ALREADY_PAID', async () => {
     const t = terminal();
-    const o = c.notices.payable('LAMPADE', 'p.valid_until IS NULL');
+    const o = await c.notices.payable('LAMPADE', 'p.valid_until IS NULL');
     const v = await verify(t, { service: 'LAMPADE', identifier: o.lookupKey!.toLowerCase() });
     expect(v.status, v.text).toBe(200);
     expect(v.body.amountDue).toBe(o.amount);
     const res = await pay(t, { service: 'LAMPADE', identifier: o.lookupKey!, amount: o.amount });
     expect(res.status, res.text).toBe(201);
-    expect(paymentCount(c.db, o.optionId)).toBe(1);
+    expect(await paymentCount(c.db, o.optionId)).toBe(1);
     expectProblem(await verify(t, { service: 'LAMPADE', identifier: o.lookupKey! }), 409, 'NOTICE_ALREADY_PAID');
     expectProblem(await verify(t, { service: 'LAMPADE', identifier: 'LV999999' }), 404, 'NOTICE_UNKNOWN');
   });
@@ -448,12 +450,13 @@ describe('L services looked up by a user code', () => {
 describe('TARI instalments and a fee-less service', () => {
   it('paying an instalment makes the position PARTIALLY_PAID; the single payment is no longer on offer', async () => {
     const t = terminal();
-    const first = c.notices.take(
+    const first = await c.notices.take(
       "p.service_code = 'TARI' AND p.status = 'VALID' AND p.valid_until IS NULL AND o.kind = 'instalment' AND o.instalment_no = 1",
     );
-    const siblings = c.db
-      .prepare('SELECT notice_number AS notice, kind, instalment_no AS n, amount_cents AS amount FROM payment_options WHERE position_id = ? ORDER BY id')
-      .all(first.positionId) as { notice: string; kind: string; n: number | null; amount: number }[];
+    const siblings = await c.db.all<{ notice: string; kind: string; n: number | null; amount: number }>(
+      'SELECT notice_number AS notice, kind, instalment_no AS n, amount_cents AS amount FROM payment_options WHERE position_id = ? ORDER BY id',
+      first.positionId,
+    );
     const single = siblings.find((s) => s.kind === 'single')!;
     const second = siblings.find((s) => s.n === 2)!;
     expect((await pay(t, { service: 'TARI', identifier: first.notice, amount: first.amount })).status).toBe(201);
@@ -466,7 +469,7 @@ describe('TARI instalments and a fee-less service', () => {
 
   it('TICKET: the entity absorbs the fee (0), total = amount', async () => {
     const t = terminal();
-    const o = c.notices.payable('TICKET');
+    const o = await c.notices.payable('TICKET');
     const res = await pay(t, { service: 'TICKET', identifier: o.notice, amount: o.amount, fee: 0 });
     expect(res.status, res.text).toBe(201);
     expect(res.body).toMatchObject({ fee: 0, total: o.amount });
@@ -475,8 +478,8 @@ describe('TARI instalments and a fee-less service', () => {
 
 describe('refusals: every one a problem+json with its code, and nothing booked', () => {
   let before: number;
-  beforeAll(() => {
-    before = paymentCount(c.db);
+  beforeAll(async () => {
+    before = await paymentCount(c.db);
   });
 
   it('unknown service → 404 SERVICE_UNKNOWN', async () => {
@@ -487,7 +490,7 @@ describe('refusals: every one a problem+json with its code, and nothing booked',
 
   it('a notice with wrong check digits → 422 INVALID_NOTICE_NUMBER', async () => {
     const t = terminal();
-    const o = c.notices.tari();
+    const o = await c.notices.tari();
     const bad = corruptCheckDigits(o.notice);
     expectProblem(await verify(t, { service: 'TARI', identifier: bad }), 422, 'INVALID_NOTICE_NUMBER');
     expectProblem(await pay(t, { service: 'TARI', identifier: bad, amount: o.amount }), 422, 'INVALID_NOTICE_NUMBER');
@@ -500,39 +503,39 @@ describe('refusals: every one a problem+json with its code, and nothing booked',
     const t = terminal();
     expectProblem(await verify(t, { service: 'TARI', identifier: '001000000001234516' }), 404, 'NOTICE_UNKNOWN');
     expectProblem(await pay(t, { service: 'TARI', identifier: '347202400012345688', amount: 100 }), 404, 'NOTICE_UNKNOWN');
-    const o = c.notices.tari();
+    const o = await c.notices.tari();
     expectProblem(await verify(t, { service: 'SANZIONI', identifier: o.notice }), 404, 'NOTICE_UNKNOWN');
     expectProblem(await pay(t, { service: 'SANZIONI', identifier: o.notice, amount: o.amount }), 404, 'NOTICE_UNKNOWN');
   });
 
   it('a wrong amount → 422 AMOUNT_MISMATCH', async () => {
     const t = terminal();
-    const o = c.notices.tari();
+    const o = await c.notices.tari();
     expectProblem(await pay(t, { service: 'TARI', identifier: o.notice, amount: o.amount + 1 }), 422, 'AMOUNT_MISMATCH');
     expectProblem(await pay(t, { service: 'TARI', identifier: o.notice, amount: o.amount - 1 }), 422, 'AMOUNT_MISMATCH');
-    expect(paymentCount(c.db, o.optionId)).toBe(0);
+    expect(await paymentCount(c.db, o.optionId)).toBe(0);
     // Still payable afterwards.
     expect((await verify(t, { service: 'TARI', identifier: o.notice })).status).toBe(200);
   });
 
   it('a fee other than the schedule → 422 FEE_MISMATCH', async () => {
     const t = terminal();
-    const o = c.notices.tari();
+    const o = await c.notices.tari();
     expectProblem(await pay(t, { service: 'TARI', identifier: o.notice, amount: o.amount, fee: tariFeeTabaccaio() - 10 }), 422, 'FEE_MISMATCH');
     expectProblem(await pay(t, { service: 'TARI', identifier: o.notice, amount: o.amount, fee: 0 }), 422, 'FEE_MISMATCH');
-    expect(paymentCount(c.db, o.optionId)).toBe(0);
+    expect(await paymentCount(c.db, o.optionId)).toBe(0);
   });
 
   it('a cancelled position → 409 NOTICE_CANCELLED', async () => {
     const t = terminal();
-    const o = c.notices.take("p.status = 'INVALID' AND p.service_code = 'TARI'");
+    const o = await c.notices.take("p.status = 'INVALID' AND p.service_code = 'TARI'");
     expectProblem(await verify(t, { service: 'TARI', identifier: o.notice }), 409, 'NOTICE_CANCELLED');
     expectProblem(await pay(t, { service: 'TARI', identifier: o.notice, amount: o.amount }), 409, 'NOTICE_CANCELLED');
   });
 
   it('an expired position → 409 NOTICE_EXPIRED', async () => {
     const t = terminal();
-    const o = c.notices.take("p.status = 'EXPIRED' AND p.service_code = 'TARI'");
+    const o = await c.notices.take("p.status = 'EXPIRED' AND p.service_code = 'TARI'");
     expectProblem(await verify(t, { service: 'TARI', identifier: o.notice }), 409, 'NOTICE_EXPIRED');
     expectProblem(await pay(t, { service: 'TARI', identifier: o.notice, amount: o.amount }), 409, 'NOTICE_EXPIRED');
   });
@@ -546,7 +549,7 @@ describe('refusals: every one a problem+json with its code, and nothing booked',
 
   it('an entity fiscal code in the QR that is not the notice entity\'s is at least a well-formed refusal or a payment of the right entity', async () => {
     const t = terminal();
-    const o = c.notices.tari();
+    const o = await c.notices.tari();
     const res = await verify(t, { qr: `PAGOPA|002|${o.notice}|${PISA_CF}|${o.amount}` });
     // The notice belongs to the Comune di Prato; whatever the switch decides, it must never
     // present it as Pisa's.
@@ -554,7 +557,7 @@ describe('refusals: every one a problem+json with its code, and nothing booked',
     else expect(res.status).toBeGreaterThanOrEqual(400);
   });
 
-  it('none of the refusals booked anything', () => {
-    expect(paymentCount(c.db)).toBe(before);
+  it('none of the refusals booked anything', async () => {
+    expect(await paymentCount(c.db)).toBe(before);
   });
 });
