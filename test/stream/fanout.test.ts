@@ -64,17 +64,17 @@ describe(`${SUBSCRIBERS} concurrent subscribers`, () => {
       await c.live;
     });
     expect(sw.server.stream.subscriberCount).toBe(SUBSCRIBERS);
-    const start = maxSeq(sw);
+    const start = await maxSeq(sw);
 
     // 20 payments, concurrently: 14 certificates (Prato), 6 TARIPISA notices (Pisa).
     const tokens = payers.map((t) => terminalToken(sw, t.terminalId));
-    const notices = payableNotices(sw, 'TARIPISA', 6);
+    const notices = await payableNotices(sw, 'TARIPISA', 6);
     const receipts = await Promise.all(
       Array.from({ length: 20 }, (_, i) =>
         i < 14 ? payCertificate(sw, tokens[i % tokens.length]!) : payNotice(sw, tokens[i % tokens.length]!, 'TARIPISA', notices[i - 14]!),
       ),
     );
-    const booked = dbEvents(sw, start);
+    const booked = await dbEvents(sw, start);
     expect(booked).toHaveLength(20);
     expect(new Set(booked.map((e) => e.paymentId))).toEqual(new Set(receipts.map((r) => r.paymentId)));
 

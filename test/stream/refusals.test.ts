@@ -7,11 +7,11 @@
 //  - a token that expires while streaming: close 4401, and a resume with a new token;
 //  - a connection that stops answering pings is dropped.
 // The switch is started, books 6 payments, is stopped; the first 3 events are
-// backdated beyond the retention in the SQLite file, and at restart the server
-// prunes them.
-import Database from 'better-sqlite3';
+// backdated beyond the retention in its store (SQLite file or PostgreSQL database), and
+// at restart the server prunes them.
 import jwt from 'jsonwebtoken';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openTestDb } from '../helpers/store.js';
 import {
   connect,
   dbEvents,
@@ -39,9 +39,9 @@ beforeAll(async () => {
   payer = terminalToken(sw, terminalsOfDistinctCounters(sw, 1)[0]!.terminalId);
   for (let i = 0; i < 6; i++) await payCertificate(sw, payer);
   await sw.stop();
-  const db = new Database(`${sw.dir}/tserve.db`);
-  db.prepare('UPDATE events SET at = at - ? WHERE seq <= 3').run(60 * 86_400_000);
-  db.close();
+  const db = await openTestDb(sw.dir);
+  await db.run('UPDATE events SET at = at - ? WHERE seq <= 3', 60 * 86_400_000);
+  await db.close();
   await sw.restart({ TSERVE_STREAM_HEARTBEAT_SECONDS: '1' });
 });
 
@@ -126,7 +126,7 @@ describe('refused on upgrade', () => {
 
   it('with `after` beyond the last event: 400', async () => {
     const token = userToken(sw, 'finance');
-    const last = maxSeq(sw);
+    const last = await maxSeq(sw);
     expectProblem(await refusal(sw, { token, query: { after: String(last + 1) } }), 400, 'FORMAT', /beyond the last event/);
     expectProblem(await refusal(sw, { token, query: { after: '999999999' } }), 400, 'FORMAT', /beyond the last event/);
   });
@@ -151,8 +151,8 @@ describe('refused on upgrade', () => {
 });
 
 describe('a cursor older than the retained events', () => {
-  it('the server pruned the backdated events at start', () => {
-    const seqs = dbEvents(sw).map((e) => e.seq);
+  it('the server pruned the backdated events at start', async () => {
+    const seqs = (await dbEvents(sw)).map((e) => e.seq);
     expect(seqs.slice(0, 3)).toEqual([4, 5, 6]);
   });
 
@@ -171,9 +171,9 @@ describe('a cursor older than the retained events', () => {
     const c = track(connect(sw, { token: userToken(sw, 'finance'), query: { after: '3' } }));
     await c.opened;
     const live = await c.live;
-    expect(c.events.map((e) => e.seq)).toEqual(dbEvents(sw, 3).map((e) => e.seq));
+    expect(c.events.map((e) => e.seq)).toEqual((await dbEvents(sw, 3)).map((e) => e.seq));
     expect(c.events[0]!.seq).toBe(4);
-    expect(live).toBe(maxSeq(sw));
+    expect(live).toBe(await maxSeq(sw));
     await c.close();
   });
 });
@@ -227,7 +227,7 @@ describe('the end of a stream', () => {
     await again.opened;
     await again.live;
     expect(again.events.map((e) => e.data.paymentId)).toContain(r.paymentId);
-    expect(again.events.map((e) => e.seq)).toEqual(dbEvents(sw, cursor).map((e) => e.seq));
+    expect(again.events.map((e) => e.seq)).toEqual((await dbEvents(sw, cursor)).map((e) => e.seq));
   }, 30_000);
 
   it('a connection that stops answering pings is dropped', async () => {

@@ -99,10 +99,10 @@ describe('who sees what', () => {
     got.pisaService = await sub(pisa, { service: 'TARIPISA,TARI' });
     got.t1CounterPisa = await sub(tok1, { scope: 'counter', service: 'TARIPISA' });
     got.t1Counter2 = await sub(tok1, { counter: c2 }); // another counter's: nothing
-    start = maxSeq(sw);
+    start = await maxSeq(sw);
 
-    const pisaNotices = payableNotices(sw, 'TARIPISA', 3);
-    const tariNotices = payableNotices(sw, 'TARI', 2);
+    const pisaNotices = await payableNotices(sw, 'TARIPISA', 3);
+    const tariNotices = await payableNotices(sw, 'TARI', 2);
     const note = (terminal: string, service: string, channel = 'json') => (r: Record<string, unknown>) => {
       receipts.set(r.paymentId as string, { terminal, service, channel });
       return r;
@@ -133,7 +133,7 @@ describe('who sees what', () => {
     // Every booking has been answered, so every event has been published: after a
     // ping/pong round trip on each connection nothing more is on its way.
     await Promise.all(clients.map((c) => c.barrier()));
-    booked = dbEvents(sw, start);
+    booked = await dbEvents(sw, start);
     const isoEvent = booked.find((e) => e.type === 'payment.booked' && e.terminalId === t3 && e.serviceCode === 'CERTIFICATI')!;
     receipts.set(isoEvent.paymentId!, { terminal: t3, service: 'CERTIFICATI', channel: 'iso8583' });
   });
@@ -246,7 +246,7 @@ describe('ways to connect', () => {
     await c.opened;
     expect(c.ws.protocol).toBe('tserve.v1');
     const liveSeq = await c.live;
-    expect(liveSeq).toBe(maxSeq(sw));
+    expect(liveSeq).toBe(await maxSeq(sw));
     const t = terminalsOfDistinctCounters(sw, 1, 60)[0]!;
     const r = await payCertificate(sw, await terminalLogin(sw, t.terminalId));
     await c.until((ev: WireEvent[]) => ev.some((e) => e.data.paymentId === r.paymentId), 'the new payment');
@@ -254,7 +254,7 @@ describe('ways to connect', () => {
   });
 
   it('with ?after= a client replays from there, then goes live without a gap or a duplicate', async () => {
-    const all = dbEvents(sw, 0);
+    const all = await dbEvents(sw, 0);
     expect(all.length).toBeGreaterThanOrEqual(9);
     const from = all[2]!.seq;
     const c = connect(sw, { token: userToken(sw, 'finance'), query: { after: String(from) } });
@@ -266,6 +266,6 @@ describe('ways to connect', () => {
     const r = await pay(sw, await terminalLogin(sw, t.terminalId), { service: 'CERTIFICATI', identifier: VALID_CF, amount: 100 });
     await c.until((ev) => ev.some((e) => e.data.paymentId === r.paymentId), 'the new payment');
     await c.barrier();
-    expect(seqs(c.events)).toEqual(seqs(dbEvents(sw, from)));
+    expect(seqs(c.events)).toEqual(seqs(await dbEvents(sw, from)));
   });
 });

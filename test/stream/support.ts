@@ -1,12 +1,11 @@
 // Shared helpers for the stream tests: a real listening switch (startServer) on a
 // temporary data directory, tokens signed with its key, payments over real HTTP,
-// real `ws` clients that collect what they receive, and a read-only view of the
-// events table to compare with.
+// real `ws` clients that collect what they receive, and a view of the events table
+// (on either store: openTestDb) to compare with.
 import './quiet.js';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import Database from 'better-sqlite3';
 import jwt from 'jsonwebtoken';
 import { WebSocket } from 'ws';
 import { loadConfig } from '../../src/config.js';
@@ -16,6 +15,7 @@ import { Payments } from '../../src/payments/service.js';
 import type { Store } from '../../src/store/types.js';
 import { IsoTerminal } from '../../terminals/simulator/client.js';
 import { testClock, testToday } from '../helpers/clock.js';
+import { openTestDb, storeEnv, type TestDb } from '../helpers/store.js';
 
 export const VALID_CF = 'RSSMRA85T10A562S';
 
@@ -33,8 +33,8 @@ export interface Switch {
   wsUrl: string;
   credentials: DemoCredentials;
   key: Buffer;
-  /** Read-only connection on the switch's SQLite file. */
-  db: Database.Database;
+  /** A connection on the switch's store (its SQLite file or PostgreSQL database), opened on first use; closed by stop(). */
+  db(): Promise<TestDb>;
   stop(): Promise<void>;
   restart(env?: Record<string, string>): Promise<void>;
   close(): Promise<void>;
@@ -60,8 +60,10 @@ function baseEnv(dir: string, env: Record<string, string>): Record<string, strin
 /** Starts a seeded switch on a fresh temporary directory. */
 export async function startSwitch(env: Record<string, string> = {}): Promise<Switch> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'tserve-stream-'));
-  let server: RunningServer | null = await startServer(loadConfig(baseEnv(dir, env)), { clock: testClock });
-  let db: Database.Database | null = null;
+  // The same store at every (re)start: nothing for SQLite, the directory's own database on PostgreSQL.
+  const store = await storeEnv(dir);
+  let server: RunningServer | null = await startServer(loadConfig(baseEnv(dir, { ...store, ...env })), { clock: testClock });
+  let db: Promise<TestDb> | null = null;
   const sw: Switch = {
     dir,
     server,
@@ -69,19 +71,20 @@ export async function startSwitch(env: Record<string, string> = {}): Promise<Swi
     wsUrl: server.url.replace(/^http/, 'ws') + '/v1/stream',
     credentials: JSON.parse(readFileSync(path.join(dir, 'demo-credentials.json'), 'utf8')) as DemoCredentials,
     key: Buffer.from(readFileSync(path.join(dir, 'jwt.key'), 'utf8').trim(), 'hex'),
-    get db() {
-      db ??= new Database(path.join(dir, 'tserve.db'), { readonly: true, fileMustExist: true });
+    db() {
+      db ??= openTestDb(dir);
       return db;
     },
     async stop() {
-      db?.close();
+      const open = db;
       db = null;
+      if (open) await (await open).close();
       if (server) await server.close();
       server = null;
     },
     async restart(more: Record<string, string> = {}) {
       await sw.stop();
-      server = await startServer(loadConfig(baseEnv(dir, { ...env, ...more })), { clock: testClock });
+      server = await startServer(loadConfig(baseEnv(dir, { ...store, ...env, ...more })), { clock: testClock });
       sw.server = server;
       sw.url = server.url;
       sw.wsUrl = server.url.replace(/^http/, 'ws') + '/v1/stream';
@@ -231,16 +234,18 @@ export async function payNotice(sw: Switch, token: string, service: string, noti
 
 /** Payable single notices of a service, unused so far in this process. */
 const usedNotices = new Set<string>();
-export function payableNotices(sw: Switch, service: string, n: number): string[] {
+export async function payableNotices(sw: Switch, service: string, n: number): Promise<string[]> {
   const today = testToday();
-  const rows = sw.db
-    .prepare(
+  const db = await sw.db();
+  const rows = (
+    await db.all<{ notice: string }>(
       `SELECT o.notice_number AS notice FROM payment_options o JOIN debt_positions p ON p.id = o.position_id
        WHERE p.service_code = ? AND p.status = 'VALID' AND o.paid_payment_id IS NULL AND o.kind = 'single'
          AND (p.valid_until IS NULL OR p.valid_until >= ?) ORDER BY o.id`,
+      service,
+      today,
     )
-    .pluck()
-    .all(service, today) as string[];
+  ).map((r) => r.notice);
   const out = rows.filter((r) => !usedNotices.has(r)).slice(0, n);
   if (out.length < n) throw new Error(`only ${out.length} payable ${service} notices`);
   for (const r of out) usedNotices.add(r);
@@ -277,18 +282,21 @@ export interface DbEvent {
   paymentId: string | null;
 }
 
-export function dbEvents(sw: Switch, afterSeq = 0): DbEvent[] {
-  return sw.db
-    .prepare(
-      `SELECT seq, type, terminal_id AS terminalId, counter_id AS counterId, entity_id AS entityId,
-              service_code AS serviceCode, json_extract(payload, '$.paymentId') AS paymentId
-       FROM events WHERE seq > ? ORDER BY seq`,
-    )
-    .all(afterSeq) as DbEvent[];
+export async function dbEvents(sw: Switch, afterSeq = 0): Promise<DbEvent[]> {
+  const db = await sw.db();
+  // Quoted aliases: PostgreSQL folds unquoted ones to lower case. The payload (JSON text
+  // on both stores) is parsed here rather than with either dialect's JSON functions.
+  const rows = await db.all<Omit<DbEvent, 'paymentId'> & { payload: string }>(
+    `SELECT seq, type, terminal_id AS "terminalId", counter_id AS "counterId", entity_id AS "entityId",
+            service_code AS "serviceCode", payload
+     FROM events WHERE seq > ? ORDER BY seq`,
+    afterSeq,
+  );
+  return rows.map(({ payload, ...e }) => ({ ...e, paymentId: (JSON.parse(payload) as { paymentId?: string }).paymentId ?? null }));
 }
 
-export function maxSeq(sw: Switch): number {
-  return (sw.db.prepare('SELECT coalesce(max(seq), 0) FROM events').pluck().get() as number) ?? 0;
+export async function maxSeq(sw: Switch): Promise<number> {
+  return (await sw.db()).scalar('SELECT coalesce(max(seq), 0) FROM events');
 }
 
 // ------------------------------------------------------------------ stream clients
