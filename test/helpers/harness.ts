@@ -34,6 +34,8 @@ export interface Harness {
 export interface HarnessOptions {
   positions?: number;
   env?: Record<string, string>;
+  /** The embedded SQLite store whichever store the suite runs on (tests of `tserve copy`). */
+  sqlite?: boolean;
   /** The switch's clock; the test clock (TEST_DAY, 10:00 Rome) by default. */
   clock?: () => number;
 }
@@ -45,7 +47,7 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
     TSERVE_SEED_POSITIONS: String(opts.positions ?? 3000),
     TSERVE_RATE_LIMIT_PER_MINUTE: '1000000',
     TSERVE_AUTH_RATE_LIMIT_PER_MINUTE: '1000000',
-    ...(await storeEnv(dir)),
+    ...(opts.sqlite ? {} : await storeEnv(dir)),
     ...opts.env,
   });
   const rt = await openRuntime(config, opts.clock ?? testClock);
