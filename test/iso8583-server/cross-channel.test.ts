@@ -32,11 +32,11 @@ function expectProblem(res: { status: number; text: string; headers: Record<stri
 describe('ISO 8583 → JSON', () => {
   it('a payment made over ISO 8583 is readable over the JSON API with its amount, fee, RRN and channel', async () => {
     const t = await ctx.signedOn();
-    const n = ctx.notices.take();
+    const n = await ctx.notices.take();
     const { sent, response: r } = await t.pay(id(n), n.amount);
     expect(r.code, why(r)).toBe('00');
     const rrn = r.fields.get(37)!;
-    const row = paymentByRrn(ctx.db, rrn)!;
+    const row = (await paymentByRrn(ctx.db, rrn))!;
     expect(row).toBeDefined();
 
     const res = await api(ctx.h).get(`/v1/payments/${row.public_id}`).set(bearer(t));
@@ -62,7 +62,7 @@ describe('ISO 8583 → JSON', () => {
 
   it('a notice paid over ISO 8583 gets 409 NOTICE_ALREADY_PAID over JSON, and is booked once', async () => {
     const t = await ctx.signedOn();
-    const n = ctx.notices.take();
+    const n = await ctx.notices.take();
     const { response: r } = await t.pay(id(n), n.amount);
     expect(r.code, why(r)).toBe('00');
     // The same terminal, and another one, try over JSON.
@@ -74,14 +74,14 @@ describe('ISO 8583 → JSON', () => {
         .send({ ...id(n), amount: n.amount });
       expectProblem(res, 409, 'NOTICE_ALREADY_PAID');
     }
-    expect(paymentsOfOption(ctx.db, n.optionId)).toHaveLength(1);
+    expect(await paymentsOfOption(ctx.db, n.optionId)).toHaveLength(1);
   });
 });
 
 describe('JSON → ISO 8583', () => {
   it('a notice paid over JSON gets 80 NOTICE_ALREADY_PAID over ISO 8583, and is booked once', async () => {
     const t = await ctx.signedOn();
-    const n = ctx.notices.take();
+    const n = await ctx.notices.take();
     const res = await api(ctx.h)
       .post('/v1/payments')
       .set({ ...bearer(t), 'Idempotency-Key': randomUUID() })
@@ -93,7 +93,7 @@ describe('JSON → ISO 8583', () => {
     expect(r.tlv.get('ER')).toBe('NOTICE_ALREADY_PAID');
     expect(r.macOk).toBe(true);
     expect(r.fields.has(37)).toBe(false);
-    const rows = paymentsOfOption(ctx.db, n.optionId);
+    const rows = await paymentsOfOption(ctx.db, n.optionId);
     expect(rows).toHaveLength(1);
     expect(rows[0]!.channel).toBe('json');
   });
@@ -102,12 +102,12 @@ describe('JSON → ISO 8583', () => {
 describe('reversals across channels', () => {
   it('an ISO 0400 shows as REVERSED over JSON; a JSON reversal of an ISO payment makes a later 0400 a no-op 00', async () => {
     const t = await ctx.signedOn();
-    const [n1, n2] = [ctx.notices.take(), ctx.notices.take()];
+    const [n1, n2] = [await ctx.notices.take(), await ctx.notices.take()];
 
     const { sent: s1, response: p1 } = await t.pay(id(n1), n1.amount);
     expect(p1.code, why(p1)).toBe('00');
     expect((await t.reverse(s1, n1.amount, '0400')).code).toBe('00');
-    const row1 = paymentByRrn(ctx.db, p1.fields.get(37)!)!;
+    const row1 = (await paymentByRrn(ctx.db, p1.fields.get(37)!))!;
     const view = await api(ctx.h).get(`/v1/payments/${row1.public_id}`).set(bearer(t));
     expect(view.status, view.text).toBe(200);
     expect(view.body.status).toBe('REVERSED');
@@ -115,24 +115,24 @@ describe('reversals across channels', () => {
 
     const { sent: s2, response: p2 } = await t.pay(id(n2), n2.amount);
     expect(p2.code, why(p2)).toBe('00');
-    const row2 = paymentByRrn(ctx.db, p2.fields.get(37)!)!;
+    const row2 = (await paymentByRrn(ctx.db, p2.fields.get(37)!))!;
     const rev = await api(ctx.h)
       .post(`/v1/payments/${row2.public_id}/reversal`)
       .set({ ...bearer(t), 'Idempotency-Key': randomUUID() });
     expect(rev.status, rev.text).toBe(200);
     expect(rev.body.status).toBe('REVERSED');
-    const reversed = paymentByRrn(ctx.db, p2.fields.get(37)!)!;
+    const reversed = (await paymentByRrn(ctx.db, p2.fields.get(37)!))!;
     const r = await t.reverse(s2, n2.amount, '0400');
     expect(r.code, why(r)).toBe('00');
-    expect(paymentByRrn(ctx.db, p2.fields.get(37)!)).toEqual(reversed);
-    expect(optionPaid(ctx.db, n2.optionId)).toBe(false);
+    expect(await paymentByRrn(ctx.db, p2.fields.get(37)!)).toEqual(reversed);
+    expect(await optionPaid(ctx.db, n2.optionId)).toBe(false);
   });
 });
 
 describe('the two channels never share a transaction key', () => {
   it('a JSON Idempotency-Key shaped like the ISO key of a 0200 is accepted but lives apart: no 0400 can name a JSON payment', async () => {
     const t = await ctx.signedOn();
-    const n = ctx.notices.take();
+    const n = await ctx.notices.take();
     const f7 = transmissionTime(t.now());
     const stan = '000777';
     // Any 8–64 character key is the terminal's to choose (§2); JSON keys are kept in their own namespace.
@@ -141,10 +141,10 @@ describe('the two channels never share a transaction key', () => {
       .set({ ...bearer(t), 'Idempotency-Key': `iso:${f7}:${stan}` })
       .send({ ...id(n), amount: n.amount });
     expect(paid.status, paid.text).toBe(201);
-    expect(paymentsOfOption(ctx.db, n.optionId)).toHaveLength(1);
+    expect(await paymentsOfOption(ctx.db, n.optionId)).toHaveLength(1);
     const r = await t.reverse({ mti: '0200', stan, f7, packed: Buffer.alloc(0) }, n.amount, '0400');
     expect(r.code, why(r)).toBe('25');
-    expect(optionPaid(ctx.db, n.optionId)).toBe(true);
+    expect(await optionPaid(ctx.db, n.optionId)).toBe(true);
   });
 });
 

@@ -49,8 +49,8 @@ describe('the examples match what the switch sends', () => {
     sameShape(await t.echo(), example('Echo'));
 
     // A notice with a due date, so that 0110 carries DD as the example does.
-    let n: Notice = ctx.notices.take();
-    while (!n.dueDate) n = ctx.notices.take();
+    let n: Notice = await ctx.notices.take();
+    while (!n.dueDate) n = await ctx.notices.take();
     const inquiry = await t.inquiry({ service: n.service, identifier: n.notice });
     sameShape(inquiry, example('Payment inquiry'));
 

@@ -71,7 +71,7 @@ function payment(t: IsoTerminal, n: Notice): Sent {
 describe('a bitmap in lowercase hex', () => {
   it('0200 with a lowercase primary bitmap (MAC correct over the bytes sent) → 0210 30 with its 11 and 41; nothing booked; the connection serves the next request', async () => {
     const t = await ctx.signedOn();
-    const n = ctx.notices.take();
+    const n = await ctx.notices.take();
     const sent = payment(t, n);
     const bad = remac(lowercase(sent.packed, 4, 20), t.sessionKey!);
     const first = latin1(sent.packed).slice(4, 20).search(/[A-F]/);
@@ -80,19 +80,19 @@ describe('a bitmap in lowercase hex', () => {
     const r = await t.sendRaw(bad, sent.stan);
     expectFormatError(r, t, '0210', sent.stan);
     expect([...r.fields.keys()]).toEqual([11, 39, 41, 48, 64]);
-    expect(paymentsOfOption(ctx.db, n.optionId)).toHaveLength(0);
+    expect(await paymentsOfOption(ctx.db, n.optionId)).toHaveLength(0);
 
     // Same connection: the next request (here the same payment, correctly encoded) is served.
     expect(t.connected).toBe(true);
     const ok = await t.sendRaw(sent.packed, sent.stan);
     expect(ok.code, why(ok)).toBe('00');
     expect(ok.macOk).toBe(true);
-    expect(paymentsOfOption(ctx.db, n.optionId)).toHaveLength(1);
+    expect(await paymentsOfOption(ctx.db, n.optionId)).toHaveLength(1);
   });
 
   it('0400 with a lowercase secondary bitmap → 0410 30; the payment is not reversed until a well-formed 0400 comes', async () => {
     const t = await ctx.signedOn();
-    const n = ctx.notices.take();
+    const n = await ctx.notices.take();
     const { sent: original, response: paid } = await t.pay(id(n), n.amount);
     expect(paid.code, why(paid)).toBe('00');
 
@@ -107,18 +107,18 @@ describe('a bitmap in lowercase hex', () => {
 
     const r = await t.sendRaw(bad, rev.stan);
     expectFormatError(r, t, '0410', rev.stan);
-    expect(paymentByRrn(ctx.db, paid.fields.get(37)!)!.reversed_at).toBeNull();
+    expect((await paymentByRrn(ctx.db, paid.fields.get(37)!))!.reversed_at).toBeNull();
 
     const ok = await t.sendRaw(rev.packed, rev.stan);
     expect(ok.code, why(ok)).toBe('00');
-    expect(paymentByRrn(ctx.db, paid.fields.get(37)!)!.reversed_at).not.toBeNull();
+    expect((await paymentByRrn(ctx.db, paid.fields.get(37)!))!.reversed_at).not.toBeNull();
   });
 });
 
 describe('a MAC (b field) in lowercase hex', () => {
   it('0200 whose MAC is right but in lowercase → 0210 30, not 63; nothing booked; the uppercase one is then booked', async () => {
     const t = await ctx.signedOn();
-    const n = ctx.notices.take();
+    const n = await ctx.notices.take();
     let sent = payment(t, n);
     // A MAC of digits only has no lowercase form; take another STAN in that (rare) case.
     while (!/[A-F]/.test(latin1(sent.packed).slice(-16))) sent = payment(t, n);
@@ -128,11 +128,11 @@ describe('a MAC (b field) in lowercase hex', () => {
 
     const r = await t.sendRaw(bad, sent.stan);
     expectFormatError(r, t, '0210', sent.stan);
-    expect(paymentsOfOption(ctx.db, n.optionId)).toHaveLength(0);
+    expect(await paymentsOfOption(ctx.db, n.optionId)).toHaveLength(0);
 
     const ok = await t.sendRaw(sent.packed, sent.stan);
     expect(ok.code, why(ok)).toBe('00');
-    expect(paymentsOfOption(ctx.db, n.optionId)).toHaveLength(1);
+    expect(await paymentsOfOption(ctx.db, n.optionId)).toHaveLength(1);
   });
 
   it('a sign-on (0800/001) with its MAC in lowercase, from a terminal without a session → 0810 30 under K_signon, no SK; a well-formed sign-on then succeeds', async () => {

@@ -24,8 +24,8 @@ beforeAll(async () => {
   ctx = await setup();
   t = await ctx.signedOn();
   other = await ctx.signedOn();
-  tNotice = ctx.notices.take();
-  otherNotice = ctx.notices.take();
+  tNotice = await ctx.notices.take();
+  otherNotice = await ctx.notices.take();
 });
 
 afterAll(async () => {
@@ -319,7 +319,7 @@ describe('malformed frames: 30 or a closed connection, and the other terminal is
   }
 
   it('a valid 0200 followed by garbage in the same write is booked once AND answered before the connection closes', async () => {
-    const n = ctx.notices.take();
+    const n = await ctx.notices.take();
     const conn = await ctx.raw();
     const pay = t.pack('0200', txnFields(t, '500000', n.amount, n));
     conn.write(Buffer.concat([frame(pay.packed), prefix(4), bytes('junk')]));
@@ -330,7 +330,7 @@ describe('malformed frames: 30 or a closed connection, and the other terminal is
     again.write(frame(pay.packed));
     const retry = parse((await again.next())!);
     expect(retry.code, why(retry)).toBe('00');
-    expect(paymentsOfOption(ctx.db, n.optionId)).toHaveLength(1);
+    expect(await paymentsOfOption(ctx.db, n.optionId)).toHaveLength(1);
     expect(first, 'the 0210 of a payment that was booked must not be lost to the hang-up').not.toBeNull();
     const r = parse(first!);
     expect(r.mti).toBe('0210');

@@ -24,10 +24,10 @@ describe('network management before sign-on', () => {
 
   it('answers a sign-off without a session with 00 and records no sign-off', async () => {
     const t = await ctx.terminal();
-    const before = (ctx.db.prepare("SELECT count(*) AS n FROM events WHERE type = 'terminal.signed_off'").get() as { n: number }).n;
+    const before = (await ctx.db.get<{ n: number }>("SELECT count(*) AS n FROM events WHERE type = 'terminal.signed_off'"))!.n;
     const off = await t.signOff();
     expect(off.code).toBe('00');
-    const after = (ctx.db.prepare("SELECT count(*) AS n FROM events WHERE type = 'terminal.signed_off'").get() as { n: number }).n;
+    const after = (await ctx.db.get<{ n: number }>("SELECT count(*) AS n FROM events WHERE type = 'terminal.signed_off'"))!.n;
     expect(after).toBe(before);
   });
 });

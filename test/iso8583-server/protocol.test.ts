@@ -2,7 +2,7 @@
 // session keys, inquiry, payment, retransmission, reversals and advices, the 58/63
 // refusals, reconciliation, echo, sign-off, and pipelined requests matched by 41 + 11.
 // Every outcome is checked on the wire (fields, MAC under the key §1.7 names) and,
-// where something could have been booked, in the SQLite file itself.
+// where something could have been booked, in the store itself (SQLite file or PostgreSQL database).
 import './quiet.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TerminalKeys } from '../../src/auth/terminal-keys.js';
@@ -14,8 +14,10 @@ import { IsoTerminal, reconciliationFields, transmissionTime } from '../../termi
 import type { Payments } from '../../src/payments/service.js';
 import { api } from '../helpers/harness.js';
 import { testToday } from '../helpers/clock.js';
+import { addDays } from '../../src/domain/calendar.js';
 import {
   flipMac,
+  jsonText,
   ledgerEntryCount,
   optionPaid,
   parse,
@@ -101,7 +103,7 @@ describe('sign-on (0800/001)', () => {
 describe('inquiry (0100 → 0110)', () => {
   it('answers the amount due in 4, the fee in 28 and EN/DS/DD/AD in 48, books nothing', async () => {
     const t = await ctx.signedOn();
-    const n = ctx.notices.take();
+    const n = await ctx.notices.take();
     const fields = txnFields(t, '300000', 0, n);
     const { sent, response: r } = await t.request('0100', fields);
     expect(r.mti).toBe('0110');
@@ -123,20 +125,19 @@ describe('inquiry (0100 → 0110)', () => {
     expect(r.tlv.has('ER')).toBe(false);
     for (const n of [3, 7, 11, 41, 42, 49]) expect(r.fields.get(n), `field ${n}`).toBe(fields[n]);
     expect(sent.stan).toBe(fields[11]);
-    expect(paymentCount(ctx.db, n.optionId)).toBe(0);
+    expect(await paymentCount(ctx.db, n.optionId)).toBe(0);
   });
 });
 
 describe('inquiry of a late bollo auto', () => {
   it('the 0110 carries the breakdown in 48 (TX tax, SN sanction, IN interest, DL days late), summing to AD', async () => {
     const t = await ctx.signedOn();
-    const row = ctx.db
-      .prepare(
-        `SELECT o.lookup_key AS lookupKey, o.amount_cents AS amount FROM payment_options o JOIN debt_positions p ON p.id = o.position_id
-         WHERE p.service_code = 'BOLLO' AND p.status = 'VALID' AND o.paid_payment_id IS NULL
-           AND json_extract(o.rule_params, '$.dueDate') < date(?, '-20 days') ORDER BY o.id LIMIT 1`,
-      )
-      .get(testToday()) as { lookupKey: string; amount: number };
+    const row = (await ctx.db.get<{ lookupKey: string; amount: number }>(
+      `SELECT o.lookup_key AS "lookupKey", o.amount_cents AS amount FROM payment_options o JOIN debt_positions p ON p.id = o.position_id
+       WHERE p.service_code = 'BOLLO' AND p.status = 'VALID' AND o.paid_payment_id IS NULL
+         AND ${jsonText('o.rule_params', 'dueDate')} < ? ORDER BY o.id LIMIT 1`,
+      addDays(testToday(), -20),
+    ))!;
     const [plate, vehicleType] = row.lookupKey.split('/') as [string, string];
     const r = await t.inquiry({ service: 'BOLLO', identifier: plate, vehicleType });
     expect(r.code, why(r)).toBe('00');
@@ -153,7 +154,7 @@ describe('inquiry of a late bollo auto', () => {
 describe('payment (0200 → 0210)', () => {
   it('books and answers 15, 28, 37, 38 and 48 RN, MACed with the session key', async () => {
     const t = await ctx.signedOn();
-    const n = ctx.notices.take();
+    const n = await ctx.notices.take();
     const inquiry = await t.inquiry(id(n));
     expect(inquiry.code, why(inquiry)).toBe('00');
     const fee = getField(inquiry, 28)!;
@@ -167,7 +168,7 @@ describe('payment (0200 → 0210)', () => {
     expect(verifyMac(r.packed, r, deriveSignonKey(t.creds.tmk))).toBe(false);
     expectEchoed(req.packed, r.fields);
 
-    const row = paymentByRrn(ctx.db, r.fields.get(37)!);
+    const row = await paymentByRrn(ctx.db, r.fields.get(37)!);
     expect(row).toBeDefined();
     expect(row!.option_id).toBe(n.optionId);
     expect(row!.channel).toBe('iso8583');
@@ -181,27 +182,27 @@ describe('payment (0200 → 0210)', () => {
     expect(getField(r, 15)).toEqual(monthDayOf(row!.settlement_date));
     expect(getField(r, 28)).toBe(fee);
     expect(r.tlv.get('RN')).toBe(row!.receipt_number);
-    expect(optionPaid(ctx.db, n.optionId)).toBe(true);
+    expect(await optionPaid(ctx.db, n.optionId)).toBe(true);
   });
 
   it('a retransmitted 0200 (same bytes) gets the same 37/38 and books nothing', async () => {
     const t = await ctx.signedOn();
-    const n = ctx.notices.take();
+    const n = await ctx.notices.take();
     const { sent, response: first } = await t.pay(id(n), n.amount);
     expect(first.code, why(first)).toBe('00');
-    const before = paymentCount(ctx.db);
+    const before = await paymentCount(ctx.db);
     const again = await t.sendRaw(sent.packed, sent.stan);
     expect(again.code, why(again)).toBe('00');
     expect(again.macOk).toBe(true);
     for (const f of [15, 28, 37, 38, 48]) expect(again.fields.get(f), `field ${f}`).toBe(first.fields.get(f));
-    expect(paymentCount(ctx.db)).toBe(before);
-    expect(paymentsOfOption(ctx.db, n.optionId)).toHaveLength(1);
+    expect(await paymentCount(ctx.db)).toBe(before);
+    expect(await paymentsOfOption(ctx.db, n.optionId)).toHaveLength(1);
   });
 
   it('different content under the same STAN and field 7 gets 94 and books nothing', async () => {
     const t = await ctx.signedOn();
-    const n = ctx.notices.take();
-    const other = ctx.notices.take();
+    const n = await ctx.notices.take();
+    const other = await ctx.notices.take();
     const { sent, response: first } = await t.pay(id(n), n.amount);
     expect(first.code, why(first)).toBe('00');
     const fields = Object.fromEntries(decode(sent.packed).fields) as Record<number, string>;
@@ -215,74 +216,74 @@ describe('payment (0200 → 0210)', () => {
     expect(r.tlv.get('ER')).toBe('DUPLICATE');
     expect(r.macOk).toBe(true);
     expect(r.fields.has(37)).toBe(false);
-    expect(paymentCount(ctx.db, other.optionId)).toBe(0);
-    expect(optionPaid(ctx.db, other.optionId)).toBe(false);
-    expect(paymentsOfOption(ctx.db, n.optionId)).toHaveLength(1);
+    expect(await paymentCount(ctx.db, other.optionId)).toBe(0);
+    expect(await optionPaid(ctx.db, other.optionId)).toBe(false);
+    expect(await paymentsOfOption(ctx.db, n.optionId)).toHaveLength(1);
   });
 });
 
 describe('reversal (0400 / 0420 / 0421)', () => {
   it('0400 → 0410 00, and the notice is payable again', async () => {
     const t = await ctx.signedOn();
-    const n = ctx.notices.take();
+    const n = await ctx.notices.take();
     const { sent, response: paid } = await t.pay(id(n), n.amount);
     expect(paid.code, why(paid)).toBe('00');
     const rev = await t.reverse(sent, n.amount, '0400');
     expect(rev.mti).toBe('0410');
     expect(rev.code, why(rev)).toBe('00');
     expect(rev.macOk).toBe(true);
-    expect(paymentByRrn(ctx.db, paid.fields.get(37)!)!.reversed_at).not.toBeNull();
-    expect(optionPaid(ctx.db, n.optionId)).toBe(false);
+    expect((await paymentByRrn(ctx.db, paid.fields.get(37)!))!.reversed_at).not.toBeNull();
+    expect(await optionPaid(ctx.db, n.optionId)).toBe(false);
 
     const inquiry = await t.inquiry(id(n));
     expect(inquiry.code, why(inquiry)).toBe('00');
     const { response: again } = await t.pay(id(n), n.amount);
     expect(again.code, why(again)).toBe('00');
     expect(again.fields.get(37)).not.toBe(paid.fields.get(37));
-    expect(paymentsOfOption(ctx.db, n.optionId)).toHaveLength(2);
-    expect(optionPaid(ctx.db, n.optionId)).toBe(true);
+    expect(await paymentsOfOption(ctx.db, n.optionId)).toHaveLength(2);
+    expect(await optionPaid(ctx.db, n.optionId)).toBe(true);
   });
 
   it('a second 0400 of the same payment → 00 and changes nothing', async () => {
     const t = await ctx.signedOn();
-    const n = ctx.notices.take();
+    const n = await ctx.notices.take();
     const { sent, response: paid } = await t.pay(id(n), n.amount);
     expect(paid.code, why(paid)).toBe('00');
     expect((await t.reverse(sent, n.amount, '0400')).code).toBe('00');
     // The notice is paid again (by another payment) before the second reversal comes.
     const { response: repaid } = await t.pay(id(n), n.amount);
     expect(repaid.code, why(repaid)).toBe('00');
-    const original = paymentByRrn(ctx.db, paid.fields.get(37)!)!;
-    const entries = ledgerEntryCount(ctx.db, original.id);
-    const total = paymentCount(ctx.db);
+    const original = (await paymentByRrn(ctx.db, paid.fields.get(37)!))!;
+    const entries = await ledgerEntryCount(ctx.db, original.id);
+    const total = await paymentCount(ctx.db);
 
     const second = await t.reverse(sent, n.amount, '0400');
     expect(second.mti).toBe('0410');
     expect(second.code, why(second)).toBe('00');
     expect(second.macOk).toBe(true);
-    expect(paymentByRrn(ctx.db, paid.fields.get(37)!)).toEqual(original);
-    expect(ledgerEntryCount(ctx.db, original.id)).toBe(entries);
-    expect(paymentCount(ctx.db)).toBe(total);
-    expect(paymentByRrn(ctx.db, repaid.fields.get(37)!)!.reversed_at).toBeNull();
-    expect(optionPaid(ctx.db, n.optionId)).toBe(true);
+    expect(await paymentByRrn(ctx.db, paid.fields.get(37)!)).toEqual(original);
+    expect(await ledgerEntryCount(ctx.db, original.id)).toBe(entries);
+    expect(await paymentCount(ctx.db)).toBe(total);
+    expect((await paymentByRrn(ctx.db, repaid.fields.get(37)!))!.reversed_at).toBeNull();
+    expect(await optionPaid(ctx.db, n.optionId)).toBe(true);
   });
 
   it('a 0400 for an unknown original → 25 ORIGINAL_NOT_FOUND', async () => {
     const t = await ctx.signedOn();
-    const n = ctx.notices.take();
+    const n = await ctx.notices.take();
     const never = t.pack('0200', txnFields(t, '500000', n.amount, n)); // never sent
-    const total = paymentCount(ctx.db);
+    const total = await paymentCount(ctx.db);
     const r = await t.reverse(never, n.amount, '0400');
     expect(r.mti).toBe('0410');
     expect(r.code, why(r)).toBe('25');
     expect(r.tlv.get('ER')).toBe('ORIGINAL_NOT_FOUND');
     expect(r.macOk).toBe(true);
-    expect(paymentCount(ctx.db)).toBe(total);
+    expect(await paymentCount(ctx.db)).toBe(total);
   });
 
   it('a 0420 for an unknown original → 00; that 0200 arriving later → 12 ALREADY_REVERSED; 0421 repeat → 00', async () => {
     const t = await ctx.signedOn();
-    const n = ctx.notices.take();
+    const n = await ctx.notices.take();
     const late = t.pack('0200', txnFields(t, '500000', n.amount, n)); // held back, as if lost in the network
     const advice = await t.reverse(late, n.amount, '0420');
     expect(advice.mti).toBe('0430');
@@ -298,8 +299,8 @@ describe('reversal (0400 / 0420 / 0421)', () => {
     expect(r.tlv.get('ER')).toBe('ALREADY_REVERSED');
     expect(r.macOk).toBe(true);
     expect(r.fields.has(37)).toBe(false);
-    expect(paymentCount(ctx.db, n.optionId)).toBe(0);
-    expect(optionPaid(ctx.db, n.optionId)).toBe(false);
+    expect(await paymentCount(ctx.db, n.optionId)).toBe(0);
+    expect(await optionPaid(ctx.db, n.optionId)).toBe(false);
     // The notice itself is still payable (under another STAN).
     const { response: other } = await t.pay(id(n), n.amount);
     expect(other.code, why(other)).toBe('00');
@@ -309,7 +310,7 @@ describe('reversal (0400 / 0420 / 0421)', () => {
     const t = await ctx.signedOn();
     const other = await ctx.signedOn();
     // (a) The notice was paid at another terminal in the meantime: 12, not 80.
-    const paidSince = ctx.notices.take();
+    const paidSince = await ctx.notices.take();
     const lateA = t.pack('0200', txnFields(t, '500000', paidSince.amount, paidSince));
     expect((await t.reverse(lateA, paidSince.amount, '0420')).code).toBe('00');
     const { response: elsewhere } = await other.pay(id(paidSince), paidSince.amount);
@@ -317,39 +318,39 @@ describe('reversal (0400 / 0420 / 0421)', () => {
     const a = await t.sendRaw(lateA.packed, lateA.stan);
     expect([a.code, a.tlv.get('ER')], why(a)).toEqual(['12', 'ALREADY_REVERSED']);
     // (b) The amount is not the amount due: 12, not 13.
-    const wrongAmount = ctx.notices.take();
+    const wrongAmount = await ctx.notices.take();
     const lateB = t.pack('0200', txnFields(t, '500000', wrongAmount.amount + 1, wrongAmount));
     expect((await t.reverse(lateB, wrongAmount.amount + 1, '0420')).code).toBe('00');
     const b = await t.sendRaw(lateB.packed, lateB.stan);
     expect([b.code, b.tlv.get('ER')], why(b)).toEqual(['12', 'ALREADY_REVERSED']);
     expect(b.macOk).toBe(true);
-    expect(paymentCount(ctx.db, wrongAmount.optionId)).toBe(0);
-    expect(paymentsOfOption(ctx.db, paidSince.optionId).map((p) => p.terminal_id)).toEqual([other.creds.terminalId]);
+    expect(await paymentCount(ctx.db, wrongAmount.optionId)).toBe(0);
+    expect((await paymentsOfOption(ctx.db, paidSince.optionId)).map((p) => p.terminal_id)).toEqual([other.creds.terminalId]);
   });
 
   it('a 0420 of a booked payment reverses it; the 0421 repeat → 00 and changes nothing', async () => {
     const t = await ctx.signedOn();
-    const n = ctx.notices.take();
+    const n = await ctx.notices.take();
     const { sent, response: paid } = await t.pay(id(n), n.amount);
     expect(paid.code, why(paid)).toBe('00');
     const advice = await t.reverse(sent, n.amount, '0420');
     expect(advice.mti).toBe('0430');
     expect(advice.code, why(advice)).toBe('00');
-    const reversed = paymentByRrn(ctx.db, paid.fields.get(37)!)!;
+    const reversed = (await paymentByRrn(ctx.db, paid.fields.get(37)!))!;
     expect(reversed.reversed_at).not.toBeNull();
-    const entries = ledgerEntryCount(ctx.db, reversed.id);
+    const entries = await ledgerEntryCount(ctx.db, reversed.id);
     const repeat = await t.reverse(sent, n.amount, '0421');
     expect(repeat.mti).toBe('0430');
     expect(repeat.code, why(repeat)).toBe('00');
     expect(repeat.macOk).toBe(true);
-    expect(paymentByRrn(ctx.db, paid.fields.get(37)!)).toEqual(reversed);
-    expect(ledgerEntryCount(ctx.db, reversed.id)).toBe(entries);
+    expect(await paymentByRrn(ctx.db, paid.fields.get(37)!)).toEqual(reversed);
+    expect(await ledgerEntryCount(ctx.db, reversed.id)).toBe(entries);
   });
 
   it('from another terminal (same field 90) → 25; with a different amount → 13; neither reverses', async () => {
     const a = await ctx.signedOn();
     const b = await ctx.signedOn();
-    const n = ctx.notices.take();
+    const n = await ctx.notices.take();
     const { sent, response: paid } = await a.pay(id(n), n.amount);
     expect(paid.code, why(paid)).toBe('00');
 
@@ -364,18 +365,18 @@ describe('reversal (0400 / 0420 / 0421)', () => {
     expect(wrongAmount.tlv.get('ER')).toBe('AMOUNT_MISMATCH');
     expect(wrongAmount.macOk).toBe(true);
 
-    expect(paymentByRrn(ctx.db, paid.fields.get(37)!)!.reversed_at).toBeNull();
-    expect(optionPaid(ctx.db, n.optionId)).toBe(true);
+    expect((await paymentByRrn(ctx.db, paid.fields.get(37)!))!.reversed_at).toBeNull();
+    expect(await optionPaid(ctx.db, n.optionId)).toBe(true);
     // The right terminal with the right amount can reverse it.
     expect((await a.reverse(sent, n.amount, '0400')).code).toBe('00');
-    expect(paymentByRrn(ctx.db, paid.fields.get(37)!)!.reversed_at).not.toBeNull();
+    expect((await paymentByRrn(ctx.db, paid.fields.get(37)!))!.reversed_at).not.toBeNull();
   });
 });
 
 describe('58: not signed on, blocked, suspended', () => {
   it('before sign-on, 0100/0200/0400/0500 get 58 NOT_SIGNED_ON MACed with K_signon, and nothing is booked', async () => {
     const t = await ctx.terminal();
-    const n = ctx.notices.take();
+    const n = await ctx.notices.take();
     const conn = await ctx.raw();
     const kSignon = deriveSignonKey(t.creds.tmk);
     const pay = t.pack('0200', txnFields(t, '500000', n.amount, n));
@@ -387,7 +388,7 @@ describe('58: not signed on, blocked, suspended', () => {
       // MACed with some other key: still 58, not 63 (there is no session to check against).
       t.pack('0200', txnFields(t, '500000', n.amount, n), Buffer.alloc(32, 7)),
     ];
-    const total = paymentCount(ctx.db);
+    const total = await paymentCount(ctx.db);
     for (const req of requests) {
       conn.send(req.packed);
       const r = parse((await conn.next())!);
@@ -397,13 +398,13 @@ describe('58: not signed on, blocked, suspended', () => {
       expect(r.fields.get(11)).toBe(req.stan);
       expect(verifyMac(r.packed, r, kSignon), `${req.mti} MAC under K_signon`).toBe(true);
     }
-    expect(paymentCount(ctx.db)).toBe(total);
-    expect(optionPaid(ctx.db, n.optionId)).toBe(false);
+    expect(await paymentCount(ctx.db)).toBe(total);
+    expect(await optionPaid(ctx.db, n.optionId)).toBe(false);
   });
 
   it('a blocked terminal gets 58 TERMINAL_BLOCKED at sign-on (no SK), and its old session books nothing', async () => {
     const t = await ctx.signedOn();
-    const n = ctx.notices.take();
+    const n = await ctx.notices.take();
     const terminalId = t.creds.terminalId;
     expect(await ctx.h.rt.store.setTerminalStatus(terminalId, 'blocked', { actor: 'test', action: 'block', target: terminalId })).toBe(true);
     const conn = await ctx.raw();
@@ -419,7 +420,7 @@ describe('58: not signed on, blocked, suspended', () => {
     const { response: pay } = await t.pay(id(n), n.amount);
     expect(pay.code, why(pay)).toBe('58');
     expect(pay.tlv.get('ER')).toBe('TERMINAL_BLOCKED');
-    expect(paymentCount(ctx.db, n.optionId)).toBe(0);
+    expect(await paymentCount(ctx.db, n.optionId)).toBe(0);
   });
 
   it('a terminal of a suspended counter gets 58 at sign-on', async () => {
@@ -438,10 +439,10 @@ describe('58: not signed on, blocked, suspended', () => {
 describe('63: bad MAC', () => {
   it('a 0200 with one MAC character flipped gets 63 BAD_MAC under the session key and is not processed', async () => {
     const t = await ctx.signedOn();
-    const n = ctx.notices.take();
+    const n = await ctx.notices.take();
     const conn = await ctx.raw();
     const good = t.pack('0200', txnFields(t, '500000', n.amount, n));
-    const total = paymentCount(ctx.db);
+    const total = await paymentCount(ctx.db);
     conn.send(flipMac(good.packed));
     const r = parse((await conn.next())!);
     expect(r.mti).toBe('0210');
@@ -449,22 +450,22 @@ describe('63: bad MAC', () => {
     expect(r.tlv.get('ER')).toBe('BAD_MAC');
     expect(r.fields.get(11)).toBe(good.stan);
     expect(verifyMac(r.packed, r, t.sessionKey!)).toBe(true);
-    expect(paymentCount(ctx.db)).toBe(total);
-    expect(paymentCount(ctx.db, n.optionId)).toBe(0);
-    expect(optionPaid(ctx.db, n.optionId)).toBe(false);
+    expect(await paymentCount(ctx.db)).toBe(total);
+    expect(await paymentCount(ctx.db, n.optionId)).toBe(0);
+    expect(await optionPaid(ctx.db, n.optionId)).toBe(false);
 
     // MACed with K_signon instead of the session key: 63 as well.
     const wrongKey = t.pack('0200', txnFields(t, '500000', n.amount, n), deriveSignonKey(t.creds.tmk));
     conn.send(wrongKey.packed);
     const w = parse((await conn.next())!);
     expect(w.code, why(w)).toBe('63');
-    expect(paymentCount(ctx.db, n.optionId)).toBe(0);
+    expect(await paymentCount(ctx.db, n.optionId)).toBe(0);
 
     // The intact message (same STAN and field 7) is then booked: the bad one left no trace.
     conn.send(good.packed);
     const ok = parse((await conn.next())!);
     expect(ok.code, why(ok)).toBe('00');
-    expect(paymentCount(ctx.db, n.optionId)).toBe(1);
+    expect(await paymentCount(ctx.db, n.optionId)).toBe(1);
   });
 
   it('a sign-on with a bad MAC gets 63 under K_signon and does not replace the session', async () => {
@@ -489,7 +490,7 @@ describe('63: bad MAC', () => {
 describe('reconciliation (0500 → 0510)', () => {
   it('in balance → 00, out of balance → 95 OUT_OF_BALANCE, both with ST = the switch totals', async () => {
     const t = await ctx.signedOn();
-    const [n1, n2] = [ctx.notices.take(), ctx.notices.take()];
+    const [n1, n2] = [await ctx.notices.take(), await ctx.notices.take()];
     const { sent: s1, response: p1 } = await t.pay(id(n1), n1.amount);
     const { response: p2 } = await t.pay(id(n2), n2.amount);
     expect([p1.code, p2.code]).toEqual(['00', '00']);
@@ -530,25 +531,25 @@ describe('typed fields out of range: 30 FORMAT, nothing booked or reversed', () 
 
   it('a 0200 whose field 7 is no MMDDhhmmss (month 13, 30 February, hour 24) is refused, not booked under it', async () => {
     const t = await ctx.signedOn();
-    const n = ctx.notices.take();
+    const n = await ctx.notices.take();
     for (const f7 of ['1317093512', '0230093512', '0317243512']) {
       const r = await t.request('0200', { ...txnFields(t, '500000', n.amount, n), 7: f7 });
       expect(r.response.code, `${f7}: ${why(r.response)}`).toBe('30');
       expect(r.response.tlv.get('ER')).toBe('FORMAT');
     }
-    expect(paymentsOfOption(ctx.db, n.optionId)).toHaveLength(0);
+    expect(await paymentsOfOption(ctx.db, n.optionId)).toHaveLength(0);
   });
 
   it('a 0400 whose field 90 names no field 7, or is not followed by 22 zeros, is refused and reverses nothing', async () => {
     const t = await ctx.signedOn();
-    const n = ctx.notices.take();
+    const n = await ctx.notices.take();
     const { sent, response: paid } = await t.pay(id(n), n.amount);
     expect(paid.code, why(paid)).toBe('00');
     for (const f90 of [`0200${sent.stan}1317093512${zeros}`, `0200${sent.stan}${sent.f7}${zeros.slice(1)}1`]) {
       const r = await t.request('0400', { ...reversalFields(t, sent, n.amount), 90: f90 });
       expect(r.response.code, `${f90}: ${why(r.response)}`).toBe('30');
     }
-    expect(paymentByRrn(ctx.db, paid.fields.get(37)!)!.reversed_at).toBeNull();
+    expect((await paymentByRrn(ctx.db, paid.fields.get(37)!))!.reversed_at).toBeNull();
     expect((await t.reverse(sent, n.amount, '0400')).code).toBe('00');
   });
 
@@ -578,7 +579,7 @@ describe('echo and sign-off', () => {
   it('after sign-off (0800/002) a 0200 gets 58 (with K_signon or the ended session key) and books nothing', async () => {
     const t = await ctx.signedOn();
     const ended = t.sessionKey!;
-    const n = ctx.notices.take();
+    const n = await ctx.notices.take();
     const off = await t.signOff();
     expect(off.mti).toBe('0810');
     expect(off.code, why(off)).toBe('00');
@@ -592,7 +593,7 @@ describe('echo and sign-off', () => {
     const stale = t.pack('0200', txnFields(t, '500000', n.amount, n), ended);
     const s = await t.sendRaw(stale.packed, stale.stan);
     expect(s.code, why(s)).toBe('58');
-    expect(paymentCount(ctx.db, n.optionId)).toBe(0);
+    expect(await paymentCount(ctx.db, n.optionId)).toBe(0);
   });
 });
 
@@ -601,7 +602,7 @@ describe('pipelining', () => {
     const a = await ctx.signedOn();
     const b = await ctx.signedOn();
     const conn = await ctx.raw();
-    type Expect = (r: ReturnType<typeof parse>) => void;
+    type Expect = (r: ReturnType<typeof parse>) => void | Promise<void>;
     const requests: { t: IsoTerminal; packed: Buffer; stan: string; mti: string; check: Expect }[] = [];
     const add = (t: IsoTerminal, mti: string, fields: Record<number, string>, check: Expect) => {
       const p = t.pack(mti, fields);
@@ -611,17 +612,17 @@ describe('pipelining', () => {
       // Both terminals use the same STANs (000501…): only field 41 tells their answers apart.
       const stans = [501, 502, 503, 504, 505, 506].map((s) => String(s).padStart(6, '0'));
       for (let i = 0; i < 4; i++) {
-        const n = ctx.notices.take();
+        const n = await ctx.notices.take();
         add(t, '0100', { ...txnFields(t, '300000', 0, n), 11: stans[i]! }, (r) => {
           expect(r.code, why(r)).toBe('00');
           expect(getField(r, 4)).toBe(n.amount);
           expect(getTag(r.tlv, 'AD')).toBe(n.amount);
         });
       }
-      const n = ctx.notices.take();
-      add(t, '0200', { ...txnFields(t, '500000', n.amount, n), 11: stans[4]! }, (r) => {
+      const n = await ctx.notices.take();
+      add(t, '0200', { ...txnFields(t, '500000', n.amount, n), 11: stans[4]! }, async (r) => {
         expect(r.code, why(r)).toBe('00');
-        const row = paymentByRrn(ctx.db, r.fields.get(37)!);
+        const row = await paymentByRrn(ctx.db, r.fields.get(37)!);
         expect(row?.option_id).toBe(n.optionId);
         expect(row?.terminal_id).toBe(t.creds.terminalId);
       });
@@ -641,14 +642,14 @@ describe('pipelining', () => {
       expect(req, key).toBeDefined();
       expect(r.mti).toBe(`${req!.mti.slice(0, 2)}10`);
       expect(verifyMac(r.packed, r, req!.t.sessionKey!), `MAC of ${key} under its terminal's key`).toBe(true);
-      req!.check(r);
+      await req!.check(r);
     }
     expect(seen.size).toBe(requests.length);
   });
 
   it('the client matches concurrent requests on one connection', async () => {
     const t = await ctx.signedOn();
-    const notices = [ctx.notices.take(), ctx.notices.take(), ctx.notices.take(), ctx.notices.take()];
+    const notices = [await ctx.notices.take(), await ctx.notices.take(), await ctx.notices.take(), await ctx.notices.take()];
     const answers = await Promise.all(notices.map((n) => t.inquiry(id(n))));
     answers.forEach((r, i) => {
       expect(r.code, why(r)).toBe('00');
@@ -668,7 +669,7 @@ describe('session key lifetime', () => {
       await t.connect();
       const on = await t.signOn();
       expect(on.code, why(on)).toBe('00');
-      const n = ctx.notices.take();
+      const n = await ctx.notices.take();
       const r = await t.inquiry(id(n));
       expect(r.code, why(r)).toBe('58');
       expect(r.tlv.get('ER')).toBe('NOT_SIGNED_ON');
@@ -705,7 +706,7 @@ describe('graceful close', () => {
     const t = new IsoTerminal(ctx.creds(ctx.takeTerminalId()), { host: '127.0.0.1', port, timeoutMs: 20_000 });
     await t.connect();
     expect((await t.signOn()).code).toBe('00');
-    const n = ctx.notices.take();
+    const n = await ctx.notices.take();
     const conn = await RawConn.open(port);
     const req = t.pack('0100', txnFields(t, '300000', 0, n));
     conn.send(req.packed);

@@ -23,10 +23,10 @@ afterAll(async () => {
 describe('reversal window', () => {
   it('0400 and 0420 after the window of the original closed → 12 REVERSAL_WINDOW_CLOSED; nothing is reversed', async () => {
     const t = await ctx.signedOn();
-    const n = ctx.notices.take();
+    const n = await ctx.notices.take();
     const { sent, response: paid } = await t.pay({ service: n.service, identifier: n.notice }, n.amount);
     expect(paid.code, why(paid)).toBe('00');
-    const row = paymentByRrn(ctx.db, paid.fields.get(37)!)!;
+    const row = (await paymentByRrn(ctx.db, paid.fields.get(37)!))!;
 
     offset = WEEK_MS;
     expect(settlementDate(clock(), ctx.h.config.settlementCutoff)).not.toBe(row.settlement_date);
@@ -40,8 +40,8 @@ describe('reversal window', () => {
       expect(r.tlv.get('ER')).toBe('REVERSAL_WINDOW_CLOSED');
       expect(r.macOk).toBe(true);
     }
-    expect(paymentByRrn(ctx.db, paid.fields.get(37)!)!.reversed_at).toBeNull();
-    expect(optionPaid(ctx.db, n.optionId)).toBe(true);
+    expect((await paymentByRrn(ctx.db, paid.fields.get(37)!))!.reversed_at).toBeNull();
+    expect(await optionPaid(ctx.db, n.optionId)).toBe(true);
   });
 
   it('the store invariants hold', async () => {

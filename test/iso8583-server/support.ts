@@ -1,10 +1,9 @@
 // Shared helpers for the ISO 8583 server tests: a seeded switch with its IsoServer
-// listening on a real TCP port, a read-only view of its SQLite file, terminals (one per
+// listening on a real TCP port, a direct view of its store (SQLite or PostgreSQL), terminals (one per
 // counter, never shared between tests of a file), distinct notices, and a raw
 // connection that sees the exact bytes the server sends.
 import './quiet.js';
 import net from 'node:net';
-import Database from 'better-sqlite3';
 import { expect } from 'vitest';
 import { TerminalKeys } from '../../src/auth/terminal-keys.js';
 import { IsoServer, type IsoServerOptions } from '../../terminals/server.js';
@@ -12,14 +11,15 @@ import { FrameDecoder, FramingError, decode, formatTlv, frame, fromWire, parseTl
 import { IsoTerminal, localTimeFields, transmissionTime, type Response, type TerminalCredentials } from '../../terminals/simulator/client.js';
 import { startHarness, type Harness } from '../helpers/harness.js';
 import { testToday } from '../helpers/clock.js';
+import { openTestDb, TEST_STORE, type TestDb } from '../helpers/store.js';
 
 /** How long a test terminal waits for an answer before failing (well under the test timeout). */
 const ANSWER_TIMEOUT_MS = 20_000;
 
 export interface Ctx {
   h: Harness;
-  /** Read-only connection on the switch's SQLite file. */
-  db: Database.Database;
+  /** A direct connection on the switch's store, for assertions. */
+  db: TestDb;
   iso: IsoServer;
   port: number;
   notices: NoticePicker;
@@ -37,7 +37,7 @@ export interface Ctx {
 
 export async function setup(opts: { positions?: number; iso?: Partial<IsoServerOptions>; clock?: () => number } = {}): Promise<Ctx> {
   const h = await startHarness({ positions: opts.positions ?? 2000, clock: opts.clock });
-  const db = new Database(h.config.dbFile, { readonly: true, fileMustExist: true });
+  const db = await openTestDb(h.dir);
   const iso = new IsoServer(h.payments, new TerminalKeys(h.rt.store, h.rt.kek), { host: '127.0.0.1', port: 0, clock: h.rt.clock, ...opts.iso });
   const port = await iso.listen();
   const terminals: IsoTerminal[] = [];
@@ -88,7 +88,7 @@ export async function setup(opts: { positions?: number; iso?: Partial<IsoServerO
       for (const t of terminals) t.close();
       for (const r of raws) r.destroy();
       await iso.close();
-      db.close();
+      await db.close();
       await h.close();
     },
   };
@@ -111,35 +111,38 @@ export interface Notice {
 export class NoticePicker {
   private readonly used = new Set<number>();
 
-  constructor(private readonly db: Database.Database) {}
+  constructor(private readonly db: TestDb) {}
 
-  take(services: readonly string[] = ['SANZIONI', 'NIDO', 'TRASPORTO', 'PASSOCARR']): Notice {
-    const rows = this.db
-      .prepare(
-        `SELECT o.id AS optionId, o.notice_number AS notice, o.amount_cents AS amount, p.service_code AS service,
-                o.due_date AS dueDate, o.description AS description, e.name AS entityName
+  async take(services: readonly string[] = ['SANZIONI', 'NIDO', 'TRASPORTO', 'PASSOCARR']): Promise<Notice> {
+    // The first used.size + 1 rows hold an unused one if there is any (unless another
+    // take, between the query and its answer, used one of them: then ask again).
+    for (;;) {
+      const limit = this.used.size + 1;
+      const rows = await this.db.all<Notice>(
+        `SELECT o.id AS "optionId", o.notice_number AS notice, o.amount_cents AS amount, p.service_code AS service,
+                o.due_date AS "dueDate", o.description AS description, e.name AS "entityName"
          FROM payment_options o JOIN debt_positions p ON p.id = o.position_id JOIN entities e ON e.id = p.entity_id
          WHERE p.status = 'VALID' AND o.kind = 'single' AND o.rule_params IS NULL AND o.paid_payment_id IS NULL
            AND (p.valid_until IS NULL OR p.valid_until >= ?)
            AND p.service_code IN (${services.map(() => '?').join(', ')})
-         ORDER BY o.id`,
-      )
-      .iterate(testToday(), ...services) as IterableIterator<Notice>;
-    for (const r of rows) {
-      if (this.used.has(r.optionId)) continue;
-      this.used.add(r.optionId);
-      return r;
+         ORDER BY o.id LIMIT ${limit}`,
+        testToday(),
+        ...services,
+      );
+      for (const r of rows) {
+        if (this.used.has(r.optionId)) continue;
+        this.used.add(r.optionId);
+        return r;
+      }
+      if (rows.length < limit) throw new Error(`no unused notice of ${services.join(', ')}`);
     }
-    throw new Error(`no unused notice of ${services.join(', ')}`);
   }
 }
 
 // ------------------------------------------------------------------ database reads
 
-export function paymentCount(db: Database.Database, optionId?: number): number {
-  return optionId === undefined
-    ? (db.prepare('SELECT count(*) FROM payments').pluck().get() as number)
-    : (db.prepare('SELECT count(*) FROM payments WHERE option_id = ?').pluck().get(optionId) as number);
+export function paymentCount(db: TestDb, optionId?: number): Promise<number> {
+  return optionId === undefined ? db.scalar('SELECT count(*) FROM payments') : db.scalar('SELECT count(*) FROM payments WHERE option_id = ?', optionId);
 }
 
 export interface PaymentRow {
@@ -158,21 +161,27 @@ export interface PaymentRow {
   reversed_at: number | null;
 }
 
-export function paymentByRrn(db: Database.Database, rrn: string): PaymentRow | undefined {
-  return db.prepare('SELECT * FROM payments WHERE rrn = ?').get(rrn) as PaymentRow | undefined;
+export function paymentByRrn(db: TestDb, rrn: string): Promise<PaymentRow | undefined> {
+  return db.get<PaymentRow>('SELECT * FROM payments WHERE rrn = ?', rrn);
 }
 
-export function paymentsOfOption(db: Database.Database, optionId: number): PaymentRow[] {
-  return db.prepare('SELECT * FROM payments WHERE option_id = ? ORDER BY id').all(optionId) as PaymentRow[];
+export function paymentsOfOption(db: TestDb, optionId: number): Promise<PaymentRow[]> {
+  return db.all<PaymentRow>('SELECT * FROM payments WHERE option_id = ? ORDER BY id', optionId);
 }
 
 /** Whether the option is marked paid (paid_payment_id set). */
-export function optionPaid(db: Database.Database, optionId: number): boolean {
-  return (db.prepare('SELECT paid_payment_id FROM payment_options WHERE id = ?').pluck().get(optionId) as number | null) !== null;
+export async function optionPaid(db: TestDb, optionId: number): Promise<boolean> {
+  const row = await db.get<{ paid_payment_id: number | null }>('SELECT paid_payment_id FROM payment_options WHERE id = ?', optionId);
+  return (row === undefined ? undefined : row.paid_payment_id) !== null;
 }
 
-export function ledgerEntryCount(db: Database.Database, paymentId: number): number {
-  return db.prepare('SELECT count(*) FROM ledger_entries WHERE payment_id = ?').pluck().get(paymentId) as number;
+export function ledgerEntryCount(db: TestDb, paymentId: number): Promise<number> {
+  return db.scalar('SELECT count(*) FROM ledger_entries WHERE payment_id = ?', paymentId);
+}
+
+/** SQL for a text member of a JSON text column, on either store. */
+export function jsonText(column: string, key: string): string {
+  return TEST_STORE === 'postgres' ? `(${column}::json ->> '${key}')` : `json_extract(${column}, '$.${key}')`;
 }
 
 // ------------------------------------------------------------------ messages
