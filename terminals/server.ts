@@ -10,6 +10,7 @@ import { addDays, nextWorkingDay, romeDate } from '../src/domain/calendar.js';
 import { systemClock, type Clock } from '../src/clock.js';
 import { logger } from '../src/log.js';
 import { ERROR_CODES, PaymentError, isPaymentError, type ErrorCode } from '../src/payments/errors.js';
+import { StoreUnavailableError } from '../src/store/types.js';
 import { requestHash, type Payments, type TerminalContext } from '../src/payments/service.js';
 import type { TerminalKeys } from '../src/auth/terminal-keys.js';
 import {
@@ -263,6 +264,7 @@ export class IsoServer {
     } catch (err) {
       if (isPaymentError(err)) answer = { code: err.code };
       else if (err instanceof IsoError) answer = { code: 'FORMAT' };
+      else if (err instanceof StoreUnavailableError) answer = { code: 'UNAVAILABLE' };
       else {
         logger.error('iso8583: handler failed', { mti: req.mti, error: err instanceof Error ? err.stack : String(err) });
         answer = { code: 'SYSTEM' };

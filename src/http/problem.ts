@@ -4,6 +4,7 @@ import { ZodError } from 'zod';
 import { logger } from '../log.js';
 import { ERROR_CODES, PaymentError, type ErrorCode } from '../payments/errors.js';
 import { zodDetail } from '../payments/inputs.js';
+import { StoreUnavailableError } from '../store/types.js';
 
 export function sendProblem(res: Response, code: ErrorCode, detail: string, extra: Record<string, unknown> = {}): void {
   const e = ERROR_CODES[code];
@@ -19,6 +20,11 @@ export function errorHandler(err: unknown, _req: Request, res: Response, _next: 
     // Overload is answered at once, with when to come back, instead of queueing for seconds.
     if (err.code === 'UNAVAILABLE') res.set('Retry-After', '1');
     return sendProblem(res, err.code, err.detail);
+  }
+  if (err instanceof StoreUnavailableError) {
+    logger.warn('the database is not reachable', { error: err.message });
+    res.set('Retry-After', '1');
+    return sendProblem(res, 'UNAVAILABLE', 'the database is not reachable: try again shortly');
   }
   if (err instanceof ZodError) return sendProblem(res, 'FORMAT', zodDetail(err));
   const e = err as { type?: string; status?: number; message?: string };

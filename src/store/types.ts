@@ -19,6 +19,17 @@ import type { BookingCommand, BookingResult, PayCommand, RefusalCode, ReverseCom
 import type { AuditEntry, EventRow, IdempotencyRecord } from '../ledger/port.js';
 import type { LinesQuery, PaymentLine, RebilledSums, WindowRow, WindowSums } from './settlement-types.js';
 
+/**
+ * The database cannot be reached (PostgreSQL down or failing over): answered UNAVAILABLE
+ * (96 / 503 with Retry-After), never as a malfunction. Nothing of the request was booked.
+ */
+export class StoreUnavailableError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(`the database is not reachable: ${message}`, options);
+    this.name = 'StoreUnavailableError';
+  }
+}
+
 /** Why the store refused a write: the ledger's refusal codes. */
 export type StoreRefusalCode = RefusalCode;
 export type { BookingCommand, BookingResult, PayCommand, ReverseCommand };

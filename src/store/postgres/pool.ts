@@ -41,6 +41,17 @@ export function isRetryable(err: unknown): boolean {
   return typeof err === 'object' && err !== null && 'code' in err && RETRYABLE.has(String((err as { code: unknown }).code));
 }
 
+/** Connection failures (SQLSTATE class 08, shutdown, too many connections, sockets): the database is away, not wrong. */
+const UNAVAILABLE_CODES = new Set(['57P01', '57P02', '57P03', '53300', 'ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'ENOTFOUND', 'EPIPE', 'EHOSTUNREACH']);
+
+export function isUnavailable(err: unknown): boolean {
+  if (typeof err !== 'object' || err === null) return false;
+  const code = 'code' in err ? String((err as { code: unknown }).code) : '';
+  if (code.startsWith('08') || UNAVAILABLE_CODES.has(code)) return true;
+  const message = err instanceof Error ? err.message : '';
+  return /Connection terminated|connection timeout|Client has encountered a connection error|not currently accepting connections|terminating connection/i.test(message);
+}
+
 /** The 64-bit key of a transaction-scoped advisory lock for a string (FNV-1a). */
 export function lockKey(s: string): bigint {
   let h = 0xcbf29ce484222325n;

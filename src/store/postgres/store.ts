@@ -67,10 +67,16 @@ import type {
   StoreRefusalCode,
   Terminal,
 } from '../types.js';
+import { StoreUnavailableError } from '../types.js';
+
+/** A failure to reach the database, told as such (UNAVAILABLE); any other error unchanged. */
+function unavailable(err: unknown): unknown {
+  return isUnavailable(err) && !(err instanceof StoreUnavailableError) ? new StoreUnavailableError(err instanceof Error ? err.message : String(err), { cause: err }) : err;
+}
 import { AccountIds, appendEvents, insertAudit, loadBatch, WINDOW_LOCK, writeBatch } from './batch.js';
 import { EventTail } from './events.js';
 import { migrate } from './migrate.js';
-import { isRetryable, openPool, type Pool, type PoolClient } from './pool.js';
+import { isRetryable, isUnavailable, openPool, type Pool, type PoolClient } from './pool.js';
 
 const MAX_CACHED = 100_000;
 /** A batch that meets a deadlock or a serialization failure runs again, up to this many times. */
@@ -145,7 +151,28 @@ export class PgStore implements Store {
   }
 
   private async q<R>(sql: string, params: unknown[] = []): Promise<R[]> {
-    return (await this.pool.query<R & object>(sql, params)).rows;
+    try {
+      return (await this.pool.query<R & object>(sql, params)).rows;
+    } catch (err) {
+      throw unavailable(err);
+    }
+  }
+
+  /** A statement outside a transaction; its row count. */
+  private async exec(sql: string, params: unknown[] = []): Promise<number> {
+    try {
+      return (await this.pool.query(sql, params)).rowCount ?? 0;
+    } catch (err) {
+      throw unavailable(err);
+    }
+  }
+
+  private async connect(): Promise<PoolClient> {
+    try {
+      return await this.pool.connect();
+    } catch (err) {
+      throw unavailable(err);
+    }
   }
 
   private async one<R>(sql: string, params: unknown[] = []): Promise<R | undefined> {
@@ -166,7 +193,7 @@ export class PgStore implements Store {
   private async runBatch(commands: BookingCommand[]): Promise<BookingResult[]> {
     const names = await this.names();
     for (let attempt = 1; ; attempt++) {
-      const c = await this.pool.connect();
+      const c = await this.connect();
       let results: BookingResult[];
       let events: EventRow[];
       try {
@@ -190,7 +217,7 @@ export class PgStore implements Store {
           await new Promise((r) => setTimeout(r, Math.random() * 2 * attempt));
           continue;
         }
-        throw err;
+        throw unavailable(err);
       }
       c.release();
       this.tail.committed(events);
@@ -200,7 +227,7 @@ export class PgStore implements Store {
 
   /** An administrative transaction; its events are appended last and published after COMMIT. */
   private async tx<T>(fn: (t: AdminTx) => Promise<T>): Promise<T> {
-    const c = await this.pool.connect();
+    const c = await this.connect();
     const events: Omit<EventRow, 'seq'>[] = [];
     const audits: (AuditEntry & { at: number })[] = [];
     const invalidations: string[] = [];
@@ -220,7 +247,7 @@ export class PgStore implements Store {
       await c.query('COMMIT');
     } catch (err) {
       await c.query('ROLLBACK').catch(() => undefined);
-      throw err;
+      throw unavailable(err);
     } finally {
       c.release();
     }
@@ -396,8 +423,7 @@ export class PgStore implements Store {
   }
 
   async pruneEvents(before: number): Promise<number> {
-    const r = await this.pool.query('DELETE FROM events WHERE at < $1 AND seq < (SELECT max(seq) FROM events)', [before]);
-    return r.rowCount ?? 0;
+    return this.exec('DELETE FROM events WHERE at < $1 AND seq < (SELECT max(seq) FROM events)', [before]);
   }
 
   onCommit(listener: (events: EventRow[]) => void): void {
@@ -458,7 +484,7 @@ export class PgStore implements Store {
   }
 
   async addUser(u: { username: string; role: 'entity' | 'finance' | 'admin'; entityId: string | null; passwordHash: string }) {
-    await this.pool.query(
+    await this.exec(
       `INSERT INTO users (username, role, entity_id, password_hash, created_at) VALUES ($1, $2, $3, $4, $5)
        ON CONFLICT (username) DO UPDATE SET role = excluded.role, entity_id = excluded.entity_id, password_hash = excluded.password_hash`,
       [u.username, u.role, u.entityId, u.passwordHash, this.clock()],
@@ -540,7 +566,7 @@ export class PgStore implements Store {
 
   /** Reads in one REPEATABLE READ snapshot, while booking goes on. */
   private async snapshot<T>(fn: (c: PoolClient) => Promise<T>): Promise<T> {
-    const c = await this.pool.connect();
+    const c = await this.connect();
     try {
       await c.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
       const v = await fn(c);
@@ -548,7 +574,7 @@ export class PgStore implements Store {
       return v;
     } catch (err) {
       await c.query('ROLLBACK').catch(() => undefined);
-      throw err;
+      throw unavailable(err);
     } finally {
       c.release();
     }
@@ -589,11 +615,11 @@ export class PgStore implements Store {
   }
 
   async saveDraft(date: string, figures: string, figuresHash: string, at: number): Promise<boolean> {
-    const r = await this.pool.query(
+    const changed = await this.exec(
       `UPDATE settlement_windows SET status = 'draft', figures = $1, figures_hash = $2, computed_at = $3 WHERE date = $4 AND status IN ('closed', 'draft')`,
       [figures, figuresHash, at, date],
     );
-    return r.rowCount === 1;
+    return changed === 1;
   }
 
   async approveWindow(date: string, actor: string, at: number, settledByCounter: Map<string, number>): Promise<WindowRow> {
@@ -615,7 +641,7 @@ export class PgStore implements Store {
   }
 
   async markExported(date: string, at: number): Promise<void> {
-    await this.pool.query(
+    await this.exec(
       "UPDATE settlement_windows SET status = 'exported', exported_at = coalesce(exported_at, $1) WHERE date = $2 AND status IN ('approved', 'exported')",
       [at, date],
     );
@@ -680,7 +706,7 @@ export class PgStore implements Store {
    * advisory lock on a connection held for the job); otherwise skips it.
    */
   async exclusively<T>(job: string, fn: () => Promise<T>): Promise<{ ran: true; value: T } | { ran: false }> {
-    const c = await this.pool.connect();
+    const c = await this.connect();
     try {
       const key = `tserve:${job}`;
       const got = (await c.query<{ ok: boolean }>('SELECT pg_try_advisory_lock(hashtext($1)) AS ok', [key])).rows[0]!.ok;
@@ -703,7 +729,7 @@ export class PgStore implements Store {
 
   async seed(catalogue: Catalogue, network: Network, sealed: Map<string, { tmkSealed: string; secretHash: string }>) {
     const at = this.clock();
-    const c = await this.pool.connect();
+    const c = await this.connect();
     try {
       await c.query('BEGIN');
       await c.query(`TRUNCATE ${SEED_TABLES.join(', ')} RESTART IDENTITY CASCADE`);
