@@ -53,9 +53,9 @@ async function token(instance: ServerProcess, i: number): Promise<string> {
   return terminalToken(instance.url, terminals[i]!.terminalId, terminals[i]!.secret);
 }
 
-async function financeToken(instance: ServerProcess): Promise<string> {
+async function financeToken(instance: ServerProcess, username = 'finance'): Promise<string> {
   const { users } = (await import(path.join(dirA, 'demo-credentials.json'), { with: { type: 'json' } })).default as { users: { username: string; password: string }[] };
-  const u = users.find((x) => x.username === 'finance')!;
+  const u = users.find((x) => x.username === username)!;
   const res = await fetch(`${instance.url}/v1/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: u.username, password: u.password }) });
   const body = (await res.json()) as { token?: string };
   if (!body.token) throw new Error(`finance login: ${res.status} ${JSON.stringify(body)}`);
@@ -132,6 +132,35 @@ describe.skipIf(TEST_STORE !== 'postgres')('two instances on one PostgreSQL', ()
     expect(rows[0]!.n).toBe(1);
     const pays = await sql<{ n: number }>('SELECT count(*)::int AS n FROM payments WHERE public_id = $1', [[...ids][0]]);
     expect(pays[0]!.n).toBe(1);
+  });
+
+  it('a terminal blocked through A is refused by B, and unblocked through B is served by A (caches told by NOTIFY)', { timeout: 60_000 }, async () => {
+    const victim = terminals[9]!.terminalId;
+    const [tA, tB] = [await token(a, 9), await token(b, 9)];
+    // Warm both instances' caches with the terminal as active.
+    const verify = (s: ServerProcess, t: string) =>
+      fetch(`${s.url}/v1/verify`, {
+        method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${t}` }, body: JSON.stringify({ service: 'CERTIFICATI', identifier: fiscalCodeFor('RSSMRA85T10A', 1) }),
+      });
+    expect((await verify(a, tA)).status).toBe(200);
+    expect((await verify(b, tB)).status).toBe(200);
+    const adminA = await financeToken(a, 'admin');
+    const blocked = await fetch(`${a.url}/v1/admin/terminals/${victim}/block`, { method: 'POST', headers: { authorization: `Bearer ${adminA}` } });
+    expect(blocked.status).toBe(200);
+    // B hears of it by NOTIFY: wait (bounded) until it answers from the new state.
+    let status = 0;
+    for (let i = 0; i < 50 && status !== 403; i++) {
+      status = (await verify(b, tB)).status;
+      if (status !== 403) await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(status).toBe(403);
+    const adminB = await financeToken(b, 'admin');
+    expect((await fetch(`${b.url}/v1/admin/terminals/${victim}/unblock`, { method: 'POST', headers: { authorization: `Bearer ${adminB}` } })).status).toBe(200);
+    for (let i = 0; i < 50 && status !== 200; i++) {
+      status = (await verify(a, tA)).status;
+      if (status !== 200) await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(status).toBe(200);
   });
 
   it('SIGKILL of A under load from 100 terminals over both: every approved payment is there once, the ledger check passes', { timeout: 300_000 }, async () => {
