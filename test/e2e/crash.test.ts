@@ -2,11 +2,11 @@
 // every payment a terminal saw approved is in the ledger exactly once, that nothing
 // unacknowledged is half-booked, and that the invariants hold. Requests whose answer
 // was lost are retried with the same key after the restart: each is booked once.
-import Database from 'better-sqlite3';
 import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { openTestDb } from '../helpers/store.js';
 import { cleanUp, demoTerminals, exited, fiscalCodeFor, payCertificate, runCli, startProcess, terminalToken, type ServerProcess } from './process.js';
 
 const dataDir = mkdtempSync(path.join(os.tmpdir(), 'tserve-crash-'));
@@ -78,20 +78,18 @@ describe('SIGKILL in the middle of load', () => {
     expect((await stopped).code).toBe(0);
 
     // ---- the ledger: one payment per approved key, each with balanced entries
-    const db = new Database(path.join(dataDir, 'tserve.db'), { readonly: true });
+    const db = await openTestDb(dataDir);
     try {
-      const rows = db.prepare('SELECT count(*) AS n FROM payments').get() as { n: number };
-      expect(rows.n).toBe(approved.size);
+      const n = await db.scalar('SELECT count(*) AS n FROM payments');
+      expect(n).toBe(approved.size);
       const ids = new Set(approved.values());
       expect(ids.size).toBe(approved.size);
-      const unbalanced = db
-        .prepare('SELECT payment_id FROM ledger_entries GROUP BY payment_id, is_reversal HAVING sum(amount_cents) <> 0')
-        .all();
+      const unbalanced = await db.all('SELECT payment_id FROM ledger_entries GROUP BY payment_id, is_reversal HAVING sum(amount_cents) <> 0');
       expect(unbalanced).toEqual([]);
-      const withoutEntries = db.prepare('SELECT count(*) AS n FROM payments p WHERE NOT EXISTS (SELECT 1 FROM ledger_entries e WHERE e.payment_id = p.id)').get() as { n: number };
-      expect(withoutEntries.n).toBe(0);
+      const withoutEntries = await db.scalar('SELECT count(*) AS n FROM payments p WHERE NOT EXISTS (SELECT 1 FROM ledger_entries e WHERE e.payment_id = p.id)');
+      expect(withoutEntries).toBe(0);
     } finally {
-      db.close();
+      await db.close();
     }
     const check = await runCli(dataDir, ['check']);
     expect(check.code, check.stdout + check.stderr).toBe(0);

@@ -7,7 +7,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { ROOT, childEnv, exited, runCli, startProcess, type ServerProcess } from './process.js';
+import { ROOT, exited, runCli, startProcess, storeChildEnv, type ServerProcess } from './process.js';
 
 const dataDir = mkdtempSync(path.join(os.tmpdir(), 'tserve-load-'));
 let server: ServerProcess | null = null;
@@ -29,7 +29,7 @@ describe('tserve terminal load against npm start', () => {
     const load = spawn(
       process.execPath,
       ['bin/tserve.js', 'terminal', 'load', '--port', isoPort, '--duration', '60', '--drain', '60', '--progress', 'off', '--json', summaryFile],
-      { cwd: ROOT, env: childEnv(dataDir, { TSERVE_SEED_POSITIONS: '40000' }), stdio: ['ignore', 'pipe', 'pipe'] },
+      { cwd: ROOT, env: await storeChildEnv(dataDir, { TSERVE_SEED_POSITIONS: '40000' }), stdio: ['ignore', 'pipe', 'pipe'] },
     );
     let out = '';
     load.stdout!.setEncoding('utf8').on('data', (c: string) => (out += c));

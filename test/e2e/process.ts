@@ -4,6 +4,7 @@ import { readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { codiceFiscaleCheckChar } from '../../src/domain/fiscal-code.js';
+import { storeEnv } from '../helpers/store.js';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const READY_TIMEOUT_MS = 120_000;
@@ -31,9 +32,19 @@ export function childEnv(dataDir: string, extra: Record<string, string> = {}): N
   };
 }
 
+/**
+ * childEnv plus the data directory's store (storeEnv: nothing for SQLite, the
+ * directory's own PostgreSQL database), so every process started on the same directory
+ * — a restart, the CLI — finds the same data.
+ */
+export async function storeChildEnv(dataDir: string, extra: Record<string, string> = {}): Promise<NodeJS.ProcessEnv> {
+  return childEnv(dataDir, { ...(await storeEnv(dataDir)), ...extra });
+}
+
 /** Starts src/main.ts and resolves once it prints the line with its URL. */
-export function startProcess(dataDir: string, extra: Record<string, string> = {}): Promise<ServerProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], { cwd: ROOT, env: childEnv(dataDir, extra), stdio: ['ignore', 'pipe', 'pipe'] });
+export async function startProcess(dataDir: string, extra: Record<string, string> = {}): Promise<ServerProcess> {
+  const env = await storeChildEnv(dataDir, extra);
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
   child.stdout!.setEncoding('utf8');
@@ -62,8 +73,9 @@ export function exited(child: ChildProcess): Promise<{ code: number | null; sign
   return new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
 }
 
-export function runCli(dataDir: string, args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, ['bin/tserve.js', ...args], { cwd: ROOT, env: childEnv(dataDir), stdio: ['ignore', 'pipe', 'pipe'] });
+export async function runCli(dataDir: string, args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const env = await storeChildEnv(dataDir);
+  const child = spawn(process.execPath, ['bin/tserve.js', ...args], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   child.stdout!.setEncoding('utf8').on('data', (c: string) => (stdout += c));

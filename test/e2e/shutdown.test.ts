@@ -1,11 +1,11 @@
 // Graceful shutdown: SIGTERM while payments are in flight. The switch stops
 // accepting, finishes the batch in flight, answers what it committed, and exits 0;
 // nothing it answered is lost, nothing is booked twice.
-import Database from 'better-sqlite3';
 import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { openTestDb } from '../helpers/store.js';
 import { cleanUp, demoTerminals, exited, fiscalCodeFor, payCertificate, runCli, startProcess, terminalToken, type ServerProcess } from './process.js';
 
 const dataDir = mkdtempSync(path.join(os.tmpdir(), 'tserve-term-'));
@@ -62,12 +62,12 @@ describe('SIGTERM under load', () => {
     second.child.kill('SIGTERM');
     expect((await stopped).code).toBe(0);
 
-    const db = new Database(path.join(dataDir, 'tserve.db'), { readonly: true });
+    const db = await openTestDb(dataDir);
     try {
-      const n = (db.prepare('SELECT count(*) AS n FROM payments').get() as { n: number }).n;
+      const n = await db.scalar('SELECT count(*) AS n FROM payments');
       expect(n).toBe(ok.length + failedTransport.length);
     } finally {
-      db.close();
+      await db.close();
     }
     const check = await runCli(dataDir, ['check']);
     expect(check.code, check.stdout + check.stderr).toBe(0);
