@@ -2,7 +2,6 @@
 // formats by ?format= or Accept, bad input, and a broken IBAN refusing a SEPA file
 // before a byte of XML is written.
 import { composeIBAN, extractIBAN } from 'ibantools';
-import Database from 'better-sqlite3';
 import { parse as parseCsv } from 'csv-parse/sync';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -47,10 +46,11 @@ beforeAll(async () => {
   for (let i = 0; i < 5; i++) {
     await s.h.payments.pay({ terminalId: t.terminalId, counterId: t.counterId }, { service: 'CIE', identifier: 'RSSMRA85T10A562S', amount: 2221 }, null, 'json');
   }
-  const pisa = s.db
-    .prepare("SELECT o.notice_number FROM payment_options o JOIN debt_positions p ON p.id = o.position_id WHERE p.service_code = 'TARIPISA' AND p.status = 'VALID' AND o.kind = 'single' LIMIT 5")
-    .pluck()
-    .all() as string[];
+  const pisa = (
+    await s.db.all<{ notice_number: string }>(
+      "SELECT o.notice_number FROM payment_options o JOIN debt_positions p ON p.id = o.position_id WHERE p.service_code = 'TARIPISA' AND p.status = 'VALID' AND o.kind = 'single' ORDER BY o.id LIMIT 5",
+    )
+  ).map((r) => r.notice_number);
   for (const notice of pisa) {
     const v = await s.h.payments.verify({ terminalId: t.terminalId, counterId: t.counterId }, { service: 'TARIPISA', identifier: notice });
     await s.h.payments.pay({ terminalId: t.terminalId, counterId: t.counterId }, { service: 'TARIPISA', identifier: notice, amount: v.amountDue }, null, 'json');
@@ -59,13 +59,11 @@ beforeAll(async () => {
 
   // A counter's IBAN broken in the database: check digits right, CIN wrong.
   brokenCounter = t.counterId;
-  const rw = new Database(s.h.config.dbFile);
-  const good = rw.prepare('SELECT iban FROM counters WHERE id = ?').pluck().get(brokenCounter) as string;
+  const good = (await s.db.get<{ iban: string }>('SELECT iban FROM counters WHERE id = ?', brokenCounter))!.iban;
   brokenIban = wrongCin(good);
   expect(isValidIBAN(brokenIban)).toBe(true);
   expect(isValidIban(brokenIban)).toBe(false);
-  rw.prepare('UPDATE counters SET iban = ? WHERE id = ?').run(brokenIban, brokenCounter);
-  rw.close();
+  await s.db.run('UPDATE counters SET iban = ? WHERE id = ?', brokenIban, brokenCounter);
 
   s.setRome('2026-11-23', '00:10:00');
   const run = await api().post(`/v1/settlements/${DAY}/run`).set(bearer(tokens.finance));
@@ -111,7 +109,7 @@ describe('authorization', () => {
     for (const who of ['admin', 'pisa', 'terminal'] as const) {
       expect((await api().post(`/v1/settlements/${DAY}/approve`).set(bearer(tokens[who]))).status).toBe(403);
     }
-    const p = s.db.prepare('SELECT public_id FROM payments WHERE reversed_at IS NULL LIMIT 1').pluck().get() as string;
+    const p = (await s.db.get<{ public_id: string }>('SELECT public_id FROM payments WHERE reversed_at IS NULL ORDER BY id LIMIT 1'))!.public_id;
     for (const who of ['pisa', 'terminal'] as const) {
       expect((await api().post(`/v1/payments/${p}/adjustment`).set(bearer(tokens[who])).send({ reason: 'not mine to refund' })).status).toBe(403);
     }

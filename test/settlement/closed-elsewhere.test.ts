@@ -2,8 +2,8 @@
 // the running switch at its next batch: nothing more is booked into it.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { romeInstant } from '../../src/domain/calendar.js';
+import { openStore } from '../../src/bootstrap.js';
 import { requestHash } from '../../src/payments/service.js';
-import { SqliteStore } from '../../src/store/sqlite/store.js';
 import { startHarness, type Harness } from '../helpers/harness.js';
 
 const NOW = romeInstant('2026-11-20', '15:00:00'); // a Friday
@@ -23,7 +23,8 @@ describe('a window closed by another process', () => {
     const before = await h.payments.pay(ctx, req, { key: 'closed-elsewhere-1', requestHash: requestHash('pay', req) }, 'json');
     expect(before.body.settlementDate).toBe('2026-11-20');
 
-    const other = SqliteStore.open(h.config.dbFile);
+    // A second store on the same file or database, as `tserve settle` in another process opens.
+    const other = await openStore(h.config);
     await other.closeWindow('2026-11-20', NOW);
     await other.close();
 

@@ -29,8 +29,8 @@ let admin: string;
 
 const api = () => request(s.h.app);
 const bearer = (t: string) => ({ Authorization: `Bearer ${t}` });
-const rowsOf = (sql: string, ...params: unknown[]) => s.db.prepare(sql).all(...params) as Record<string, number | string>[];
-const one = (sql: string, ...params: unknown[]) => s.db.prepare(sql).pluck().get(...params) as number;
+const rowsOf = (sql: string, ...params: unknown[]) => s.db.all<Record<string, number | string>>(sql, ...params);
+const one = (sql: string, ...params: unknown[]) => s.db.scalar(sql, ...params);
 
 async function figuresOf(date: string): Promise<SettlementFigures> {
   const res = await api().get(`/v1/settlements/${date}`).set(bearer(finance));
@@ -62,20 +62,20 @@ afterAll(async () => {
 });
 
 describe('the generated day', () => {
-  it('has tens of thousands of payments of every service at every kind of counter, with reversals and adjustments', () => {
+  it('has tens of thousands of payments of every service at every kind of counter, with reversals and adjustments', async () => {
     expect(day.booked.length).toBeGreaterThanOrEqual(20_000);
     expect(day.reversed.length).toBeGreaterThanOrEqual(1_000);
     expect(day.services.size).toBe(30);
     expect([...day.kinds].sort()).toEqual(['agenzia', 'supermercato', 'tabaccaio']);
-    expect(one('SELECT count(*) FROM payments WHERE settlement_date = ?', DAY)).toBe(day.booked.length);
-    expect(one("SELECT count(*) FROM payments WHERE reversal_settlement_date = ? AND reversal_kind = 'reversal'", DAY)).toBe(day.reversed.length);
-    expect(one("SELECT count(*) FROM payments WHERE reversal_settlement_date = ? AND reversal_kind = 'adjustment'", DAY)).toBe(40);
+    expect(await one('SELECT count(*) FROM payments WHERE settlement_date = ?', DAY)).toBe(day.booked.length);
+    expect(await one("SELECT count(*) FROM payments WHERE reversal_settlement_date = ? AND reversal_kind = 'reversal'", DAY)).toBe(day.reversed.length);
+    expect(await one("SELECT count(*) FROM payments WHERE reversal_settlement_date = ? AND reversal_kind = 'adjustment'", DAY)).toBe(40);
     // Reversals of every service and every counter kind.
-    expect(one('SELECT count(DISTINCT service_code) FROM payments WHERE reversal_settlement_date = ?', DAY)).toBeGreaterThanOrEqual(25);
-    expect(one('SELECT count(DISTINCT counter_kind) FROM payments WHERE reversal_settlement_date = ?', DAY)).toBe(3);
+    expect(await one('SELECT count(DISTINCT service_code) FROM payments WHERE reversal_settlement_date = ?', DAY)).toBeGreaterThanOrEqual(25);
+    expect(await one('SELECT count(DISTINCT counter_kind) FROM payments WHERE reversal_settlement_date = ?', DAY)).toBe(3);
     // Netted and rebilled circuit fees both occur.
-    expect(one("SELECT count(*) FROM payments WHERE settlement_date = ? AND circuit_fee_mode = 'netted'", DAY)).toBeGreaterThan(100);
-    expect(one("SELECT count(*) FROM payments WHERE settlement_date = ? AND circuit_fee_mode = 'rebilled'", DAY)).toBeGreaterThan(100);
+    expect(await one("SELECT count(*) FROM payments WHERE settlement_date = ? AND circuit_fee_mode = 'netted'", DAY)).toBeGreaterThan(100);
+    expect(await one("SELECT count(*) FROM payments WHERE settlement_date = ? AND circuit_fee_mode = 'rebilled'", DAY)).toBeGreaterThan(100);
   });
 });
 
@@ -97,17 +97,17 @@ describe('settlement', () => {
   });
 
   it('equals, for every entity and counter statement and the totals, an independent recomputation from the payments table, to the cent', async () => {
-    expectFiguresEqualRecomputation(first, recompute(s.db, DAY), OWNER);
-    expectFiguresEqualRecomputation(await figuresOf(PREVIOUS), recompute(s.db, PREVIOUS), OWNER);
+    expectFiguresEqualRecomputation(first, await recompute(s.db, DAY), OWNER);
+    expectFiguresEqualRecomputation(await figuresOf(PREVIOUS), await recompute(s.db, PREVIOUS), OWNER);
     // The refunds of the day before count in this window, not in theirs.
     const adjusted = first.entities.reduce((a, e) => a + e.adjustments, 0);
-    const expected = rowsOf(`SELECT sum(amount_cents) AS s FROM payments WHERE public_id IN (${adjustedEarly.map(() => '?').join(',')})`, ...adjustedEarly)[0]!.s;
+    const expected = (await rowsOf(`SELECT sum(amount_cents) AS s FROM payments WHERE public_id IN (${adjustedEarly.map(() => '?').join(',')})`, ...adjustedEarly))[0]!.s;
     expect(adjusted).toBe(expected);
     expect((await figuresOf(PREVIOUS)).totals.adjustments).toBe(0);
   });
 
-  it('sums to zero: ledger movements, parties, money in and out', () => {
-    expect(one('SELECT coalesce(sum(amount_cents), 0) FROM ledger_entries WHERE settlement_date = ?', DAY)).toBe(0);
+  it('sums to zero: ledger movements, parties, money in and out', async () => {
+    expect(await one('SELECT coalesce(sum(amount_cents), 0) FROM ledger_entries WHERE settlement_date = ?', DAY)).toBe(0);
     // What the counters owe is what the entities and the operator get.
     const owed = first.counters.reduce((a, c) => a + c.owed, 0);
     const payouts = first.entities.reduce((a, e) => a + e.netPayout, 0);
@@ -119,7 +119,7 @@ describe('settlement', () => {
   });
 
   it('is idempotent: a re-run gives the same figures and hash and moves no money', async () => {
-    const entries = one('SELECT count(*) FROM ledger_entries');
+    const entries = await one('SELECT count(*) FROM ledger_entries');
     const before = (await s.h.rt.store.getWindow(DAY))!;
     const res = await api().post(`/v1/settlements/${DAY}/run`).set(bearer(finance));
     expect(res.status, res.text).toBe(200);
@@ -129,7 +129,7 @@ describe('settlement', () => {
     expect(figuresHash(before.figures!)).toBe(before.figuresHash);
     const direct = await settle(s.h.rt.store, DAY, { cutoff: s.h.config.settlementCutoff, operator: s.h.config.operator, now: s.clock.now });
     expect(direct.outcome).toBe('unchanged');
-    expect(one('SELECT count(*) FROM ledger_entries')).toBe(entries);
+    expect(await one('SELECT count(*) FROM ledger_entries')).toBe(entries);
   });
 
   it('payments.csv has one row per payment and cancellation, and its columns sum to the figures', async () => {
@@ -192,7 +192,7 @@ describe('approval, immutability, SEPA files', () => {
     expect(again.body).toMatchObject({ changed: false, window: { status: 'approved', approvedAt: res.body.window.approvedAt } });
     approved = await figuresOf(DAY);
     hash = res.body.window.figuresHash;
-    expect(one("SELECT count(*) FROM audit_log WHERE action = 'settlement.approve' AND target = ?", DAY)).toBe(1);
+    expect(await one("SELECT count(*) FROM audit_log WHERE action = 'settlement.approve' AND target = ?", DAY)).toBe(1);
   });
 
   it('running an approved window answers the stored figures; a draft can no longer be saved over it', async () => {
@@ -292,7 +292,7 @@ describe('approval, immutability, SEPA files', () => {
     const twice = await api().post(`/v1/payments/${victims[0]!.publicId}/adjustment`).set(bearer(finance)).send({ reason: 'again' });
     expect(twice.status).toBe(409);
     expect(twice.body.code).toBe('ALREADY_REVERSED');
-    expect(one("SELECT count(*) FROM audit_log WHERE action = 'payment.adjustment'")).toBe(40 + 25);
+    expect(await one("SELECT count(*) FROM audit_log WHERE action = 'payment.adjustment'")).toBe(40 + 25);
 
     // The approved window is as it was.
     expect(await figuresOf(DAY)).toEqual(approved);
@@ -306,7 +306,7 @@ describe('approval, immutability, SEPA files', () => {
     const res = await api().post(`/v1/settlements/${NEXT}/run`).set(bearer(finance));
     expect(res.status, res.text).toBe(201);
     const next = res.body.figures as SettlementFigures;
-    expectFiguresEqualRecomputation(next, recompute(s.db, NEXT), OWNER);
+    expectFiguresEqualRecomputation(next, await recompute(s.db, NEXT), OWNER);
     const refunded = victims.reduce((a, p) => a + p.amountCents, 0);
     expect(next.totals.adjustments).toBe(refunded);
     expect(next.totals.payments).toBe(0);
@@ -333,8 +333,8 @@ describe('rebilling of circuit fees', () => {
     for (const entityId of REBILLED) {
       const res = await api().get('/v1/rebilling/2026-11').query({ entityId }).set(bearer(finance));
       expect(res.status, res.text).toBe(200);
-      const expected = rowsOf(
-        `SELECT service_code AS serviceCode, circuit_fee_cents AS rate,
+      const expected = await rowsOf(
+        `SELECT service_code AS "serviceCode", circuit_fee_cents AS rate,
            sum(CASE WHEN settlement_date BETWEEN '2026-11-01' AND '2026-11-30' THEN 1 ELSE 0 END) AS count,
            sum(CASE WHEN reversal_settlement_date BETWEEN '2026-11-01' AND '2026-11-30' THEN 1 ELSE 0 END) AS cancelled
          FROM payments WHERE entity_id = ? AND circuit_fee_mode = 'rebilled' GROUP BY 1, 2 ORDER BY 1, 2`,
@@ -369,7 +369,7 @@ describe('rebilling of circuit fees', () => {
       cursor = res.body.nextCursor ?? undefined;
       pages++;
     } while (cursor);
-    const expected = one(
+    const expected = await one(
       `SELECT (SELECT count(*) FROM payments WHERE entity_id = 'PISA' AND circuit_fee_mode = 'rebilled' AND settlement_date BETWEEN '2026-11-01' AND '2026-11-30')
             + (SELECT count(*) FROM payments WHERE entity_id = 'PISA' AND circuit_fee_mode = 'rebilled' AND reversal_settlement_date BETWEEN '2026-11-01' AND '2026-11-30')`,
     );

@@ -1,7 +1,6 @@
 // The sum-to-zero check: a window whose ledger movements do not sum to zero, or do not
 // match its payments, is refused and no settlement is produced; `tserve check` names
 // the broken window.
-import Database from 'better-sqlite3';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { romeInstant } from '../../src/domain/calendar.js';
@@ -9,6 +8,7 @@ import { requestHash } from '../../src/payments/service.js';
 import { SettlementError } from '../../settlement/figures.js';
 import { settle } from '../../settlement/run.js';
 import { startHarness, type Harness } from '../helpers/harness.js';
+import { openTestDb } from '../helpers/store.js';
 
 const DAY = '2026-11-20';
 let h: Harness;
@@ -29,9 +29,9 @@ describe('a ledger that does not balance', () => {
   it('refuses the settlement, stores nothing, and tserve check names the window', async () => {
     const opts = { cutoff: '00:00', operator: h.config.operator, now: romeInstant('2026-11-23', '10:00:00') };
     // Break one account's movement of the window by a cent, behind the switch's back.
-    const db = new Database(h.config.dbFile);
-    db.prepare('UPDATE window_movements SET amount_cents = amount_cents + 1 WHERE settlement_date = ? AND account_id = (SELECT min(account_id) FROM window_movements WHERE settlement_date = ?)').run(DAY, DAY);
-    db.close();
+    const db = await openTestDb(h.dir);
+    await db.run('UPDATE window_movements SET amount_cents = amount_cents + 1 WHERE settlement_date = ? AND account_id = (SELECT min(account_id) FROM window_movements WHERE settlement_date = ?)', DAY, DAY);
+    await db.close();
     const err = await settle(h.rt.store, DAY, opts).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(SettlementError);
     expect((err as SettlementError).problems.join('\n')).toMatch(/sum to 1 cents, not 0/);

@@ -4,7 +4,6 @@
 // SQL. The XSD validator is in xsd.ts.
 import { seededRandom } from '../../terminals/simulator/common.js';
 import { inflateSync } from 'node:zlib';
-import Database from 'better-sqlite3';
 import { expect } from 'vitest';
 import type { SettlementFigures } from '../../settlement/figures.js';
 import { romeInstant } from '../../src/domain/calendar.js';
@@ -12,12 +11,14 @@ import { PaymentError } from '../../src/payments/errors.js';
 import type { PayRequest, TerminalContext } from '../../src/payments/service.js';
 import type { Payment } from '../../src/store/types.js';
 import { startHarness, type Harness } from '../helpers/harness.js';
+import { openTestDb, type TestDb } from '../helpers/store.js';
 
 process.env.TSERVE_LOG_LEVEL ??= 'silent';
 
 export interface Switch {
   h: Harness;
-  db: Database.Database;
+  /** A direct connection on the switch's store (SQLite file or PostgreSQL database), for assertions. */
+  db: TestDb;
   /** The fake clock of the payments use-cases (and of the finance API). */
   clock: { now: number };
   setRome(date: string, time: string, ms?: number): void;
@@ -27,7 +28,7 @@ export interface Switch {
 export async function startSwitch(opts: { positions?: number; env?: Record<string, string>; at?: [string, string] } = {}): Promise<Switch> {
   const clock = { now: romeInstant(...(opts.at ?? ['2026-11-20', '10:00:00'])) };
   const h = await startHarness({ positions: opts.positions ?? 500, env: opts.env, clock: () => clock.now });
-  const db = new Database(h.config.dbFile, { readonly: true, fileMustExist: true });
+  const db = await openTestDb(h.dir);
   // Tens of thousands of payments in a day pass any realistic credit limit: lift them.
   for (const c of await h.rt.store.listCounters()) {
     await h.rt.store.setCreditLimit(c.id, 99_999_999_999, { actor: 'test', action: 'counter.credit_limit', target: c.id });
@@ -40,7 +41,7 @@ export async function startSwitch(opts: { positions?: number; env?: Record<strin
       clock.now = romeInstant(date, time) + ms;
     },
     async close() {
-      db.close();
+      await db.close();
       await h.close();
     },
   };
@@ -122,16 +123,14 @@ export async function bookDay(
   const terminals = terminalsByCounter(h);
   const counterKind = new Map((await h.rt.store.listCounters()).map((c) => [c.id, c.kind]));
   const services = h.payments.services;
-  const options = s.db
-    .prepare(
-      `SELECT o.notice_number AS notice, o.lookup_key AS lookupKey, p.service_code AS service, s.identifier_kind AS kind
-       FROM payment_options o JOIN debt_positions p ON p.id = o.position_id JOIN services s ON s.code = p.service_code
-       WHERE p.status IN ('VALID', 'PARTIALLY_PAID') AND o.paid_payment_id IS NULL
-         -- the single payment where there is one (paying it settles the instalments too)
-         AND (o.kind = 'single' OR NOT EXISTS (SELECT 1 FROM payment_options x WHERE x.position_id = p.id AND x.kind = 'single'))
-       ORDER BY o.id`,
-    )
-    .all() as { notice: string; lookupKey: string | null; service: string; kind: string }[];
+  const options = await s.db.all<{ notice: string; lookupKey: string | null; service: string; kind: string }>(
+    `SELECT o.notice_number AS notice, o.lookup_key AS "lookupKey", p.service_code AS service, s.identifier_kind AS kind
+     FROM payment_options o JOIN debt_positions p ON p.id = o.position_id JOIN services s ON s.code = p.service_code
+     WHERE p.status IN ('VALID', 'PARTIALLY_PAID') AND o.paid_payment_id IS NULL
+       -- the single payment where there is one (paying it settles the instalments too)
+       AND (o.kind = 'single' OR NOT EXISTS (SELECT 1 FROM payment_options x WHERE x.position_id = p.id AND x.kind = 'single'))
+     ORDER BY o.id`,
+  );
 
   type Job = { t: TerminalContext; req: PayRequest; lookup: boolean };
   const jobs: Job[] = [];
@@ -215,15 +214,15 @@ export interface Recomputed {
   royalties: number;
 }
 
-export function recompute(db: Database.Database, date: string): Recomputed {
+export async function recompute(db: TestDb, date: string): Promise<Recomputed> {
   const out: Recomputed = { entities: new Map(), counters: new Map(), operator: 0, royalties: 0 };
-  const rows = db
-    .prepare(
-      `SELECT 'booking' AS kind, * FROM payments WHERE settlement_date = @date
-       UNION ALL
-       SELECT reversal_kind AS kind, * FROM payments WHERE reversal_settlement_date = @date`,
-    )
-    .all({ date }) as Record<string, number | string | null>[];
+  const rows = await db.all<Record<string, number | string | null>>(
+    `SELECT 'booking' AS kind, * FROM payments WHERE settlement_date = ?
+     UNION ALL
+     SELECT reversal_kind AS kind, * FROM payments WHERE reversal_settlement_date = ?`,
+    date,
+    date,
+  );
   for (const p of rows) {
     const kind = p.kind as string;
     const sign = kind === 'booking' ? 1 : -1;
