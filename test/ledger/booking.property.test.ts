@@ -1,9 +1,10 @@
-// Property test of booking on a real SQLite switch: random sequences of payments,
+// Property test of booking on a real switch (its SQLite file, or PgStore on a database
+// of its own on the postgres project): random sequences of payments,
 // retries (same key, same or different body), reversals (by the payer terminal or
 // another one), payments of already-paid notices and of fixed/self-assessed services,
 // some fired concurrently. Each outcome must be explained by a sequential model in
 // some order of its concurrent group (linearizability), and after every sequence the
-// ledger in the SQLite file must be intact and agree with the model.
+// ledger in the store must be intact and agree with the model.
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PaymentError } from '../../src/payments/errors.js';
@@ -202,8 +203,8 @@ let keySeq = 0;
 
 beforeAll(async () => {
   h = await startHarness({ positions: 3000 });
-  db = openDb(h);
-  pool = payableNotices(db);
+  db = await openDb(h);
+  pool = await payableNotices(db);
   // Six terminals, two of them on the same counter; credit limits out of the way.
   const byCounter = new Map<string, TerminalContext[]>();
   for (const t of h.credentials.terminals) {
@@ -215,12 +216,12 @@ beforeAll(async () => {
   for (const counterId of new Set(terminals.map((t) => t.counterId))) {
     await h.rt.store.setCreditLimit(counterId, 1_000_000_000, { actor: 'test', action: 'counters.credit-limit', target: counterId });
   }
-  payers = db.prepare('SELECT DISTINCT debtor_cf FROM debt_positions WHERE length(debtor_cf) = 16 LIMIT 10').pluck().all() as string[];
+  payers = (await db.all<{ cf: string }>('SELECT DISTINCT debtor_cf AS cf FROM debt_positions WHERE length(debtor_cf) = 16 LIMIT 10')).map((r) => r.cf);
   expect(payers.length).toBeGreaterThan(0);
 });
 
 afterAll(async () => {
-  db?.close();
+  await db?.close();
   await h?.close();
 });
 
@@ -247,7 +248,7 @@ describe('booking: random sequences of pay, retry, reverse', () => {
         // Per run: the pay ops and notices this run has seen (retries and re-payments refer to them).
         const payOps: PayOp[] = [];
         const notices: { notice: string; req: PayRequest }[] = [];
-        const paymentsBefore = db.prepare('SELECT count(*) FROM payments').pluck().get() as number;
+        const paymentsBefore = await db.scalar('SELECT count(*) FROM payments');
         const modelPaymentsBefore = model.payments.size;
         const term = (i: number) => terminals[i % terminals.length]!;
         const newKey = () => `prop-key-${String(++keySeq).padStart(6, '0')}`;
@@ -331,39 +332,36 @@ describe('booking: random sequences of pay, retry, reverse', () => {
           model.payments = next.payments;
         }
 
-        // The store's own check, then the same rules straight from the file.
+        // The store's own check, then the same rules straight from the store's tables.
         const report = await h.rt.store.checkInvariants();
         expect(report.violations).toEqual([]);
         expect(report.ok).toBe(true);
-        expect(ledgerViolations(db)).toEqual([]);
+        expect(await ledgerViolations(db)).toEqual([]);
 
         // One payment row per distinct successful (terminal, key), and nothing else.
-        const payments = db.prepare('SELECT count(*) FROM payments').pluck().get() as number;
+        const payments = await db.scalar('SELECT count(*) FROM payments');
         expect(payments - paymentsBefore).toBe(model.payments.size - modelPaymentsBefore);
         expect(payments).toBe(model.records.size);
-        expect(db.prepare('SELECT count(*) FROM idempotency_records').pluck().get()).toBe(model.records.size);
+        expect(await db.scalar('SELECT count(*) FROM idempotency_records')).toBe(model.records.size);
         for (const [tk, rec] of model.records) {
           const [terminalId, key] = tk.split('\0') as [string, string];
-          const row = db.prepare('SELECT payment_id FROM idempotency_records WHERE terminal_id = ? AND key = ?').get(terminalId, key) as
-            | { payment_id: number }
-            | undefined;
+          const row = await db.get<{ payment_id: number }>('SELECT payment_id FROM idempotency_records WHERE terminal_id = ? AND key = ?', terminalId, key);
           expect(row?.payment_id).toBe(rec.paymentId);
         }
 
         // Reversal state and paid marks agree with the model.
-        const rows = db.prepare('SELECT id, terminal_id, reversed_at FROM payments').all() as { id: number; terminal_id: string; reversed_at: number | null }[];
+        const rows = await db.all<{ id: number; terminal_id: string; reversed_at: number | null }>('SELECT id, terminal_id, reversed_at FROM payments');
         for (const r of rows) {
           const p = model.payments.get(r.id);
           expect(p, `payment ${r.id} is not in the model`).toBeDefined();
           expect([r.id, r.terminal_id, r.reversed_at !== null]).toEqual([r.id, p!.terminalId, p!.reversed]);
         }
         for (const [notice, paidBy] of model.noticePaidBy) {
-          const o = db
-            .prepare(
-              `SELECT o.paid_payment_id AS paid, p.status FROM payment_options o JOIN debt_positions p ON p.id = o.position_id
-               WHERE o.notice_number = ?`,
-            )
-            .get(notice) as { paid: number | null; status: string };
+          const o = (await db.get<{ paid: number | null; status: string }>(
+            `SELECT o.paid_payment_id AS paid, p.status FROM payment_options o JOIN debt_positions p ON p.id = o.position_id
+             WHERE o.notice_number = ?`,
+            notice,
+          ))!;
           expect([notice, o.paid, o.status]).toEqual([notice, paidBy, paidBy === null ? 'VALID' : 'PAID']);
         }
       }),

@@ -1,11 +1,13 @@
-// Concurrency against a real SQLite switch: one notice, many terminals; and group
-// commit isolation (a failing command in a batch books nothing and fails no other).
+// Concurrency against a real switch (its SQLite file, or PgStore on a database of its
+// own on the postgres project): one notice, many terminals; and group commit isolation
+// (a failing command in a batch books nothing and fails no other).
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { settlementDate } from '../../src/domain/calendar.js';
 import { paymentPostings } from '../../src/ledger/postings.js';
 import { PaymentError } from '../../src/payments/errors.js';
 import { requestHash, type PayRequest, type TerminalContext } from '../../src/payments/service.js';
+import type { BookingCommand, BookingResult } from '../../src/ledger/commands.js';
 import type { PayCommand } from '../../src/store/types.js';
 import { startHarness, type Harness } from '../helpers/harness.js';
 import { cashBalance, ledgerViolations, openDb, payableNotices, type Db, type PayableNotice } from './db.js';
@@ -45,21 +47,44 @@ async function payRequest(t: TerminalContext, notice: PayableNotice): Promise<Pa
 const idem = (req: PayRequest, key = randomUUID()) => ({ key, requestHash: requestHash('pay', req) });
 
 const paymentsOfOption = (optionId: number) =>
-  db.prepare('SELECT id, terminal_id, reversed_at FROM payments WHERE option_id = ?').all(optionId) as {
-    id: number;
-    terminal_id: string;
-    reversed_at: number | null;
-  }[];
+  db.all<{ id: number; terminal_id: string; reversed_at: number | null }>('SELECT id, terminal_id, reversed_at FROM payments WHERE option_id = ? ORDER BY id', optionId);
+
+/**
+ * Holds the store's write() calls until `n` have been made, then hands them to the
+ * writer in one tick, so they go into one batch (a held call is never answered before;
+ * after 10 s whatever was held goes anyway, and the batch count says so). On SQLite,
+ * payments started together reach the writer in one tick by themselves: their reads
+ * before the write wait on no I/O. On PostgreSQL each read (idempotency record, notice)
+ * is a round trip that ends when it ends, so they would reach it in several batches.
+ * Returns the hold's end (restores write).
+ */
+function oneBatchOf(n: number): () => void {
+  const store = h.rt.store;
+  const write = store.write.bind(store);
+  const held: { cmd: BookingCommand; resolve: (r: Promise<BookingResult>) => void }[] = [];
+  const release = () => {
+    clearTimeout(timer);
+    Reflect.deleteProperty(store, 'write');
+    for (const x of held.splice(0)) x.resolve(write(x.cmd));
+  };
+  const timer = setTimeout(release, 10_000);
+  store.write = (cmd) =>
+    new Promise<BookingResult>((resolve) => {
+      held.push({ cmd, resolve });
+      if (held.length === n) release();
+    });
+  return release;
+}
 
 beforeAll(async () => {
   h = await startHarness({ positions: 3000 });
-  db = openDb(h);
-  pool = payableNotices(db);
+  db = await openDb(h);
+  pool = await payableNotices(db);
   expect(pool.length).toBeGreaterThan(50);
 });
 
 afterAll(async () => {
-  db?.close();
+  await db?.close();
   await h?.close();
 });
 
@@ -84,14 +109,14 @@ describe('one notice, many terminals', () => {
     }
     expect([...codes].every((c) => c === 'NOTICE_ALREADY_PAID' || c === 'PAYMENT_IN_PROGRESS')).toBe(true);
 
-    const rows = paymentsOfOption(notice.optionId);
+    const rows = await paymentsOfOption(notice.optionId);
     expect(rows).toEqual([{ id: winner.value.payment.id, terminal_id: winner.value.payment.terminalId, reversed_at: null }]);
-    const option = db.prepare('SELECT paid_payment_id FROM payment_options WHERE id = ?').get(notice.optionId) as { paid_payment_id: number };
+    const option = (await db.get<{ paid_payment_id: number }>('SELECT paid_payment_id FROM payment_options WHERE id = ?', notice.optionId))!;
     expect(option.paid_payment_id).toBe(winner.value.payment.id);
     // Only the winner left an idempotency record.
-    const records = db.prepare('SELECT terminal_id FROM idempotency_records WHERE payment_id = ?').all(winner.value.payment.id);
+    const records = await db.all('SELECT terminal_id FROM idempotency_records WHERE payment_id = ?', winner.value.payment.id);
     expect(records).toEqual([{ terminal_id: winner.value.payment.terminalId }]);
-    expect(ledgerViolations(db)).toEqual([]);
+    expect(await ledgerViolations(db)).toEqual([]);
     expect((await h.rt.store.checkInvariants()).violations).toEqual([]);
   });
 
@@ -104,52 +129,53 @@ describe('one notice, many terminals', () => {
     const ids = new Set(answers.map((a) => a.body.paymentId));
     expect(ids.size).toBe(1);
     for (const a of answers) expect(a.body).toEqual(answers[0]!.body);
-    expect(paymentsOfOption(notice.optionId)).toHaveLength(1);
-    expect(db.prepare('SELECT count(*) FROM idempotency_records WHERE terminal_id = ? AND key = ?').pluck().get(t!.terminalId, key.key)).toBe(1);
+    expect(await paymentsOfOption(notice.optionId)).toHaveLength(1);
+    expect(await db.scalar('SELECT count(*) FROM idempotency_records WHERE terminal_id = ? AND key = ?', t!.terminalId, key.key)).toBe(1);
   });
 });
 
 describe('group commit isolation', () => {
   it('a command over its credit limit fails alone; the others of its batch are booked', async () => {
-    const baseline = ledgerViolations(db);
+    const baseline = await ledgerViolations(db);
     const terminals = freshTerminals(5);
     const notices = terminals.map(() => takeNotice());
     const reqs = await Promise.all(terminals.map((t, i) => payRequest(t, notices[i]!)));
     const loser = 2; // in the middle of the batch
     const loserCounter = terminals[loser]!.counterId;
     const loserTotal = reqs[loser]!.amount + (await h.payments.verify(terminals[loser]!, { service: notices[loser]!.serviceCode, identifier: notices[loser]!.noticeNumber })).fee;
-    expect(cashBalance(db, loserCounter)).toBe(0);
+    expect(await cashBalance(db, loserCounter)).toBe(0);
     await h.rt.store.setCreditLimit(loserCounter, loserTotal - 1, audit);
 
     const before = h.rt.store.writerStats;
-    const eventsBefore = db.prepare('SELECT count(*) FROM events').pluck().get() as number;
+    const eventsBefore = await db.scalar('SELECT count(*) FROM events');
     const keys = reqs.map((r) => idem(r));
-    const settled = await Promise.allSettled(terminals.map((t, i) => h.payments.pay(t, reqs[i]!, keys[i]!, 'json')));
+    const hold = oneBatchOf(5);
+    const settled = await Promise.allSettled(terminals.map((t, i) => h.payments.pay(t, reqs[i]!, keys[i]!, 'json'))).finally(hold);
     const after = h.rt.store.writerStats;
-    // All five were submitted in one tick, so they went into one transaction.
+    // All five were handed to the writer in one tick (oneBatchOf), so they went into one transaction.
     expect(after.batches - before.batches).toBe(1);
     expect(after.commands - before.commands).toBe(5);
 
-    settled.forEach((s, i) => {
+    for (const [i, s] of settled.entries()) {
       if (i === loser) {
         expect(s.status).toBe('rejected');
         expect((s as PromiseRejectedResult).reason).toMatchObject({ code: 'CREDIT_LIMIT_EXCEEDED' });
-        return;
+        continue;
       }
       expect(s.status).toBe('fulfilled');
       const p = (s as PromiseFulfilledResult<Awaited<ReturnType<Harness['payments']['pay']>>>).value.payment;
-      expect(paymentsOfOption(notices[i]!.optionId)).toEqual([{ id: p.id, terminal_id: terminals[i]!.terminalId, reversed_at: null }]);
-      expect(cashBalance(db, terminals[i]!.counterId)).toBe(p.amountCents + p.feeCents);
-    });
+      expect(await paymentsOfOption(notices[i]!.optionId)).toEqual([{ id: p.id, terminal_id: terminals[i]!.terminalId, reversed_at: null }]);
+      expect(await cashBalance(db, terminals[i]!.counterId)).toBe(p.amountCents + p.feeCents);
+    }
     // The loser booked nothing: no payment, no mark on its notice, no cash, no idempotency record.
-    expect(paymentsOfOption(notices[loser]!.optionId)).toEqual([]);
-    expect(db.prepare('SELECT paid_payment_id FROM payment_options WHERE id = ?').pluck().get(notices[loser]!.optionId)).toBeNull();
-    expect(db.prepare('SELECT count(*) FROM payments WHERE counter_id = ?').pluck().get(loserCounter)).toBe(0);
-    expect(cashBalance(db, loserCounter)).toBe(0);
+    expect(await paymentsOfOption(notices[loser]!.optionId)).toEqual([]);
+    expect((await db.get<{ p: number | null }>('SELECT paid_payment_id AS p FROM payment_options WHERE id = ?', notices[loser]!.optionId))!.p).toBeNull();
+    expect(await db.scalar('SELECT count(*) FROM payments WHERE counter_id = ?', loserCounter)).toBe(0);
+    expect(await cashBalance(db, loserCounter)).toBe(0);
     expect(await h.rt.store.counterExposure(loserCounter)).toBe(0);
     expect(await h.rt.store.getIdempotency(terminals[loser]!.terminalId, keys[loser]!.key)).toBeUndefined();
-    expect((db.prepare('SELECT count(*) FROM events').pluck().get() as number) - eventsBefore).toBe(4);
-    expect(ledgerViolations(db)).toEqual(baseline);
+    expect((await db.scalar('SELECT count(*) FROM events')) - eventsBefore).toBe(4);
+    expect(await ledgerViolations(db)).toEqual(baseline);
     expect((await h.rt.store.checkInvariants()).violations).toEqual([]);
 
     // Once its limit allows it, the same counter books the same notice, on its own accounts.
@@ -157,18 +183,19 @@ describe('group commit isolation', () => {
     const retry = await h.payments.pay(terminals[loser]!, reqs[loser]!, keys[loser]!, 'json');
     expect(retry.status).toBe(201);
     expect(retry.payment.counterId).toBe(loserCounter);
-    const others = terminals.filter((_, i) => i !== loser).map((t) => [t.counterId, cashBalance(db, t.counterId)] as const);
+    const others: (readonly [string, number])[] = [];
+    for (const t of terminals.filter((_, i) => i !== loser)) others.push([t.counterId, await cashBalance(db, t.counterId)] as const);
     // Every entry of the new payment is on the loser counter's or its entity's accounts.
-    expect(ledgerViolations(db)).toEqual(baseline);
-    expect(cashBalance(db, loserCounter)).toBe(loserTotal);
+    expect(await ledgerViolations(db)).toEqual(baseline);
+    expect(await cashBalance(db, loserCounter)).toBe(loserTotal);
     expect(await h.rt.store.counterExposure(loserCounter)).toBe(loserTotal);
     // ...and no other counter's cash moved.
-    for (const [counterId, cash] of others) expect(cashBalance(db, counterId)).toBe(cash);
+    for (const [counterId, cash] of others) expect(await cashBalance(db, counterId)).toBe(cash);
     expect((await h.rt.store.checkInvariants()).violations).toEqual([]);
   });
 
   it('a command that breaks an invariant (unbalanced postings) fails its whole batch, loudly: nothing of the batch is on disk; the next batch books', async () => {
-    const baseline = ledgerViolations(db);
+    const baseline = await ledgerViolations(db);
     const [ta, tb, tc] = freshTerminals(3);
     const [na, nb, nc] = [takeNotice(), takeNotice(), takeNotice()];
     const reqA = await payRequest(ta!, na!);
@@ -208,20 +235,21 @@ describe('group commit isolation', () => {
       idempotency: { key: 'broken-key', requestHash: 'x' },
     };
     const before = h.rt.store.writerStats;
+    const hold = oneBatchOf(3);
     const outcomes = await Promise.allSettled([
       h.payments.pay(ta!, reqA, idem(reqA), 'json'),
       h.rt.store.write(broken),
       h.payments.pay(tc!, reqC, idem(reqC), 'json'),
-    ]);
+    ]).finally(hold);
     expect(h.rt.store.writerStats.batches - before.batches).toBe(0); // no batch committed
     for (const o of outcomes) {
       expect(o.status).toBe('rejected');
       expect(String((o as PromiseRejectedResult).reason)).toMatch(/ledger invariant broken: payment .* unbalanced postings: sum 1/);
     }
-    for (const n of [na!, nb!, nc!]) expect(paymentsOfOption(n.optionId)).toEqual([]);
-    expect(db.prepare('SELECT count(*) FROM payments WHERE public_id = ?').pluck().get(broken.publicId)).toBe(0);
-    expect(cashBalance(db, counterB.id)).toBe(0);
-    expect(ledgerViolations(db)).toEqual(baseline);
+    for (const n of [na!, nb!, nc!]) expect(await paymentsOfOption(n.optionId)).toEqual([]);
+    expect(await db.scalar('SELECT count(*) FROM payments WHERE public_id = ?', broken.publicId)).toBe(0);
+    expect(await cashBalance(db, counterB.id)).toBe(0);
+    expect(await ledgerViolations(db)).toEqual(baseline);
     expect((await h.rt.store.checkInvariants()).violations).toEqual([]);
 
     // The same payments, sent again, book normally.
@@ -229,8 +257,8 @@ describe('group commit isolation', () => {
     expect([a.status, c.status]).toEqual([201, 201]);
     const reqB = await payRequest(tb!, nb!);
     const okB = await h.payments.pay(tb!, reqB, idem(reqB), 'json');
-    expect(cashBalance(db, counterB.id)).toBe(okB.payment.amountCents + okB.payment.feeCents);
-    expect(ledgerViolations(db)).toEqual(baseline);
+    expect(await cashBalance(db, counterB.id)).toBe(okB.payment.amountCents + okB.payment.feeCents);
+    expect(await ledgerViolations(db)).toEqual(baseline);
     expect((await h.rt.store.checkInvariants()).violations).toEqual([]);
   });
 });
