@@ -9,6 +9,7 @@ import type pg from 'pg';
 import { logger } from '../../log.js';
 import type { EventRow } from '../../ledger/port.js';
 import { toEvent, type EventDbRow } from '../rows.js';
+import { deliver } from '../shared.js';
 import { openClient, type Pool } from './pool.js';
 
 const POLL_MS = 1000;
@@ -97,13 +98,7 @@ export class EventTail {
     const at = performance.timeOrigin + performance.now();
     for (const e of events) e.committedAt ??= at;
     this.last = events.at(-1)!.seq;
-    for (const l of this.listeners) {
-      try {
-        l(events);
-      } catch (err) {
-        logger.error('event listener failed', { error: err instanceof Error ? err.stack : String(err) });
-      }
-    }
+    deliver(this.listeners, events);
   }
 
   /** Reads and delivers everything after the last delivered event; one reader at a time. */

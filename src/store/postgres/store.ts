@@ -14,18 +14,13 @@ import { checkInvariants, WINDOW_TOTALS_SQL } from '../invariants.js';
 import {
   OPTION_VIEW_SQL,
   PAYMENT_COLUMNS,
-  toCircuitFee,
   toCounter,
-  toEntity,
   toEvent,
-  toFeeSchedule,
   toIdempotency,
   toOptionView,
   toPayment,
-  toPaymentLine,
   toPositionView,
   toRebilledSums,
-  toService,
   toTerminal,
   toTerminalListing,
   toUser,
@@ -49,8 +44,8 @@ import {
   type WindowDbRow,
   type WindowTotalRow,
 } from '../rows.js';
-import type { CounterSums, EntityServiceSums, LinesQuery, PaymentLine, RebilledSums, WindowRow, WindowSums } from '../settlement-types.js';
-import { parseFeeRule } from '../fee-rule.js';
+import type { LinesQuery, RebilledSums, WindowRow, WindowSums } from '../settlement-types.js';
+import { cached, catalogueOf, lineFilters, pageLines, WINDOW_PHASES, windowSumsOf } from '../shared.js';
 import type {
   AuditEntry,
   CatalogueSnapshot,
@@ -78,7 +73,6 @@ import { EventTail } from './events.js';
 import { migrate } from './migrate.js';
 import { isRetryable, isUnavailable, openPool, type Pool, type PoolClient } from './pool.js';
 
-const MAX_CACHED = 100_000;
 /** A batch that meets a deadlock or a serialization failure runs again, up to this many times. */
 const MAX_ATTEMPTS = 8;
 /** Positions per statement of an import. */
@@ -258,44 +252,19 @@ export class PgStore implements Store {
   // ---------------------------------------------------------------- reads
 
   async loadCatalogue(): Promise<CatalogueSnapshot> {
-    const fees = await this.q<CircuitFeeRow>('SELECT * FROM circuit_fees ORDER BY entity_id, effective_from');
-    const entities: CatalogueSnapshot['entities'] = new Map();
-    for (const e of await this.q<EntityRow>('SELECT * FROM entities ORDER BY id')) {
-      entities.set(e.id, toEntity(e, fees.filter((x) => x.entity_id === e.id).at(-1)));
-    }
-    const services: CatalogueSnapshot['services'] = new Map();
-    for (const s of await this.q<ServiceRow>('SELECT * FROM services ORDER BY ord')) {
-      services.set(s.code, toService(s));
-    }
-    const feeSchedules: CatalogueSnapshot['feeSchedules'] = new Map();
-    for (const f of await this.q<FeeScheduleRow>('SELECT * FROM fee_schedules ORDER BY service_code, counter_kind, effective_from')) {
-      const key = `${f.service_code}/${f.counter_kind}`;
-      const list = feeSchedules.get(key) ?? [];
-      list.push(toFeeSchedule(f, parseFeeRule(f.fee_rule)));
-      feeSchedules.set(key, list);
-    }
-    const circuitFees: CatalogueSnapshot['circuitFees'] = new Map();
-    for (const f of fees) {
-      const list = circuitFees.get(f.entity_id) ?? [];
-      list.push(toCircuitFee(f));
-      circuitFees.set(f.entity_id, list);
-    }
-    const owner = [...entities.values()].find((e) => e.isCircuitOwner);
-    if (!owner) throw new Error('the catalogue has no circuit owner; run `tserve seed`');
-    this.entityNames = new Map([...entities.values()].map((e) => [e.id, e.name]));
-    return { entities, services, feeSchedules, circuitFees, owner };
-  }
-
-  private async cached<T>(cache: Map<string, T | undefined>, id: string, load: () => Promise<T | undefined>): Promise<T | undefined> {
-    if (cache.has(id)) return cache.get(id);
-    const v = await load();
-    if (cache.size >= MAX_CACHED) cache.clear();
-    cache.set(id, v);
-    return v;
+    const [fees, entities, services, schedules] = await Promise.all([
+      this.q<CircuitFeeRow>('SELECT * FROM circuit_fees ORDER BY entity_id, effective_from'),
+      this.q<EntityRow>('SELECT * FROM entities ORDER BY id'),
+      this.q<ServiceRow>('SELECT * FROM services ORDER BY ord'),
+      this.q<FeeScheduleRow>('SELECT * FROM fee_schedules ORDER BY service_code, counter_kind, effective_from'),
+    ]);
+    const catalogue = catalogueOf({ fees, entities, services, schedules });
+    this.entityNames = new Map([...catalogue.entities.values()].map((e) => [e.id, e.name]));
+    return catalogue;
   }
 
   async getCounter(id: string): Promise<Counter | undefined> {
-    return this.cached(this.counters, id, async () => {
+    return cached(this.counters, id, async () => {
       const r = await this.one<CounterRow>('SELECT * FROM counters WHERE id = $1', [id]);
       return r && toCounter(r);
     });
@@ -306,7 +275,7 @@ export class PgStore implements Store {
   }
 
   async getTerminal(id: string): Promise<Terminal | undefined> {
-    return this.cached(this.terminals, id, async () => {
+    return cached(this.terminals, id, async () => {
       const r = await this.one<TerminalRow>('SELECT * FROM terminals WHERE id = $1', [id]);
       return r && toTerminal(r);
     });
@@ -527,9 +496,16 @@ export class PgStore implements Store {
     return conflicts.length > 0 ? { errors: conflicts } : { ids };
   }
 
-  /** Nothing to take back: an import is one transaction here, so a crash leaves no drafts. */
+  /**
+   * Drafts are never written here (an import is one transaction), but a SQLite file
+   * copied after a crash in the middle of a large upload brings its drafts along: taken
+   * back at start like the embedded store's, so that the upload can be sent again.
+   */
   async deleteStaleDrafts(): Promise<number> {
-    return 0;
+    return this.tx(async ({ c }) => {
+      await c.query("DELETE FROM payment_options WHERE position_id IN (SELECT id FROM debt_positions WHERE status = 'DRAFT')");
+      return (await c.query("DELETE FROM debt_positions WHERE status = 'DRAFT'")).rowCount ?? 0;
+    });
   }
 
   async cancelPosition(id: number, actor: string): Promise<{ ok: true } | { ok: false; code: StoreRefusalCode; detail: string }> {
@@ -582,35 +558,13 @@ export class PgStore implements Store {
 
   async windowSums(date: string): Promise<WindowSums> {
     return this.snapshot(async (c) => {
-      const entities = new Map<string, EntityServiceSums>();
-      const counters = new Map<string, CounterSums>();
       const rows = (await c.query<WindowTotalRow>('SELECT * FROM window_totals WHERE settlement_date = $1 AND n <> 0', [date])).rows;
-      for (const r of rows) {
-        const ek = `${r.kind}|${r.entity_id}|${r.service_code}`;
-        const e = entities.get(ek) ?? { kind: r.kind, entityId: r.entity_id, serviceCode: r.service_code, count: 0, amount: 0, fee: 0, circuitNetted: 0, circuitRebilled: 0 };
-        e.count += r.n;
-        e.amount += r.amount_cents;
-        e.fee += r.fee_cents;
-        e.circuitNetted += r.netted;
-        e.circuitRebilled += r.rebilled;
-        entities.set(ek, e);
-        const ck = `${r.kind}|${r.counter_id}`;
-        const k = counters.get(ck) ?? { kind: r.kind, counterId: r.counter_id, count: 0, amount: 0, fee: 0, commission: 0, operator: 0, royalty: 0 };
-        k.count += r.n;
-        k.amount += r.amount_cents;
-        k.fee += r.fee_cents;
-        k.commission += r.commission;
-        k.operator += r.operator;
-        k.royalty += r.royalty;
-        counters.set(ck, k);
-      }
-      const order = <T>(m: Map<string, T>) => [...m.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, v]) => v);
       const movements = (await c.query<{ kind: string; owner_id: string; amount: number }>(
         `SELECT a.kind, a.owner_id, m.amount_cents AS amount FROM window_movements m
          JOIN ledger_accounts a ON a.id = m.account_id WHERE m.settlement_date = $1 ORDER BY a.kind, a.owner_id`,
         [date],
       )).rows.map((r) => ({ kind: r.kind, ownerId: r.owner_id, amount: r.amount }));
-      return { byEntityService: order(entities), byCounter: order(counters), movements };
+      return windowSumsOf(rows, movements);
     });
   }
 
@@ -648,38 +602,17 @@ export class PgStore implements Store {
   }
 
   async windowLines(q: LinesQuery, cursor: string | null, limit: number) {
-    const m = cursor ? /^([bc]):(\d+)$/.exec(cursor) : null;
-    let phase: 'b' | 'c' = m?.[1] === 'c' ? 'c' : 'b';
-    let after = m ? Number(m[2]) : 0;
-    const lines: PaymentLine[] = [];
     const params: unknown[] = [q.from, q.to];
-    const filters = [
-      q.entityId ? `entity_id = $${params.push(q.entityId)}` : '',
-      q.counterId ? `counter_id = $${params.push(q.counterId)}` : '',
-      q.rebilledOnly ? "circuit_fee_mode = 'rebilled'" : '',
-    ]
-      .filter(Boolean)
-      .map((f) => ` AND ${f}`)
-      .join('');
+    const filters = lineFilters(q, (_name, value) => `$${params.push(value)}`);
     const n = params.length;
-    while (lines.length < limit) {
-      const [dateColumn, kind] = phase === 'b' ? ['settlement_date', "'booking'"] : ['reversal_settlement_date', 'reversal_kind'];
-      const rows = await this.q<PaymentLineRow>(
+    return pageLines(cursor, limit, ({ dateColumn, kind }, after, rows) =>
+      this.q<PaymentLineRow>(
         `SELECT id, public_id, ${kind} AS kind, booked_at, ${dateColumn} AS "window", entity_id, service_code, counter_id, terminal_id,
            channel, rrn, receipt_number, amount_cents, fee_cents, fee_commission, fee_operator, fee_royalty, circuit_fee_cents, circuit_fee_mode
          FROM payments WHERE ${dateColumn} BETWEEN $1 AND $2${filters} AND id > $${n + 1} ORDER BY id LIMIT $${n + 2}`,
-        [...params, after, limit - lines.length],
-      );
-      for (const r of rows) lines.push(toPaymentLine(r));
-      if (lines.length >= limit) {
-        after = lines.at(-1)!.id;
-        break;
-      }
-      if (phase === 'c') return { lines, nextCursor: null };
-      phase = 'c';
-      after = 0;
-    }
-    return { lines, nextCursor: `${phase}:${after}` };
+        [...params, after, rows],
+      ),
+    );
   }
 
   async rebilledSums(entityId: string, month: string): Promise<RebilledSums[]> {
@@ -688,7 +621,7 @@ export class PgStore implements Store {
     const to = `${month}-31`;
     return this.snapshot(async (c) => {
       const out: RebilledSums[] = [];
-      for (const [dateColumn, kind] of [['settlement_date', "'booking'"], ['reversal_settlement_date', 'reversal_kind']] as const) {
+      for (const { dateColumn, kind } of WINDOW_PHASES) {
         const rows = await c.query<RebilledRow>(
           `SELECT ${kind} AS kind, service_code, circuit_fee_cents AS rate, count(*) AS n, sum(circuit_fee_cents) AS amount
            FROM payments WHERE ${dateColumn} BETWEEN $1 AND $2 AND entity_id = $3 AND circuit_fee_mode = 'rebilled'

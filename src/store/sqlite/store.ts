@@ -5,7 +5,6 @@
 import type Database from 'better-sqlite3';
 import { systemClock, type Clock } from '../../clock.js';
 import type { Catalogue, Network } from '../../domain/model.js';
-import { parseFeeRule } from '../fee-rule.js';
 import { LedgerInvariantError } from '../../ledger/book.js';
 import type { BookingCommand, BookingResult } from '../../ledger/commands.js';
 import { GroupCommitWriter } from '../../ledger/writer.js';
@@ -25,23 +24,18 @@ import type {
   Store,
   Terminal,
 } from '../types.js';
-import type { CounterSums, EntityServiceSums, LinesQuery, PaymentLine, RebilledSums, WindowRow, WindowSums } from '../settlement-types.js';
+import type { LinesQuery, RebilledSums, WindowRow, WindowSums } from '../settlement-types.js';
 import { openReadConnection, prepareDatabase } from './connection.js';
 import {
   OPTION_VIEW_SQL,
   PAYMENT_COLUMNS,
-  toCircuitFee,
   toCounter,
-  toEntity,
   toEvent,
-  toFeeSchedule,
   toIdempotency,
   toOptionView,
   toPayment,
-  toPaymentLine,
   toPositionView,
   toRebilledSums,
-  toService,
   toTerminal,
   toTerminalListing,
   toUser,
@@ -66,28 +60,14 @@ import {
   type WindowTotalRow,
 } from '../rows.js';
 import { checkInvariants } from '../invariants.js';
+import { cached, catalogueOf, deliver, lineFilters, pageLines, WINDOW_PHASES, windowSumsOf } from '../shared.js';
 import { ImportCheck, type ImportConflict } from './import-check.js';
 import type { CreatePositionsResult } from './write-side.js';
 import { WriterThread } from './writer-thread.js';
 
 
-/** Where a payment counts: its booking in settlement_date's window, its reversal or adjustment in reversal_settlement_date's. */
-const WINDOW_PHASES: readonly (readonly [dateColumn: string, kind: string])[] = [
-  ['settlement_date', "'booking'"],
-  ['reversal_settlement_date', 'reversal_kind'],
-];
-
-const MAX_CACHED = 100_000;
 /** Positions per transaction of a large import: short enough for booking to go on between them. */
 const IMPORT_SLICE = 1000;
-
-function cached<T>(cache: Map<string, T | undefined>, id: string, load: () => T | undefined): T | undefined {
-  if (cache.has(id)) return cache.get(id);
-  const v = load();
-  if (cache.size >= MAX_CACHED) cache.clear();
-  cache.set(id, v);
-  return v;
-}
 
 export class SqliteStore implements Store {
   private readonly r: Database.Database;
@@ -171,29 +151,12 @@ export class SqliteStore implements Store {
   // ---------------------------------------------------------------- reads
 
   async loadCatalogue(): Promise<CatalogueSnapshot> {
-    const fees = this.rq<[], CircuitFeeRow>('SELECT * FROM circuit_fees ORDER BY entity_id, effective_from').all();
-    const entities: CatalogueSnapshot['entities'] = new Map();
-    for (const e of this.rq<[], EntityRow>('SELECT * FROM entities ORDER BY id').all()) {
-      entities.set(e.id, toEntity(e, fees.filter((x) => x.entity_id === e.id).at(-1)));
-    }
-    const services: CatalogueSnapshot['services'] = new Map();
-    for (const s of this.rq<[], ServiceRow>('SELECT * FROM services ORDER BY rowid').all()) services.set(s.code, toService(s));
-    const feeSchedules: CatalogueSnapshot['feeSchedules'] = new Map();
-    for (const f of this.rq<[], FeeScheduleRow>('SELECT * FROM fee_schedules ORDER BY service_code, counter_kind, effective_from').all()) {
-      const key = `${f.service_code}/${f.counter_kind}`;
-      const list = feeSchedules.get(key) ?? [];
-      list.push(toFeeSchedule(f, parseFeeRule(f.fee_rule)));
-      feeSchedules.set(key, list);
-    }
-    const circuitFees: CatalogueSnapshot['circuitFees'] = new Map();
-    for (const f of fees) {
-      const list = circuitFees.get(f.entity_id) ?? [];
-      list.push(toCircuitFee(f));
-      circuitFees.set(f.entity_id, list);
-    }
-    const owner = [...entities.values()].find((e) => e.isCircuitOwner);
-    if (!owner) throw new Error('the catalogue has no circuit owner; run `tserve seed`');
-    return { entities, services, feeSchedules, circuitFees, owner };
+    return catalogueOf({
+      fees: this.rq<[], CircuitFeeRow>('SELECT * FROM circuit_fees ORDER BY entity_id, effective_from').all(),
+      entities: this.rq<[], EntityRow>('SELECT * FROM entities ORDER BY id').all(),
+      services: this.rq<[], ServiceRow>('SELECT * FROM services ORDER BY rowid').all(),
+      schedules: this.rq<[], FeeScheduleRow>('SELECT * FROM fee_schedules ORDER BY service_code, counter_kind, effective_from').all(),
+    });
   }
 
   async getCounter(id: string): Promise<Counter | undefined> {
@@ -322,13 +285,7 @@ export class SqliteStore implements Store {
   }
 
   private notify(events: EventRow[]): void {
-    for (const l of this.listeners) {
-      try {
-        l(events);
-      } catch (err) {
-        logger.error('event listener failed', { error: err instanceof Error ? err.stack : String(err) });
-      }
-    }
+    deliver(this.listeners, events);
   }
 
   onCommit(listener: (events: EventRow[]) => void): void {
@@ -439,36 +396,14 @@ export class SqliteStore implements Store {
     // The totals are kept by booking per window and group (window_totals), so this reads
     // a few thousand rows however many payments the window holds.
     return this.r.transaction(() => {
-      const entities = new Map<string, EntityServiceSums>();
-      const counters = new Map<string, CounterSums>();
       const rows = this.rq<[string], WindowTotalRow>('SELECT * FROM window_totals WHERE settlement_date = ? AND n <> 0').all(date);
-      for (const r of rows) {
-        const ek = `${r.kind}|${r.entity_id}|${r.service_code}`;
-        const e = entities.get(ek) ?? { kind: r.kind, entityId: r.entity_id, serviceCode: r.service_code, count: 0, amount: 0, fee: 0, circuitNetted: 0, circuitRebilled: 0 };
-        e.count += r.n;
-        e.amount += r.amount_cents;
-        e.fee += r.fee_cents;
-        e.circuitNetted += r.netted;
-        e.circuitRebilled += r.rebilled;
-        entities.set(ek, e);
-        const ck = `${r.kind}|${r.counter_id}`;
-        const c = counters.get(ck) ?? { kind: r.kind, counterId: r.counter_id, count: 0, amount: 0, fee: 0, commission: 0, operator: 0, royalty: 0 };
-        c.count += r.n;
-        c.amount += r.amount_cents;
-        c.fee += r.fee_cents;
-        c.commission += r.commission;
-        c.operator += r.operator;
-        c.royalty += r.royalty;
-        counters.set(ck, c);
-      }
-      const order = <T>(m: Map<string, T>) => [...m.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, v]) => v);
       const movements = this.rq<[string], { kind: string; owner_id: string; amount: number }>(
         `SELECT a.kind, a.owner_id, m.amount_cents AS amount FROM window_movements m
          JOIN ledger_accounts a ON a.id = m.account_id WHERE m.settlement_date = ? ORDER BY a.kind, a.owner_id`,
       )
         .all(date)
         .map((r) => ({ kind: r.kind, ownerId: r.owner_id, amount: r.amount }));
-      return { byEntityService: order(entities), byCounter: order(counters), movements };
+      return windowSumsOf(rows, movements);
     }).deferred();
   }
 
@@ -485,33 +420,16 @@ export class SqliteStore implements Store {
   }
 
   async windowLines(q: LinesQuery, cursor: string | null, limit: number) {
-    const m = cursor ? /^([bc]):(\d+)$/.exec(cursor) : null;
-    let phase: 'b' | 'c' = m?.[1] === 'c' ? 'c' : 'b';
-    let after = m ? Number(m[2]) : 0;
-    const lines: PaymentLine[] = [];
-    const filters = [q.entityId ? 'entity_id = @entityId' : '', q.counterId ? 'counter_id = @counterId' : '', q.rebilledOnly ? "circuit_fee_mode = 'rebilled'" : '']
-      .filter(Boolean)
-      .map((f) => ` AND ${f}`)
-      .join('');
+    const filters = lineFilters(q, (name) => `@${name}`);
     type LinesParams = { from: string; to: string; entityId: string | null; counterId: string | null; after: number; limit: number };
     const params = { from: q.from, to: q.to, entityId: q.entityId ?? null, counterId: q.counterId ?? null };
-    while (lines.length < limit) {
-      const [dateColumn, kind] = phase === 'b' ? ['settlement_date', "'booking'"] : ['reversal_settlement_date', 'reversal_kind'];
-      const rows = this.rq<[LinesParams], PaymentLineRow>(
+    return pageLines(cursor, limit, ({ dateColumn, kind }, after, n) =>
+      this.rq<[LinesParams], PaymentLineRow>(
         `SELECT id, public_id, ${kind} AS kind, booked_at, ${dateColumn} AS window, entity_id, service_code, counter_id, terminal_id,
            channel, rrn, receipt_number, amount_cents, fee_cents, fee_commission, fee_operator, fee_royalty, circuit_fee_cents, circuit_fee_mode
          FROM payments WHERE ${dateColumn} BETWEEN @from AND @to AND id > @after${filters} ORDER BY id LIMIT @limit`,
-      ).all({ ...params, after, limit: limit - lines.length });
-      for (const r of rows) lines.push(toPaymentLine(r));
-      if (lines.length >= limit) {
-        after = lines.at(-1)!.id;
-        break;
-      }
-      if (phase === 'c') return { lines, nextCursor: null };
-      phase = 'c';
-      after = 0;
-    }
-    return { lines, nextCursor: `${phase}:${after}` };
+      ).all({ ...params, after, limit: n }),
+    );
   }
 
   async rebilledSums(entityId: string, month: string): Promise<RebilledSums[]> {
@@ -521,7 +439,7 @@ export class SqliteStore implements Store {
     const to = `${month}-31`;
     return this.r.transaction(() => {
       const out: RebilledSums[] = [];
-      for (const [dateColumn, kind] of WINDOW_PHASES) {
+      for (const { dateColumn, kind } of WINDOW_PHASES) {
         const rows = this.rq<[string, string, string], RebilledRow>(
           `SELECT ${kind} AS kind, service_code, circuit_fee_cents AS rate, count(*) AS n, sum(circuit_fee_cents) AS amount
            FROM payments WHERE ${dateColumn} BETWEEN ? AND ? AND entity_id = ? AND circuit_fee_mode = 'rebilled'
