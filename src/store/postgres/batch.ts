@@ -122,46 +122,41 @@ export async function loadBatch(c: Q, commands: readonly BookingCommand[], entit
     const locks = [...new Set(keyList.map((k) => lockKey(idemKey(k.terminalId, k.key))))].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
     await c.query('SELECT pg_advisory_xact_lock(k) FROM unnest($1::bigint[]) AS k', [locks.map(String)]);
   }
-  const [idem, advices] = keyList.length === 0 ? [[], []] : await Promise.all([
-    c.query<{ terminal_id: string; key: string; request_hash: string; status: number; response: string; payment_id: number | null }>(
-      `SELECT r.terminal_id, r.key, r.request_hash, r.status, r.response, r.payment_id
-       FROM idempotency_records r JOIN unnest($1::text[], $2::text[]) AS k (t, k) ON r.terminal_id = k.t AND r.key = k.k`,
-      [keyList.map((k) => k.terminalId), keyList.map((k) => k.key)],
-    ).then((r) => r.rows),
-    c.query<{ terminal_id: string; key: string }>(
-      `SELECT a.terminal_id, a.key FROM reversal_advices a JOIN unnest($1::text[], $2::text[]) AS k (t, k) ON a.terminal_id = k.t AND a.key = k.k`,
-      [keyList.map((k) => k.terminalId), keyList.map((k) => k.key)],
-    ).then((r) => r.rows),
-  ]);
+  // One query at a time: a client runs its queries in turn anyway (pg queues them).
+  const rows = async <R extends object>(sql: string, params: unknown[]): Promise<R[]> => (await c.query<R>(sql, params)).rows;
+  type CounterRow = { id: string; status: 'active' | 'suspended'; credit_limit_cents: number; settled_cents: number };
+  const keyParams = [keyList.map((k) => k.terminalId), keyList.map((k) => k.key)];
+  const idem = keyList.length === 0 ? [] : await rows<{ terminal_id: string; key: string; request_hash: string; status: number; response: string; payment_id: number | null }>(
+    `SELECT r.terminal_id, r.key, r.request_hash, r.status, r.response, r.payment_id
+     FROM idempotency_records r JOIN unnest($1::text[], $2::text[]) AS k (t, k) ON r.terminal_id = k.t AND r.key = k.k`,
+    keyParams,
+  );
+  const advices = keyList.length === 0 ? [] : await rows<{ terminal_id: string; key: string }>(
+    `SELECT a.terminal_id, a.key FROM reversal_advices a JOIN unnest($1::text[], $2::text[]) AS k (t, k) ON a.terminal_id = k.t AND a.key = k.k`,
+    keyParams,
+  );
   for (const r of idem) if (r.payment_id !== null) paymentIds.add(r.payment_id);
 
-  const payments = paymentIds.size === 0 ? [] : (await c.query<PaymentRow>(
+  const payments = paymentIds.size === 0 ? [] : (await rows<PaymentRow>(
     `SELECT ${PAYMENT_COLUMNS} FROM payments WHERE id = ANY($1::bigint[]) ORDER BY id FOR UPDATE`, [[...paymentIds]],
-  )).rows.map(toPayment);
+  )).map(toPayment);
   const counterIds = new Set(payCounters);
   for (const p of payments) {
     counterIds.add(p.counterId);
     if (p.optionId !== null) optionIds.add(p.optionId);
   }
-  const [entries, counters, terminalRows, windows] = await Promise.all([
-    paymentIds.size === 0 ? [] : c.query<{ payment_id: number; kind: AccountKind; owner_id: string; amount_cents: number; settlement_date: string }>(
-      `SELECT e.payment_id, a.kind, a.owner_id, e.amount_cents, e.settlement_date FROM ledger_entries e JOIN ledger_accounts a ON a.id = e.account_id
-       WHERE e.payment_id = ANY($1::bigint[]) AND e.is_reversal = 0 ORDER BY e.id`, [[...paymentIds]],
-    ).then((r) => r.rows),
-    // FOR UPDATE only on the counters that pay: their credit limit is checked against a balance no other instance changes meanwhile.
-    c.query<{ id: string; status: 'active' | 'suspended'; credit_limit_cents: number; settled_cents: number; locked: boolean }>(
-      `SELECT id, status, credit_limit_cents, settled_cents, true AS locked FROM counters WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE`, [[...payCounters]],
-    ).then(async (r) => {
-      const others = [...counterIds].filter((id) => !payCounters.has(id));
-      if (others.length === 0) return r.rows;
-      const more = await c.query<{ id: string; status: 'active' | 'suspended'; credit_limit_cents: number; settled_cents: number; locked: boolean }>(
-        'SELECT id, status, credit_limit_cents, settled_cents, false AS locked FROM counters WHERE id = ANY($1::text[])', [others],
-      );
-      return [...r.rows, ...more.rows];
-    }),
-    c.query<{ id: string; status: 'active' | 'blocked' }>('SELECT id, status FROM terminals WHERE id = ANY($1::text[])', [[...terminals]]).then((r) => r.rows),
-    c.query<{ date: string }>('SELECT date FROM settlement_windows WHERE date >= $1', [earliest]).then((r) => r.rows),
-  ]);
+  const entries = paymentIds.size === 0 ? [] : await rows<{ payment_id: number; kind: AccountKind; owner_id: string; amount_cents: number; settlement_date: string }>(
+    `SELECT e.payment_id, a.kind, a.owner_id, e.amount_cents, e.settlement_date FROM ledger_entries e JOIN ledger_accounts a ON a.id = e.account_id
+     WHERE e.payment_id = ANY($1::bigint[]) AND e.is_reversal = 0 ORDER BY e.id`, [[...paymentIds]],
+  );
+  // FOR UPDATE only on the counters that pay: their credit limit is checked against a balance no other instance changes meanwhile.
+  const counters = payCounters.size === 0 ? [] : await rows<CounterRow>(
+    'SELECT id, status, credit_limit_cents, settled_cents FROM counters WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE', [[...payCounters]],
+  );
+  const others = [...counterIds].filter((id) => !payCounters.has(id));
+  if (others.length > 0) counters.push(...(await rows<CounterRow>('SELECT id, status, credit_limit_cents, settled_cents FROM counters WHERE id = ANY($1::text[])', [others])));
+  const terminalRows = await rows<{ id: string; status: 'active' | 'blocked' }>('SELECT id, status FROM terminals WHERE id = ANY($1::text[])', [[...terminals]]);
+  const windows = await rows<{ date: string }>('SELECT date FROM settlement_windows WHERE date >= $1', [earliest]);
   // After the counters' locks: the cash balances as committed by whoever held them before.
   const cash = payCounters.size === 0 ? [] : (await c.query<{ owner_id: string; balance_cents: number }>(
     `SELECT a.owner_id, b.balance_cents FROM ledger_accounts a JOIN ledger_balances b ON b.account_id = a.id
