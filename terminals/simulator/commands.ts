@@ -104,7 +104,13 @@ export function addTerminalCommands(program: Command, config: () => SimulatorCon
 
   common(terminal.command('load'))
     .description('drive many terminals against a switch on this machine; exit 1 on any 96, retransmission mismatch, timeout or lost connection')
-    .option('--terminals <n>', 'the first N terminals of the credentials file (default: all)', wholeNumber('terminals'))
+    .option('--terminals <n>', 'the first N terminals of the credentials file (default: all), or N from --first on', wholeNumber('terminals'))
+    .option(
+      '--first <i>',
+      'skip the first I terminals of the credentials file (I = 0 is the first); notices are then dealt out over all its terminals, so simulators on disjoint ranges never pay the same notice',
+      wholeNumber('first'),
+    )
+    .option('--start-at <epochMs>', 'after connecting and signing on, wait until this time (ms since the epoch) to start: several simulators at once', wholeNumber('start-at'))
     .option('--rate <r>', 'requests per second in all (0: closed loop, each terminal as fast as answers come)', wholeNumber('rate'), 0)
     .option('--duration <s>', 'seconds', wholeNumber('duration'), 60)
     .option('--mix <mix>', 'weights of the operations', 'inquiry=20,payment=60,retransmit=10,reversal=10')
@@ -120,6 +126,8 @@ export function addTerminalCommands(program: Command, config: () => SimulatorCon
       async (
         o: Common & {
           terminals?: number;
+          first?: number;
+          startAt?: number;
           rate: number;
           duration: number;
           mix: string;
@@ -147,6 +155,8 @@ export function addTerminalCommands(program: Command, config: () => SimulatorCon
         const summary = await runLoad({
           ...target(o),
           terminals: o.terminals,
+          first: o.first,
+          startAt: o.startAt,
           rate: o.rate,
           durationSeconds: o.duration,
           mix: parseMix(o.mix),

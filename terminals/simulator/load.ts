@@ -1,7 +1,7 @@
 // Load simulator: many terminals of the seeded network against a running switch.
 //
-//   tserve terminal load [--terminals N] [--rate R] [--duration S] [--mix inquiry=20,payment=60,retransmit=10,reversal=10]
-//                        [--max-in-flight N] [--samples FILE] [--json FILE]   (Ctrl-C: stop early, summary as usual)
+//   tserve terminal load [--terminals N] [--first I] [--rate R] [--duration S] [--mix inquiry=20,payment=60,retransmit=10,reversal=10]
+//                        [--max-in-flight N] [--samples FILE] [--json FILE] [--start-at EPOCH_MS]   (Ctrl-C: stop early, summary as usual)
 //
 // Each simulated terminal connection signs on, then loops over a mix of operations:
 //  - inquiry:    0100 for the next notice it will pay, or for a certificate (F service);
@@ -29,6 +29,13 @@
 // without waiting for the previous answers, up to N unanswered at once: the offered rate
 // is then kept however slowly the switch answers (a real open loop), which an overload
 // test needs; with 1 (the default) each connection is one terminal, one request at a time.
+//
+// Several simulators can share one network (e.g. one per switch instance): --first I
+// skips the first I terminals of the credentials file (with --terminals N: terminals
+// I..I+N-1), and the payable notices are then dealt out as if every terminal of the file
+// ran, each simulator paying only its own terminals' share, so that simulators on
+// disjoint ranges never pay the same notice. --start-at makes them start their runs at
+// the same moment: each connects and signs on, then waits for that time.
 //
 // Bounded: no new request after the duration (or after `stop` aborts the run early);
 // requests in flight get the drain timeout (default 10 s, also each request's timeout),
@@ -78,8 +85,16 @@ export function parseMix(text: string): Mix {
 
 export interface LoadOptions extends Target {
   credentialsFile: string;
-  /** The first N terminals of the credentials file (default: all). */
+  /** The first N terminals of the credentials file (default: all), or N from `first` on. */
   terminals?: number;
+  /**
+   * Skip the first I terminals of the credentials file. When set (even 0), the notices are
+   * dealt out over every terminal of the file, so that simulators given disjoint ranges
+   * never pay the same notice.
+   */
+  first?: number;
+  /** Epoch ms: after signing on, wait until then to start the run (simulators started together). */
+  startAt?: number;
   /** Requests per second across all connections; 0 = closed loop. */
   rate?: number;
   durationSeconds?: number;
@@ -505,8 +520,11 @@ export async function runLoad(o: LoadOptions): Promise<LoadSummary> {
   if (!(maxInFlight >= 1) || !Number.isInteger(maxInFlight)) throw new Error('requests in flight per connection must be a whole number >= 1');
   if (maxInFlight > 1 && rate === 0) throw new Error('more than one request in flight per connection is for the open loop (a rate > 0)');
 
-  let creds = loadTerminalCredentials(o.credentialsFile);
-  if (o.terminals !== undefined) creds = creds.slice(0, o.terminals);
+  const file = loadTerminalCredentials(o.credentialsFile);
+  const first = o.first ?? 0;
+  if (!(first >= 0) || !Number.isInteger(first)) throw new Error('the first terminal must be a whole number >= 0');
+  if (first >= file.length) throw new Error(`--first ${first}: the credentials file has ${file.length} terminals`);
+  const creds = file.slice(first, o.terminals !== undefined ? first + o.terminals : undefined);
   if (creds.length === 0) throw new Error('no terminals to simulate');
   const stats = new Stats();
   if (o.samplesFile) stats.samples = { sentAt: [], latency: [], code: [] };
@@ -515,9 +533,12 @@ export async function runLoad(o: LoadOptions): Promise<LoadSummary> {
   const total = creds.length * perTerminal;
   log(`${jobs.length} payable notices regenerated from the seeded network (seed ${o.seed ?? 2000}, ${o.positions ?? 40000} positions)`);
 
-  // Deal the notices out: connection w gets w, w + W, w + 2W, ...
-  const shares: Job[][] = Array.from({ length: total }, () => []);
-  jobs.forEach((j, i) => shares[i % total]!.push(j));
+  // Deal the notices out: connection w gets w, w + W, w + 2W, ... With `first`, W counts
+  // every terminal of the file and this run's connections start at first * perTerminal.
+  const dealt = o.first !== undefined ? file.length * perTerminal : total;
+  const offset = first * perTerminal;
+  const shares: Job[][] = Array.from({ length: dealt }, () => []);
+  jobs.forEach((j, i) => shares[i % dealt]!.push(j));
   const startRandom = Math.random;
   const span = Math.floor(999_999 / perTerminal);
   const connections: Connection[] = [];
@@ -527,7 +548,7 @@ export async function runLoad(o: LoadOptions): Promise<LoadSummary> {
       const w = t * perTerminal + k;
       // Each connection of a terminal has its own STAN range, starting at random within it.
       const firstStan = k * span + 1 + Math.floor(startRandom() * (span / 2));
-      connections.push(new Connection(state, o, drainMs, firstStan, shares[w]!, mix, stats, (o.seed ?? 2000) * 7919 + w));
+      connections.push(new Connection(state, o, drainMs, firstStan, shares[offset + w]!, mix, stats, (o.seed ?? 2000) * 7919 + offset + w));
     }
   });
 
@@ -571,6 +592,13 @@ export async function runLoad(o: LoadOptions): Promise<LoadSummary> {
   for (const c of ready) if (!working.includes(c)) c.term.close();
   if (working.length === 0) {
     throw new Error(`no terminal could sign on at ${o.host}:${o.port}${firstConnectError ? `: ${String(firstConnectError)}` : ''}`);
+  }
+  if (o.startAt !== undefined) {
+    const wait = o.startAt - Date.now();
+    if (wait > 0) {
+      log(`waiting ${(wait / 1000).toFixed(1)} s for the start time`);
+      await sleep(wait);
+    } else log(`the start time passed ${(-wait / 1000).toFixed(1)} s ago: starting now`);
   }
   log(
     `${working.length} connections signed on; ${rate > 0 ? `open loop at ${rate}/s${maxInFlight > 1 ? `, up to ${maxInFlight} in flight per connection` : ''}` : 'closed loop'} for ${durationSeconds} s`,
