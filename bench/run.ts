@@ -5,13 +5,16 @@
 //                 [--settle 1000000,10000000] [--settle-load-size N] [--bulk-positions N]
 //                 [--side-rate R] [--max-in-flight N] [--overload-rate R] [--profile] [--log-level warn]
 //                 [--https-workers N] [--whatif-jwt] [--ws-nice N] [--ws-rate R] [--ws-samples FILE]
+//                 [--pg-url URL] [--pg-settle 1000000,10000000] [--pg-load sql|copy] [--pg-check] [--pg-pool N] [--pg-statements]
 // PHASES: a comma-separated list of ceiling, closed, wire, open1000, open2500, overload, ws,
-// https, bulk, settle, settleload, restart (`iso` stands for closed, open1000, open2500 and
-// overload); --only runs those (also TSERVE_BENCH_ONLY), --skip leaves them out.
+// https, bulk, settle, settleload, restart, pgclosed, pgclosed2, pgopen1000, pgsettle
+// (`iso` stands for closed, open1000, open2500 and overload; `pg` for the four PostgreSQL
+// phases); --only runs those (also TSERVE_BENCH_ONLY), --skip leaves them out.
 // Durations: open loops at 1,000/s and 2,500/s --duration (30 s; quick 5), closed loops
 // --closed-duration (20 s), WebSocket and HTTPS --short-duration (15 s), the open loop at
 // 3x capacity --overload-duration (20 s); --quick also settles 100k and 1M instead of 1M
-// and 10M, and 100k under load.
+// and 10M, and 100k under load. The PostgreSQL phases take the closed loops' and the open
+// loops' durations, and settle --pg-settle (default: the sizes of --settle).
 //
 // Phases (each server a separate process on loopback, from a fresh copy of one seeded
 // database whose counters' credit limits are raised so that no payment is declined; the
@@ -30,10 +33,29 @@
 //  settle      generated windows of 1M and 10M payments, settle() timed on each
 //  settleload  a 1M-payment window settled through the API while the simulator offers 500/s
 //  restart     the server on the settlement database: spawn to listening
+//  pgclosed    the closed loop of `closed` against one instance on PostgreSQL
+//  pgclosed2   the same against two instances on one database, each driven by its own
+//              simulator with half of the terminals (--first, --start-at: both start together)
+//  pgopen1000  open loop at 1,000/s offered against one instance on PostgreSQL
+//  pgsettle    windows of 1M and 10M payments generated in PostgreSQL (bench/gen-settlement-pg.ts,
+//              in SQL; or --pg-load copy: gen-settlement.ts, then `tserve copy`, timed), settle() timed
+// PostgreSQL (--pg-url, TSERVE_BENCH_PG_URL; default postgres://postgres@127.0.0.1:5432/postgres:
+// a role that may CREATE DATABASE): the demo network is seeded once by the server into a
+// template database whose credit limits are raised; every phase runs on its own copy
+// (CREATE DATABASE ... TEMPLATE), dropped after. Each PostgreSQL phase also records what
+// limits it: the CPU of the database's backends and of PostgreSQL's shared background
+// processes (/proc), what the backends wait on (pg_stat_activity sampled every 100 ms),
+// commits, rollbacks (retried batches among them) and deadlocks (pg_stat_database), WAL
+// written and synced (pg_stat_wal, the whole server), sequential scans per table, and the
+// machine's busy CPU; with --pg-statements also every statement the servers sent, timed
+// (bench/lib/pg-statements.mjs preloaded into them: calls per payment and time, by SQL).
+// --pg-check runs `tserve check` on the settlement database (timed; slow on 10M), --pg-pool N
+// sets the servers' TSERVE_PG_POOL_SIZE, --profile also profiles the pgclosed server.
 // Server RSS is sampled every 250 ms in every phase. Prints the phases' table and the
 // table of targets (each figure with its target and met/missed, or n/a and why), and
 // writes both as JSON to bench/results/latest.json and a timestamped copy.
 import { execFileSync, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -44,6 +66,25 @@ import { randomCodiceFiscale, seededRandom } from '../terminals/simulator/common
 import type { LoadSummary } from '../terminals/simulator/load.js';
 import { arg, flag } from './lib/args.js';
 import { httpRequest, login } from './lib/http.js';
+import {
+  DEFAULT_PG_ADMIN_URL,
+  PgCpuSampler,
+  PgWaitSampler,
+  countersDelta,
+  createDatabase,
+  dbUrl,
+  dropDatabase,
+  dropDatabasesSync,
+  machineCpu,
+  pgCounters,
+  pgReachable,
+  pgTableScans,
+  tableScansDelta,
+  withClient,
+  type PgCounters,
+  type TableScans,
+  type WaitProfile,
+} from './lib/pg.js';
 import { summariseProfile, type ProfileSummary } from './lib/profile.js';
 import { ROOT, RssSampler, hasCommand, installCleanup, onCleanup, run, runJson, startServer, track, type ServerHandle } from './lib/proc.js';
 import { readSamples, windowLatency, type WindowLatency } from './lib/samples.js';
@@ -75,16 +116,31 @@ const MB = 1024 * 1024;
 /** Business days for the generated windows (Tuesday to Thursday): 1M, 10M, and the one settled under load. */
 const WINDOW_DATES = ['2026-11-17', '2026-11-18'];
 const SETTLE_LOAD_DATE = '2026-11-19';
+/** PostgreSQL: the admin URL, the settlement sizes, how the settlement data gets in. */
+const pgAdminUrl = arg('pg-url') ?? process.env.TSERVE_BENCH_PG_URL ?? DEFAULT_PG_ADMIN_URL;
+const pgSettleSizes = (arg('pg-settle') ?? settleSizes.join(',')).split(',').map(Number);
+const pgLoad = arg('pg-load') ?? 'sql';
+if (pgLoad !== 'sql' && pgLoad !== 'copy') throw new Error('--pg-load: sql or copy');
+const pgCheck = flag('pg-check');
+const pgPool = arg('pg-pool');
+const pgStatements = flag('pg-statements');
 
-const PHASES = ['ceiling', 'closed', 'wire', 'open1000', 'open2500', 'overload', 'ws', 'https', 'bulk', 'settle', 'settleload', 'restart'] as const;
+const PHASES = [
+  'ceiling', 'closed', 'wire', 'open1000', 'open2500', 'overload', 'ws', 'https', 'bulk', 'settle', 'settleload', 'restart',
+  'pgclosed', 'pgclosed2', 'pgopen1000', 'pgsettle',
+] as const;
 type Phase = (typeof PHASES)[number];
-const ALIASES: Record<string, Phase[]> = { iso: ['closed', 'open1000', 'open2500', 'overload'] };
+const PG_PHASES: Phase[] = ['pgclosed', 'pgclosed2', 'pgopen1000', 'pgsettle'];
+const ALIASES: Record<string, Phase[]> = { iso: ['closed', 'open1000', 'open2500', 'overload'], pg: PG_PHASES };
 function phaseList(text: string | undefined, option: string): Phase[] {
   const out: Phase[] = [];
   for (const name of (text ?? '').split(',').map((x) => x.trim()).filter(Boolean)) {
     if (ALIASES[name]) out.push(...ALIASES[name]);
     else if ((PHASES as readonly string[]).includes(name)) out.push(name as Phase);
-    else throw new Error(`--${option}: no phase "${name}"; phases: ${PHASES.join(', ')} (iso: ${ALIASES.iso!.join(', ')})`);
+    else {
+      const aliases = Object.entries(ALIASES).map(([k, v]) => `${k}: ${v.join(', ')}`).join('; ');
+      throw new Error(`--${option}: no phase "${name}"; phases: ${PHASES.join(', ')} (${aliases})`);
+    }
   }
   return out;
 }
@@ -167,6 +223,10 @@ const figures = {
   settle10m: figure('Settlement of 10M payments', '<= 10 s', ['settle']),
   rss: figure('Server RSS, all phases run', '< 500 MB', []),
   simCpu: figure('Simulator CPU per payment', '<= 60 µs', ['closed']),
+  pgClosed: figure('PostgreSQL closed loop, 1 instance', '>= 2,000/s', ['pgclosed']),
+  pgClosed2: figure('PostgreSQL closed loop, 2 instances', '>= the 1-instance figure', ['pgclosed2']),
+  pgOpen1000: figure('PostgreSQL open loop 1,000/s: p99', '<= 20 ms', ['pgopen1000']),
+  pgSettle10m: figure('PostgreSQL settlement of 10M', '<= 30 s', ['pgsettle']),
 };
 type FigureId = keyof typeof figures;
 function setFigure(id: FigureId, value: string, v: Verdict, note = ''): void {
@@ -329,6 +389,8 @@ interface LoadTarget {
   rss: RssSampler;
   /** The server's HTTP base URL: /metrics is scraped when the run starts (event-loop delay from there). */
   url?: string;
+  /** Called when the measured run starts (after connecting and signing on). */
+  onStart?: () => void;
 }
 
 type LoadResult = LoadSummary & { loaderCpuSeconds: number; samplesFile?: string };
@@ -344,7 +406,18 @@ interface LoadRun {
 function startIsoLoad(
   t: LoadTarget,
   credentialsFile: string,
-  opts: { rate: number; seconds: number; name: string; samples?: boolean; positions?: number; inFlight?: number },
+  opts: {
+    rate: number;
+    seconds: number;
+    name: string;
+    samples?: boolean;
+    positions?: number;
+    inFlight?: number;
+    /** A range of the terminals (simulator --first, --terminals), and a common start (--start-at). */
+    first?: number;
+    terminals?: number;
+    startAt?: number;
+  },
 ): LoadRun {
   const out = path.join(work, `${opts.name}.json`);
   const samplesFile = opts.samples ? path.join(work, `${opts.name}.samples.csv`) : undefined;
@@ -364,6 +437,9 @@ function startIsoLoad(
     '--max-in-flight', String(inFlight),
     '--json', out,
     ...(samplesFile ? ['--samples', samplesFile] : []),
+    ...(opts.first !== undefined ? ['--first', String(opts.first)] : []),
+    ...(opts.terminals !== undefined ? ['--terminals', String(opts.terminals)] : []),
+    ...(opts.startAt !== undefined ? ['--start-at', String(Math.round(opts.startAt))] : []),
   ];
   const loader: { sampler?: RssSampler; pid?: number } = {};
   let markStarted: () => void = () => undefined;
@@ -385,6 +461,7 @@ function startIsoLoad(
           loader.sampler?.resetCpu();
           t.rss.resetCpu();
           if (t.url) reset = scrape(t.url);
+          t.onStart?.();
           markStarted();
         }
       },
@@ -1111,6 +1188,704 @@ async function phaseSettleLoad(s: ServerHandle, dir: string): Promise<void> {
   }
 }
 
+// ---------------------------------------------------------------- PostgreSQL
+
+const pgPrefix = `tserve_bench_${process.pid}`;
+/** Databases this run created and has not dropped yet: dropped at exit too (errors, signals). */
+const pgDatabases = new Set<string>();
+onCleanup(() => dropDatabasesSync(pgAdminUrl, [...pgDatabases]));
+/** One key-encryption key and one JWT secret for every instance: each must unseal the same terminal keys. */
+const pgSecrets = { TSERVE_KEK: randomBytes(32).toString('hex'), TSERVE_JWT_SECRET: randomBytes(32).toString('hex') };
+/** The admin URL without its password, for logs and notes. */
+const pgShownUrl = (() => {
+  try {
+    const u = new URL(pgAdminUrl);
+    if (u.password) u.password = '***';
+    return u.toString();
+  } catch {
+    return '(not a URL)';
+  }
+})();
+/** Seconds the two simulators of pgclosed2 are given to start, connect and sign on before their common start. */
+const PG_START_DELAY_MS = 15_000;
+
+async function pgCreate(what: string, template?: string): Promise<{ name: string; url: string; ms: number }> {
+  const name = `${pgPrefix}_${what}`;
+  pgDatabases.add(name);
+  await dropDatabase(pgAdminUrl, name); // left by an earlier run that had this pid and was killed
+  const ms = await createDatabase(pgAdminUrl, name, template);
+  return { name, url: dbUrl(pgAdminUrl, name), ms };
+}
+
+async function pgDrop(name: string): Promise<void> {
+  try {
+    await dropDatabase(pgAdminUrl, name);
+    pgDatabases.delete(name);
+  } catch (err) {
+    notes.push(`PostgreSQL: DROP DATABASE ${name} failed (tried again at exit): ${err instanceof Error ? err.message : String(err)}`);
+  }
+}
+
+interface PgTemplate {
+  /** The seeded database every PostgreSQL phase copies. */
+  name: string;
+  /** Its data directory: the demo credentials the simulators read. */
+  dir: string;
+}
+
+/** Seeds the demo network once, by the server, into a template database; credit limits raised. */
+async function makePgTemplate(): Promise<PgTemplate> {
+  const db = await pgCreate('template');
+  const dir = path.join(work, 'pg-template');
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  log(`seeding the demo network on PostgreSQL (template database ${db.name})`);
+  const s = await startServer(
+    { TSERVE_DATA_DIR: dir, TSERVE_DATABASE_URL: db.url, TSERVE_LOG_LEVEL: logLevel, TSERVE_SEED_POSITIONS: String(SEED_POSITIONS), ...pgSecrets },
+    { timeoutMs: 300_000 },
+  );
+  const seedSeconds = Math.round(s.startMs) / 1000;
+  await s.stop();
+  // The seeded tables are analysed (as autovacuum would after the seed), the empty ones
+  // are not: a table never analysed (reltuples -1) is planned as at least 10 pages, while
+  // one analysed empty is believed empty, and the plans a backend keeps (foreign-key
+  // checks) would then scan payments and ledger_accounts whole for every row until the
+  // next ANALYZE (seen: 400/s instead of thousands), which autovacuum may not run during
+  // a phase (and this server may have it off). The statistics are copied with the template.
+  const { changed, analysed } = await withClient(db.url, async (c) => {
+    const n = (await c.query('UPDATE counters SET credit_limit_cents = $1', [CREDIT_LIMIT])).rowCount ?? 0;
+    const tables = (await c.query<{ t: string }>("SELECT tablename AS t FROM pg_tables WHERE schemaname = current_schema() ORDER BY 1")).rows.map((r) => r.t);
+    const seeded: string[] = [];
+    for (const t of tables) {
+      if ((await c.query(`SELECT 1 FROM "${t}" LIMIT 1`)).rowCount) seeded.push(t);
+    }
+    for (const t of seeded) await c.query(`ANALYZE "${t}"`);
+    return { changed: n, analysed: seeded };
+  });
+  results.pgTemplateAnalysed = analysed;
+  results.pgTemplate = { database: db.name, seedSeconds };
+  log(`PostgreSQL template seeded in ${seedSeconds} s; credit limit of ${changed} counters raised to ${CREDIT_LIMIT} cents`);
+  return { name: db.name, dir };
+}
+
+/** Where a phase's time went on the PostgreSQL side, from the start of the measured run to its end. */
+interface PgWatchEnd {
+  seconds: number;
+  /** CPU seconds of the database's backends and of PostgreSQL's shared background processes; null if not on this machine. */
+  backendCpuSeconds: number | null;
+  backgroundCpuSeconds: number | null;
+  /** Busy share of all the machine's cores (everyone's work), %. */
+  machineBusyPct: number | null;
+  waits: WaitProfile;
+}
+
+/** Watches one database while a phase runs: CPU from /proc, waits from pg_stat_activity, counters. */
+class PgWatch {
+  private m0 = machineCpu();
+  private t0 = performance.now();
+  /** Also called when the measured run starts. */
+  onReset: (() => void) | null = null;
+
+  private constructor(
+    readonly database: string,
+    private readonly url: string,
+    private readonly cpu: PgCpuSampler,
+    private readonly waits: PgWaitSampler,
+    private readonly before: PgCounters,
+    private readonly scansBefore: TableScans,
+  ) {}
+
+  static async start(database: string, url: string): Promise<PgWatch> {
+    const before = await pgCounters(pgAdminUrl, [database]);
+    const scans = await pgTableScans(url);
+    const waits = await PgWaitSampler.start(pgAdminUrl, [database]);
+    return new PgWatch(database, url, new PgCpuSampler([database]), waits, before, scans);
+  }
+
+  /** The measured run starts now (the counters keep counting from the start). */
+  reset(): void {
+    this.cpu.reset();
+    this.waits.reset();
+    this.m0 = machineCpu();
+    this.t0 = performance.now();
+    this.onReset?.();
+  }
+
+  async end(): Promise<PgWatchEnd> {
+    const seconds = (performance.now() - this.t0) / 1000;
+    const cpu = this.cpu.cpu();
+    const m1 = machineCpu();
+    const waits = await this.waits.stop();
+    this.cpu.stop();
+    const busy = this.m0 && m1 && m1.total > this.m0.total ? Math.round((100 * (m1.busy - this.m0.busy)) / (m1.total - this.m0.total)) : null;
+    return {
+      seconds: Math.round(seconds * 100) / 100,
+      backendCpuSeconds: this.cpu.found ? cpu.backends : null,
+      backgroundCpuSeconds: this.cpu.found ? cpu.background : null,
+      machineBusyPct: busy,
+      waits,
+    };
+  }
+
+  /**
+   * pg_stat_database and pg_stat_wal since the start, and the scans per table; read once the
+   * servers are gone (their backends report when they exit).
+   */
+  async counters(): Promise<{ counters: PgCounters; scans: TableScans } | null> {
+    try {
+      for (let i = 0; i < 50; i++) {
+        const left = await withClient(pgAdminUrl, async (c) =>
+          Number((await c.query<{ n: string }>("SELECT count(*) AS n FROM pg_stat_activity WHERE datname = $1 AND backend_type = 'client backend'", [this.database])).rows[0]!.n),
+        );
+        if (left === 0) break;
+        await sleep(100);
+      }
+      const counters = countersDelta(this.before, await pgCounters(pgAdminUrl, [this.database]));
+      return { counters, scans: tableScansDelta(this.scansBefore, await pgTableScans(this.url)) };
+    } catch (err) {
+      notes.push(`PostgreSQL counters of ${this.database}: ${err instanceof Error ? err.message : String(err)}`);
+      return null;
+    }
+  }
+
+  async close(): Promise<void> {
+    this.cpu.stop();
+    await this.waits.stop();
+  }
+}
+
+interface PgRun<T> {
+  value: T;
+  servers: { rss: number; cpuSeconds: number; writer: WriterDelta; startMs: number }[];
+  pg: PgWatchEnd;
+  counters: PgCounters | null;
+  /** Per table, from the start: sequential scans and the rows they read, index scans. */
+  scans: TableScans | null;
+  /** --pg-statements: what the servers sent from the start of the measured run, by SQL (all instances). */
+  statements: PgStatement[] | null;
+  createMs: number;
+}
+
+interface PgStatement {
+  sql: string;
+  calls: number;
+  ms: number;
+  maxMs: number;
+  errors: number;
+}
+
+/** The statements files of the servers, merged by SQL, the most time first. */
+function readStatements(files: string[]): PgStatement[] | null {
+  const all = new Map<string, PgStatement>();
+  let any = false;
+  for (const f of files) {
+    if (!existsSync(f)) continue;
+    any = true;
+    for (const x of JSON.parse(readFileSync(f, 'utf8')) as PgStatement[]) {
+      const s = all.get(x.sql);
+      if (!s) all.set(x.sql, { ...x });
+      else Object.assign(s, { calls: s.calls + x.calls, ms: s.ms + x.ms, maxMs: Math.max(s.maxMs, x.maxMs), errors: s.errors + x.errors });
+    }
+  }
+  return any ? [...all.values()].sort((a, b) => b.ms - a.ms) : null;
+}
+
+/**
+ * A fresh copy of the template, `instances` servers on it (same KEK and JWT secret,
+ * TSERVE_AUTO_SEED=false), `fn` run against them under the watch; then the servers are
+ * stopped, the counters read, and the database dropped.
+ */
+async function withPgServers<T>(
+  template: PgTemplate,
+  what: string,
+  label: string,
+  instances: number,
+  fn: (servers: ServerHandle[], watch: PgWatch) => Promise<T>,
+  opts: { nodeArgs?: string[] } = {},
+): Promise<PgRun<T>> {
+  const db = await pgCreate(what, template.name);
+  const servers: ServerHandle[] = [];
+  let watch: PgWatch | null = null;
+  const statementFiles: string[] = [];
+  try {
+    for (let i = 0; i < instances; i++) {
+      const dir = path.join(work, `${what}-${i + 1}`);
+      mkdirSync(dir, { recursive: true, mode: 0o700 });
+      const file = path.join(work, `${what}-${i + 1}.statements.json`);
+      if (pgStatements) statementFiles.push(file);
+      servers.push(
+        await startServer({
+          ...(pgStatements ? { TSERVE_BENCH_PG_STATEMENTS: file } : {}),
+          TSERVE_DATA_DIR: dir,
+          TSERVE_DATABASE_URL: db.url,
+          TSERVE_AUTO_SEED: 'false',
+          TSERVE_LOG_LEVEL: logLevel,
+          TSERVE_SEED_POSITIONS: String(SEED_POSITIONS),
+          ...pgSecrets,
+          ...(pgPool ? { TSERVE_PG_POOL_SIZE: pgPool } : {}),
+        }, { nodeArgs: [...(opts.nodeArgs ?? []), ...(pgStatements ? ['--import', './bench/lib/pg-statements.mjs'] : [])] }),
+      );
+    }
+    watch = await PgWatch.start(db.name, db.url);
+    if (pgStatements) {
+      // The statements' counts restart with the measured run (SIGUSR2, see pg-statements.mjs).
+      watch.onReset = () => {
+        for (const s of servers) {
+          try {
+            process.kill(s.pid, 'SIGUSR2');
+          } catch {
+            // gone
+          }
+        }
+      };
+    }
+    const before = await Promise.all(servers.map((s) => scrape(s.url)));
+    for (const s of servers) s.rss.reset();
+    const p0 = psi();
+    const value = await fn(servers, watch);
+    phasePressure[label] = pressure(p0, psi());
+    const pg = await watch.end();
+    const per = await Promise.all(
+      servers.map(async (s, i) => ({ rss: s.rss.peak(), cpuSeconds: s.rss.cpu(), writer: writerDelta(before[i]!, await scrape(s.url)), startMs: Math.round(s.startMs) })),
+    );
+    per.forEach((p, i) => rssPeaks.push({ phase: instances > 1 ? `${label}, instance ${i + 1}` : label, bytes: p.rss }));
+    await Promise.all(servers.splice(0).map((s) => s.stop()));
+    const c = await watch.counters();
+    const statements = pgStatements ? readStatements(statementFiles) : null;
+    return { value, servers: per, pg, counters: c?.counters ?? null, scans: c?.scans ?? null, statements, createMs: Math.round(db.ms) };
+  } catch (err) {
+    const outputs = servers.map((s, i) => `server ${i + 1} output:\n${s.output()}`).join('\n');
+    throw new Error(`${label}: ${err instanceof Error ? err.message : String(err)}${outputs ? `\n${outputs}` : ''}`, { cause: err });
+  } finally {
+    await watch?.close();
+    await Promise.all(servers.map((s) => s.stop()));
+    await pgDrop(db.name);
+  }
+}
+
+/** What limited a PostgreSQL phase: its figures, and a reading of them. */
+interface PgLimits {
+  seconds: number;
+  /** % of one core over the measured run. */
+  cpuPct: { servers: number[]; load: number; pgBackends: number | null; pgBackground: number | null; machineBusyOfAllCores: number | null };
+  writer: { batches: number; meanBatch: number; meanBatchMs: number; batchesOver50ms: number; busyPct: number[] };
+  /** Mean number of backends in each state (pg_stat_activity every 100 ms). */
+  waits: WaitProfile;
+  /** pg_stat_database of the phase's database, pg_stat_wal of the whole server. */
+  counters: PgCounters | null;
+  /** Rollbacks: batches run again after a deadlock or a serialization failure (PgStore.retries), or refused. */
+  rollbacks: number | null;
+  walBytesPerPayment: number | null;
+  /** The tables whose sequential scans read most rows. */
+  seqScans: TableScans;
+  /** CPU per approved payment, ms, and the rate that would fill every core of the machine with it. */
+  cpuPerPaymentMs: { servers: number; load: number; pg: number | null; capPerSecond: number | null } | null;
+  /** Transactions committed per approved payment (batches, and every statement outside one). */
+  commitsPerPayment: number | null;
+  /** --pg-statements: the statements that took most time, with calls per payment. */
+  topStatements: (PgStatement & { perPayment: number; meanMs: number })[] | null;
+  reading: string;
+}
+const pgLimitsByPhase: Record<string, PgLimits> = {};
+
+function pgLimits(phase: string, run: PgRun<unknown>, loadCpuSeconds: number, payments: number): PgLimits {
+  const s = Math.max(0.001, run.pg.seconds);
+  const pct = (x: number | null) => (x === null ? null : Math.round((100 * x) / s));
+  const batches = run.servers.reduce((a, x) => a + x.writer.batches, 0);
+  const commands = run.servers.reduce((a, x) => a + x.writer.batches * x.writer.meanBatch, 0);
+  const batchMs = run.servers.reduce((a, x) => a + x.writer.batches * x.writer.meanBatchMs, 0);
+  const writer = {
+    batches,
+    meanBatch: batches ? Math.round(commands / batches) : 0,
+    meanBatchMs: batches ? Math.round((batchMs / batches) * 10) / 10 : 0,
+    batchesOver50ms: run.servers.reduce((a, x) => a + x.writer.batchesOver['50ms'], 0),
+    // The writer runs one batch at a time: the share of the run it was running one.
+    busyPct: run.servers.map((x) => Math.round((x.writer.batches * x.writer.meanBatchMs) / (10 * s))),
+  };
+  const cpuPct = {
+    servers: run.servers.map((x) => pct(x.cpuSeconds)!),
+    load: pct(loadCpuSeconds)!,
+    pgBackends: pct(run.pg.backendCpuSeconds),
+    pgBackground: pct(run.pg.backgroundCpuSeconds),
+    machineBusyOfAllCores: run.pg.machineBusyPct,
+  };
+  const c = run.counters;
+  const rollbacks = c ? c.db.xactRollback : null;
+  const walBytesPerPayment = c?.wal && payments > 0 ? Math.round(c.wal.bytes / payments) : null;
+
+  const parts: string[] = [];
+  const cores = os.cpus().length;
+  let cpuPerPaymentMs: PgLimits['cpuPerPaymentMs'] = null;
+  const ours = cpuPct.servers.reduce((a, b) => a + b, 0) + cpuPct.load + (cpuPct.pgBackends ?? 0) + (cpuPct.pgBackground ?? 0);
+  if (cpuPct.machineBusyOfAllCores !== null) {
+    const busyCores = (cpuPct.machineBusyOfAllCores * cores) / 100;
+    const others = Math.max(0, Math.round(busyCores * 100 - ours));
+    parts.push(
+      `${cpuPct.machineBusyOfAllCores >= 90 ? 'CPU-bound: ' : ''}the ${cores} cores were ${cpuPct.machineBusyOfAllCores}% busy ` +
+        `(server${cpuPct.servers.length > 1 ? 's' : ''} ${cpuPct.servers.join(' + ')}%, simulator${cpuPct.servers.length > 1 ? 's' : ''} ${cpuPct.load}%, ` +
+        `PostgreSQL backends ${cpuPct.pgBackends ?? '?'}% + background ${cpuPct.pgBackground ?? '?'}%, other processes ~${others}%, of one core each)`,
+    );
+  }
+  // CPU per payment (ms), a figure less sensitive to others' load than the rate: with the
+  // machine's cores all for this phase, the rate could not pass cores / (the sum).
+  if (payments > 0) {
+    const ms = (seconds: number) => Math.round((seconds / payments) * 100_000) / 100;
+    const pgSeconds = run.pg.backendCpuSeconds === null ? null : run.pg.backendCpuSeconds + (run.pg.backgroundCpuSeconds ?? 0);
+    const perPayment = {
+      servers: ms(run.servers.reduce((a, x) => a + x.cpuSeconds, 0)),
+      load: ms(loadCpuSeconds),
+      pg: pgSeconds === null ? null : ms(pgSeconds),
+    };
+    const sum = perPayment.servers + perPayment.load + (perPayment.pg ?? 0);
+    cpuPerPaymentMs = { ...perPayment, capPerSecond: sum > 0 ? Math.round((cores * 1000) / sum) : null };
+    parts.push(
+      `CPU per approved payment: server ${perPayment.servers} ms, simulator ${perPayment.load} ms, PostgreSQL ${perPayment.pg ?? '?'} ms ` +
+        `(${cores} cores for this alone: at most ~${fmtN(cpuPerPaymentMs.capPerSecond ?? 0)}/s)`,
+    );
+  }
+  if (batches) {
+    parts.push(
+      `writer${writer.busyPct.length > 1 ? 's' : ''} busy ${writer.busyPct.join('% + ')}% of the run (one batch in flight per instance): ` +
+        `${fmtN(batches)} batches of ~${writer.meanBatch}, ${writer.meanBatchMs} ms each`,
+    );
+  }
+  const busyStates = Object.entries(run.pg.waits.meanBackends).filter(([k]) => k !== 'idle');
+  const busyTotal = busyStates.reduce((a, [, v]) => a + v, 0);
+  if (busyTotal > 0) {
+    parts.push(
+      `backends busy ${busyTotal.toFixed(2)} on average: ` +
+        busyStates
+          .slice(0, 4)
+          .map(([k, v]) => `${k === 'idle in transaction' ? 'idle in transaction (waiting for the switch)' : k} ${Math.round((100 * v) / busyTotal)}%`)
+          .join(', '),
+    );
+  }
+  if (rollbacks) parts.push(`${fmtN(rollbacks)} rollbacks (batches retried after a deadlock or serialization failure, or refused)${c!.db.deadlocks ? `, ${c!.db.deadlocks} deadlocks` : ''}`);
+  if (c?.wal && s > 0) parts.push(`WAL (whole server) ${fmtN(c.wal.syncs / s)} syncs/s${walBytesPerPayment ? `, ${fmtN(walBytesPerPayment)} bytes per payment` : ''}`);
+  // Sequential scans that read more rows than a few per payment: a plan that scans a table whole.
+  const seqScans = Object.fromEntries(Object.entries(run.scans ?? {}).filter(([, v]) => v.seqTupRead > 10 * Math.max(1, payments)).slice(0, 4));
+  if (Object.keys(seqScans).length) {
+    parts.push(`sequential scans: ${Object.entries(seqScans).map(([t, v]) => `${t} ${fmtN(v.seqScan)} (${fmtN(v.seqTupRead)} rows read)`).join(', ')}`);
+  }
+  const commitsPerPayment = c && payments > 0 ? Math.round((c.db.xactCommit / payments) * 100) / 100 : null;
+  if (commitsPerPayment !== null) parts.push(`${commitsPerPayment} transactions per payment (batches, and each statement outside one)`);
+  const topStatements = run.statements
+    ? run.statements.slice(0, 15).map((x) => ({ ...x, perPayment: payments ? Math.round((x.calls / payments) * 100) / 100 : 0, meanMs: Math.round((x.ms / Math.max(1, x.calls)) * 100) / 100 }))
+    : null;
+  const limits: PgLimits = {
+    seconds: run.pg.seconds, cpuPct, writer, waits: run.pg.waits, counters: c, rollbacks, walBytesPerPayment, seqScans, cpuPerPaymentMs, commitsPerPayment, topStatements,
+    reading: parts.join('; '),
+  };
+  pgLimitsByPhase[phase] = limits;
+  return limits;
+}
+
+/** CPU of the server(s), the load process(es) and the database's PostgreSQL backends, in % of one core. */
+const fmtCpuPg = (server: number, load: number, pg: number | null, seconds: number) =>
+  `${fmtCpu(server, load, seconds)} + pg ${pg === null ? '?' : Math.round((100 * pg) / seconds)}%`;
+
+const loadTarget = (s: ServerHandle, onStart: () => void): LoadTarget => ({ isoPort: s.isoPort, rss: s.rss, url: s.url, onStart });
+/** The 1-instance closed loop's rate in this run, for the 2-instance ratio. */
+let pgClosedRate = 0;
+
+async function phasePgClosed(t: PgTemplate): Promise<void> {
+  log(`PostgreSQL closed loop, 1 instance: all terminals, mix payment=100, ${closedDuration} s${profile ? ' (server under --cpu-prof)' : ''}`);
+  const label = 'PostgreSQL closed loop, 1 instance';
+  const profDir = path.join(work, 'cpuprof-pg');
+  const r = await withPgServers(
+    t,
+    'pgclosed',
+    label,
+    1,
+    ([s], w) => isoLoad(loadTarget(s!, () => w.reset()), credsOf(t.dir), { rate: 0, seconds: closedDuration, name: 'pg-closed' }),
+    profile ? { nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${profDir}`] } : {},
+  );
+  if (profile) collectProfile(profDir, 'pg-closed-loop', 'PostgreSQL closed loop, 1 instance');
+  const l = r.value;
+  const rate = approvedPerSecond(l);
+  pgClosedRate = rate;
+  noteSimulatorCpu('pgclosed', l);
+  const limits = pgLimits('pgclosed', r, l.loaderCpuSeconds, l.byCode['00'] ?? 0);
+  results.pgClosed = { load: l, servers: r.servers, postgres: r.pg, counters: r.counters, limits, approvedPerSecond: Math.round(rate) };
+  const problems = loadProblems(l);
+  if (problems) notes.push(`${label}: ${problems}`);
+  addRow({
+    phase: `${label} (${l.connections} terminals)${profile ? ' [profiled]' : ''}`,
+    throughput: `${fmtN(rate)}/s`,
+    p50: fmtMs(l.latencyMs.p50),
+    p99: fmtMs(l.latencyMs.p99),
+    p999: fmtMs(l.latencyMs.p999),
+    rss: fmtMB(r.servers[0]!.rss),
+    cpu: fmtCpuPg(r.servers[0]!.cpuSeconds, l.loaderCpuSeconds, r.pg.backendCpuSeconds, l.elapsedSeconds),
+    target: '>= 2,000/s',
+    verdict: verdict(rate >= 2000),
+  });
+  setFigure('pgClosed', `${fmtN(rate)}/s`, verdict(rate >= 2000), `${l.connections} connections; p99 ${fmtMs(l.latencyMs.p99)}; batches of ~${limits.writer.meanBatch}, ${limits.writer.meanBatchMs} ms`);
+}
+
+async function phasePgClosed2(t: PgTemplate): Promise<void> {
+  const n = credentials(t.dir).terminals.length;
+  const half = Math.floor(n / 2);
+  const ranges = [
+    { first: 0, terminals: half },
+    { first: half, terminals: n - half },
+  ];
+  const label = 'PostgreSQL closed loop, 2 instances';
+  log(`${label} on one database: terminals 1-${half} on the first, ${half + 1}-${n} on the second, mix payment=100, ${closedDuration} s`);
+  const r = await withPgServers(t, 'pgclosed2', label, 2, (servers, w) => {
+    // Both simulators sign on, then start together; the watch counts from the later start.
+    const startAt = Date.now() + PG_START_DELAY_MS;
+    let started = 0;
+    const runs = servers.map((s, i) =>
+      startIsoLoad(
+        loadTarget(s, () => {
+          if (++started === servers.length) w.reset();
+        }),
+        credsOf(t.dir),
+        { rate: 0, seconds: closedDuration, name: `pg-closed2-${i + 1}`, ...ranges[i]!, startAt },
+      ),
+    );
+    // Both settle before either fails the phase: a simulator left running would reject unwatched.
+    return Promise.allSettled(runs.map((x) => x.done)).then((all) => {
+      const bad = all.find((x) => x.status === 'rejected');
+      if (bad) throw bad.reason;
+      return all.map((x) => (x as PromiseFulfilledResult<LoadResult>).value);
+    });
+  });
+  const loads = r.value;
+  const spans = loads.map((l) => ({ from: Date.parse(l.startedAt), to: Date.parse(l.startedAt) + l.elapsedSeconds * 1000 }));
+  const from = Math.min(...spans.map((x) => x.from));
+  const seconds = Math.max(0.001, (Math.max(...spans.map((x) => x.to)) - from) / 1000);
+  const apart = Math.abs(spans[0]!.from - spans[1]!.from) / 1000;
+  const approved = loads.reduce((a, l) => a + (l.byCode['00'] ?? 0), 0);
+  const rate = approved / seconds;
+  loads.forEach((l, i) => noteSimulatorCpu(`pgclosed2-${i + 1}`, l));
+  const loadCpu = loads.reduce((a, l) => a + l.loaderCpuSeconds, 0);
+  const serverCpu = r.servers.reduce((a, x) => a + x.cpuSeconds, 0);
+  const limits = pgLimits('pgclosed2', r, loadCpu, approved);
+  results.pgClosed2 = {
+    loads,
+    ranges,
+    startedSecondsApart: apart,
+    seconds,
+    approved,
+    approvedPerSecond: Math.round(rate),
+    perInstancePerSecond: loads.map((l) => Math.round(approvedPerSecond(l))),
+    servers: r.servers,
+    postgres: r.pg,
+    counters: r.counters,
+    limits,
+  };
+  if (apart > 1) notes.push(`${label}: the two simulators started ${apart.toFixed(1)} s apart; the rate counts from the first start to the last answer`);
+  loads.forEach((l, i) => {
+    const problems = loadProblems(l);
+    if (problems) notes.push(`${label}, instance ${i + 1}: ${problems}`);
+  });
+  const worst = (k: 'p50' | 'p99' | 'p999') => Math.max(...loads.map((l) => l.latencyMs[k]));
+  addRow({
+    phase: `${label} (${loads.map((l) => l.connections).join(' + ')} terminals; latency: the worse simulator's)`,
+    throughput: `${fmtN(rate)}/s`,
+    p50: fmtMs(worst('p50')),
+    p99: fmtMs(worst('p99')),
+    p999: fmtMs(worst('p999')),
+    rss: fmtMB(Math.max(...r.servers.map((x) => x.rss))),
+    cpu: fmtCpuPg(serverCpu, loadCpu, r.pg.backendCpuSeconds, seconds),
+    target: '>= 1 instance',
+    verdict: pgClosedRate > 0 ? verdict(rate >= pgClosedRate) : '',
+  });
+  const split = `${loads.map((l) => fmtN(approvedPerSecond(l))).join(' + ')}/s`;
+  if (pgClosedRate > 0) {
+    const ratio = rate / pgClosedRate;
+    results.pgRatio2to1 = ratio;
+    addRow({ phase: 'PostgreSQL 2 instances / 1 instance', throughput: `${(ratio * 100).toFixed(1)}%`, target: '>= 100%', verdict: verdict(ratio >= 1) });
+    setFigure('pgClosed2', `${fmtN(rate)}/s`, verdict(rate >= pgClosedRate), `${(ratio * 100).toFixed(1)}% of 1 instance's ${fmtN(pgClosedRate)}/s (${split}); p99 ${fmtMs(worst('p99'))}`);
+  } else {
+    setFigure('pgClosed2', `${fmtN(rate)}/s`, 'reported', `${split}; no 1-instance figure in this run (pgclosed not run or failed)`);
+  }
+}
+
+async function phasePgOpen(t: PgTemplate): Promise<void> {
+  const offered = 1000;
+  const label = `PostgreSQL open loop, ${fmtN(offered)}/s offered`;
+  log(`${label}, ${duration} s (up to ${maxInFlight} in flight per connection)`);
+  const r = await withPgServers(t, 'pgopen1000', label, 1, ([s], w) =>
+    isoLoad(loadTarget(s!, () => w.reset()), credsOf(t.dir), { rate: offered, seconds: duration, name: `pg-open-${offered}` }),
+  );
+  const lo = r.value;
+  const got = approvedPerSecond(lo);
+  noteSimulatorCpu('pgopen1000', lo);
+  const limits = pgLimits('pgopen1000', r, lo.loaderCpuSeconds, lo.byCode['00'] ?? 0);
+  results.pgOpen1000 = { load: lo, servers: r.servers, postgres: r.pg, counters: r.counters, limits, approvedPerSecond: Math.round(got) };
+  const pr = loadProblems(lo);
+  if (pr) notes.push(`${label}: ${pr}`);
+  const served = got >= offered * 0.95 && lo.missedSends === 0;
+  const ok = lo.latencyMs.p99 <= 20 && served;
+  addRow({
+    phase: label,
+    throughput: `${fmtN(got)}/s`,
+    p50: fmtMs(lo.latencyMs.p50),
+    p99: fmtMs(lo.latencyMs.p99),
+    p999: fmtMs(lo.latencyMs.p999),
+    rss: fmtMB(r.servers[0]!.rss),
+    cpu: fmtCpuPg(r.servers[0]!.cpuSeconds, lo.loaderCpuSeconds, r.pg.backendCpuSeconds, lo.elapsedSeconds),
+    target: 'p99 <= 20 ms',
+    verdict: verdict(ok),
+  });
+  const el = r.servers[0]!.writer.eventLoopDelayMs;
+  setFigure(
+    'pgOpen1000',
+    fmtMs(lo.latencyMs.p99),
+    verdict(ok),
+    `${served ? `${fmtN(got)}/s approved` : `only ${fmtN(got)}/s approved${lo.missedSends ? `, ${fmtN(lo.missedSends)} sends missed` : ''}`}; ` +
+      `batches of ~${limits.writer.meanBatch}, ${limits.writer.meanBatchMs} ms${el.samples ? `; event-loop delay p99 ${fmtMs(el.p99)}` : ''}`,
+  );
+}
+
+/** CPU of the database's backends and of the machine while `work` runs. */
+async function pgTimed<T>(database: string, work: () => Promise<T>): Promise<{ value: T; seconds: number; backendCpuSeconds: number | null; machineBusyPct: number | null }> {
+  const cpu = new PgCpuSampler([database]);
+  const m0 = machineCpu();
+  const t0 = performance.now();
+  try {
+    const value = await work();
+    const seconds = Math.round(performance.now() - t0) / 1000;
+    const c = cpu.cpu();
+    const m1 = machineCpu();
+    const busy = m0 && m1 && m1.total > m0.total ? Math.round((100 * (m1.busy - m0.busy)) / (m1.total - m0.total)) : null;
+    return { value, seconds, backendCpuSeconds: cpu.found ? c.backends : null, machineBusyPct: busy };
+  } finally {
+    cpu.stop();
+  }
+}
+
+/** Free space where PostgreSQL keeps its data, if that is on this machine (GB), else null. */
+async function pgFreeGb(): Promise<number | null> {
+  try {
+    const dir = await withClient(pgAdminUrl, async (c) => (await c.query<{ d: string }>('SELECT current_setting(\'data_directory\') AS d')).rows[0]!.d);
+    const s = statfsSync(dir);
+    return (s.bavail * s.bsize) / 1024 ** 3;
+  } catch {
+    return null;
+  }
+}
+
+async function phasePgSettle(template: () => Promise<PgTemplate>): Promise<void> {
+  const windows = pgSettleSizes.map((count, i) => ({ date: WINDOW_DATES[i]!, count }));
+  if (windows.some((w) => !w.date)) throw new Error(`--pg-settle: at most ${WINDOW_DATES.length} window sizes`);
+  const total = windows.reduce((a, w) => a + w.count, 0);
+  // Measured: about 1.2 kB per payment with its entries and indexes, and the WAL meanwhile.
+  const need = (total * 1300) / 1024 ** 3;
+  const free = await pgFreeGb();
+  if (free !== null && free < need * 1.5) {
+    const why = `${free.toFixed(1)} GB free where PostgreSQL keeps its data, ~${need.toFixed(1)} GB needed`;
+    notes.push(`pgsettle: ${why}: skipped`);
+    notAvailable('pgSettle10m', why);
+    return;
+  }
+  const label = windows.map((w) => `${fmtN(w.count)} payments on ${w.date}`).join(', ');
+  let db: { name: string; url: string };
+  const loadInfo: Record<string, unknown> = { how: pgLoad };
+  if (pgLoad === 'copy') {
+    // The embedded deployment's way in: the SQLite file, then `tserve copy` (timed).
+    const dir = path.join(work, 'pg-copy-source');
+    onCleanup(() => rmSync(dir, { recursive: true, force: true }));
+    log(`pgsettle: generating ${label} in SQLite, to copy`);
+    const gen = await runJson<{ seconds: number; bytes: number }>('bench/gen-settlement.ts', ['--dir', dir, ...windows.flatMap((w) => ['--window', `${w.date}:${w.count}`])], {
+      timeoutMs: 3_600_000,
+      echo: 'gen',
+    });
+    db = await pgCreate('pgsettle');
+    log(`pgsettle: tserve copy of ${(gen.bytes / 1024 ** 3).toFixed(2)} GB into ${db.name}`);
+    const copy = await pgTimed(db.name, () =>
+      run(process.execPath, ['bin/tserve.js', 'copy', '--from', path.join(dir, 'tserve.db'), '--to', db.url, '--json'], {
+        timeoutMs: 4 * 3_600_000,
+        env: { ...process.env, TSERVE_LOG_LEVEL: 'warn' },
+      }),
+    );
+    let ok = false;
+    let rowsCopied: unknown = null;
+    try {
+      const report = JSON.parse(copy.value.stdout) as { ok: boolean; rows: Record<string, number>; differences: string[] };
+      ok = report.ok;
+      rowsCopied = report.rows;
+      if (!ok) notes.push(`pgsettle: tserve copy reports differences: ${report.differences.slice(0, 5).join('; ')}`);
+    } catch {
+      notes.push(`pgsettle: tserve copy exited ${copy.value.code}: ${copy.value.stderr.slice(-500)}`);
+    }
+    Object.assign(loadInfo, { sqliteSeconds: gen.seconds, copySeconds: copy.seconds, copyBackendCpuSeconds: copy.backendCpuSeconds, machineBusyPct: copy.machineBusyPct, ok, rows: rowsCopied });
+    addRow({ phase: `PostgreSQL: ${fmtN(total)} payments by tserve copy (SQLite generated in ${gen.seconds.toFixed(0)} s)`, throughput: `${copy.seconds.toFixed(1)} s`, target: 'reference', verdict: ok ? '' : 'missed' });
+    if (!ok) throw new Error('tserve copy failed (see notes)');
+  } else {
+    const t = await template();
+    db = await pgCreate('pgsettle', t.name);
+    log(`pgsettle: generating ${label} in PostgreSQL (bench/gen-settlement-pg.ts)`);
+    const gen = await pgTimed(db.name, () =>
+      runJson<{ bytes: number; seconds: number; windows: { date: string; payments: number; entries: number; seconds: number }[]; indexSeconds: number }>(
+        'bench/gen-settlement-pg.ts',
+        ['--url', db.url, ...windows.flatMap((w) => ['--window', `${w.date}:${w.count}`])],
+        { timeoutMs: 4 * 3_600_000, echo: 'pg-gen' },
+      ),
+    );
+    Object.assign(loadInfo, { ...gen.value, backendCpuSeconds: gen.backendCpuSeconds, machineBusyPct: gen.machineBusyPct });
+    log(`pgsettle: ${(gen.value.bytes / 1024 ** 3).toFixed(2)} GB generated in ${gen.seconds} s`);
+    addRow({
+      phase: `PostgreSQL: ${fmtN(total)} payments generated in SQL (${(gen.value.bytes / 1024 ** 3).toFixed(1)} GB)`,
+      throughput: `${gen.seconds.toFixed(1)} s`,
+      cpu: gen.backendCpuSeconds === null ? '' : `pg ${Math.round((100 * gen.backendCpuSeconds) / gen.seconds)}%`,
+      target: 'reference',
+    });
+  }
+  try {
+    if (pgCheck) {
+      log(`pgsettle: tserve check on ${db.name}`);
+      const check = await pgTimed(db.name, () =>
+        run(process.execPath, ['bin/tserve.js', 'check', '--json'], {
+          timeoutMs: 4 * 3_600_000,
+          env: { ...process.env, TSERVE_DATABASE_URL: db.url, TSERVE_DATA_DIR: path.join(work, 'pg-check'), TSERVE_LOG_LEVEL: 'warn', ...pgSecrets },
+        }),
+      );
+      let ok = false;
+      try {
+        const report = JSON.parse(check.value.stdout) as { ok: boolean; checked: Record<string, number>; violations: string[] };
+        ok = report.ok;
+        loadInfo.check = { seconds: check.seconds, ok, checked: report.checked, violations: report.violations.slice(0, 20) };
+        if (!ok) notes.push(`pgsettle: tserve check: ${report.violations.length} violations, e.g. ${report.violations.slice(0, 3).join('; ')}`);
+      } catch {
+        notes.push(`pgsettle: tserve check exited ${check.value.code}: ${check.value.stderr.slice(-500)}`);
+      }
+      addRow({ phase: `PostgreSQL: tserve check on ${fmtN(total)} payments`, throughput: `${check.seconds.toFixed(1)} s`, target: 'invariants intact', verdict: verdict(ok) });
+    }
+    const settled: unknown[] = [];
+    for (const w of windows) {
+      log(`pgsettle: settle(${w.date}) on PostgreSQL: ${fmtN(w.count)} payments`);
+      const r = await pgTimed(db.name, () =>
+        runJson<{ settleSeconds: number; payments: number; openMs: number; steps: Record<string, number> }>('bench/settle-time.ts', ['--url', db.url, '--date', w.date], {
+          timeoutMs: 900_000,
+          env: { TSERVE_LOG_LEVEL: 'silent' },
+        }),
+      );
+      const x = r.value;
+      settled.push({ ...x, backendCpuSeconds: r.backendCpuSeconds, machineBusyPct: r.machineBusyPct });
+      const complete = x.payments === w.count;
+      if (!complete) notes.push(`pgsettle ${fmtN(w.count)}: the figures count ${fmtN(x.payments)} payments, not ${fmtN(w.count)}`);
+      const big = w.count >= 10_000_000;
+      addRow({
+        phase: `PostgreSQL settlement of ${fmtN(w.count)} payments`,
+        throughput: `${x.settleSeconds.toFixed(2)} s`,
+        target: big ? '<= 30 s' : 'reference',
+        verdict: big ? verdict(x.settleSeconds <= 30 && complete) : complete ? '' : 'missed',
+      });
+      const slowest = Object.entries(x.steps).sort((a, b) => b[1] - a[1])[0];
+      if (w.count === 10_000_000) {
+        setFigure('pgSettle10m', `${x.settleSeconds.toFixed(2)} s`, verdict(x.settleSeconds <= 30 && complete), `${complete ? '' : `only ${fmtN(x.payments)} payments in the figures; `}slowest step: ${slowest?.[0]} ${slowest?.[1]} ms`);
+      }
+    }
+    results.pgSettlement = { data: loadInfo, settled };
+    if (!windows.some((w) => w.count === 10_000_000)) notAvailable('pgSettle10m', `no 10M window (--pg-settle ${pgSettleSizes.join(',')}${quick ? ', --quick' : ''})`);
+  } finally {
+    await pgDrop(db.name);
+  }
+}
+
 function phaseFailed(name: Phase, err: unknown): void {
   const msg = err instanceof Error ? err.message : String(err);
   failed.set(name, msg);
@@ -1162,7 +1937,9 @@ function fillSummaryFigures(): void {
   results.simulatorCpu = simulatorCpu;
   const sim = simulatorCpu.find((x) => x.phase === 'closed') ?? simulatorCpu[0];
   if (sim) setFigure('simCpu', `${sim.usPerAnswer.toFixed(1)} µs`, verdict(sim.usPerAnswer <= 60), `${sim.phase === 'closed' ? 'closed loop' : `phase ${sim.phase} (closed loop not run)`}, ${fmtN(sim.answered)} answers; all: ${simulatorCpu.map((x) => `${x.phase} ${x.usPerAnswer.toFixed(0)}`).join(', ')}`);
-  else if (![...selected].some((p) => ['closed', 'wire', 'open1000', 'open2500', 'overload', 'ws', 'bulk', 'settleload'].includes(p))) notAvailable('simCpu', 'no phase ran the simulator');
+  else if (![...selected].some((p) => ['closed', 'wire', 'open1000', 'open2500', 'overload', 'ws', 'bulk', 'settleload', 'pgclosed', 'pgclosed2', 'pgopen1000'].includes(p))) {
+    notAvailable('simCpu', 'no phase ran the simulator');
+  }
   const serverPeaks = rssPeaks;
   const peak = Math.max(0, ...serverPeaks.map((p) => p.bytes));
   if (serverPeaks.length) {
@@ -1175,6 +1952,32 @@ function fillSummaryFigures(): void {
 async function main(): Promise<void> {
   const needsTemplate = (['ceiling', 'closed', 'wire', 'open1000', 'open2500', 'overload', 'ws', 'https', 'bulk'] as Phase[]).some(wants);
   const template = needsTemplate ? await makeTemplate() : '';
+  // PostgreSQL: reachable? Its template is seeded when the first PostgreSQL phase needs it.
+  let pgReady = false;
+  if (PG_PHASES.some(wants)) {
+    const reach = await pgReachable(pgAdminUrl);
+    if (reach.ok) {
+      pgReady = true;
+      const settings = await withClient(pgAdminUrl, async (c) =>
+        Object.fromEntries(
+          (await c.query<{ name: string; setting: string; unit: string | null }>(
+            `SELECT name, setting, unit FROM pg_settings WHERE name IN ('shared_buffers', 'synchronous_commit', 'fsync', 'wal_level', 'max_wal_size',
+               'commit_delay', 'wal_buffers', 'max_connections', 'checkpoint_timeout', 'full_page_writes', 'autovacuum', 'work_mem')`,
+          )).rows.map((r) => [r.name, r.unit ? `${r.setting} ${r.unit}` : r.setting]),
+        ),
+      );
+      results.postgres = { url: pgShownUrl, version: reach.version, settings };
+      log(`PostgreSQL ${reach.version} at ${pgShownUrl}`);
+    } else {
+      const why = `PostgreSQL not reachable at ${pgShownUrl} (--pg-url, TSERVE_BENCH_PG_URL): ${reach.why}`;
+      notes.push(why);
+      log(why);
+      for (const p of PG_PHASES.filter(wants)) failed.set(p, why);
+      for (const id of ['pgClosed', 'pgClosed2', 'pgOpen1000', 'pgSettle10m'] as const) if (figures[id].phases.some(wants)) notAvailable(id, why);
+    }
+  }
+  let pgTemplatePromise: Promise<PgTemplate> | null = null;
+  const pgTemplate = () => (pgTemplatePromise ??= makePgTemplate());
   const phases: [Phase[], () => Promise<void>][] = [
     [['ceiling'], () => phaseCeiling(template)],
     [['closed'], () => phaseClosed(template)],
@@ -1185,11 +1988,16 @@ async function main(): Promise<void> {
     [['ws'], () => phaseWs(template)],
     [['https'], () => phaseHttps(template)],
     [['bulk'], () => phaseBulk(template)],
+    [['pgclosed'], async () => phasePgClosed(await pgTemplate())],
+    [['pgclosed2'], async () => phasePgClosed2(await pgTemplate())],
+    [['pgopen1000'], async () => phasePgOpen(await pgTemplate())],
     [['settle', 'settleload', 'restart'], () => phaseSettlement()],
+    [['pgsettle'], () => phasePgSettle(pgTemplate)],
   ];
   for (const [names, fn] of phases) {
     const mine = names.filter(wants);
     if (mine.length === 0) continue;
+    if (!pgReady && mine.every((p) => PG_PHASES.includes(p))) continue;
     try {
       await fn();
     } catch (err) {
@@ -1197,6 +2005,10 @@ async function main(): Promise<void> {
       phaseFailed(left[0] ?? mine[0]!, err);
       for (const p of left.slice(1)) failed.set(p, 'see above');
     }
+  }
+  if (pgTemplatePromise) {
+    const t = await (pgTemplatePromise as Promise<PgTemplate>).catch(() => null);
+    if (t) await pgDrop(t.name);
   }
   fillSummaryFigures();
   explainMissingFigures();
@@ -1207,6 +2019,7 @@ async function main(): Promise<void> {
     totalSeconds,
     options: {
       quick, phases: [...selected], duration, closedDuration, shortDuration, overloadDuration, ceilingSeconds, settleSizes, settleLoadSize, bulkPositions, sideRate, maxInFlight, logLevel, profile, whatIfJwt,
+      pgUrl: pgShownUrl, pgSettleSizes, pgLoad, pgCheck, pgPool: pgPool ?? null,
     },
     machine,
     loadAverageAtEnd: os.loadavg(),
@@ -1216,6 +2029,8 @@ async function main(): Promise<void> {
     table: rows,
     notes,
     rssPeaks,
+    /** PostgreSQL phases: what limited each (see pgLimits). */
+    postgresLimits: pgLimitsByPhase,
     results,
   };
   const dir = path.join(ROOT, 'bench', 'results');
@@ -1231,6 +2046,9 @@ async function main(): Promise<void> {
   );
   console.log(phasesTable());
   console.log('CPU srv/load: share of one core used by the server (or null switch) / by the load process during the run (2 cores = 200%).');
+  if (Object.keys(pgLimitsByPhase).length || rows.some((r) => r.cpu.includes('pg'))) {
+    console.log("PostgreSQL rows: + pg = the share of one core used by that database's PostgreSQL backends (/proc); two instances: the servers' CPU summed.");
+  }
   console.log(`\nTargets (issue 10):\n${targetsTable()}`);
   const pr = pressure(psiAtStart, psi());
   if (pr) {
@@ -1250,6 +2068,16 @@ async function main(): Promise<void> {
     for (const a of p.areas.slice(0, 10)) console.log(`  ${a.pctBusy.toFixed(1).padStart(5)}%  ${a.area}`);
     console.log('  top functions:');
     for (const f of p.top.slice(0, 12)) console.log(`  ${f.pctBusy.toFixed(1).padStart(5)}%  ${f.fn}  ${f.where}`);
+  }
+  if (Object.keys(pgLimitsByPhase).length) {
+    console.log('\nPostgreSQL phases, what limits each (CPU in % of one core; backends: mean number in each state, pg_stat_activity every 100 ms):');
+    for (const [phase, l] of Object.entries(pgLimitsByPhase)) {
+      console.log(`  ${phase}: ${l.reading}`);
+      if (l.topStatements) {
+        console.log('    statements (--pg-statements), most time first: calls per payment, mean ms from call to answer, SQL:');
+        for (const x of l.topStatements.slice(0, 8)) console.log(`    ${String(x.perPayment).padStart(6)}  ${x.meanMs.toFixed(2).padStart(7)} ms  ${x.sql.slice(0, 110)}`);
+      }
+    }
   }
   if (notes.length) console.log(`\nNotes:\n${notes.map((n) => `  - ${n}`).join('\n')}`);
   console.log(`\nwritten: bench/results/${latest} and bench/results/${stamp}.json`);
