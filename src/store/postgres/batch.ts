@@ -17,12 +17,17 @@ import { MemoryLedgerTx } from '../../ledger/memory.js';
 import type { AuditEntry, EventRow, IdempotencyRecord, WindowTotal } from '../../ledger/port.js';
 import { accountKey, type AccountKind, type AccountRef } from '../../ledger/postings.js';
 import { PAYMENT_COLUMNS, toPayment, type PaymentRow } from '../rows.js';
-import { lockKey, type PoolClient } from './pool.js';
+import { lockKey, prepared, type PoolClient } from './pool.js';
 
 /** Booking takes this advisory lock shared; closing a window takes it exclusive. */
 export const WINDOW_LOCK = 7_351_002;
 
 type Q = Pick<PoolClient, 'query'>;
+
+/** Every statement of a batch is prepared: a connection parses and plans it once. */
+function run<R extends object = object>(c: Q, sql: string, params: unknown[] = []) {
+  return c.query<R>(prepared(sql, params));
+}
 
 /** The in-memory port of one batch: MemoryLedgerTx preloaded, with what changed kept apart. */
 export class PgBatchTx extends MemoryLedgerTx {
@@ -115,62 +120,92 @@ export async function loadBatch(c: Q, commands: readonly BookingCommand[], entit
     }
   }
 
-  await c.query('SELECT pg_advisory_xact_lock_shared($1)', [WINDOW_LOCK]);
+  // Round trips are what a batch waits on (each one needs the switch's event loop), so
+  // the reads are gathered into as few statements as the locks allow: a statement reads
+  // from the snapshot it started with, so what must follow a lock is read by a later one.
   const keyList = [...keys.values()];
-  if (keyList.length > 0) {
-    // The same key on two instances at once: one waits for the other's COMMIT, then replays it.
-    const locks = [...new Set(keyList.map((k) => lockKey(idemKey(k.terminalId, k.key))))].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
-    await c.query('SELECT pg_advisory_xact_lock(k) FROM unnest($1::bigint[]) AS k', [locks.map(String)]);
-  }
-  // One query at a time: a client runs its queries in turn anyway (pg queues them).
-  const rows = async <R extends object>(sql: string, params: unknown[]): Promise<R[]> => (await c.query<R>(sql, params)).rows;
-  type CounterRow = { id: string; status: 'active' | 'suspended'; credit_limit_cents: number; settled_cents: number };
-  const keyParams = [keyList.map((k) => k.terminalId), keyList.map((k) => k.key)];
-  const idem = keyList.length === 0 ? [] : await rows<{ terminal_id: string; key: string; request_hash: string; status: number; response: string; payment_id: number | null }>(
-    `SELECT r.terminal_id, r.key, r.request_hash, r.status, r.response, r.payment_id
-     FROM idempotency_records r JOIN unnest($1::text[], $2::text[]) AS k (t, k) ON r.terminal_id = k.t AND r.key = k.k`,
-    keyParams,
+  const rows = async <R extends object>(sql: string, params: unknown[]): Promise<R[]> => (await c.query<R>(prepared(sql, params))).rows;
+  // 1. Locks: booking into windows (shared), and every idempotency key of the batch, in
+  //    order (the same key on two instances at once: one waits for the other's COMMIT,
+  //    then replays it); and the payment numbers the batch may use.
+  const locks = [...new Set(keyList.map((k) => lockKey(idemKey(k.terminalId, k.key))))].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  const [first] = await rows<{ ids: number[] }>(
+    `SELECT pg_advisory_xact_lock_shared($1), (SELECT count(pg_advisory_xact_lock(k)) FROM unnest($2::bigint[]) AS k),
+       ARRAY(SELECT nextval('payments_id_seq') FROM generate_series(1, $3)) AS ids`,
+    [WINDOW_LOCK, locks.map(String), pays],
   );
-  const advices = keyList.length === 0 ? [] : await rows<{ terminal_id: string; key: string }>(
-    `SELECT a.terminal_id, a.key FROM reversal_advices a JOIN unnest($1::text[], $2::text[]) AS k (t, k) ON a.terminal_id = k.t AND a.key = k.k`,
-    keyParams,
+  // 2. Plain reads after those locks: idempotency records and advices of the keys, the
+  //    terminals' status, the windows closed from the earliest one the batch names.
+  const [plain] = await rows<{
+    idem: { t: string; k: string; h: string; s: number; r: string; p: number | null }[];
+    advices: [string, string][];
+    terminals: [string, 'active' | 'blocked'][];
+    windows: string[];
+  }>(
+    `SELECT
+       (SELECT coalesce(json_agg(json_build_object('t', r.terminal_id, 'k', r.key, 'h', r.request_hash, 's', r.status, 'r', r.response, 'p', r.payment_id)), '[]')
+          FROM unnest($1::text[], $2::text[]) AS k (t, k) JOIN idempotency_records r ON r.terminal_id = k.t AND r.key = k.k) AS idem,
+       (SELECT coalesce(json_agg(json_build_array(a.terminal_id, a.key)), '[]')
+          FROM unnest($1::text[], $2::text[]) AS k (t, k) JOIN reversal_advices a ON a.terminal_id = k.t AND a.key = k.k) AS advices,
+       (SELECT coalesce(json_agg(json_build_array(id, status)), '[]') FROM terminals WHERE id = ANY($3::text[])) AS terminals,
+       (SELECT coalesce(json_agg(date), '[]') FROM settlement_windows WHERE date >= $4) AS windows`,
+    [keyList.map((k) => k.terminalId), keyList.map((k) => k.key), [...terminals], earliest],
   );
+  const idem = plain!.idem.map((r) => ({ terminal_id: r.t, key: r.k, request_hash: r.h, status: r.s, response: r.r, payment_id: r.p }));
+  const advices = plain!.advices.map(([terminal_id, key]) => ({ terminal_id, key }));
+  const terminalRows = plain!.terminals.map(([id, status]) => ({ id, status }));
+  const windows = plain!.windows.map((date) => ({ date }));
   for (const r of idem) if (r.payment_id !== null) paymentIds.add(r.payment_id);
 
-  const payments = paymentIds.size === 0 ? [] : (await rows<PaymentRow>(
-    `SELECT ${PAYMENT_COLUMNS} FROM payments WHERE id = ANY($1::bigint[]) ORDER BY id FOR UPDATE`, [[...paymentIds]],
-  )).map(toPayment);
+  // 3. The payments the batch reverses or replays, locked, with their (immutable) booking entries.
+  type EntryRow = { payment_id: number; kind: AccountKind; owner_id: string; amount_cents: number; settlement_date: string };
+  let payments: Payment[] = [];
+  let entries: EntryRow[] = [];
+  if (paymentIds.size > 0) {
+    const [r] = await rows<{ payments: PaymentRow[]; entries: EntryRow[] }>(
+      `WITH p AS (SELECT ${PAYMENT_COLUMNS} FROM payments WHERE id = ANY($1::bigint[]) ORDER BY id FOR UPDATE)
+       SELECT (SELECT coalesce(json_agg(p), '[]') FROM p) AS payments,
+         (SELECT coalesce(json_agg(json_build_object('payment_id', e.payment_id, 'kind', a.kind, 'owner_id', a.owner_id, 'amount_cents', e.amount_cents,
+            'settlement_date', e.settlement_date) ORDER BY e.id), '[]')
+          FROM ledger_entries e JOIN ledger_accounts a ON a.id = e.account_id WHERE e.payment_id = ANY($1::bigint[]) AND e.is_reversal = 0) AS entries`,
+      [[...paymentIds]],
+    );
+    payments = r!.payments.map(toPayment);
+    entries = r!.entries;
+  }
   const counterIds = new Set(payCounters);
   for (const p of payments) {
     counterIds.add(p.counterId);
     if (p.optionId !== null) optionIds.add(p.optionId);
   }
-  const entries = paymentIds.size === 0 ? [] : await rows<{ payment_id: number; kind: AccountKind; owner_id: string; amount_cents: number; settlement_date: string }>(
-    `SELECT e.payment_id, a.kind, a.owner_id, e.amount_cents, e.settlement_date FROM ledger_entries e JOIN ledger_accounts a ON a.id = e.account_id
-     WHERE e.payment_id = ANY($1::bigint[]) AND e.is_reversal = 0 ORDER BY e.id`, [[...paymentIds]],
-  );
-  // FOR UPDATE only on the counters that pay: their credit limit is checked against a balance no other instance changes meanwhile.
+  // 4. The paying counters, locked: their credit limit is checked against a cash balance
+  //    no other instance changes meanwhile. Counters only reversed at are read unlocked.
+  type CounterRow = { id: string; status: 'active' | 'suspended'; credit_limit_cents: number; settled_cents: number };
   const counters = payCounters.size === 0 ? [] : await rows<CounterRow>(
     'SELECT id, status, credit_limit_cents, settled_cents FROM counters WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE', [[...payCounters]],
   );
   const others = [...counterIds].filter((id) => !payCounters.has(id));
   if (others.length > 0) counters.push(...(await rows<CounterRow>('SELECT id, status, credit_limit_cents, settled_cents FROM counters WHERE id = ANY($1::text[])', [others])));
-  const terminalRows = await rows<{ id: string; status: 'active' | 'blocked' }>('SELECT id, status FROM terminals WHERE id = ANY($1::text[])', [[...terminals]]);
-  const windows = await rows<{ date: string }>('SELECT date FROM settlement_windows WHERE date >= $1', [earliest]);
-  // After the counters' locks: the cash balances as committed by whoever held them before.
-  const cash = payCounters.size === 0 ? [] : (await c.query<{ owner_id: string; balance_cents: number }>(
-    `SELECT a.owner_id, b.balance_cents FROM ledger_accounts a JOIN ledger_balances b ON b.account_id = a.id
-     WHERE a.kind = 'counter_cash' AND a.owner_id = ANY($1::text[])`, [[...payCounters]],
-  )).rows;
-  const options = optionIds.size === 0 ? [] : (await c.query<{
+  // 5. After the counters' locks (a new snapshot): their cash balances as committed by
+  //    whoever held them before; and the options named, with every option of their
+  //    positions, locked (paid at most once).
+  type OptionLockRow = {
     option_id: number; position_id: number; notice_number: string; kind: 'single' | 'instalment'; paid_payment_id: number | null;
     position_status: PositionStatus; valid_until: string | null;
-  }>(
-    `SELECT o.id AS option_id, o.position_id, o.notice_number, o.kind, o.paid_payment_id, p.status AS position_status, p.valid_until
-     FROM payment_options o JOIN debt_positions p ON p.id = o.position_id
-     WHERE o.position_id IN (SELECT position_id FROM payment_options WHERE id = ANY($1::bigint[]))
-     ORDER BY o.id FOR UPDATE OF o, p`, [[...optionIds]],
-  )).rows;
+  };
+  const [fifth] = await rows<{ cash: [string, number][]; options: OptionLockRow[] }>(
+    `WITH o AS (
+       SELECT o.id AS option_id, o.position_id, o.notice_number, o.kind, o.paid_payment_id, p.status AS position_status, p.valid_until
+       FROM payment_options o JOIN debt_positions p ON p.id = o.position_id
+       WHERE o.position_id IN (SELECT position_id FROM payment_options WHERE id = ANY($2::bigint[]))
+       ORDER BY o.id FOR UPDATE OF o, p)
+     SELECT (SELECT coalesce(json_agg(json_build_array(a.owner_id, b.balance_cents)), '[]') FROM ledger_accounts a JOIN ledger_balances b ON b.account_id = a.id
+             WHERE a.kind = 'counter_cash' AND a.owner_id = ANY($1::text[])) AS cash,
+       (SELECT coalesce(json_agg(o), '[]') FROM o) AS options`,
+    [[...payCounters], [...optionIds]],
+  );
+  const cash = fifth!.cash.map(([owner_id, balance_cents]) => ({ owner_id, balance_cents }));
+  const options = fifth!.options;
 
   const tx = new PgBatchTx((t) => {
     for (const r of idem) {
@@ -203,10 +238,7 @@ export async function loadBatch(c: Q, commands: readonly BookingCommand[], entit
     }
     return t.entries.length;
   });
-  if (pays > 0) {
-    const ids = await c.query<{ id: number }>("SELECT nextval('payments_id_seq') AS id FROM generate_series(1, $1)", [pays]);
-    tx.setIds(ids.rows.map((r) => r.id));
-  }
+  tx.setIds(first!.ids);
   return tx;
 }
 
@@ -225,8 +257,8 @@ export class AccountIds {
       const list = [...missing.values()];
       const kinds = list.map((r) => r.kind);
       const owners = list.map((r) => r.ownerId);
-      await c.query('INSERT INTO ledger_accounts (kind, owner_id) SELECT * FROM unnest($1::text[], $2::text[]) ON CONFLICT (kind, owner_id) DO NOTHING', [kinds, owners]);
-      const rows = await c.query<{ id: number; kind: AccountKind; owner_id: string }>(
+      await run(c, 'INSERT INTO ledger_accounts (kind, owner_id) SELECT * FROM unnest($1::text[], $2::text[]) ON CONFLICT (kind, owner_id) DO NOTHING', [kinds, owners]);
+      const rows = await run<{ id: number; kind: AccountKind; owner_id: string }>(c, 
         'SELECT a.id, a.kind, a.owner_id FROM ledger_accounts a JOIN unnest($1::text[], $2::text[]) AS k (kind, owner) ON a.kind = k.kind AND a.owner_id = k.owner',
         [kinds, owners],
       );
@@ -239,24 +271,27 @@ export class AccountIds {
 /** Appends events under the event_sequence lock (held to COMMIT) and tells the other instances; returns them with their seq. */
 export async function appendEvents(c: Q, events: readonly Omit<EventRow, 'seq'>[]): Promise<EventRow[]> {
   if (events.length === 0) return [];
-  const last = (await c.query<{ last_seq: number }>('UPDATE event_sequence SET last_seq = last_seq + $1 WHERE id = 1 RETURNING last_seq', [events.length])).rows[0]!.last_seq;
-  const first = last - events.length + 1;
-  const rows: EventRow[] = events.map((e, i) => ({ ...e, seq: first + i }));
-  await c.query(
-    `INSERT INTO events (seq, type, at, terminal_id, counter_id, entity_id, service_code, payload)
-     SELECT * FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[])`,
+  // One statement: the numbers (the sequence row stays locked to COMMIT), the rows, the NOTIFY.
+  const [r] = (await run<{ last_seq: number }>(
+    c,
+    `WITH s AS (UPDATE event_sequence SET last_seq = last_seq + $1 WHERE id = 1 RETURNING last_seq),
+     i AS (INSERT INTO events (seq, type, at, terminal_id, counter_id, entity_id, service_code, payload)
+       SELECT s.last_seq - $1 + e.n, e.type, e.at, e.terminal_id, e.counter_id, e.entity_id, e.service_code, e.payload
+       FROM s, unnest($2::text[], $3::bigint[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[])
+         WITH ORDINALITY AS e (type, at, terminal_id, counter_id, entity_id, service_code, payload, n))
+     SELECT last_seq, pg_notify('tserve_events', last_seq::text) FROM s`,
     [
-      rows.map((e) => e.seq), rows.map((e) => e.type), rows.map((e) => e.at), rows.map((e) => e.terminalId), rows.map((e) => e.counterId),
-      rows.map((e) => e.entityId), rows.map((e) => e.serviceCode), rows.map((e) => JSON.stringify(e.payload)),
+      events.length, events.map((e) => e.type), events.map((e) => e.at), events.map((e) => e.terminalId), events.map((e) => e.counterId),
+      events.map((e) => e.entityId), events.map((e) => e.serviceCode), events.map((e) => JSON.stringify(e.payload)),
     ],
-  );
-  await c.query("SELECT pg_notify('tserve_events', $1)", [String(last)]);
-  return rows;
+  )).rows;
+  const first = r!.last_seq - events.length + 1;
+  return events.map((e, i) => ({ ...e, seq: first + i }));
 }
 
 export async function insertAudit(c: Q, entries: readonly (AuditEntry & { at: number })[]): Promise<void> {
   if (entries.length === 0) return;
-  await c.query(
+  await run(c, 
     'INSERT INTO audit_log (at, actor, action, target, detail) SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[])',
     [entries.map((a) => a.at), entries.map((a) => a.actor), entries.map((a) => a.action), entries.map((a) => a.target), entries.map((a) => (a.detail ? JSON.stringify(a.detail) : null))],
   );
@@ -278,16 +313,25 @@ function paymentValues(p: Payment): (string | number | null)[] {
   ];
 }
 
-/** INSERT of whole payment rows through one array per column. */
-export async function insertPayments(c: Q, payments: readonly Payment[]): Promise<void> {
-  if (payments.length === 0) return;
-  const values = payments.map(paymentValues);
-  const columns = PAYMENT_INSERT_COLUMNS.map((_, i) => values.map((v) => v[i]));
-  await c.query(
-    `INSERT INTO payments (${PAYMENT_INSERT_COLUMNS.map(([n]) => n).join(', ')})
-     SELECT * FROM unnest(${PAYMENT_INSERT_COLUMNS.map(([, t], i) => `$${i + 1}::${t}[]`).join(', ')})`,
-    columns,
-  );
+/**
+ * One statement of data-modifying CTEs (each from arrays, one per column): what a batch
+ * writes costs one round trip. Foreign keys are checked at its end, so rows may refer to
+ * rows inserted by another part of it.
+ */
+class Writes {
+  private readonly parts: string[] = [];
+  readonly params: unknown[] = [];
+
+  /** Adds `sql`, in which `$[i]` stands for the i-th of `values`. */
+  add(sql: string, values: unknown[]): void {
+    const base = this.params.length;
+    this.params.push(...values);
+    this.parts.push(`w${this.parts.length} AS (${sql.replace(/\$\[(\d+)\]/g, (_, i: string) => `$${base + Number(i)}`)})`);
+  }
+
+  get sql(): string | null {
+    return this.parts.length === 0 ? null : `WITH ${this.parts.join(',\n')} SELECT 1`;
+  }
 }
 
 /** Writes what the rules wrote in the batch (all but the events). */
@@ -304,19 +348,28 @@ export async function writeBatch(c: Q, tx: PgBatchTx, accounts: AccountIds): Pro
   const ids = await accounts.resolve(c, refs);
   const idOf = (r: AccountRef) => ids.get(accountKey(r))!;
 
-  // Reversals first: the notice they free may be paid again by a new payment of the batch.
+  // Reversals first, on their own: the notice they free may be paid again by a new
+  // payment of the batch, and a unique index is checked row by row.
   if (reversed.length > 0) {
-    await c.query(
+    await run(c,
       `UPDATE payments p SET reversed_at = v.at, reversal_settlement_date = v.w, reversal_kind = v.k
        FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[]) AS v (id, at, w, k) WHERE p.id = v.id AND p.reversed_at IS NULL`,
       [reversed.map((p) => p.id), reversed.map((p) => p.reversedAt), reversed.map((p) => p.reversalSettlementDate), reversed.map((p) => p.reversalKind)],
     );
   }
-  await insertPayments(c, newPayments);
+  const w = new Writes();
+  if (newPayments.length > 0) {
+    const values = newPayments.map(paymentValues);
+    w.add(
+      `INSERT INTO payments (${PAYMENT_INSERT_COLUMNS.map(([n]) => n).join(', ')})
+       SELECT * FROM unnest(${PAYMENT_INSERT_COLUMNS.map(([, t], i) => `$[${i + 1}]::${t}[]`).join(', ')})`,
+      PAYMENT_INSERT_COLUMNS.map((_, i) => values.map((v) => v[i])),
+    );
+  }
   if (newEntries.length > 0) {
-    await c.query(
+    w.add(
       `INSERT INTO ledger_entries (payment_id, account_id, amount_cents, is_reversal, booked_at, settlement_date)
-       SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::smallint[], $5::bigint[], $6::text[])`,
+       SELECT * FROM unnest($[1]::bigint[], $[2]::bigint[], $[3]::bigint[], $[4]::smallint[], $[5]::bigint[], $[6]::text[])`,
       [
         newEntries.map((e) => e.paymentId), newEntries.map((e) => idOf(e.account)), newEntries.map((e) => e.amountCents),
         newEntries.map((e) => (e.isReversal ? 1 : 0)),
@@ -327,65 +380,73 @@ export async function writeBatch(c: Q, tx: PgBatchTx, accounts: AccountIds): Pro
   }
   const marks = [...tx.options.values()].filter((o) => tx.readOptionMarks.get(o.optionId) !== o.paidPaymentId);
   if (marks.length > 0) {
-    await c.query('UPDATE payment_options o SET paid_payment_id = v.p FROM unnest($1::bigint[], $2::bigint[]) AS v (id, p) WHERE o.id = v.id', [
+    w.add('UPDATE payment_options o SET paid_payment_id = v.p FROM unnest($[1]::bigint[], $[2]::bigint[]) AS v (id, p) WHERE o.id = v.id', [
       marks.map((o) => o.optionId), marks.map((o) => o.paidPaymentId),
     ]);
   }
-  const statuses = [...tx.positions].filter(([id, s]) => tx.readPositionStatus.get(id) !== s);
+  const statuses = [...tx.positions].filter(([id, st]) => tx.readPositionStatus.get(id) !== st);
   if (statuses.length > 0) {
-    await c.query('UPDATE debt_positions d SET status = v.s FROM unnest($1::bigint[], $2::text[]) AS v (id, s) WHERE d.id = v.id', [
-      statuses.map(([id]) => id), statuses.map(([, s]) => s),
+    w.add('UPDATE debt_positions d SET status = v.s FROM unnest($[1]::bigint[], $[2]::text[]) AS v (id, s) WHERE d.id = v.id', [
+      statuses.map(([id]) => id), statuses.map(([, st]) => st),
     ]);
   }
   if (tx.newIdempotency.length > 0) {
     const r = tx.newIdempotency;
-    await c.query(
+    w.add(
       `INSERT INTO idempotency_records (terminal_id, key, request_hash, status, response, payment_id, created_at)
-       SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::integer[], $5::text[], $6::bigint[], $7::bigint[])`,
+       SELECT * FROM unnest($[1]::text[], $[2]::text[], $[3]::text[], $[4]::integer[], $[5]::text[], $[6]::bigint[], $[7]::bigint[])`,
       [r.map((x) => x.terminalId), r.map((x) => x.key), r.map((x) => x.requestHash), r.map((x) => x.status), r.map((x) => x.response), r.map((x) => x.paymentId), r.map((x) => x.at)],
     );
   }
   if (tx.newAdvices.length > 0) {
     const a = tx.newAdvices;
-    await c.query('INSERT INTO reversal_advices (terminal_id, key, at) SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[]) ON CONFLICT DO NOTHING', [
+    w.add('INSERT INTO reversal_advices (terminal_id, key, at) SELECT * FROM unnest($[1]::text[], $[2]::text[], $[3]::bigint[]) ON CONFLICT DO NOTHING', [
       a.map((x) => x.terminalId), a.map((x) => x.key), a.map((x) => x.at),
     ]);
   }
-  await insertAudit(c, tx.auditLog);
-  if (!tx.deltas) return;
-  // Hot rows last and in a fixed order: two instances' batches meet here and queue, never deadlock.
-  const balances = tx.deltas.balances.map((d) => [idOf(d.account), d.cents] as const).sort((a, b) => a[0] - b[0]);
-  if (balances.length > 0) {
-    await c.query(
-      `INSERT INTO ledger_balances AS b (account_id, balance_cents) SELECT * FROM unnest($1::bigint[], $2::bigint[]) ORDER BY 1
-       ON CONFLICT (account_id) DO UPDATE SET balance_cents = b.balance_cents + excluded.balance_cents`,
-      [balances.map((b) => b[0]), balances.map((b) => b[1])],
-    );
+  if (tx.auditLog.length > 0) {
+    const e = tx.auditLog;
+    w.add('INSERT INTO audit_log (at, actor, action, target, detail) SELECT * FROM unnest($[1]::bigint[], $[2]::text[], $[3]::text[], $[4]::text[], $[5]::text[])', [
+      e.map((a) => a.at), e.map((a) => a.actor), e.map((a) => a.action), e.map((a) => a.target), e.map((a) => (a.detail ? JSON.stringify(a.detail) : null)),
+    ]);
   }
-  const moves = tx.deltas.windows.map((d) => [d.date, idOf(d.account), d.cents] as const).sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : a[1] - b[1]));
-  if (moves.length > 0) {
-    await c.query(
-      `INSERT INTO window_movements AS m (settlement_date, account_id, amount_cents) SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[]) ORDER BY 1, 2
-       ON CONFLICT (settlement_date, account_id) DO UPDATE SET amount_cents = m.amount_cents + excluded.amount_cents`,
-      [moves.map((m) => m[0]), moves.map((m) => m[1]), moves.map((m) => m[2])],
-    );
+  if (tx.deltas) {
+    // Hot rows in a fixed order: two instances' batches meet here and queue, never deadlock.
+    const balances = tx.deltas.balances.map((d) => [idOf(d.account), d.cents] as const).sort((a, b) => a[0] - b[0]);
+    if (balances.length > 0) {
+      w.add(
+        `INSERT INTO ledger_balances AS b (account_id, balance_cents) SELECT * FROM unnest($[1]::bigint[], $[2]::bigint[]) ORDER BY 1
+         ON CONFLICT (account_id) DO UPDATE SET balance_cents = b.balance_cents + excluded.balance_cents`,
+        [balances.map((b) => b[0]), balances.map((b) => b[1])],
+      );
+    }
+    const moves = tx.deltas.windows.map((d) => [d.date, idOf(d.account), d.cents] as const).sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : a[1] - b[1]));
+    if (moves.length > 0) {
+      w.add(
+        `INSERT INTO window_movements AS m (settlement_date, account_id, amount_cents) SELECT * FROM unnest($[1]::text[], $[2]::bigint[], $[3]::bigint[]) ORDER BY 1, 2
+         ON CONFLICT (settlement_date, account_id) DO UPDATE SET amount_cents = m.amount_cents + excluded.amount_cents`,
+        [moves.map((m) => m[0]), moves.map((m) => m[1]), moves.map((m) => m[2])],
+      );
+    }
+    const totals = [...tx.deltas.totals].sort((a, b) => {
+      const ka = `${a.date}|${a.kind}|${a.entityId}|${a.serviceCode}|${a.counterId}`;
+      const kb = `${b.date}|${b.kind}|${b.entityId}|${b.serviceCode}|${b.counterId}`;
+      return ka < kb ? -1 : ka > kb ? 1 : 0;
+    });
+    if (totals.length > 0) {
+      const col = <K extends keyof WindowTotal>(k: K) => totals.map((t) => t[k]);
+      w.add(
+        `INSERT INTO window_totals AS w (settlement_date, kind, entity_id, service_code, counter_id, n, amount_cents, fee_cents, commission, operator, royalty, netted, rebilled)
+         SELECT * FROM unnest($[1]::text[], $[2]::text[], $[3]::text[], $[4]::text[], $[5]::text[], $[6]::bigint[], $[7]::bigint[], $[8]::bigint[], $[9]::bigint[], $[10]::bigint[],
+           $[11]::bigint[], $[12]::bigint[], $[13]::bigint[]) ORDER BY 1, 2, 3, 4, 5
+         ON CONFLICT (settlement_date, kind, entity_id, service_code, counter_id) DO UPDATE SET
+           n = w.n + excluded.n, amount_cents = w.amount_cents + excluded.amount_cents, fee_cents = w.fee_cents + excluded.fee_cents,
+           commission = w.commission + excluded.commission, operator = w.operator + excluded.operator, royalty = w.royalty + excluded.royalty,
+           netted = w.netted + excluded.netted, rebilled = w.rebilled + excluded.rebilled`,
+        [col('date'), col('kind'), col('entityId'), col('serviceCode'), col('counterId'), col('n'), col('amountCents'), col('feeCents'), col('commission'), col('operator'), col('royalty'), col('netted'), col('rebilled')],
+      );
+    }
   }
-  const totals = [...tx.deltas.totals].sort((a, b) => {
-    const ka = `${a.date}|${a.kind}|${a.entityId}|${a.serviceCode}|${a.counterId}`;
-    const kb = `${b.date}|${b.kind}|${b.entityId}|${b.serviceCode}|${b.counterId}`;
-    return ka < kb ? -1 : ka > kb ? 1 : 0;
-  });
-  if (totals.length > 0) {
-    const col = <K extends keyof WindowTotal>(k: K) => totals.map((t) => t[k]);
-    await c.query(
-      `INSERT INTO window_totals AS w (settlement_date, kind, entity_id, service_code, counter_id, n, amount_cents, fee_cents, commission, operator, royalty, netted, rebilled)
-       SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::bigint[], $8::bigint[], $9::bigint[], $10::bigint[],
-         $11::bigint[], $12::bigint[], $13::bigint[]) ORDER BY 1, 2, 3, 4, 5
-       ON CONFLICT (settlement_date, kind, entity_id, service_code, counter_id) DO UPDATE SET
-         n = w.n + excluded.n, amount_cents = w.amount_cents + excluded.amount_cents, fee_cents = w.fee_cents + excluded.fee_cents,
-         commission = w.commission + excluded.commission, operator = w.operator + excluded.operator, royalty = w.royalty + excluded.royalty,
-         netted = w.netted + excluded.netted, rebilled = w.rebilled + excluded.rebilled`,
-      [col('date'), col('kind'), col('entityId'), col('serviceCode'), col('counterId'), col('n'), col('amountCents'), col('feeCents'), col('commission'), col('operator'), col('royalty'), col('netted'), col('rebilled')],
-    );
-  }
+  const sql = w.sql;
+  if (sql) await run(c, sql, w.params);
 }

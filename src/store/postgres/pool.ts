@@ -11,11 +11,20 @@ function exactNumber(text: string): number {
 
 const INT8_OID = 20;
 const NUMERIC_OID = 1700;
+const INT8_ARRAY_OID = 1016;
+const NUMERIC_ARRAY_OID = 1231;
+
+/** pg's own parser of a type, by oid (its typings only name the built-in oids it knows). */
+const builtIn = pg.types.getTypeParser as (oid: number, format?: 'text' | 'binary') => (text: string) => unknown;
 
 const types = {
   getTypeParser(oid: number, format?: 'text' | 'binary') {
     if (oid === INT8_OID || oid === NUMERIC_OID) return exactNumber;
-    return pg.types.getTypeParser(oid, format);
+    if (oid === INT8_ARRAY_OID || oid === NUMERIC_ARRAY_OID) {
+      const strings = builtIn(oid, format) as (text: string) => (string | null)[];
+      return (text: string) => strings(text).map((v) => (v === null ? null : exactNumber(v)));
+    }
+    return builtIn(oid, format);
   },
 } as pg.CustomTypesConfig;
 
@@ -60,4 +69,19 @@ export function lockKey(s: string): bigint {
     h = (h * 0x100000001b3n) & 0xffffffffffffffffn;
   }
   return BigInt.asIntN(64, h);
+}
+
+const names = new Map<string, string>();
+
+/**
+ * A statement PostgreSQL parses and plans once per connection: the hot statements of
+ * booking and of the per-request reads run thousands of times a second.
+ */
+export function prepared(text: string, values: unknown[] = []): pg.QueryConfig {
+  let name = names.get(text);
+  if (name === undefined) {
+    name = `s${names.size}`;
+    names.set(text, name);
+  }
+  return { name, text, values };
 }

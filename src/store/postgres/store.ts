@@ -71,7 +71,8 @@ function unavailable(err: unknown): unknown {
 import { AccountIds, appendEvents, insertAudit, loadBatch, WINDOW_LOCK, writeBatch } from './batch.js';
 import { EventTail } from './events.js';
 import { migrate } from './migrate.js';
-import { isRetryable, isUnavailable, openPool, type Pool, type PoolClient } from './pool.js';
+import { isRetryable, isUnavailable, openPool, prepared, type Pool, type PoolClient } from './pool.js';
+import { ReadBatcher } from './reads.js';
 
 /** A batch that meets a deadlock or a serialization failure runs again, up to this many times. */
 const MAX_ATTEMPTS = 8;
@@ -103,6 +104,35 @@ export class PgStore implements Store {
   private readonly tail: EventTail;
   /** Batches run again after a deadlock or serialization failure (for the bench and metrics). */
   retries = 0;
+  private readonly idempotencyReads = new ReadBatcher<{ terminalId: string; key: string }, IdempotencyRecord>(
+    (k) => `${k.terminalId}\0${k.key}`,
+    async (keys) => {
+      const rows = await this.q<IdempotencyRow>(
+        `SELECT r.terminal_id, r.key, r.request_hash, r.status, r.response, r.payment_id
+         FROM unnest($1::text[], $2::text[]) AS k (t, k) JOIN idempotency_records r ON r.terminal_id = k.t AND r.key = k.k`,
+        [keys.map((k) => k.terminalId), keys.map((k) => k.key)],
+      );
+      return new Map(rows.map((r) => [`${r.terminal_id}\0${r.key}`, toIdempotency(r)]));
+    },
+  );
+  private readonly adviceReads = new ReadBatcher<{ terminalId: string; key: string }, true>(
+    (k) => `${k.terminalId}\0${k.key}`,
+    async (keys) => {
+      const rows = await this.q<{ terminal_id: string; key: string }>(
+        'SELECT a.terminal_id, a.key FROM unnest($1::text[], $2::text[]) AS k (t, k) JOIN reversal_advices a ON a.terminal_id = k.t AND a.key = k.k',
+        [keys.map((k) => k.terminalId), keys.map((k) => k.key)],
+      );
+      return new Map(rows.map((r) => [`${r.terminal_id}\0${r.key}`, true as const]));
+    },
+  );
+  private readonly noticeReads = new ReadBatcher<string, OptionView>(
+    (n) => n,
+    async (notices) => new Map((await this.q<OptionRow>(`${OPTION_VIEW_SQL} WHERE o.notice_number = ANY($1::text[])`, [notices])).map((r) => [r.notice_number, toOptionView(r)])),
+  );
+  private readonly paymentReads = new ReadBatcher<number, Payment>(
+    (id) => String(id),
+    async (ids) => new Map((await this.q<PaymentRow>(`SELECT ${PAYMENT_COLUMNS} FROM payments WHERE id = ANY($1::bigint[])`, [ids])).map((r) => [String(r.id), toPayment(r)])),
+  );
 
   static async open(url: string, opts: PgStoreOptions = {}): Promise<PgStore> {
     const pool = openPool(url, opts.poolSize ?? 10);
@@ -146,7 +176,7 @@ export class PgStore implements Store {
 
   private async q<R>(sql: string, params: unknown[] = []): Promise<R[]> {
     try {
-      return (await this.pool.query<R & object>(sql, params)).rows;
+      return (await this.pool.query<R & object>(prepared(sql, params))).rows;
     } catch (err) {
       throw unavailable(err);
     }
@@ -299,8 +329,7 @@ export class PgStore implements Store {
   }
 
   async findOptionByNotice(noticeNumber: string): Promise<OptionView | undefined> {
-    const r = await this.one<OptionRow>(`${OPTION_VIEW_SQL} WHERE o.notice_number = $1`, [noticeNumber]);
-    return r && toOptionView(r);
+    return this.noticeReads.load(noticeNumber);
   }
 
   async getOption(optionId: number): Promise<OptionView | undefined> {
@@ -345,20 +374,15 @@ export class PgStore implements Store {
   }
 
   async getPaymentById(id: number): Promise<Payment | undefined> {
-    const r = await this.one<PaymentRow>(`SELECT ${PAYMENT_COLUMNS} FROM payments WHERE id = $1`, [id]);
-    return r && toPayment(r);
+    return this.paymentReads.load(id);
   }
 
   async hasReversalAdvice(terminalId: string, key: string): Promise<boolean> {
-    return (await this.one('SELECT 1 FROM reversal_advices WHERE terminal_id = $1 AND key = $2', [terminalId, key])) !== undefined;
+    return (await this.adviceReads.load({ terminalId, key })) === true;
   }
 
   async getIdempotency(terminalId: string, key: string): Promise<IdempotencyRecord | undefined> {
-    const r = await this.one<IdempotencyRow>(
-      'SELECT terminal_id, key, request_hash, status, response, payment_id FROM idempotency_records WHERE terminal_id = $1 AND key = $2',
-      [terminalId, key],
-    );
-    return r && toIdempotency(r);
+    return this.idempotencyReads.load({ terminalId, key });
   }
 
   async terminalTotals(terminalId: string, date: string) {
