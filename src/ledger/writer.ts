@@ -1,7 +1,8 @@
 // The single writer with group commit. Requests that arrive while a batch is being
 // committed wait in the queue and go into the next transaction together, so one disk
-// sync serves the whole batch. One batch is in flight at a time; its runner may be
-// synchronous or answer later (the SQLite writer's own thread).
+// sync serves the whole batch. One batch is in flight at a time (`lanes` where the store
+// runs transactions side by side); its runner may be synchronous or answer later (the
+// SQLite writer's own thread, PostgreSQL).
 //
 // Invariant: a command's promise resolves only after the transaction holding it has
 // committed (synchronous=FULL: on disk), or rejects if the batch could not commit.
@@ -40,7 +41,8 @@ export class WriterOverloadedError extends Error {
 export class GroupCommitWriter<C, R> {
   private queue: Pending<C, R>[] = [];
   private scheduled = false;
-  private running = false;
+  /** Batches in flight (at most `lanes`). */
+  private running = 0;
   private closed = false;
   private idle: (() => void)[] = [];
   readonly stats: WriterStats = { batches: 0, commands: 0, largestBatch: 0, refused: 0 };
@@ -53,6 +55,12 @@ export class GroupCommitWriter<C, R> {
     private readonly maxBatch = 2000,
     private readonly maxQueue = 5_000,
     private readonly maxWaitMs = 1_000,
+    /**
+     * Batches in flight at once. One for SQLite (a single writer); a store whose
+     * transactions run side by side (PostgreSQL, row locks) lets the next batch read
+     * while the previous one commits.
+     */
+    private readonly lanes = 1,
   ) {}
 
   get queueDepth(): number {
@@ -72,7 +80,7 @@ export class GroupCommitWriter<C, R> {
   }
 
   private schedule(): void {
-    if (this.scheduled || this.running) return;
+    if (this.scheduled || this.running >= this.lanes) return;
     this.scheduled = true;
     // setImmediate runs after the I/O callbacks of this loop turn, so every request
     // read from the sockets in the meantime joins the same batch.
@@ -82,8 +90,8 @@ export class GroupCommitWriter<C, R> {
 
   private async flush(): Promise<void> {
     this.scheduled = false;
-    if (this.running) return;
-    this.running = true;
+    if (this.running >= this.lanes || this.queue.length === 0) return;
+    this.running++;
     try {
       while (this.queue.length > 0) {
         const started = performance.now();
@@ -114,15 +122,15 @@ export class GroupCommitWriter<C, R> {
         if (this.queue.length > 0) await new Promise((r) => setImmediate(r));
       }
     } finally {
-      this.running = false;
+      this.running--;
       if (this.queue.length > 0) this.schedule();
-      else for (const done of this.idle.splice(0)) done();
+      else if (this.running === 0) for (const done of this.idle.splice(0)) done();
     }
   }
 
   /** Commits what is queued, then refuses new commands. */
   async close(): Promise<void> {
-    if (this.queue.length > 0 || this.running || this.scheduled) await new Promise<void>((r) => this.idle.push(r));
+    if (this.queue.length > 0 || this.running > 0 || this.scheduled) await new Promise<void>((r) => this.idle.push(r));
     this.closed = true;
   }
 }

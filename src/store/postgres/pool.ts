@@ -31,8 +31,34 @@ const types = {
 export type Pool = pg.Pool;
 export type PoolClient = pg.PoolClient;
 
+/**
+ * pg writes the five messages of a query (parse, bind, describe, execute, sync) to the
+ * socket one by one: two system calls a query, a fifth of the switch's CPU under load.
+ * Corked until the end of the tick, they leave in one. (Uses the client's connection
+ * internals of pg 8; without them, nothing changes.)
+ */
+function corkQueries(client: pg.PoolClient): void {
+  const conn = (client as unknown as { connection?: { stream?: { cork?(): void; uncork?(): void; writable?: boolean }; _send?: (b: Buffer) => boolean } }).connection;
+  const stream = conn?.stream;
+  const send = conn?._send;
+  if (!conn || !stream?.cork || !stream.uncork || typeof send !== 'function') return;
+  let corked = false;
+  conn._send = (buffer: Buffer) => {
+    if (!corked && stream.writable) {
+      corked = true;
+      stream.cork!();
+      process.nextTick(() => {
+        corked = false;
+        stream.uncork!();
+      });
+    }
+    return send.call(conn, buffer);
+  };
+}
+
 export function openPool(url: string, max: number): pg.Pool {
   const pool = new pg.Pool({ connectionString: url, max, types, application_name: 'tserve' });
+  pool.on('connect', corkQueries);
   // An idle client's error (the server restarted) is reported on the pool: log it there,
   // never let it crash the process; the next checkout reconnects.
   pool.on('error', () => undefined);

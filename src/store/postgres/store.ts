@@ -76,6 +76,7 @@ import { ReadBatcher } from './reads.js';
 
 /** A batch that meets a deadlock or a serialization failure runs again, up to this many times. */
 const MAX_ATTEMPTS = 8;
+const BATCHES_IN_FLIGHT = 2;
 /** Positions per statement of an import. */
 const IMPORT_SLICE = 1000;
 
@@ -152,7 +153,9 @@ export class PgStore implements Store {
     url: string,
     private readonly clock: Clock,
   ) {
-    this.writer = new GroupCommitWriter({ runBatch: (cmds) => this.runBatch(cmds) });
+    // Two batches in flight: the next one reads under its locks while the previous one
+    // writes and commits (they queue only on the rows both change, balances last).
+    this.writer = new GroupCommitWriter({ runBatch: (cmds) => this.runBatch(cmds) }, 2000, 5000, 1000, BATCHES_IN_FLIGHT);
     this.tail = new EventTail(url, this.pool, {
       onInvalidate: (what, id) => (what === 'terminal' ? this.terminals : this.counters).delete(id),
       onReconnect: () => {
