@@ -244,7 +244,7 @@ export class Payments {
     if (this.store.writerBacklog() >= SHED_BACKLOG) fail('UNAVAILABLE', 'the switch is overloaded: try again shortly');
     const flightKey = idem ? `${t.terminalId}\0${idem.key}` : null;
     if (flightKey) {
-      const prior = await this.store.getIdempotency(t.terminalId, idem!.key);
+      const { record: prior, advised: reversedByAdvice } = await this.store.priorRequest(t.terminalId, idem!.key);
       if (prior) {
         const conflict = check.idempotencyConflict(prior, idem!);
         if (conflict) fail(conflict.code, conflict.detail);
@@ -254,7 +254,7 @@ export class Payments {
       // An advice (0420) reversed this transaction before it arrived: declined whatever
       // else is true of it (notice paid since, another amount), so this answer comes
       // before every other check. The booking transaction checks it again.
-      const advised = check.notReversedByAdvice(await this.store.hasReversalAdvice(t.terminalId, idem!.key));
+      const advised = check.notReversedByAdvice(reversedByAdvice);
       if (advised) fail(advised.code, advised.detail);
       const inFlight = this.keysInFlight.get(flightKey);
       if (inFlight) {

@@ -93,8 +93,11 @@ export interface Store {
   getPayment(publicId: string): Promise<Payment | undefined>;
   getPaymentById(id: number): Promise<Payment | undefined>;
   getIdempotency(terminalId: string, key: string): Promise<IdempotencyRecord | undefined>;
-  /** Whether a reversal advice (0420/0421) named this terminal's transaction before it was booked. */
-  hasReversalAdvice(terminalId: string, key: string): Promise<boolean>;
+  /**
+   * A terminal's earlier request under this key, read once before a payment: its stored
+   * answer if it was booked, and whether a reversal advice (0420/0421) named it before.
+   */
+  priorRequest(terminalId: string, key: string): Promise<{ record: IdempotencyRecord | undefined; advised: boolean }>;
   /** A terminal's own totals for a business day's window (0500 reconciliation): its payments and its reversals in it. */
   terminalTotals(terminalId: string, date: string): Promise<{ count: number; amountCents: number; reversalCount: number; reversalAmountCents: number }>;
   /** Appends an event to the log outside a booking (sign-on, sign-off). */

@@ -116,14 +116,22 @@ export class PgStore implements Store {
       return new Map(rows.map((r) => [`${r.terminal_id}\0${r.key}`, toIdempotency(r)]));
     },
   );
-  private readonly adviceReads = new ReadBatcher<{ terminalId: string; key: string }, true>(
+  private readonly priorReads = new ReadBatcher<{ terminalId: string; key: string }, { record: IdempotencyRecord | undefined; advised: boolean }>(
     (k) => `${k.terminalId}\0${k.key}`,
     async (keys) => {
-      const rows = await this.q<{ terminal_id: string; key: string }>(
-        'SELECT a.terminal_id, a.key FROM unnest($1::text[], $2::text[]) AS k (t, k) JOIN reversal_advices a ON a.terminal_id = k.t AND a.key = k.k',
+      const rows = await this.q<Omit<IdempotencyRow, 'terminal_id' | 'key' | 'request_hash'> & { t: string; k: string; request_hash: string | null; advised: boolean }>(
+        `SELECT k.t, k.k, r.request_hash, r.status, r.response, r.payment_id, a.terminal_id IS NOT NULL AS advised
+         FROM unnest($1::text[], $2::text[]) AS k (t, k)
+         LEFT JOIN idempotency_records r ON r.terminal_id = k.t AND r.key = k.k
+         LEFT JOIN reversal_advices a ON a.terminal_id = k.t AND a.key = k.k`,
         [keys.map((k) => k.terminalId), keys.map((k) => k.key)],
       );
-      return new Map(rows.map((r) => [`${r.terminal_id}\0${r.key}`, true as const]));
+      return new Map(
+        rows.map((r) => [
+          `${r.t}\0${r.k}`,
+          { record: r.request_hash === null ? undefined : toIdempotency({ ...r, terminal_id: r.t, key: r.k, request_hash: r.request_hash }), advised: r.advised },
+        ]),
+      );
     },
   );
   private readonly noticeReads = new ReadBatcher<string, OptionView>(
@@ -380,8 +388,8 @@ export class PgStore implements Store {
     return this.paymentReads.load(id);
   }
 
-  async hasReversalAdvice(terminalId: string, key: string): Promise<boolean> {
-    return (await this.adviceReads.load({ terminalId, key })) === true;
+  async priorRequest(terminalId: string, key: string) {
+    return (await this.priorReads.load({ terminalId, key })) ?? { record: undefined, advised: false };
   }
 
   async getIdempotency(terminalId: string, key: string): Promise<IdempotencyRecord | undefined> {

@@ -240,8 +240,9 @@ export class SqliteStore implements Store {
     return r ? toPayment(r) : undefined;
   }
 
-  async hasReversalAdvice(terminalId: string, key: string): Promise<boolean> {
-    return this.rq<[string, string]>('SELECT 1 FROM reversal_advices WHERE terminal_id = ? AND key = ?').get(terminalId, key) !== undefined;
+  async priorRequest(terminalId: string, key: string) {
+    const advised = this.rq<[string, string]>('SELECT 1 FROM reversal_advices WHERE terminal_id = ? AND key = ?').get(terminalId, key) !== undefined;
+    return { record: await this.getIdempotency(terminalId, key), advised };
   }
 
   async getIdempotency(terminalId: string, key: string): Promise<IdempotencyRecord | undefined> {
