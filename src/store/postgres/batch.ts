@@ -329,13 +329,43 @@ class Writes {
     this.parts.push(`w${this.parts.length} AS (${sql.replace(/\$\[(\d+)\]/g, (_, i: string) => `$${base + Number(i)}`)})`);
   }
 
+  /** The statement; its one row says the last event number taken, if `events()` was added. */
   get sql(): string | null {
-    return this.parts.length === 0 ? null : `WITH ${this.parts.join(',\n')} SELECT 1`;
+    if (this.parts.length === 0) return null;
+    const last = this.eventsPart === null ? 'SELECT NULL::bigint AS last_seq' : `SELECT last_seq, pg_notify('tserve_events', last_seq::text) FROM ${this.eventsPart}`;
+    return `WITH ${this.parts.join(',\n')} ${last}`;
+  }
+
+  private eventsPart: string | null = null;
+
+  /**
+   * The batch's events: numbered from event_sequence, whose row stays locked to COMMIT
+   * (a larger seq never visible before a smaller one), inserted, and told by NOTIFY (in
+   * the main query: a CTE that modifies nothing runs only if something reads it).
+   */
+  events(events: readonly Omit<EventRow, 'seq'>[]): void {
+    if (events.length === 0) return;
+    this.eventsPart = `w${this.parts.length}`;
+    this.add('UPDATE event_sequence SET last_seq = last_seq + $[1] WHERE id = 1 RETURNING last_seq', [events.length]);
+    const seq = this.eventsPart;
+    this.add(
+      `INSERT INTO events (seq, type, at, terminal_id, counter_id, entity_id, service_code, payload)
+       SELECT s.last_seq - $[1] + e.n, e.type, e.at, e.terminal_id, e.counter_id, e.entity_id, e.service_code, e.payload
+       FROM ${seq} AS s, unnest($[2]::text[], $[3]::bigint[], $[4]::text[], $[5]::text[], $[6]::text[], $[7]::text[], $[8]::text[])
+         WITH ORDINALITY AS e (type, at, terminal_id, counter_id, entity_id, service_code, payload, n)`,
+      [
+        events.length, events.map((e) => e.type), events.map((e) => e.at), events.map((e) => e.terminalId), events.map((e) => e.counterId),
+        events.map((e) => e.entityId), events.map((e) => e.serviceCode), events.map((e) => JSON.stringify(e.payload)),
+      ],
+    );
   }
 }
 
-/** Writes what the rules wrote in the batch (all but the events). */
-export async function writeBatch(c: Q, tx: PgBatchTx, accounts: AccountIds): Promise<void> {
+/**
+ * Writes what the rules wrote in the batch, its events last: one statement (two if the
+ * batch reverses). Returns the events with their numbers.
+ */
+export async function writeBatch(c: Q, tx: PgBatchTx, accounts: AccountIds): Promise<EventRow[]> {
   const newPayments: Payment[] = [];
   const reversed: Payment[] = [];
   for (const [id, p] of tx.payments) {
@@ -447,6 +477,12 @@ export async function writeBatch(c: Q, tx: PgBatchTx, accounts: AccountIds): Pro
       );
     }
   }
+  const events = tx.events.map(({ seq: _seq, ...e }) => e);
+  w.events(events);
   const sql = w.sql;
-  if (sql) await run(c, sql, w.params);
+  if (!sql) return [];
+  const [r] = (await run<{ last_seq: number | null }>(c, sql, w.params)).rows;
+  if (events.length === 0) return [];
+  const first = r!.last_seq! - events.length + 1;
+  return events.map((e, i) => ({ ...e, seq: first + i }));
 }

@@ -235,8 +235,7 @@ export class PgStore implements Store {
         await c.query('BEGIN');
         const tx = await loadBatch(c, commands, names);
         const outcome = new Ledger(tx).runBatch(commands);
-        await writeBatch(c, tx, this.accounts);
-        events = await appendEvents(c, tx.events.map(({ seq: _seq, ...e }) => e));
+        events = await writeBatch(c, tx, this.accounts);
         await c.query('COMMIT');
         results = outcome.results;
       } catch (err) {
