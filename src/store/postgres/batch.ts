@@ -124,7 +124,9 @@ export async function loadBatch(c: Q, commands: readonly BookingCommand[], entit
   // the reads are gathered into as few statements as the locks allow: a statement reads
   // from the snapshot it started with, so what must follow a lock is read by a later one.
   const keyList = [...keys.values()];
-  const rows = async <R extends object>(sql: string, params: unknown[]): Promise<R[]> => (await c.query<R>(prepared(sql, params))).rows;
+  // The reads are planned at each run with the batch's values (not prepared): their best
+  // plans change as the day's tables grow, and a plan kept from a small table scans it whole.
+  const rows = async <R extends object>(sql: string, params: unknown[]): Promise<R[]> => (await c.query<R>(sql, params)).rows;
   // 1. Locks: booking into windows (shared), and every idempotency key of the batch, in
   //    order (the same key on two instances at once: one waits for the other's COMMIT,
   //    then replays it); and the payment numbers the batch may use.

@@ -71,7 +71,7 @@ function unavailable(err: unknown): unknown {
 import { AccountIds, appendEvents, insertAudit, loadBatch, WINDOW_LOCK, writeBatch } from './batch.js';
 import { EventTail } from './events.js';
 import { migrate } from './migrate.js';
-import { isRetryable, isUnavailable, openPool, prepared, type Pool, type PoolClient } from './pool.js';
+import { isRetryable, isUnavailable, openPool, type Pool, type PoolClient } from './pool.js';
 import { ReadBatcher } from './reads.js';
 
 /** A batch that meets a deadlock or a serialization failure runs again, up to this many times. */
@@ -187,7 +187,9 @@ export class PgStore implements Store {
 
   private async q<R>(sql: string, params: unknown[] = []): Promise<R[]> {
     try {
-      return (await this.pool.query<R & object>(prepared(sql, params))).rows;
+      // Planned at each run with its values (not prepared): a lookup's best plan changes
+      // as the day's tables grow from empty, and a plan kept from a small table scans it whole.
+      return (await this.pool.query<R & object>(sql, params)).rows;
     } catch (err) {
       throw unavailable(err);
     }
