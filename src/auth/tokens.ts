@@ -7,6 +7,8 @@ import type { Principal } from './principal.js';
 
 const ALGORITHM = 'HS256' as const;
 const ISSUER = 'tserve';
+/** How far ahead of this clock another instance's may be: a token issued later than that is forged or from a broken clock. */
+const CLOCK_SKEW_SECONDS = 30;
 
 const Claims = z.discriminatedUnion('role', [
   z.object({ role: z.literal('terminal'), sub: z.string(), counterId: z.string() }),
@@ -63,6 +65,8 @@ export class TokenService {
     const { exp, iat } = payload as { exp?: number; iat?: number };
     // A token must say when it ends, and may not claim to live longer than the TTL.
     if (typeof exp !== 'number' || typeof iat !== 'number' || exp - iat > this.ttlSeconds) return { ok: false, error: 'invalid' };
+    // Issued in the future: jsonwebtoken's maxAge counts from iat, so such a token would outlive the TTL.
+    if (iat > Math.floor(Date.now() / 1000) + CLOCK_SKEW_SECONDS) return { ok: false, error: 'invalid' };
     const principal: Principal =
       c.role === 'terminal'
         ? { role: 'terminal', terminalId: c.sub, counterId: c.counterId }

@@ -70,7 +70,8 @@ export function terminalApi(ctx: AppContext): Router {
     // Like an ISO sign-on (terminal-protocol.md §1.5): a suspended counter's terminals are refused.
     const counter = await store.getCounter(terminal.counterId);
     if (!counter || counter.status !== 'active') return sendProblem(res, 'COUNTER_SUSPENDED', 'the counter is suspended');
-    res.json(tokens.issue({ role: 'terminal', terminalId: terminal.id, counterId: terminal.counterId }));
+    // A token is a credential: no cache (browser, proxy) may keep the answer (RFC 6749 §5.1).
+    res.set('Cache-Control', 'no-store').json(tokens.issue({ role: 'terminal', terminalId: terminal.id, counterId: terminal.counterId }));
   });
 
   documented({ method: 'post', path: '/v1/auth/login', summary: 'Token for an entity, finance or admin user', roles: [], body: S.LoginRequest, response: S.TokenAnswer });
@@ -81,7 +82,7 @@ export function terminalApi(ctx: AppContext): Router {
     if (!user || !ok) return sendProblem(res, 'UNAUTHORIZED', 'unknown user or wrong password');
     const p: Principal =
       user.role === 'entity' ? { role: 'entity', username: user.username, entityId: user.entityId! } : { role: user.role, username: user.username };
-    res.json(tokens.issue(p));
+    res.set('Cache-Control', 'no-store').json(tokens.issue(p));
   });
 
   documented({ method: 'get', path: '/v1/services', summary: 'The service catalogue', roles: ['terminal', 'entity', 'finance', 'admin'] });

@@ -38,6 +38,7 @@ describe('POST /v1/auth/token', () => {
     expect(Number.isInteger(res.body.expiresIn)).toBe(true);
     expect(res.body.expiresIn).toBeGreaterThan(0);
     expect(res.body.expiresIn).toBeLessThanOrEqual(900);
+    expect(res.headers['cache-control']).toBe('no-store'); // a credential: never cached
     const decoded = jwt.decode(res.body.token, { complete: true });
     expect(decoded?.header.alg).toBe('HS256');
     const payload = decoded?.payload as jwt.JwtPayload;
@@ -92,6 +93,7 @@ describe('POST /v1/auth/login', () => {
     const res = await c.api().post('/v1/auth/login').send({ username: 'ente-prato', password: passwordOf('ente-prato') });
     expect(res.status).toBe(200);
     const payload = jwt.decode(res.body.token) as jwt.JwtPayload;
+    expect(res.headers['cache-control']).toBe('no-store');
     expect(payload.sub).toBe('ente-prato');
     expect(payload.role).toBe('entity');
     expect(payload.entityId).toBe('PRATO');
@@ -154,6 +156,14 @@ describe('bearer tokens on protected routes', () => {
   it('a token not valid yet (nbf in the future) → 401', async () => {
     const token = jwt.sign(terminalClaims(), c.h.rt.jwtKey, { algorithm: 'HS256', issuer: 'tserve', subject: 'T0001', expiresIn: 600, notBefore: 300 });
     expectProblem(await protectedCall(bearer(token)), 401, 'UNAUTHORIZED');
+  });
+
+  it('a token issued in the future (iat ahead of the clock) → 401, since it would outlive the TTL', async () => {
+    const ahead = jwt.sign({ ...terminalClaims(), iat: now() + 3600, exp: now() + 3600 + 600 }, c.h.rt.jwtKey, { algorithm: 'HS256', issuer: 'tserve', subject: 'T0001' });
+    expectProblem(await protectedCall(bearer(ahead)), 401, 'UNAUTHORIZED');
+    // A few seconds ahead (another instance's clock) is fine.
+    const close = jwt.sign({ ...terminalClaims(), iat: now() + 5, exp: now() + 5 + 600 }, c.h.rt.jwtKey, { algorithm: 'HS256', issuer: 'tserve', subject: 'T0001' });
+    expect((await protectedCall(bearer(close))).status).toBe(200);
   });
 
   it('tokens live at most 15 minutes: one without exp, or issued to live longer, is refused', async () => {
