@@ -1472,7 +1472,7 @@ interface PgLimits {
   waits: WaitProfile;
   /** pg_stat_database of the phase's database, pg_stat_wal of the whole server. */
   counters: PgCounters | null;
-  /** Rollbacks: batches run again after a deadlock or a serialization failure (PgStore.retries), or refused. */
+  /** Rollbacks: batches run again after a deadlock or a serialization failure (each logged by the instance), or refused. */
   rollbacks: number | null;
   walBytesPerPayment: number | null;
   /** The tables whose sequential scans read most rows. */

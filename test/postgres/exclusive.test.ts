@@ -23,13 +23,16 @@ describe.skipIf(TEST_STORE !== 'postgres')('jobs run by one instance', () => {
   it('the same job on two instances at once runs once; once done, it can run again', async () => {
     let release!: () => void;
     const held = new Promise<void>((r) => (release = r));
+    let running!: () => void;
+    const inside = new Promise<void>((r) => (running = r));
     let runs = 0;
     const first = one.exclusively('settlement', async () => {
       runs++;
+      running();
       await held;
       return 'one';
     });
-    await new Promise((r) => setTimeout(r, 50)); // let the first take the lock
+    await inside; // the first holds the lock now
     const second = await two.exclusively('settlement', async () => {
       runs++;
       return 'two';

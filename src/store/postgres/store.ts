@@ -10,7 +10,7 @@ import { Ledger, LedgerInvariantError } from '../../ledger/book.js';
 import type { BookingCommand, BookingResult } from '../../ledger/commands.js';
 import { GroupCommitWriter } from '../../ledger/writer.js';
 import { logger } from '../../log.js';
-import { checkInvariants, WINDOW_TOTALS_SQL } from '../invariants.js';
+import { checkInvariants } from '../invariants.js';
 import {
   OPTION_VIEW_SQL,
   PAYMENT_COLUMNS,
@@ -103,8 +103,6 @@ export class PgStore implements Store {
   private readonly counters = new Map<string, Counter | undefined>();
   private entityNames: Map<string, string> | null = null;
   private readonly tail: EventTail;
-  /** Batches run again after a deadlock or serialization failure (for the bench and metrics). */
-  retries = 0;
   private readonly idempotencyReads = new ReadBatcher<{ terminalId: string; key: string }, IdempotencyRecord>(
     (k) => `${k.terminalId}\0${k.key}`,
     async (keys) => {
@@ -248,7 +246,8 @@ export class PgStore implements Store {
           throw err;
         }
         if (isRetryable(err) && attempt < MAX_ATTEMPTS) {
-          this.retries++;
+          // Seen by operators: frequent retries mean instances fight over the same rows.
+          logger.warn('booking batch rolled back and run again', { code: String((err as { code?: unknown }).code), attempt, commands: commands.length });
           this.accounts.clear(); // an account row of the rolled-back attempt may not exist
           await new Promise((r) => setTimeout(r, Math.random() * 2 * attempt));
           continue;
@@ -762,11 +761,6 @@ export class PgStore implements Store {
 
   async checkInvariants(): Promise<InvariantReport> {
     return this.snapshot((c) => checkInvariants({ all: async <R>(sql: string) => (await c.query<R & object>(sql)).rows }));
-  }
-
-  /** What window_totals stands for, recomputed (for `tserve copy`'s comparison). */
-  async recomputedWindowTotals(): Promise<WindowTotalRow[]> {
-    return this.q<WindowTotalRow>(`${WINDOW_TOTALS_SQL} ORDER BY 1, 2, 3, 4, 5`);
   }
 
   get poolForTools(): Pool {
