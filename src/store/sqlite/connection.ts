@@ -8,6 +8,20 @@ import { WINDOW_TOTALS_SQL } from '../invariants.js';
 
 const SCHEMA_VERSION = '1';
 
+/**
+ * Columns added to a table after its first release. schema.sql's CREATE TABLE IF NOT
+ * EXISTS has them for a new file but does not add them to an existing one, so each is
+ * also listed here (the same DDL as in schema.sql) and added when missing.
+ */
+const ADDED_COLUMNS: { table: string; column: string; ddl: string }[] = [];
+
+function addMissingColumns(db: Database.Database): void {
+  for (const c of ADDED_COLUMNS) {
+    const columns = (db.prepare(`SELECT name FROM pragma_table_info(?)`).all(c.table) as { name: string }[]).map((r) => r.name);
+    // A table not there yet is created whole by schema.sql, which runs next.
+    if (columns.length > 0 && !columns.includes(c.column)) db.exec(`ALTER TABLE ${c.table} ADD COLUMN ${c.column} ${c.ddl}`);
+  }
+}
 
 function open(file: string, readonly: boolean): Database.Database {
   const db = new Database(file, { readonly, fileMustExist: readonly });
@@ -30,6 +44,7 @@ export function prepareDatabase(file: string): void {
   mkdirSync(path.dirname(file), { recursive: true });
   const db = open(file, false);
   try {
+    db.transaction(() => addMissingColumns(db))();
     db.exec(readFileSync(projectFile('schema.sql'), 'utf8'));
     db.prepare(`INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)`).run(SCHEMA_VERSION);
     // A database written before window_totals existed: build it once from the payments.
