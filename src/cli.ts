@@ -11,6 +11,7 @@ import { Presets, SingleBar } from 'cli-progress';
 import { settle, windowsDue } from '../settlement/run.js';
 import { formatEuro } from './domain/money.js';
 import { isPaymentError } from './payments/errors.js';
+import { CONTROL_CHARACTER_MESSAGE, hasControlCharacter } from './domain/text.js';
 import { copySqliteToPostgres } from './store/copy.js';
 
 const int = (name: string) => (v: string) => {
@@ -70,6 +71,7 @@ user
   .option('--password <password>', 'password (default: generated and printed once)')
   .action(async (username: string, opts: { role: 'entity' | 'finance' | 'admin'; entity?: string; password?: string }) => {
     if ((opts.role === 'entity') !== Boolean(opts.entity)) throw new Error('--entity is required for role entity, and only for it');
+    if (hasControlCharacter(username)) throw new Error(`user name: ${CONTROL_CHARACTER_MESSAGE}`);
     const rt = await openRuntime(loadConfig());
     try {
       if (opts.entity) {

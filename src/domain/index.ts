@@ -12,3 +12,4 @@ export * from './identifiers.js';
 export * from './positions.js';
 export * from './target2.js';
 export * from './model.js';
+export * from './text.js';

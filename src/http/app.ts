@@ -54,6 +54,12 @@ export function createApp(ctx: AppContext): express.Express {
   app.disable('x-powered-by');
   app.set('trust proxy', false);
   app.use(helmet());
+  // Every API answer may hold personal data or a secret (payments, receipts, debt
+  // positions with fiscal codes, reports, keys): no browser or proxy keeps a copy.
+  app.use('/v1', (_req, res, next) => {
+    res.set('Cache-Control', 'no-store');
+    next();
+  });
   app.use(requestIds);
   app.use(
     rateLimit({

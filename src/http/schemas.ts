@@ -2,25 +2,25 @@
 // the source of /openapi.json.
 import { z } from 'zod';
 
-import { cents, isoDate, positiveCents } from '../payments/inputs.js';
+import { cents, isoDate, positiveCents, text } from '../payments/inputs.js';
 
 export const TokenRequest = z.strictObject({
-  terminalId: z.string().min(1).max(8),
+  terminalId: text().min(1).max(8),
   secret: z.string().regex(/^[0-9a-fA-F]{64}$/, 'the TMK as 64 hex characters'),
 });
 export const LoginRequest = z.strictObject({
-  username: z.string().min(1).max(64),
+  username: text().min(1).max(64),
   password: z.string().min(1).max(256),
 });
 export const TokenAnswer = z.object({ token: z.string(), expiresIn: z.number().int() });
 
 const identification = {
-  service: z.string().min(1).max(12).optional(),
-  identifier: z.string().min(1).max(64).optional(),
+  service: text().min(1).max(12).optional(),
+  identifier: text().min(1).max(64).optional(),
   vehicleType: z.enum(['1', '2', '4']).optional(),
-  fiscalCode: z.string().min(11).max(16).optional(),
+  fiscalCode: text().min(11).max(16).optional(),
   year: z.number().int().min(2000).max(2100).optional(),
-  qr: z.string().min(1).max(64).optional(),
+  qr: text().min(1).max(64).optional(),
 };
 
 export const VerifyRequest = z.strictObject(identification);
@@ -45,7 +45,7 @@ export const PayRequest = z.strictObject({
   ...identification,
   amount: positiveCents.describe('cents of the tributo, excluding the fee'),
   fee: cents.optional().describe('the fee the terminal showed; refused if it differs'),
-  payer: z.string().min(11).max(16).optional(),
+  payer: text().min(11).max(16).optional(),
 });
 export const PaymentReceipt = z.object({
   paymentId: z.string(),
@@ -117,7 +117,7 @@ export const BulkReport = z.object({
 // ----- admin API
 
 export const ProvisionTerminal = z.strictObject({
-  counterId: z.string().min(1).max(15),
+  counterId: text().min(1).max(15),
   terminalId: z.string().regex(/^[A-Z0-9]{1,8}$/, 'up to 8 uppercase letters and digits').optional(),
 });
 export const ProvisionedTerminal = z.object({
@@ -140,7 +140,7 @@ export const CounterOut = z.object({
 
 
 export const ListQuery = z.strictObject({
-  entityId: z.string().min(1).max(16).optional(),
+  entityId: text().min(1).max(16).optional(),
   cursor: z.coerce.number().int().min(0).optional(),
   limit: z.coerce.number().int().min(1).max(500).default(100),
 });
@@ -148,18 +148,18 @@ export const ListQuery = z.strictObject({
 // ----- finance API (settlement, adjustments, rebilling)
 
 export const AdjustmentInput = z.strictObject({
-  reason: z.string().trim().min(3).max(500).describe('why the payment is refunded; kept in the audit log'),
+  reason: text().trim().min(3).max(500).describe('why the payment is refunded; kept in the audit log'),
 });
 export const SettlementDate = isoDate;
 export const Month = z.string().regex(/^\d{4}-(0[1-9]|1[0-2])$/, 'a month YYYY-MM');
 export const FormatQuery = z.strictObject({ format: z.enum(['json', 'csv', 'pdf']).optional() });
 export const SettlementListQuery = z.strictObject({ from: isoDate.optional(), to: isoDate.optional() });
 export const PaymentsCsvQuery = z.strictObject({
-  entityId: z.string().min(1).max(16).optional(),
-  counterId: z.string().min(1).max(15).optional(),
+  entityId: text().min(1).max(16).optional(),
+  counterId: text().min(1).max(15).optional(),
 });
 export const RebillingQuery = z.strictObject({
-  entityId: z.string().min(1).max(16).optional(),
+  entityId: text().min(1).max(16).optional(),
   format: z.enum(['json', 'csv']).optional(),
 });
 export const RebillingLinesQuery = RebillingQuery.extend({

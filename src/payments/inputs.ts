@@ -2,6 +2,10 @@
 // them and documents them in /openapi.json; the rules here never see anything else.
 import { z, type ZodError } from 'zod';
 import { isIsoDate } from '../domain/calendar.js';
+import { CONTROL_CHARACTER_MESSAGE, NO_CONTROL_CHARACTERS } from '../domain/text.js';
+
+/** A text field: a string without control characters (domain/text.ts); every text input is one. */
+export const text = () => z.string().regex(NO_CONTROL_CHARACTERS, CONTROL_CHARACTER_MESSAGE);
 
 export const cents = z.number().int().min(0).max(99_999_999_999);
 export const positiveCents = z.number().int().min(1).max(99_999_999_999);
@@ -21,23 +25,23 @@ const ruleParams = z.discriminatedUnion('rule', [
 ]);
 
 export const PaymentOptionInput = z.strictObject({
-  noticeNumber: z.string().min(18).max(22).describe('18 digits; spaces allowed as printed'),
-  lookupKey: z.string().min(1).max(40).optional(),
+  noticeNumber: text().min(18).max(22).describe('18 digits; spaces allowed as printed'),
+  lookupKey: text().min(1).max(40).optional(),
   kind: z.enum(['single', 'instalment']).default('single'),
   instalmentNo: z.number().int().min(1).max(99).optional(),
   amount: positiveCents,
   dueDate: isoDate,
-  description: z.string().min(1).max(140),
+  description: text().min(1).max(140),
   ruleParams: ruleParams.optional(),
 });
 
 export const DebtPositionInput = z.strictObject({
-  entityId: z.string().min(1).max(16).optional().describe('required for admin; an entity user creates for its own entity'),
-  service: z.string().min(1).max(12),
-  externalRef: z.string().min(1).max(64),
-  debtorFiscalCode: z.string().min(11).max(16),
-  debtorName: z.string().max(140).optional(),
-  description: z.string().min(1).max(140),
+  entityId: text().min(1).max(16).optional().describe('required for admin; an entity user creates for its own entity'),
+  service: text().min(1).max(12),
+  externalRef: text().min(1).max(64),
+  debtorFiscalCode: text().min(11).max(16),
+  debtorName: text().max(140).optional(),
+  description: text().min(1).max(140),
   validUntil: isoDate.optional(),
   options: z.array(PaymentOptionInput).min(1).max(24),
 });
