@@ -92,14 +92,18 @@ CREATE TABLE IF NOT EXISTS counters (
 
 -- Terminals. tmk_enc is the 32-byte terminal master key under the switch's
 -- key-encryption key (AES-256-GCM, iv||ct||tag, base64); secret_hash is the scrypt
--- hash of the TMK in hex (the JSON API's client secret). Neither is ever logged.
+-- hash of the terminal's JSON API secret, apart from the TMK ('' = none issued yet).
+-- Neither is ever logged. signon_at/signon_stan: the last accepted sign-on (field 7 as
+-- epoch ms, field 11), against which a replayed 0800 is refused.
 CREATE TABLE IF NOT EXISTS terminals (
   id          TEXT PRIMARY KEY,                      -- ISO field 41, 8 characters
   counter_id  TEXT NOT NULL REFERENCES counters (id),
   status      TEXT NOT NULL DEFAULT 'active' CHECK (status IN ('active', 'blocked')),
   tmk_enc     TEXT NOT NULL,
   secret_hash TEXT NOT NULL,
-  created_at  INTEGER NOT NULL
+  created_at  INTEGER NOT NULL,
+  signon_at   INTEGER,
+  signon_stan INTEGER
 );
 CREATE INDEX IF NOT EXISTS terminals_counter ON terminals (counter_id);
 
@@ -143,6 +147,17 @@ CREATE TABLE IF NOT EXISTS payment_options (
 );
 CREATE INDEX IF NOT EXISTS payment_options_position ON payment_options (position_id);
 CREATE INDEX IF NOT EXISTS payment_options_lookup ON payment_options (lookup_key) WHERE lookup_key IS NOT NULL;
+
+-- Uploads imported, by the SHA-256 of their bytes: the same file sent again is refused
+-- (409 DUPLICATE) before it is parsed. scope is the entity (or 'admin:' and the entity
+-- an admin's CSV names).
+CREATE TABLE IF NOT EXISTS position_imports (
+  scope       TEXT NOT NULL,
+  sha256      TEXT NOT NULL,
+  positions   INTEGER NOT NULL,
+  imported_at INTEGER NOT NULL,
+  PRIMARY KEY (scope, sha256)
+) WITHOUT ROWID;
 
 -- Payments: one row per booked payment, with the fee split it was booked with.
 -- Invariants: amount_cents > 0; fee_cents = fee_commission + fee_operator + fee_royalty;
@@ -257,6 +272,15 @@ CREATE TABLE IF NOT EXISTS ledger_balances (
   balance_cents INTEGER NOT NULL DEFAULT 0
 );
 
+-- A checkpoint of the balances, as sums of entries: account_id's entries with an id up
+-- to meta 'ledger_checkpoint' sum to balance_cents. At start each balance is compared
+-- with its checkpoint plus the entries after it (src/store/sqlite/balance-check.ts);
+-- the checkpointer moves it forward while booking goes on.
+CREATE TABLE IF NOT EXISTS ledger_checkpoints (
+  account_id    INTEGER PRIMARY KEY,
+  balance_cents INTEGER NOT NULL
+);
+
 -- The event log the WebSocket stream replays. seq is strictly increasing and written
 -- in the same transaction as what it reports, so a client resuming after seq N sees
 -- every later event, in commit order, exactly once.
@@ -327,12 +351,40 @@ CREATE TABLE IF NOT EXISTS users (
   CHECK ((role = 'entity') = (entity_id IS NOT NULL))
 );
 
--- Audit log of administrative actions (who did what to which object). Append-only.
+-- Audit log of administrative actions (who did what to which object). Append-only
+-- and hash-chained (src/store/audit-chain.ts): hash = SHA-256 over prev_hash and the
+-- row's content, so `tserve audit verify` detects an edited or removed row.
 CREATE TABLE IF NOT EXISTS audit_log (
   id        INTEGER PRIMARY KEY,
   at        INTEGER NOT NULL,
   actor     TEXT NOT NULL,
   action    TEXT NOT NULL,
   target    TEXT NOT NULL,
-  detail    TEXT                                     -- JSON, never secrets
+  detail    TEXT,                                    -- JSON, never secrets
+  prev_hash TEXT,                                    -- hash of the row before ('0' x 64 for the first)
+  hash      TEXT
+);
+-- The chain's head: the last row's id and hash (catches rows removed at the end).
+CREATE TABLE IF NOT EXISTS audit_chain (
+  id        INTEGER PRIMARY KEY CHECK (id = 1),
+  last_id   INTEGER NOT NULL,
+  last_hash TEXT NOT NULL
+);
+-- Defence in depth: rows are never changed or removed (a row is chained once, when it
+-- has no hash yet: rows of a file written before the chain). verify still catches an
+-- edit made with these triggers dropped.
+CREATE TRIGGER IF NOT EXISTS audit_log_no_update BEFORE UPDATE ON audit_log WHEN OLD.hash IS NOT NULL
+BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;
+CREATE TRIGGER IF NOT EXISTS audit_log_no_delete BEFORE DELETE ON audit_log
+BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;
+CREATE TRIGGER IF NOT EXISTS audit_chain_no_delete BEFORE DELETE ON audit_chain
+BEGIN SELECT RAISE(ABORT, 'audit_chain is kept'); END;
+
+-- Consecutive failed logins per account ('user:<name>', 'terminal:<id>'), known or
+-- not: past a threshold the account is locked for a time that doubles with each
+-- failure (src/auth/login-throttle.ts). A success or an admin's unlock removes the row.
+CREATE TABLE IF NOT EXISTS login_failures (
+  account         TEXT PRIMARY KEY,
+  failures        INTEGER NOT NULL,
+  last_failure_at INTEGER NOT NULL
 );

@@ -1,6 +1,7 @@
 // Prometheus metrics (prom-client): what the switch is doing, for whoever runs it.
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { CAPS, type CapStats } from './net/connection-caps.js';
 
 /** Sampling interval of the event-loop delay monitor, ms. */
 const EVENT_LOOP_RESOLUTION_MS = 10;
@@ -26,8 +27,35 @@ export class Metrics {
     registers: [this.registry],
   });
 
-  constructor(sources: { queueDepth: () => number; isoConnections: () => number; streamSubscribers: () => number }) {
+  constructor(sources: {
+    queueDepth: () => number;
+    isoConnections: () => number;
+    streamSubscribers: () => number;
+    /** The listeners' connection caps (src/net/connection-caps.ts); null for one not listening yet. */
+    connectionCaps?: () => (CapStats | null)[];
+    /** The store's write path (store/health.ts). */
+    readiness?: () => { ready: boolean; alarms: string[] };
+  }) {
     collectDefaultMetrics({ register: this.registry, prefix: 'tserve_' });
+    const readiness = sources.readiness;
+    if (readiness) {
+      new Gauge({
+        name: 'tserve_store_ready',
+        help: 'Whether the store can book (1) or its last write failed or an alarm stopped it (0): what /readyz answers',
+        registers: [this.registry],
+        collect() {
+          this.set(readiness().ready ? 1 : 0);
+        },
+      });
+      new Gauge({
+        name: 'tserve_store_alarms',
+        help: 'Open storage alarms (database file or WAL replaced, a balance that disagrees with its entries): booking stopped where they apply',
+        registers: [this.registry],
+        collect() {
+          this.set(readiness().alarms.length);
+        },
+      });
+    }
     // The main thread's event-loop delay: how late a timer due every 10 ms ran
     // (perf_hooks.monitorEventLoopDelay, which records the whole interval between runs;
     // the interval itself is taken off). prom-client's tserve_nodejs_eventloop_lag_*
@@ -71,12 +99,58 @@ export class Metrics {
         this.set(sources.isoConnections());
       },
     });
+    this.connectionMetrics(sources.connectionCaps ?? (() => []));
     new Gauge({
       name: 'tserve_stream_subscribers',
       help: 'Open WebSocket stream subscriptions',
       registers: [this.registry],
       collect() {
         this.set(sources.streamSubscribers());
+      },
+    });
+  }
+
+  /** Open connections by listener, and the caps' counts (kept by the caps, read at each scrape). */
+  private connectionMetrics(caps: () => (CapStats | null)[]): void {
+    const listeners = () => caps().filter((c): c is CapStats => c !== null);
+    new Gauge({
+      name: 'tserve_connections_open',
+      help: 'Open connections by listener (iso, http), the stream\'s WebSockets included in http',
+      labelNames: ['listener'] as const,
+      registers: [this.registry],
+      collect() {
+        for (const c of listeners()) this.set({ listener: c.listener }, c.open);
+      },
+    });
+    // Counters whose totals the caps keep: set at each scrape (reset, then the total).
+    new Counter({
+      name: 'tserve_connections_refused_total',
+      help: 'Connections destroyed on arrival by a cap: total, per_address, unsigned_per_address (iso: not signed on yet)',
+      labelNames: ['listener', 'cap'] as const,
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        for (const c of listeners()) for (const cap of CAPS) this.inc({ listener: c.listener, cap }, c.refused[cap]);
+      },
+    });
+    new Counter({
+      name: 'tserve_connections_evicted_total',
+      help: 'Connections closed to admit a newer one when full: the oldest not signed on (iso) or idle (http)',
+      labelNames: ['listener'] as const,
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        for (const c of listeners()) this.inc({ listener: c.listener }, c.evicted);
+      },
+    });
+    new Counter({
+      name: 'tserve_connections_timed_out_total',
+      help: 'Connections closed for not signing on (iso: the sign-on timeouts) or not sending a request (http) in time',
+      labelNames: ['listener'] as const,
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        for (const c of listeners()) this.inc({ listener: c.listener }, c.timedOut);
       },
     });
   }

@@ -17,6 +17,10 @@ import { scheduleSettlement } from '../settlement/scheduler.js';
 import { Metrics } from './metrics.js';
 import { TerminalKeys } from './auth/terminal-keys.js';
 import { projectFile } from './paths.js';
+import { plaintextListenerWarnings } from './plaintext-listeners.js';
+import { demoLeftovers, demoWarning } from './auth/keys.js';
+import { checkKekAtStart } from './auth/kek-rotation.js';
+import { capHttpServer, fileDescriptorLimit } from './net/connection-caps.js';
 
 export interface RunningServer {
   url: string;
@@ -38,11 +42,23 @@ export interface ServerOptions {
 
 export async function startServer(config: Config, opts: ServerOptions = {}): Promise<RunningServer> {
   const clock = opts.clock ?? systemClock;
+  // Keys apart (docs/keys.md): production refuses a data directory with demo keys or credentials.
+  const leftovers = config.mode === 'production' ? demoLeftovers(config.dataDir) : [];
+  if (leftovers.length > 0) throw new Error(`production mode refuses to start:\n  ${leftovers.join('\n  ')}`);
+  if (config.mode === 'demo') logger.warn(demoWarning(config), { dataDir: config.dataDir });
   const rt = await openRuntime(config, clock);
-  if (config.autoSeed && (await rt.store.isEmpty())) {
-    logger.info('empty database: seeding the demo network', { dataDir: config.dataDir });
-    const { file } = await seedDemo(rt, config, (step) => logger.info(`seed: ${step}`));
-    console.log(`tserve: demo network seeded; terminal and user credentials written to ${file}`);
+  await checkKekAtStart(rt.store, rt.kek).catch(async (err: unknown) => {
+    await rt.store.close();
+    throw err;
+  });
+  if (await rt.store.isEmpty()) {
+    if (config.autoSeed) {
+      logger.info('empty database: seeding the demo network', { dataDir: config.dataDir });
+      const { file } = await seedDemo(rt, config, (step) => logger.info(`seed: ${step}`));
+      console.log(`tserve: demo network seeded; terminal and user credentials written to ${file}`);
+    } else if (config.mode === 'production') {
+      logger.warn('empty database: production mode seeds nothing; the network (catalogue, counters, terminals) must be provisioned', { dataDir: config.dataDir });
+    }
   }
   const stale = await rt.store.deleteStaleDrafts();
   if (stale > 0) logger.warn('a large upload was interrupted by a stop: its draft positions were taken back', { positions: stale });
@@ -52,7 +68,9 @@ export async function startServer(config: Config, opts: ServerOptions = {}): Pro
   const metrics = new Metrics({
     queueDepth: () => rt.store.writerStats.queueDepth,
     isoConnections: () => iso?.connections ?? 0,
+    connectionCaps: () => [iso?.connectionStats() ?? null, httpCaps.stats()],
     streamSubscribers: () => stream?.subscriberCount ?? 0,
+    readiness: () => rt.store.readiness(),
   });
   rt.store.observeBatches((size, ms) => {
     metrics.batchSize.observe(size);
@@ -64,12 +82,15 @@ export async function startServer(config: Config, opts: ServerOptions = {}): Pro
     onOutcome: (channel, result) => metrics.payments.inc({ channel, result }),
   });
   const tokens = new TokenService(rt.jwtKey, config.tokenTtlSeconds);
-  const app = createApp({ config, store: rt.store, payments, tokens, kek: rt.kek, version: version(), metrics });
+  const app = createApp({ config, store: rt.store, payments, tokens, kek: rt.kek, version: version(), metrics, clock });
   const tls = config.http.tls;
   const server = tls
     ? https.createServer({ cert: readFileSync(tls.cert), key: readFileSync(tls.key) }, app)
     : http.createServer(app);
   server.keepAliveTimeout = 65_000;
+  // Before the stream attaches, so that its upgrades are seen held (src/net/connection-caps.ts).
+  const httpCaps = capHttpServer(server, config.http.connections, config.http.firstRequestTimeoutMs);
+  warnIfOverFdLimit(config);
   stream = new StreamServer(rt.store, tokens, config.stream);
   stream.attach(server);
 
@@ -87,10 +108,22 @@ export async function startServer(config: Config, opts: ServerOptions = {}): Pro
   });
   const port = (server.address() as AddressInfo).port;
   const url = `${tls ? 'https' : 'http'}://${config.http.host === '0.0.0.0' ? '127.0.0.1' : config.http.host}:${port}`;
-  iso = new IsoServer(payments, new TerminalKeys(rt.store, rt.kek), { ...config.iso, clock });
+  const terminalKeys = new TerminalKeys(rt.store, rt.kek);
+  const isoServer = new IsoServer(payments, terminalKeys, { ...config.iso, clock });
+  iso = isoServer;
+  // A TMK rotated (on any instance: the event log reaches each) ends the terminal's ISO
+  // session and drops its cached key here.
+  rt.store.onCommit((events) => {
+    for (const e of events) {
+      if (e.type !== 'terminal.key_rotated' || e.payload.key !== 'tmk' || !e.terminalId) continue;
+      terminalKeys.forget(e.terminalId);
+      isoServer.endSession(e.terminalId);
+    }
+  });
   const isoPort = await iso.listen();
   const nightly = config.settlementSchedule ? scheduleSettlement(rt.store, { cutoff: config.settlementCutoff, operator: config.operator, clock }) : null;
   logger.info('tserve listening', { url, isoPort, dataDir: config.dataDir });
+  for (const w of plaintextListenerWarnings(config)) logger.warn(w.message, { listener: w.listener, host: w.host });
   const running = { iso, stream };
   return {
     url,
@@ -108,4 +141,13 @@ export async function startServer(config: Config, opts: ServerOptions = {}): Pro
       await rt.store.close();
     },
   };
+}
+
+/** The caps are meant to stay well below the file-descriptor limit: say so at start when they do not. */
+function warnIfOverFdLimit(config: Config): void {
+  const limit = fileDescriptorLimit();
+  const caps = config.iso.connections.maxTotal + config.http.connections.maxTotal;
+  if (limit !== null && caps > limit * 0.8) {
+    logger.warn('connection caps leave little of the file-descriptor limit to the rest of the switch', { isoMax: config.iso.connections.maxTotal, httpMax: config.http.connections.maxTotal, fileDescriptorLimit: limit });
+  }
 }

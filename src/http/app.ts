@@ -9,6 +9,7 @@ import { NetworkAdmin } from '../payments/admin.js';
 import { DebtPositions } from '../payments/positions.js';
 import { Finance } from '../../settlement/finance.js';
 import { adminApi } from './admin-api.js';
+import { auditApi } from './audit-api.js';
 import type { AppContext } from './context.js';
 import { entityApi } from './entity-api.js';
 import { financeApi } from './finance-api.js';
@@ -80,6 +81,14 @@ export function createApp(ctx: AppContext): express.Express {
     if (empty === null) return sendProblem(res, 'UNAVAILABLE', 'the database is not reachable');
     res.json({ status: 'ok', version: ctx.version });
   });
+  // Readiness: can the switch book? The write path's last result and any alarm (no
+  // query, so a load balancer may ask often); /healthz above stays liveness.
+  app.get('/readyz', (_req, res) => {
+    const r = ctx.store.readiness();
+    res.set('Cache-Control', 'no-store');
+    if (!r.ready) return sendProblem(res, 'UNAVAILABLE', r.reason ?? 'not ready', { alarms: r.alarms });
+    res.json({ status: 'ready', alarms: r.alarms });
+  });
   if (ctx.metrics) app.get('/metrics', metricsHandler(ctx.metrics, ctx.config.metricsPublic));
   app.get('/openapi.json', (_req, res) => {
     res.json(openApiDocument(ctx.version));
@@ -87,13 +96,14 @@ export function createApp(ctx: AppContext): express.Express {
 
   // The use-cases the routers call, over what main.ts gave the edge.
   const { store, payments, config } = ctx;
-  const positions = new DebtPositions(store, payments);
+  const positions = new DebtPositions(store, payments, config.imports);
   const network = new NetworkAdmin(store, ctx.kek);
   const finance = new Finance({ store, payments, cutoff: config.settlementCutoff, operator: config.operator, files: config.settlementFiles });
 
   app.use(terminalApi(ctx));
   app.use(entityApi(ctx, positions));
   app.use(adminApi(ctx, network));
+  app.use(auditApi(ctx));
   app.use(financeApi(ctx, finance));
   app.use((req, res) => sendProblem(res, 'NOT_FOUND', `no route ${req.method} ${req.path}`));
   app.use(errorHandler);

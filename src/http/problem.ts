@@ -22,7 +22,7 @@ export function errorHandler(err: unknown, _req: Request, res: Response, _next: 
     return sendProblem(res, err.code, err.detail);
   }
   if (err instanceof StoreUnavailableError) {
-    logger.warn('the database is not reachable', { error: err.message });
+    // Not logged per request: the store logs a burst of failures once (store/health.ts).
     res.set('Retry-After', '1');
     return sendProblem(res, 'UNAVAILABLE', 'the database is not reachable: try again shortly');
   }

@@ -18,6 +18,9 @@ import type {
 import type { BookingCommand, BookingResult, PayCommand, RefusalCode, ReverseCommand } from '../ledger/commands.js';
 import type { AuditEntry, EventRow, IdempotencyRecord } from '../ledger/port.js';
 import type { LinesQuery, PaymentLine, RebilledSums, WindowRow, WindowSums } from './settlement-types.js';
+import type { Reseal } from './reseal.js';
+import type { AuditHead, AuditQuery, AuditRecord } from './audit-chain.js';
+import type { Readiness } from './health.js';
 
 /**
  * The database cannot be reached (PostgreSQL down or failing over): answered UNAVAILABLE
@@ -57,6 +60,14 @@ export interface NewPosition {
 
 
 
+export interface LoginFailures {
+  failures: number;
+  /** Epoch ms of the last failure. */
+  lastFailureAt: number;
+}
+
+export type { AuditHead, AuditQuery, AuditRecord };
+
 export interface InvariantReport {
   ok: boolean;
   checked: Record<string, number>;
@@ -87,6 +98,10 @@ export interface Store {
   createPositions(rows: NewPosition[], actor: string): Promise<{ ids: number[] } | { errors: { row: number; code: StoreRefusalCode; detail: string }[] }>;
   /** Takes back the DRAFT positions a crash left in the middle of a large upload (server start only). */
   deleteStaleDrafts(): Promise<number>;
+  /** An upload imported already by `scope` (an entity, or an admin's target), by the SHA-256 of its bytes. */
+  findImport(scope: string, sha256: string): Promise<{ at: number; positions: number } | undefined>;
+  /** Remembers a successful upload's SHA-256, so that sending it again is refused before any parsing. */
+  recordImport(scope: string, sha256: string, positions: number): Promise<void>;
   cancelPosition(id: number, actor: string): Promise<{ ok: true } | { ok: false; code: StoreRefusalCode; detail: string }>;
 
   // payments
@@ -110,6 +125,26 @@ export interface Store {
   // administration (each writes an audit entry in the same transaction)
   insertTerminal(t: { id: string; counterId: string; tmkSealed: string; secretHash: string }, audit: AuditEntry): Promise<void>;
   setTerminalStatus(id: string, status: Terminal['status'], audit: AuditEntry): Promise<boolean>;
+  /**
+   * Replaces a terminal's TMK (sealed by the caller) or its API secret hash; false for an
+   * unknown terminal. Emits `terminal.key_rotated` ({ key: 'tmk' | 'apiSecret' }): every
+   * instance forgets the terminal's cached TMK and ends its ISO session on it.
+   */
+  rotateTerminalKey(id: string, key: { tmkSealed: string } | { secretHash: string }, audit: AuditEntry): Promise<boolean>;
+  /**
+   * Sign-on freshness (terminal-protocol.md §1.5): records (field 7 as epoch ms, field 11)
+   * as the terminal's last accepted sign-on iff it is later than the one kept, in one
+   * atomic compare-and-set; false (nothing changed) when it is not.
+   */
+  acceptSignOn(id: string, transmittedAtMs: number, stan: number): Promise<boolean>;
+  /** Every terminal's sealed TMK: the KEK check at start and KEK rotation (src/auth/kek-rotation.ts). */
+  sealedTerminalKeys(): Promise<{ id: string; tmkSealed: string }[]>;
+  /**
+   * KEK rotation: every terminal's TMK re-sealed, written in one transaction with the
+   * audit entry, terminals locked against provisioning and re-keying meanwhile. Throws,
+   * changing nothing, unless `changes` names every terminal with its current sealed value.
+   */
+  resealTerminalKeys(changes: Reseal[], audit: AuditEntry): Promise<void>;
   setCounterStatus(id: string, status: Counter['status'], audit: AuditEntry): Promise<boolean>;
   setCreditLimit(id: string, cents: number, audit: AuditEntry): Promise<boolean>;
   nextTerminalId(): Promise<string>;
@@ -117,6 +152,23 @@ export interface Store {
   // users
   addUser(u: { username: string; role: 'entity' | 'finance' | 'admin'; entityId: string | null; passwordHash: string }): Promise<void>;
   getUser(username: string): Promise<{ username: string; role: 'entity' | 'finance' | 'admin'; entityId: string | null; passwordHash: string } | undefined>;
+
+  // login throttling (src/auth/login-throttle.ts): consecutive failures per account, kept
+  // in the database so that they hold across restarts and instances
+  loginFailures(account: string): Promise<LoginFailures | undefined>;
+  /** Counts one more failure atomically; returns the new count. */
+  recordLoginFailure(account: string, at: number): Promise<LoginFailures>;
+  /** A success or an admin's unlock: the count starts again. True if there was one. */
+  clearLoginFailures(account: string): Promise<boolean>;
+
+  // audit log (hash-chained, append-only: src/store/audit-chain.ts)
+  /** Audit entries outside another write (logins, settlement runs, downloads), chained in one transaction. */
+  appendAudit(entries: AuditEntry[]): Promise<void>;
+  /** Newest first; the cursor is the last id of the page before. */
+  listAudit(q: AuditQuery, cursor: number | null, limit: number): Promise<Page<AuditRecord>>;
+  /** Rows after an id, in id order, with their hashes (for verification). */
+  auditChain(afterId: number, limit: number): Promise<AuditRecord[]>;
+  auditHead(): Promise<AuditHead | undefined>;
 
   // events
   eventsAfter(seq: number, limit: number): Promise<EventRow[]>;
@@ -167,6 +219,11 @@ export interface Store {
   /** Replaces catalogue, network and positions; terminals' TMKs sealed by the caller. */
   seed(catalogue: Catalogue, network: Network, sealed: Map<string, { tmkSealed: string; secretHash: string }>): Promise<void>;
   checkInvariants(): Promise<InvariantReport>;
+  /**
+   * Can the switch book? The write path's last result and any alarm (store/health.ts):
+   * what /readyz answers. Never a query: it costs nothing to ask.
+   */
+  readiness(): Readiness;
   close(): Promise<void>;
 }
 

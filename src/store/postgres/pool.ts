@@ -77,7 +77,8 @@ export function isRetryable(err: unknown): boolean {
 }
 
 /** Connection failures (SQLSTATE class 08, shutdown, too many connections, sockets): the database is away, not wrong. */
-const UNAVAILABLE_CODES = new Set(['57P01', '57P02', '57P03', '53300', 'ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'ENOTFOUND', 'EPIPE', 'EHOSTUNREACH']);
+// 53100 disk full, 58030 I/O error, 25006 a read-only transaction (a standby after a failover): storage, not a malfunction.
+const UNAVAILABLE_CODES = new Set(['57P01', '57P02', '57P03', '53300', '53100', '58030', '25006', 'ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'ENOTFOUND', 'EPIPE', 'EHOSTUNREACH']);
 
 export function isUnavailable(err: unknown): boolean {
   if (typeof err !== 'object' || err === null) return false;

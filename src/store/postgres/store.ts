@@ -4,6 +4,8 @@
 // in seq order by every instance (events.ts), so a subscriber on any instance sees every
 // instance's commits in order; terminal and counter caches are forgotten on every
 // instance when one of them changes a row (NOTIFY tserve_cache).
+import * as Audit from './audit.js';
+import type { AuditQuery } from '../audit-chain.js';
 import { systemClock, type Clock } from '../../clock.js';
 import type { Catalogue, Network } from '../../domain/model.js';
 import { Ledger, LedgerInvariantError } from '../../ledger/book.js';
@@ -11,6 +13,7 @@ import type { BookingCommand, BookingResult } from '../../ledger/commands.js';
 import { GroupCommitWriter } from '../../ledger/writer.js';
 import { logger } from '../../log.js';
 import { checkInvariants } from '../invariants.js';
+import { WriteHealth, type Readiness } from '../health.js';
 import {
   OPTION_VIEW_SQL,
   PAYMENT_COLUMNS,
@@ -73,6 +76,8 @@ import { EventTail } from './events.js';
 import { migrate } from './migrate.js';
 import { isRetryable, isUnavailable, openPool, type Pool, type PoolClient } from './pool.js';
 import { ReadBatcher } from './reads.js';
+import { resealUnderLock } from './reseal.js';
+import type { Reseal } from '../reseal.js';
 
 /** A batch that meets a deadlock or a serialization failure runs again, up to this many times. */
 const MAX_ATTEMPTS = 8;
@@ -151,7 +156,43 @@ export class PgStore implements Store {
     }
     const store = new PgStore(pool, url, opts.clock ?? systemClock);
     await store.tail.start();
+    // In the background: a full sum of the entries in one snapshot (their ids are not in
+    // commit order with several writers, so no checkpoint can stand for a prefix of them).
+    void store.verifyBalances();
     return store;
+  }
+
+  // The probe takes a transaction id: refused on a standby, and on a database that cannot write.
+  private readonly health = new WriteHealth(() => this.tx(async ({ c }) => c.query('SELECT txid_current()')));
+
+  /** Compares every account's balance with the sum of its entries (one snapshot); a difference stops booking on that account. */
+  private async verifyBalances(): Promise<void> {
+    const started = performance.now();
+    try {
+      const rows = await this.snapshot(async (c) =>
+        (
+          await c.query<{ kind: string; owner_id: string; b: string; s: string | null }>(
+            `SELECT a.kind, a.owner_id, coalesce(b.balance_cents, 0) AS b, e.s
+             FROM ledger_accounts a LEFT JOIN ledger_balances b ON b.account_id = a.id
+             LEFT JOIN (SELECT account_id, sum(amount_cents) AS s FROM ledger_entries GROUP BY account_id) e ON e.account_id = a.id`,
+          )
+        ).rows,
+      );
+      let mismatches = 0;
+      for (const r of rows) {
+        const entries = Number(r.s ?? 0);
+        if (Number(r.b) === entries) continue;
+        mismatches++;
+        this.health.accountAlarm(`${r.kind}/${r.owner_id}`, `its stored balance ${Number(r.b)} differs from the sum of its entries ${entries}`);
+      }
+      logger.info('balances checked against their entries', { accounts: rows.length, mismatches, ms: Math.round(performance.now() - started) });
+    } catch (err) {
+      logger.error('the balances could not be checked at start', { error: err instanceof Error ? err.message : String(err) });
+    }
+  }
+
+  readiness(): Readiness {
+    return this.health.readiness();
   }
 
   private constructor(
@@ -206,7 +247,9 @@ export class PgStore implements Store {
     try {
       return await this.pool.connect();
     } catch (err) {
-      throw unavailable(err);
+      const failure = unavailable(err);
+      if (failure instanceof StoreUnavailableError) this.health.failed(failure);
+      throw failure;
     }
   }
 
@@ -216,7 +259,8 @@ export class PgStore implements Store {
 
   // ---------------------------------------------------------------- booking
 
-  write(cmd: BookingCommand): Promise<BookingResult> {
+  async write(cmd: BookingCommand): Promise<BookingResult> {
+    await this.health.checkBooking(cmd, this);
     return this.writer.submit(cmd);
   }
 
@@ -252,9 +296,12 @@ export class PgStore implements Store {
           await new Promise((r) => setTimeout(r, Math.random() * 2 * attempt));
           continue;
         }
-        throw unavailable(err);
+        const failure = unavailable(err);
+        if (failure instanceof StoreUnavailableError) this.health.failed(failure);
+        throw failure;
       }
       c.release();
+      this.health.ok();
       this.tail.committed(events);
       return results;
     }
@@ -282,10 +329,13 @@ export class PgStore implements Store {
       await c.query('COMMIT');
     } catch (err) {
       await c.query('ROLLBACK').catch(() => undefined);
-      throw unavailable(err);
+      const failure = unavailable(err);
+      if (failure instanceof StoreUnavailableError) this.health.failed(failure);
+      throw failure;
     } finally {
       c.release();
     }
+    this.health.ok();
     this.tail.committed(written);
     return value;
   }
@@ -453,6 +503,18 @@ export class PgStore implements Store {
     return `T${String(max + 1).padStart(4, '0')}`;
   }
 
+  async sealedTerminalKeys(): Promise<{ id: string; tmkSealed: string }[]> {
+    return this.q<{ id: string; tmkSealed: string }>('SELECT id, tmk_enc AS "tmkSealed" FROM terminals ORDER BY id');
+  }
+
+  async resealTerminalKeys(changes: Reseal[], audit: AuditEntry): Promise<void> {
+    const at = this.clock();
+    await this.tx(async ({ c, audit: log }) => {
+      await resealUnderLock(c, changes);
+      log(audit, at);
+    }).finally(() => this.terminals.clear());
+  }
+
   async setTerminalStatus(id: string, status: Terminal['status'], audit: AuditEntry): Promise<boolean> {
     const at = this.clock();
     return this.tx(async ({ c, emit, audit: log, invalidate }) => {
@@ -464,6 +526,30 @@ export class PgStore implements Store {
       emit({ type: status === 'blocked' ? 'terminal.blocked' : 'terminal.unblocked', at, terminalId: id, counterId, entityId: null, serviceCode: null, payload: { terminalId: id, counterId } });
       return true;
     }).finally(() => this.terminals.delete(id));
+  }
+
+  async rotateTerminalKey(id: string, key: { tmkSealed: string } | { secretHash: string }, audit: AuditEntry): Promise<boolean> {
+    const at = this.clock();
+    const [column, value, which] = 'tmkSealed' in key ? ['tmk_enc', key.tmkSealed, 'tmk'] : ['secret_hash', key.secretHash, 'apiSecret'];
+    return this.tx(async ({ c, emit, audit: log, invalidate }) => {
+      const r = await c.query<{ counter_id: string }>(`UPDATE terminals SET ${column} = $1 WHERE id = $2 RETURNING counter_id`, [value, id]);
+      const counterId = r.rows[0]?.counter_id;
+      if (counterId === undefined) return false;
+      log(audit, at);
+      invalidate('terminal', id);
+      emit({ type: 'terminal.key_rotated', at, terminalId: id, counterId, entityId: null, serviceCode: null, payload: { terminalId: id, counterId, key: which } });
+      return true;
+    }).finally(() => this.terminals.delete(id));
+  }
+
+  async acceptSignOn(id: string, transmittedAtMs: number, stan: number): Promise<boolean> {
+    // One statement: atomic against another instance's sign-on of the same terminal.
+    const n = await this.exec(
+      `UPDATE terminals SET signon_at = $1, signon_stan = $2
+       WHERE id = $3 AND (signon_at IS NULL OR (signon_at, signon_stan) < ($1::bigint, $2::integer))`,
+      [transmittedAtMs, stan, id],
+    );
+    return n === 1;
   }
 
   async setCounterStatus(id: string, status: Counter['status'], audit: AuditEntry): Promise<boolean> {
@@ -493,6 +579,19 @@ export class PgStore implements Store {
        ON CONFLICT (username) DO UPDATE SET role = excluded.role, entity_id = excluded.entity_id, password_hash = excluded.password_hash`,
       [u.username, u.role, u.entityId, u.passwordHash, this.clock()],
     );
+  }
+
+  // login throttling and audit (audit.ts; the chain is the trigger's)
+  private readonly query = <R>(sql: string, params?: unknown[]) => this.q<R>(sql, params);
+  loginFailures = (account: string) => Audit.loginFailures(this.query, account);
+  recordLoginFailure = (account: string, at: number) => Audit.recordLoginFailure(this.query, account, at);
+  clearLoginFailures = (account: string) => Audit.clearLoginFailures(this.query, account);
+  listAudit = (f: AuditQuery, cursor: number | null, limit: number) => Audit.listAudit(this.query, f, cursor, limit);
+  auditChain = (afterId: number, limit: number) => Audit.auditChain(this.query, afterId, limit);
+  auditHead = () => Audit.auditHead(this.query);
+  async appendAudit(entries: AuditEntry[]) {
+    const at = this.clock();
+    if (entries.length > 0) await this.tx(async ({ audit }) => entries.forEach((a) => audit(a, at)));
   }
 
   async getUser(username: string) {
@@ -541,6 +640,15 @@ export class PgStore implements Store {
       await c.query("DELETE FROM payment_options WHERE position_id IN (SELECT id FROM debt_positions WHERE status = 'DRAFT')");
       return (await c.query("DELETE FROM debt_positions WHERE status = 'DRAFT'")).rowCount ?? 0;
     });
+  }
+
+  async findImport(scope: string, sha256: string) {
+    const r = await this.one<{ at: string; positions: number }>('SELECT imported_at AS at, positions FROM position_imports WHERE scope = $1 AND sha256 = $2', [scope, sha256]);
+    return r && { at: Number(r.at), positions: r.positions };
+  }
+
+  async recordImport(scope: string, sha256: string, positions: number) {
+    await this.exec('INSERT INTO position_imports (scope, sha256, positions, imported_at) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING', [scope, sha256, positions, this.clock()]);
   }
 
   async cancelPosition(id: number, actor: string): Promise<{ ok: true } | { ok: false; code: StoreRefusalCode; detail: string }> {
@@ -774,8 +882,9 @@ export class PgStore implements Store {
   }
 }
 
+// Not the audit log: it is append-only and outlives a re-seed (its chain goes on).
 const SEED_TABLES = [
-  'audit_log', 'events', 'settlement_windows', 'reversal_advices', 'idempotency_records', 'window_movements', 'window_totals', 'ledger_entries',
+  'events', 'settlement_windows', 'reversal_advices', 'idempotency_records', 'window_movements', 'window_totals', 'ledger_entries',
   'ledger_balances', 'ledger_accounts', 'payment_options', 'payments', 'debt_positions', 'terminals', 'counters', 'fee_schedules',
   'services', 'circuit_fees', 'users', 'entities',
 ];

@@ -26,6 +26,7 @@ import type {
 } from '../types.js';
 import type { LinesQuery, RebilledSums, WindowRow, WindowSums } from '../settlement-types.js';
 import { openReadConnection, prepareDatabase } from './connection.js';
+import type { Reseal } from '../reseal.js';
 import {
   OPTION_VIEW_SQL,
   PAYMENT_COLUMNS,
@@ -64,6 +65,10 @@ import { cached, catalogueOf, deliver, lineFilters, pageLines, WINDOW_PHASES, wi
 import { ImportCheck, type ImportConflict } from './import-check.js';
 import type { CreatePositionsResult } from './write-side.js';
 import { WriterThread } from './writer-thread.js';
+import { isSqliteStorageFailure, WriteHealth, type Readiness } from '../health.js';
+import { StoreUnavailableError } from '../types.js';
+import * as Audit from './audit.js';
+import type { AuditQuery } from '../audit-chain.js';
 
 
 /** Positions per transaction of a large import: short enough for booking to go on between them. */
@@ -81,6 +86,9 @@ export class SqliteStore implements Store {
    */
   private readonly terminals = new Map<string, Terminal | undefined>();
   private readonly counters = new Map<string, Counter | undefined>();
+  private readonly health = new WriteHealth(() => this.written(this.thread.call('probe', this.clock())));
+  /** The start's balance check: bookings wait for it, so none posts to a damaged account. */
+  private readonly verified: Promise<void>;
 
   static open(file: string, clock: Clock = systemClock): SqliteStore {
     prepareDatabase(file);
@@ -93,8 +101,32 @@ export class SqliteStore implements Store {
     private readonly clock: Clock,
   ) {
     this.thread = new WriterThread(file);
+    this.thread.onAlarm = (reason) => this.health.alarm(reason);
     this.r = openReadConnection(file);
     this.writer = new GroupCommitWriter({ runBatch: (cmds) => this.runBatch(cmds) });
+    this.verified = this.verifyBalances();
+  }
+
+  private async verifyBalances(): Promise<void> {
+    const started = performance.now();
+    try {
+      const { mismatches, entriesSummed, accounts } = await this.written(this.thread.call('verifyBalances'));
+      for (const m of mismatches) {
+        this.health.accountAlarm(`${m.kind}/${m.ownerId}`, `its stored balance ${m.balanceCents} differs from the sum of its entries ${m.entriesCents}`);
+      }
+      logger.info('balances checked against their entries', { accounts, entriesSummed, mismatches: mismatches.length, ms: Math.round(performance.now() - started) });
+    } catch (err) {
+      logger.error('the balances could not be checked at start', { error: err instanceof Error ? err.message : String(err) });
+    }
+  }
+
+  readiness(): Readiness {
+    return this.health.readiness();
+  }
+
+  /** Test hook (reopenForTests in write-side.ts): every write fails as on a read-only disk, or works again. */
+  async failWritesForTests(readonly: boolean): Promise<void> {
+    await this.thread.call('reopenForTests', readonly);
   }
 
   private readonly readStatements = new Map<string, Database.Statement>();
@@ -123,7 +155,9 @@ export class SqliteStore implements Store {
 
   // ---------------------------------------------------------------- writer side
 
-  write(cmd: BookingCommand): Promise<BookingResult> {
+  async write(cmd: BookingCommand): Promise<BookingResult> {
+    await this.verified;
+    await this.health.checkBooking(cmd, this);
     return this.writer.submit(cmd);
   }
 
@@ -140,12 +174,37 @@ export class SqliteStore implements Store {
 
   /** A write's value, once its events (committed) have gone to the listeners. */
   private async written<T>(call: Promise<{ value: T; events: EventRow[]; committedAt: number }>): Promise<T> {
-    const { value, events, committedAt } = await call;
+    let done;
+    try {
+      done = await call;
+    } catch (err) {
+      throw this.writeFailed(err);
+    }
+    this.health.ok();
+    const { value, events, committedAt } = done;
     if (events.length > 0) {
       for (const e of events) e.committedAt = committedAt;
       this.notify(events);
     }
     return value;
+  }
+
+  /** A failed write as the caller sees it: an alarm or a storage failure is UNAVAILABLE, counted once per burst. */
+  private writeFailed(err: unknown): unknown {
+    const e = err as { name?: string; message?: string };
+    if (e.name === 'StoreAlarmError') {
+      this.health.alarm(e.message ?? String(err));
+      try {
+        this.health.check();
+      } catch (alarm) {
+        return alarm;
+      }
+    }
+    if (isSqliteStorageFailure(err) || /the writer's thread exited/.test(e.message ?? '')) {
+      this.health.failed(err);
+      return new StoreUnavailableError(e.message ?? String(err), { cause: err });
+    }
+    return err;
   }
 
   // ---------------------------------------------------------------- reads
@@ -309,8 +368,24 @@ export class SqliteStore implements Store {
     return `T${String(max + 1).padStart(4, '0')}`;
   }
 
+  async sealedTerminalKeys(): Promise<{ id: string; tmkSealed: string }[]> {
+    return this.rq<[], { id: string; tmkSealed: string }>('SELECT id, tmk_enc AS tmkSealed FROM terminals ORDER BY id').all();
+  }
+
+  async resealTerminalKeys(changes: Reseal[], audit: AuditEntry): Promise<void> {
+    return this.written(this.thread.call('resealTerminalKeys', changes, audit, this.clock())).finally(() => this.terminals.clear());
+  }
+
   async setTerminalStatus(id: string, status: Terminal['status'], audit: AuditEntry): Promise<boolean> {
     return this.written(this.thread.call('setTerminalStatus', id, status, audit, this.clock())).finally(() => this.terminals.delete(id));
+  }
+
+  async rotateTerminalKey(id: string, key: { tmkSealed: string } | { secretHash: string }, audit: AuditEntry): Promise<boolean> {
+    return this.written(this.thread.call('rotateTerminalKey', id, key, audit, this.clock())).finally(() => this.terminals.delete(id));
+  }
+
+  async acceptSignOn(id: string, transmittedAtMs: number, stan: number): Promise<boolean> {
+    return this.written(this.thread.call('acceptSignOn', id, transmittedAtMs, stan));
   }
 
   async setCounterStatus(id: string, status: Counter['status'], audit: AuditEntry): Promise<boolean> {
@@ -353,6 +428,14 @@ export class SqliteStore implements Store {
     return this.written(this.thread.call('deleteStaleDrafts'));
   }
 
+  async findImport(scope: string, sha256: string) {
+    return this.rq<[string, string], { at: number; positions: number }>('SELECT imported_at AS at, positions FROM position_imports WHERE scope = ? AND sha256 = ?').get(scope, sha256);
+  }
+
+  async recordImport(scope: string, sha256: string, positions: number) {
+    return this.written(this.thread.call('recordImport', scope, sha256, positions, this.clock()));
+  }
+
   /** Rows whose external reference or notice numbers exist already or repeat within the import. */
   private async conflicts(rows: NewPosition[]): Promise<ImportConflict[]> {
     const check = new ImportCheck(this.r);
@@ -369,6 +452,36 @@ export class SqliteStore implements Store {
 
   async addUser(u: { username: string; role: 'entity' | 'finance' | 'admin'; entityId: string | null; passwordHash: string }) {
     return this.written(this.thread.call('addUser', u, this.clock()));
+  }
+
+  // ---------------------------------------------------------------- login throttling and audit (audit.ts)
+
+  async loginFailures(account: string) {
+    return Audit.loginFailures(this.r, account);
+  }
+
+  async recordLoginFailure(account: string, at: number) {
+    return this.written(this.thread.call('recordLoginFailure', account, at));
+  }
+
+  async clearLoginFailures(account: string) {
+    return this.written(this.thread.call('clearLoginFailures', account));
+  }
+
+  async appendAudit(entries: AuditEntry[]) {
+    if (entries.length > 0) await this.written(this.thread.call('appendAudit', entries, this.clock()));
+  }
+
+  async listAudit(q: AuditQuery, cursor: number | null, limit: number) {
+    return Audit.listAudit(this.r, q, cursor, limit);
+  }
+
+  async auditChain(afterId: number, limit: number) {
+    return Audit.auditChain(this.r, afterId, limit);
+  }
+
+  async auditHead() {
+    return Audit.auditHead(this.r);
   }
 
   async getUser(username: string) {

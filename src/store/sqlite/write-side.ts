@@ -6,12 +6,14 @@ import type { Catalogue, Counter, Network, Terminal } from '../../domain/model.j
 import { Ledger } from '../../ledger/book.js';
 import type { BookingCommand, BookingResult, Refusal } from '../../ledger/commands.js';
 import type { AuditEntry, EventRow } from '../../ledger/port.js';
-import type { NewPosition, StoreRefusalCode } from '../types.js';
+import type { LoginFailures, NewPosition, StoreRefusalCode } from '../types.js';
 import type { WindowRow } from '../settlement-types.js';
-import { openWriteConnection } from './connection.js';
+import { openReadConnection, openWriteConnection } from './connection.js';
+import { verifyBalances, type BalanceMismatch } from './balance-check.js';
 import { ImportCheck } from './import-check.js';
 import { SqliteLedgerTx } from './ledger-tx.js';
 import { toWindow, type WindowDbRow } from '../rows.js';
+import { resealMismatch, type Reseal } from '../reseal.js';
 
 export interface Written<T> {
   value: T;
@@ -22,20 +24,21 @@ export interface Written<T> {
 export type CreatePositionsResult = { ids: number[] } | { errors: { row: number; code: StoreRefusalCode; detail: string }[] };
 export type CancelResult = { ok: true } | ({ ok: false } & Refusal);
 
+// Not the audit log: it is append-only and outlives a re-seed (its chain goes on).
 const SEED_TABLES = [
-  'audit_log', 'events', 'settlement_windows', 'reversal_advices', 'idempotency_records', 'window_movements', 'window_totals', 'ledger_entries',
+  'ledger_checkpoints', 'events', 'settlement_windows', 'reversal_advices', 'idempotency_records', 'window_movements', 'window_totals', 'ledger_entries',
   'ledger_balances', 'ledger_accounts', 'payment_options', 'payments', 'debt_positions', 'terminals', 'counters', 'fee_schedules',
   'services', 'circuit_fees', 'users', 'entities',
 ] as const;
 
 export class SqliteWriteSide {
-  private readonly w;
+  private w;
   private ledgerTx: SqliteLedgerTx;
   private ledger: Ledger;
   /** Events written by the administrative transaction in progress, returned once it commits. */
   private txEvents: EventRow[] | null = null;
 
-  constructor(file: string) {
+  constructor(private readonly file: string) {
     this.w = openWriteConnection(file);
     this.ledgerTx = new SqliteLedgerTx(this.w);
     this.ledger = new Ledger(this.ledgerTx);
@@ -43,6 +46,30 @@ export class SqliteWriteSide {
 
   close(): void {
     this.w.close();
+  }
+
+  /**
+   * Test hook: the write connection reopened read-only (or back), so that every write
+   * fails in SQLite itself with SQLITE_READONLY, as on a disk remounted read-only (root
+   * ignores file modes, so a test cannot make the file read-only).
+   */
+  reopenForTests(readonly: boolean): Written<void> {
+    this.w.close();
+    this.w = readonly ? openReadConnection(this.file) : openWriteConnection(this.file);
+    this.ledgerTx = new SqliteLedgerTx(this.w);
+    this.ledger = new Ledger(this.ledgerTx);
+    return { value: undefined, events: [] };
+  }
+
+  /** One small synced write: can the storage take writes again (store/health.ts)? */
+  probe(at: number): Written<void> {
+    this.w.prepare("INSERT INTO meta (key, value) VALUES ('write_probe', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value").run(String(at));
+    return { value: undefined, events: [] };
+  }
+
+  /** The start's check of every balance against its entries (balance-check.ts). */
+  verifyBalances(): Written<{ mismatches: BalanceMismatch[]; entriesSummed: number; accounts: number }> {
+    return { value: verifyBalances(this.w), events: [] };
   }
 
   // ---------------------------------------------------------------- booking
@@ -97,6 +124,18 @@ export class SqliteWriteSide {
     });
   }
 
+  /** KEK rotation: all of them or none, checked against what was read (reseal.ts). */
+  resealTerminalKeys(changes: Reseal[], audit: AuditEntry, at: number): Written<void> {
+    return this.tx(() => {
+      const current = this.w.prepare<[], { id: string; tmk_enc: string }>('SELECT id, tmk_enc FROM terminals').all();
+      const mismatch = resealMismatch(current, changes);
+      if (mismatch) throw new Error(mismatch);
+      const update = this.w.prepare('UPDATE terminals SET tmk_enc = ? WHERE id = ? AND tmk_enc = ?');
+      for (const c of changes) if (update.run(c.to, c.id, c.from).changes !== 1) throw new Error(`the TMK of ${c.id} changed during the KEK rotation: nothing was changed`);
+      this.audit(audit, at);
+    });
+  }
+
   setTerminalStatus(id: string, status: Terminal['status'], audit: AuditEntry, at: number): Written<boolean> {
     return this.tx(() => {
       const counterId = this.w.prepare<[string], string>('SELECT counter_id FROM terminals WHERE id = ?').pluck().get(id);
@@ -114,6 +153,30 @@ export class SqliteWriteSide {
       });
       return true;
     });
+  }
+
+  rotateTerminalKey(id: string, key: { tmkSealed: string } | { secretHash: string }, audit: AuditEntry, at: number): Written<boolean> {
+    return this.tx(() => {
+      const counterId = this.w.prepare<[string], string>('SELECT counter_id FROM terminals WHERE id = ?').pluck().get(id);
+      if (counterId === undefined) return false;
+      if ('tmkSealed' in key) this.w.prepare('UPDATE terminals SET tmk_enc = ? WHERE id = ?').run(key.tmkSealed, id);
+      else this.w.prepare('UPDATE terminals SET secret_hash = ? WHERE id = ?').run(key.secretHash, id);
+      this.audit(audit, at);
+      const which = 'tmkSealed' in key ? 'tmk' : 'apiSecret';
+      this.emit({ type: 'terminal.key_rotated', at, terminalId: id, counterId, entityId: null, serviceCode: null, payload: { terminalId: id, counterId, key: which } });
+      return true;
+    });
+  }
+
+  /** Compare-and-set of the last accepted sign-on: (field 7 ms, field 11) must be later. */
+  acceptSignOn(id: string, transmittedAtMs: number, stan: number): Written<boolean> {
+    const changes = this.w
+      .prepare(
+        `UPDATE terminals SET signon_at = ?1, signon_stan = ?2
+         WHERE id = ?3 AND (signon_at IS NULL OR signon_at < ?1 OR (signon_at = ?1 AND signon_stan < ?2))`,
+      )
+      .run(transmittedAtMs, stan, id).changes;
+    return { value: changes === 1, events: [] };
   }
 
   setCounterStatus(id: string, status: Counter['status'], audit: AuditEntry, at: number): Written<boolean> {
@@ -211,6 +274,11 @@ export class SqliteWriteSide {
     return { value: n, events: [] };
   }
 
+  recordImport(scope: string, sha256: string, positions: number, at: number): Written<void> {
+    this.w.prepare('INSERT OR IGNORE INTO position_imports (scope, sha256, positions, imported_at) VALUES (?, ?, ?, ?)').run(scope, sha256, positions, at);
+    return { value: undefined, events: [] };
+  }
+
   /** Takes back the drafts of an import that failed part-way. */
   deleteDraftPositions(ids: number[]): Written<void> {
     const delOptions = this.w.prepare("DELETE FROM payment_options WHERE position_id = ? AND EXISTS (SELECT 1 FROM debt_positions WHERE id = ? AND status = 'DRAFT')");
@@ -293,6 +361,28 @@ export class SqliteWriteSide {
     return { value: undefined, events: [] };
   }
 
+  // ---------------------------------------------------------------- audit and login throttling
+
+  appendAudit(entries: AuditEntry[], at: number): Written<void> {
+    return this.tx(() => {
+      for (const a of entries) this.audit(a, at);
+    });
+  }
+
+  recordLoginFailure(account: string, at: number): Written<LoginFailures> {
+    const r = this.w
+      .prepare<[string, number], { failures: number; last_failure_at: number }>(
+        `INSERT INTO login_failures (account, failures, last_failure_at) VALUES (?, 1, ?)
+         ON CONFLICT (account) DO UPDATE SET failures = failures + 1, last_failure_at = excluded.last_failure_at RETURNING failures, last_failure_at`,
+      )
+      .get(account, at)!;
+    return { value: { failures: r.failures, lastFailureAt: r.last_failure_at }, events: [] };
+  }
+
+  clearLoginFailures(account: string): Written<boolean> {
+    return { value: this.w.prepare('DELETE FROM login_failures WHERE account = ?').run(account).changes > 0, events: [] };
+  }
+
   // ---------------------------------------------------------------- seed
 
   /** Replaces catalogue, network and positions; terminals' TMKs sealed by the caller. */
@@ -301,6 +391,7 @@ export class SqliteWriteSide {
     const keys = new Map(sealed);
     w.transaction(() => {
       for (const t of SEED_TABLES) w.prepare(`DELETE FROM ${t}`).run();
+      w.prepare("DELETE FROM meta WHERE key = 'ledger_checkpoint'").run();
       const insEntity = w.prepare('INSERT INTO entities (id, name, fiscal_code, iban, is_circuit_owner, segregation_code) VALUES (?, ?, ?, ?, ?, ?)');
       const insFee = w.prepare('INSERT INTO circuit_fees (entity_id, effective_from, fee_cents, mode) VALUES (?, ?, ?, ?)');
       for (const e of catalogue.entities) {

@@ -26,15 +26,24 @@ export class WriterThread {
   private nextId = 1;
   private exited: Error | null = null;
 
+  /** Called when the checkpointer finds the database file or its WAL removed or replaced. */
+  onAlarm: (reason: string) => void = () => undefined;
+
   constructor(file: string) {
     this.worker = startWorker('worker', file);
     this.checkpointer = startWorker('checkpointer', file);
+    this.checkpointer.on('message', (msg: { alarm?: string }) => {
+      if (typeof msg.alarm === 'string') this.onAlarm(msg.alarm);
+    });
     this.worker.on('message', (reply: WriteReply) => {
       const p = this.pending.get(reply.id);
       if (!p) return;
       this.pending.delete(reply.id);
       if (reply.ok) p.resolve({ value: reply.value, events: reply.events as EventRow[], committedAt: reply.committedAt });
-      else p.reject(reply.error.name === 'LedgerInvariantError' ? Object.assign(new LedgerInvariantError(''), { message: reply.error.message }) : Object.assign(new Error(reply.error.message), { name: reply.error.name }));
+      else {
+        const { name, message, code } = reply.error;
+        p.reject(name === 'LedgerInvariantError' ? Object.assign(new LedgerInvariantError(''), { message }) : Object.assign(new Error(message), { name, code }));
+      }
     });
     const fail = (err: Error) => {
       this.exited = err;
