@@ -153,9 +153,9 @@ export class Finance {
   }
 
   /** Close and settle a business day into a draft (settlement/run.ts). */
-  async run(date: string) {
+  async run(date: string, actor: string) {
     try {
-      const result = await settle(this.store, date, { cutoff: this.deps.cutoff, operator: this.deps.operator, now: this.now() });
+      const result = await settle(this.store, date, { cutoff: this.deps.cutoff, operator: this.deps.operator, now: this.now(), actor });
       return { outcome: result.outcome, window: this.view(result.window), figures: result.figures };
     } catch (err) {
       // A broken invariant: refused (SETTLEMENT_UNBALANCED), and said loudly.

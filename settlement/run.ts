@@ -16,6 +16,8 @@ export interface SettleOptions {
   /** The switch's clock reading: what is over and when the window closes. */
   now: number;
   onProgress?: (step: string, done: number, total: number) => void;
+  /** Who runs it, for the audit log: 'finance:anna', 'cli', 'system:scheduler'. */
+  actor?: string;
 }
 
 export interface SettleResult {
@@ -37,7 +39,21 @@ export function figuresHash(json: string): string {
   return createHash('sha256').update(json).digest('hex');
 }
 
+/** Runs the settlement of a day (below) and audits the run, or its refusal, as settlement.run. */
 export async function settle(store: Store, date: string, opts: SettleOptions): Promise<SettleResult> {
+  const audit = (detail: Record<string, unknown>) => store.appendAudit([{ actor: opts.actor ?? 'system', action: 'settlement.run', target: date, detail }]);
+  let r: SettleResult;
+  try {
+    r = await settleDay(store, date, opts);
+  } catch (err) {
+    if (err instanceof PaymentError) await audit({ refused: err.code });
+    throw err;
+  }
+  await audit({ outcome: r.outcome, figuresHash: r.window.figuresHash, payments: r.figures.totals.payments });
+  return r;
+}
+
+async function settleDay(store: Store, date: string, opts: SettleOptions): Promise<SettleResult> {
   const now = opts.now;
   const progress = opts.onProgress ?? (() => undefined);
   if (!isWorkingDay(date)) throw new PaymentError('NOT_A_BUSINESS_DAY', `${date} is not a business day: weekend and holiday payments settle on the next one`);

@@ -36,7 +36,7 @@ async function runDue(store: Store, cutoff: string, operator: Operator, now: num
   }
   for (const date of due) {
     try {
-      const r = await settle(store, date, { cutoff, operator, now });
+      const r = await settle(store, date, { cutoff, operator, now, actor: 'system:scheduler' });
       logger.info('settlement run', { date, outcome: r.outcome, payments: r.figures.totals.payments, gross: r.figures.totals.gross });
     } catch (err) {
       logger.error('settlement run refused', { date, error: err instanceof Error ? err.message : String(err) });

@@ -1,11 +1,12 @@
 // The `tserve` command line: start, seed, user add, watch, check, copy, terminal (the simulator).
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { PASSWORD_COST, hashSecret } from './auth/secrets.js';
-import { openRuntime, seedDemo } from './bootstrap.js';
+import { DEMO_SEED_REFUSED, openRuntime, seedDemo } from './bootstrap.js';
 import { loadConfig } from './config.js';
 import { startServer, version } from './server.js';
-import { watch } from './stream/watch.js';
+import { postJson, watch } from './stream/watch.js';
 import { addTerminalCommands } from '../terminals/simulator/commands.js';
 import { Presets, SingleBar } from 'cli-progress';
 import { settle, windowsDue } from '../settlement/run.js';
@@ -13,6 +14,10 @@ import { formatEuro } from './domain/money.js';
 import { isPaymentError } from './payments/errors.js';
 import { CONTROL_CHARACTER_MESSAGE, hasControlCharacter } from './domain/text.js';
 import { copySqliteToPostgres } from './store/copy.js';
+import { passwordProblem } from './auth/password-policy.js';
+import { addAuditCommands } from './audit-cli.js';
+import { addKekCommands } from './kek-cli.js';
+import { addCredentialCommands } from './credentials-cli.js';
 
 const int = (name: string) => (v: string) => {
   if (!/^\d+$/.test(v)) throw new InvalidArgumentError(`${name} must be a non-negative integer`);
@@ -39,12 +44,13 @@ program
 
 program
   .command('seed')
-  .description('(re)create the catalogue, the demo network and demo users; ERASES every payment')
+  .description('(re)create the catalogue, the demo network and demo users; ERASES every payment; demo mode only')
   .option('--seed <n>', 'generator seed', int('seed'))
   .option('--positions <n>', 'number of debt positions', int('positions'))
   .option('--force', 'erase a database that already holds payments')
   .action(async (opts: { seed?: number; positions?: number; force?: boolean }) => {
     const config = loadConfig();
+    if (config.mode !== 'demo') throw new Error(DEMO_SEED_REFUSED); // before the store is opened
     const rt = await openRuntime(config);
     try {
       const report = await rt.store.checkInvariants();
@@ -53,7 +59,7 @@ program
       }
       const { file, credentials } = await seedDemo(
         rt,
-        { dataDir: config.dataDir, seed: opts.seed ?? config.seed, seedPositions: opts.positions ?? config.seedPositions },
+        { mode: config.mode, dataDir: config.dataDir, seed: opts.seed ?? config.seed, seedPositions: opts.positions ?? config.seedPositions },
         (step) => console.log(`seed: ${step}`),
       );
       console.log(`seeded ${credentials.terminals.length} terminals; credentials in ${file}`);
@@ -72,14 +78,19 @@ user
   .action(async (username: string, opts: { role: 'entity' | 'finance' | 'admin'; entity?: string; password?: string }) => {
     if ((opts.role === 'entity') !== Boolean(opts.entity)) throw new Error('--entity is required for role entity, and only for it');
     if (hasControlCharacter(username)) throw new Error(`user name: ${CONTROL_CHARACTER_MESSAGE}`);
-    const rt = await openRuntime(loadConfig());
+    const config = loadConfig();
+    const password = opts.password ?? randomBytes(12).toString('base64url');
+    // The policy of new passwords (auth/password-policy.ts), checked before anything is opened.
+    const problem = passwordProblem(password, username, config.passwordMinLength);
+    if (problem) throw new Error(`password refused: ${problem}`);
+    const rt = await openRuntime(config);
     try {
       if (opts.entity) {
         const catalogue = await rt.store.loadCatalogue();
         if (!catalogue.entities.has(opts.entity)) throw new Error(`unknown entity ${opts.entity}`);
       }
-      const password = opts.password ?? randomBytes(12).toString('base64url');
       await rt.store.addUser({ username, role: opts.role, entityId: opts.entity ?? null, passwordHash: await hashSecret(password, PASSWORD_COST) });
+      await rt.store.appendAudit([{ actor: 'cli', action: 'user.save', target: `user:${username}`, detail: { role: opts.role, entityId: opts.entity ?? null } }]);
       console.log(opts.password ? `user ${username} saved` : `user ${username} saved; password: ${password}`);
     } finally {
       await rt.store.close();
@@ -99,7 +110,9 @@ program
   .option('--counter <ids>', 'only these counters')
   .option('--type <types>', 'only these event types, e.g. payment.booked,payment.reversed')
   .option('--json', 'print raw JSON events')
-  .action(async (o: { url: string; user?: string; terminal?: string; after?: number; scope: string; service?: string; entity?: string; counter?: string; type?: string; json?: boolean }) => {
+  .option('--ca <file>', "for https:// URLs: the CA (PEM) that signed the switch's certificate (default: the system's CAs)")
+  .action(async (o: { url: string; user?: string; terminal?: string; after?: number; scope: string; service?: string; entity?: string; counter?: string; type?: string; json?: boolean; ca?: string }) => {
+    const ca = o.ca ? readFileSync(o.ca) : undefined;
     const login = async (): Promise<string> => {
       const body = o.terminal
         ? { path: '/v1/auth/token', json: { terminalId: o.terminal, secret: process.env.TSERVE_TERMINAL_SECRET ?? '' } }
@@ -107,9 +120,9 @@ program
           ? { path: '/v1/auth/login', json: { username: o.user, password: process.env.TSERVE_PASSWORD ?? '' } }
           : null;
       if (!body) throw new Error('give --user (with TSERVE_PASSWORD) or --terminal (with TSERVE_TERMINAL_SECRET)');
-      const res = await fetch(o.url + body.path, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body.json) });
-      const answer = (await res.json()) as { token?: string; detail?: string };
-      if (!res.ok || !answer.token) throw new Error(`login refused: ${answer.detail ?? res.status}`);
+      const res = await postJson(o.url + body.path, body.json, ca);
+      const answer = res.body as { token?: string; detail?: string };
+      if (res.status !== 200 || !answer.token) throw new Error(`login refused: ${answer.detail ?? res.status}`);
       return answer.token;
     };
     process.exitCode = await watch({
@@ -118,6 +131,7 @@ program
       after: o.after,
       filters: { scope: o.terminal ? o.scope : undefined, service: o.service, entity: o.entity, counter: o.counter, type: o.type },
       json: Boolean(o.json),
+      ca,
     });
   });
 
@@ -139,6 +153,7 @@ program
           cutoff: config.settlementCutoff,
           operator: config.operator,
           now: rt.clock(),
+          actor: 'cli',
           onProgress: (step, done) => bar.update(done, { step }),
         });
         bar.stop();
@@ -209,6 +224,9 @@ program
   });
 
 addTerminalCommands(program, () => loadConfig());
+addAuditCommands(program, user, () => loadConfig());
+addKekCommands(program, () => loadConfig());
+addCredentialCommands(program, () => loadConfig());
 
 program.parseAsync().catch((err: unknown) => {
   console.error(`tserve: ${err instanceof Error ? err.message : String(err)}`);

@@ -3,6 +3,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
+import { fileDescriptorLimit } from './net/connection-caps.js';
 
 const Env = z.object({
   TSERVE_DATA_DIR: z.string().default('./data'),
@@ -25,17 +26,38 @@ const Env = z.object({
     .string()
     .regex(/^[0-9a-fA-F]{64}$/, '64 hex characters (32 bytes)')
     .optional(),
+  // demo: `npm start` as is (keys generated in the data directory, demo network seeded);
+  // production: keys only from the environment or secret files outside it, no demo data.
+  TSERVE_MODE: z.enum(['demo', 'production']).default('demo'),
+  TSERVE_KEK_FILE: z.string().min(1).optional(),
+  TSERVE_JWT_KEY_FILE: z.string().min(1).optional(),
   TSERVE_SEED: z.coerce.number().int().default(2000),
   TSERVE_SEED_POSITIONS: z.coerce.number().int().min(0).default(40_000),
-  TSERVE_AUTO_SEED: z.enum(['true', 'false']).default('true'),
+  // Default: true in demo mode, false in production (where true is refused).
+  TSERVE_AUTO_SEED: z.enum(['true', 'false']).optional(),
   TSERVE_RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(1).default(120_000),
   TSERVE_AUTH_RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(1).default(60),
+  TSERVE_LOGIN_LOCK_AFTER: z.coerce.number().int().min(1).default(5),
+  TSERVE_LOGIN_LOCK_SECONDS: z.coerce.number().int().min(1).default(60),
+  TSERVE_LOGIN_LOCK_MAX_SECONDS: z.coerce.number().int().min(1).default(3600),
+  TSERVE_PASSWORD_MIN_LENGTH: z.coerce.number().int().min(8).max(128).default(12),
   TSERVE_ISO_HOST: z.string().default('0.0.0.0'),
   TSERVE_ISO_PORT: z.coerce.number().int().min(0).max(65535).default(8583),
   TSERVE_ISO_TLS_CERT: z.string().optional(),
   TSERVE_ISO_TLS_KEY: z.string().optional(),
+  // Mutual TLS for terminals: a client certificate signed by this CA, its subject CN the terminal id.
+  TSERVE_ISO_TLS_CLIENT_CA: z.string().optional(),
   TSERVE_ISO_IDLE_SECONDS: z.coerce.number().int().min(1).default(300),
   TSERVE_ISO_MAX_PENDING: z.coerce.number().int().min(1).default(64),
+  // Connection caps (docs/connections.md); unset: derived from the file-descriptor limit.
+  TSERVE_ISO_MAX_CONNECTIONS: z.coerce.number().int().min(1).optional(),
+  TSERVE_ISO_MAX_CONNECTIONS_PER_ADDRESS: z.coerce.number().int().min(1).optional(),
+  TSERVE_ISO_MAX_UNSIGNED_CONNECTIONS: z.coerce.number().int().min(1).optional(),
+  TSERVE_ISO_MAX_UNSIGNED_PER_ADDRESS: z.coerce.number().int().min(1).optional(),
+  TSERVE_ISO_SIGNON_TIMEOUT_SECONDS: z.coerce.number().positive().default(10),
+  TSERVE_HTTP_MAX_CONNECTIONS: z.coerce.number().int().min(1).optional(),
+  TSERVE_HTTP_MAX_CONNECTIONS_PER_ADDRESS: z.coerce.number().int().min(1).optional(),
+  TSERVE_HTTP_FIRST_REQUEST_TIMEOUT_SECONDS: z.coerce.number().positive().default(10),
   TSERVE_OPERATOR_NAME: z.string().min(1).max(70).default('T-Serve Network Operator S.r.l.'),
   TSERVE_OPERATOR_IBAN: z.string().default('IT60X0542811101000000123456'),
   TSERVE_SETTLEMENT_SCHEDULE: z.enum(['true', 'false']).default('true'),
@@ -44,6 +66,11 @@ const Env = z.object({
   TSERVE_STREAM_MAX_BUFFER_BYTES: z.coerce.number().int().min(1024).default(4 * 1024 * 1024),
   TSERVE_STREAM_HEARTBEAT_SECONDS: z.coerce.number().int().min(1).default(30),
   TSERVE_STREAM_MAX_PER_PRINCIPAL: z.coerce.number().int().min(1).default(20),
+  // Bulk uploads of debt positions (docs/api.md).
+  TSERVE_IMPORT_MAX_BYTES: z.coerce.number().int().min(1024).default(20 * 1024 * 1024),
+  TSERVE_IMPORT_MAX_ROWS: z.coerce.number().int().min(1).default(50_000),
+  TSERVE_IMPORT_MAX_ERRORS: z.coerce.number().int().min(1).max(10_000).default(100),
+  TSERVE_IMPORT_PER_MINUTE: z.coerce.number().int().min(1).default(6),
   // Settlement files (settlement/sepa.ts, settlement/fatturapa.ts).
   TSERVE_SDD_CREDITOR_ID: z
     .string()
@@ -66,8 +93,25 @@ export interface Config {
   dbFile: string;
   /** PostgreSQL instead of the embedded SQLite file: several instances share it. */
   database: { url: string; poolSize: number } | null;
-  http: { host: string; port: number; tls: { cert: string; key: string } | null };
-  iso: { host: string; port: number; tls: { cert: string; key: string } | null; idleTimeoutMs: number; maxPendingPerConnection: number };
+  http: {
+    host: string;
+    port: number;
+    tls: { cert: string; key: string } | null;
+    /** Caps in all and per address, and how long a new connection may stay silent. */
+    connections: { maxTotal: number; maxPerAddress: number };
+    firstRequestTimeoutMs: number;
+  };
+  iso: {
+    host: string;
+    port: number;
+    /** clientCa: mutual TLS, each connection bound to the terminal its certificate names (docs/tls.md). */
+    tls: { cert: string; key: string; clientCa: string | null } | null;
+    idleTimeoutMs: number;
+    maxPendingPerConnection: number;
+    /** Caps in all and per address; "unsigned": connections that have not signed on yet. */
+    connections: { maxTotal: number; maxPerAddress: number; maxUnsigned: number; maxUnsignedPerAddress: number };
+    signOnTimeoutMs: number;
+  };
   settlementCutoff: string;
   /** The network operator: receives its fees by credit transfer at settlement. */
   operator: { name: string; iban: string };
@@ -76,15 +120,29 @@ export interface Config {
   /** Run the nightly settlement inside the server. */
   settlementSchedule: boolean;
   tokenTtlSeconds: number;
-  /** From the environment; when absent the key files in dataDir are used (created on first start). */
+  /** demo: keys may be generated in dataDir and the demo network seeded; production: neither (src/auth/keys.ts). */
+  mode: 'demo' | 'production';
+  /** From the environment, or from a secret file; in demo mode, when neither, the key files in dataDir (created on first start). */
   jwtSecret: string | null;
   kekHex: string | null;
+  kekFile: string | null;
+  jwtKeyFile: string | null;
   seed: number;
   seedPositions: number;
   autoSeed: boolean;
   rateLimitPerMinute: number;
   authRateLimitPerMinute: number;
+  /** Per-account login throttling (src/auth/login-throttle.ts), for users and terminal token requests. */
+  loginThrottle: { lockAfter: number; baseLockMs: number; maxLockMs: number };
+  /** Shortest new password (src/auth/password-policy.ts). */
+  passwordMinLength: number;
   stream: { retentionDays: number; maxBufferedBytes: number; heartbeatMs: number; maxConnectionsPerPrincipal: number };
+  /**
+   * Bulk uploads: bytes and rows (positions of a JSON array, lines of a CSV) one may
+   * hold, errors a report lists (it counts them all), uploads per user and minute (and
+   * one at a time per entity).
+   */
+  imports: { maxBytes: number; maxRows: number; maxErrors: number; perMinute: number };
   /**
    * Settlement files. creditorId: the circuit's SEPA creditor identifier for direct
    * debits (pain.008). iban/bic: the circuit's settlement account, debited by the
@@ -117,7 +175,16 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (Boolean(e.TSERVE_TLS_CERT) !== Boolean(e.TSERVE_TLS_KEY) || Boolean(e.TSERVE_ISO_TLS_CERT) !== Boolean(e.TSERVE_ISO_TLS_KEY)) {
     throw new Error('invalid configuration: a TLS certificate and its key go together');
   }
+  if (e.TSERVE_ISO_TLS_CLIENT_CA && !e.TSERVE_ISO_TLS_CERT) {
+    throw new Error('invalid configuration: TSERVE_ISO_TLS_CLIENT_CA (client certificates) needs TLS on the ISO 8583 listener: set TSERVE_ISO_TLS_CERT and TSERVE_ISO_TLS_KEY');
+  }
+  if (e.TSERVE_KEK && e.TSERVE_KEK_FILE) throw new Error('invalid configuration: set TSERVE_KEK or TSERVE_KEK_FILE, not both');
+  if (e.TSERVE_JWT_SECRET && e.TSERVE_JWT_KEY_FILE) throw new Error('invalid configuration: set TSERVE_JWT_SECRET or TSERVE_JWT_KEY_FILE, not both');
+  if (e.TSERVE_MODE === 'production' && e.TSERVE_AUTO_SEED === 'true') {
+    throw new Error('invalid configuration: TSERVE_AUTO_SEED=true seeds the demo network, whose keys and passwords are written in clear; production mode never seeds it (unset TSERVE_AUTO_SEED, or use TSERVE_MODE=demo)');
+  }
   const dataDir = path.resolve(e.TSERVE_DATA_DIR);
+  const caps = connectionCaps(e);
   return {
     dataDir,
     dbFile: path.join(dataDir, 'tserve.db'),
@@ -126,31 +193,50 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       host: e.TSERVE_HTTP_HOST,
       port: e.TSERVE_HTTP_PORT,
       tls: e.TSERVE_TLS_CERT && e.TSERVE_TLS_KEY ? { cert: e.TSERVE_TLS_CERT, key: e.TSERVE_TLS_KEY } : null,
+      connections: caps.http,
+      firstRequestTimeoutMs: Math.round(e.TSERVE_HTTP_FIRST_REQUEST_TIMEOUT_SECONDS * 1000),
     },
     iso: {
       host: e.TSERVE_ISO_HOST,
       port: e.TSERVE_ISO_PORT,
-      tls: e.TSERVE_ISO_TLS_CERT && e.TSERVE_ISO_TLS_KEY ? { cert: e.TSERVE_ISO_TLS_CERT, key: e.TSERVE_ISO_TLS_KEY } : null,
+      tls: e.TSERVE_ISO_TLS_CERT && e.TSERVE_ISO_TLS_KEY ? { cert: e.TSERVE_ISO_TLS_CERT, key: e.TSERVE_ISO_TLS_KEY, clientCa: e.TSERVE_ISO_TLS_CLIENT_CA ?? null } : null,
       idleTimeoutMs: e.TSERVE_ISO_IDLE_SECONDS * 1000,
       maxPendingPerConnection: e.TSERVE_ISO_MAX_PENDING,
+      connections: caps.iso,
+      signOnTimeoutMs: Math.round(e.TSERVE_ISO_SIGNON_TIMEOUT_SECONDS * 1000),
     },
     settlementCutoff: e.TSERVE_SETTLEMENT_CUTOFF,
     operator: { name: e.TSERVE_OPERATOR_NAME, iban: e.TSERVE_OPERATOR_IBAN.replace(/\s/g, '').toUpperCase() },
     settlementSchedule: e.TSERVE_SETTLEMENT_SCHEDULE === 'true',
     metricsPublic: e.TSERVE_METRICS_PUBLIC === 'true',
     tokenTtlSeconds: e.TSERVE_TOKEN_TTL_SECONDS,
+    mode: e.TSERVE_MODE,
     jwtSecret: e.TSERVE_JWT_SECRET ?? null,
     kekHex: e.TSERVE_KEK ?? null,
+    kekFile: e.TSERVE_KEK_FILE ?? null,
+    jwtKeyFile: e.TSERVE_JWT_KEY_FILE ?? null,
     seed: e.TSERVE_SEED,
     seedPositions: e.TSERVE_SEED_POSITIONS,
-    autoSeed: e.TSERVE_AUTO_SEED === 'true',
+    autoSeed: (e.TSERVE_AUTO_SEED ?? (e.TSERVE_MODE === 'demo' ? 'true' : 'false')) === 'true',
     rateLimitPerMinute: e.TSERVE_RATE_LIMIT_PER_MINUTE,
     authRateLimitPerMinute: e.TSERVE_AUTH_RATE_LIMIT_PER_MINUTE,
+    loginThrottle: {
+      lockAfter: e.TSERVE_LOGIN_LOCK_AFTER,
+      baseLockMs: e.TSERVE_LOGIN_LOCK_SECONDS * 1000,
+      maxLockMs: Math.max(e.TSERVE_LOGIN_LOCK_SECONDS, e.TSERVE_LOGIN_LOCK_MAX_SECONDS) * 1000,
+    },
+    passwordMinLength: e.TSERVE_PASSWORD_MIN_LENGTH,
     stream: {
       retentionDays: e.TSERVE_EVENT_RETENTION_DAYS,
       maxBufferedBytes: e.TSERVE_STREAM_MAX_BUFFER_BYTES,
       heartbeatMs: e.TSERVE_STREAM_HEARTBEAT_SECONDS * 1000,
       maxConnectionsPerPrincipal: e.TSERVE_STREAM_MAX_PER_PRINCIPAL,
+    },
+    imports: {
+      maxBytes: e.TSERVE_IMPORT_MAX_BYTES,
+      maxRows: e.TSERVE_IMPORT_MAX_ROWS,
+      maxErrors: e.TSERVE_IMPORT_MAX_ERRORS,
+      perMinute: e.TSERVE_IMPORT_PER_MINUTE,
     },
     settlementFiles: {
       creditorId: e.TSERVE_SDD_CREDITOR_ID,
@@ -164,4 +250,27 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       ),
     },
   };
+}
+
+/**
+ * Connection caps. Unset, each listener may hold up to 4,096 connections (a network of
+ * a few hundred counters uses ~500), but never more than 40% of the process's
+ * file-descriptor limit, so that both listeners together leave a fifth of it to the
+ * database, log and key files. Connections not signed on yet: a quarter of the ISO total.
+ */
+function connectionCaps(e: z.infer<typeof Env>, fdLimit = fileDescriptorLimit()) {
+  const budget = fdLimit === null ? 4096 : Math.max(16, Math.floor(fdLimit * 0.4));
+  const isoTotal = e.TSERVE_ISO_MAX_CONNECTIONS ?? Math.min(4096, budget);
+  const isoUnsigned = e.TSERVE_ISO_MAX_UNSIGNED_CONNECTIONS ?? Math.max(1, Math.floor(isoTotal / 4));
+  const httpTotal = e.TSERVE_HTTP_MAX_CONNECTIONS ?? Math.min(4096, budget);
+  const iso = {
+    maxTotal: isoTotal,
+    maxPerAddress: e.TSERVE_ISO_MAX_CONNECTIONS_PER_ADDRESS ?? Math.min(512, isoTotal),
+    maxUnsigned: isoUnsigned,
+    maxUnsignedPerAddress: e.TSERVE_ISO_MAX_UNSIGNED_PER_ADDRESS ?? Math.min(32, isoUnsigned),
+  };
+  const http = { maxTotal: httpTotal, maxPerAddress: e.TSERVE_HTTP_MAX_CONNECTIONS_PER_ADDRESS ?? Math.min(256, httpTotal) };
+  if (iso.maxUnsigned > iso.maxTotal) throw new Error('invalid configuration: TSERVE_ISO_MAX_UNSIGNED_CONNECTIONS is above TSERVE_ISO_MAX_CONNECTIONS');
+  if (iso.maxPerAddress > iso.maxTotal || http.maxPerAddress > http.maxTotal) throw new Error('invalid configuration: a per-address connection cap is above its total');
+  return { iso, http };
 }

@@ -3,6 +3,7 @@ import type { Config } from '../config.js';
 import type { Payments } from '../payments/service.js';
 import type { Store } from '../store/types.js';
 import type { Metrics } from '../metrics.js';
+import type { Clock } from '../clock.js';
 
 /** What the HTTP edge is given by main.ts; it reaches nothing else. */
 export interface AppContext {
@@ -14,4 +15,6 @@ export interface AppContext {
   version: string;
   /** When given, GET /metrics serves them. */
   metrics?: Metrics;
+  /** The switch's clock (login locks, audit times); the wall's when not given. */
+  clock?: Clock;
 }

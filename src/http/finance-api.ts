@@ -11,6 +11,7 @@ import type { Finance, FinanceDocument, Format, Scope } from '../../settlement/f
 import { authenticate, principal, requireRole } from './auth.js';
 import type { AppContext } from './context.js';
 import { documented } from './openapi.js';
+import { errorHandler } from './problem.js';
 import * as S from './schemas.js';
 
 const MIME: Record<Format, string> = { json: 'application/json', csv: 'text/csv', pdf: 'application/pdf' };
@@ -46,7 +47,7 @@ function monthParam(req: Request): string {
   return parsed.data;
 }
 
-function send(res: Response, doc: FinanceDocument): void {
+function sendDocument(res: Response, doc: FinanceDocument): void {
   if (doc.format === 'json') {
     res.json(doc.body);
     return;
@@ -66,6 +67,22 @@ export function financeApi(ctx: AppContext, finance: Finance): Router {
   const staff = [auth, requireRole('finance', 'admin')];
   const financeOnly = [auth, requireRole('finance')];
 
+  // Every document handed out is audited first (who, which, what file): SEPA files as
+  // sepa.export, FatturaPA invoices as invoice.export, the rest as report.download. A
+  // document whose audit row cannot be written is not sent.
+  const auditDownload = (req: Request, format: string, filename: string) => {
+    const action = format !== 'xml' ? 'report.download' : req.path.includes('/sepa/') ? 'sepa.export' : 'invoice.export';
+    return ctx.store.appendAudit([{ actor: actor(req), action, target: req.path, detail: { format, filename } }]);
+  };
+  const send = async (res: Response, doc: FinanceDocument) => {
+    try {
+      await auditDownload(res.req, doc.format, doc.filename);
+    } catch (err) {
+      return errorHandler(err, res.req, res, () => undefined);
+    }
+    sendDocument(res, doc);
+  };
+
   // ------------------------------------------------------------------ windows
 
   documented({ method: 'get', path: '/v1/settlements', summary: 'Settlement windows, newest first (entities: with their own statement summary)', roles: ['finance', 'admin', 'entity'] });
@@ -84,7 +101,7 @@ export function financeApi(ctx: AppContext, finance: Finance): Router {
 
   documented({ method: 'post', path: '/v1/settlements/:date/run', summary: 'Close and settle a business day into a draft (idempotent; an approved window is answered as stored)', roles: ['finance', 'admin'] });
   r.post('/v1/settlements/:date/run', ...staff, async (req, res) => {
-    const result = await finance.run(dateParam(req));
+    const result = await finance.run(dateParam(req), actor(req));
     res.status(result.outcome === 'created' ? 201 : 200).json(result);
   });
 
@@ -129,6 +146,7 @@ export function financeApi(ctx: AppContext, finance: Finance): Router {
   r.get('/v1/settlements/:date/payments.csv', ...readers, async (req, res) => {
     const q = S.PaymentsCsvQuery.parse(req.query);
     const { filename, chunks } = await finance.paymentLines(dateParam(req), q, scopeOf(req));
+    await auditDownload(req, 'csv', filename);
     res.type('text/csv; charset=utf-8').set('Content-Disposition', `attachment; filename="${filename}.csv"`);
     for await (const chunk of chunks) {
       if (!res.write(chunk)) await once(res, 'drain');

@@ -13,6 +13,8 @@ export interface RouteDoc {
   status?: number;
   responseType?: string;
   headers?: string[];
+  /** Query parameters, each optional unless its schema says otherwise. */
+  query?: z.ZodObject;
 }
 
 const routes: RouteDoc[] = [];
@@ -37,6 +39,12 @@ export function openApiDocument(version: string): Record<string, unknown> {
       schema: { type: 'string' },
     }));
     const headers = (r.headers ?? []).map((h) => ({ name: h, in: 'header', required: true, schema: { type: 'string', minLength: 8, maxLength: 64 } }));
+    const query = Object.entries(r.query?.shape ?? {}).map(([name, s]) => ({
+      name,
+      in: 'query',
+      required: !(s as z.ZodType).safeParse(undefined).success,
+      schema: schema(s as z.ZodType),
+    }));
     const ok: Record<string, unknown> = { description: 'success' };
     if (r.response) ok.content = { [r.responseType ?? 'application/json']: { schema: schema(r.response) } };
     else if (r.responseType) ok.content = { [r.responseType]: {} };
@@ -44,7 +52,7 @@ export function openApiDocument(version: string): Record<string, unknown> {
     paths[path][r.method] = {
       summary: r.summary,
       ...(r.roles.length ? { security: [{ bearer: [] }], 'x-roles': r.roles } : {}),
-      parameters: [...params, ...headers],
+      parameters: [...params, ...query, ...headers],
       ...(r.body ? { requestBody: { required: true, content: { [r.bodyType ?? 'application/json']: { schema: schema(r.body) } } } } : {}),
       responses: {
         [String(r.status ?? 200)]: ok,

@@ -1,15 +1,18 @@
 // The JSON terminal API of terminal-protocol.md §2, plus token login for users and
 // payment reads for every role. Thin: validate, authorise, call a use-case, encode.
-import { Router, type Request } from 'express';
+import { Router, type Request, type RequestHandler } from 'express';
 import { rateLimit } from 'express-rate-limit';
-import { KEY_COST, PASSWORD_COST, verifySecret } from '../auth/secrets.js';
-import type { Principal } from '../auth/principal.js';
+import { API_SECRET_PATTERN, KEY_COST, NO_API_SECRET, PASSWORD_COST, secretVersion, verifySecret } from '../auth/secrets.js';
+import { LoginThrottle } from '../auth/login-throttle.js';
+import { principalName, type Principal } from '../auth/principal.js';
+import { systemClock } from '../clock.js';
 import { PaymentError } from '../payments/errors.js';
 import { receiptPdf, receiptText } from '../payments/receipt.js';
 import { requestHash } from '../payments/service.js';
 import type { Payment } from '../store/types.js';
-import { authenticate, principal, requireRole } from './auth.js';
+import { authenticate, currentTerminalSecret, principal, requireRole } from './auth.js';
 import type { AppContext } from './context.js';
+import { claimant, LoginGuard } from './login-guard.js';
 import { documented } from './openapi.js';
 import { sendProblem } from './problem.js';
 import * as S from './schemas.js';
@@ -51,7 +54,12 @@ export function canRead(p: Principal, payment: Payment): boolean {
 export function terminalApi(ctx: AppContext): Router {
   const r = Router();
   const { payments, store, tokens } = ctx;
-  const auth = authenticate(tokens);
+  // A terminal's token also needs its API secret to be the one it was issued under.
+  const authenticated = authenticate(tokens);
+  const current = currentTerminalSecret(store);
+  const auth: RequestHandler = (req, res, next) => authenticated(req, res, (err?: unknown) => (err ? next(err) : current(req, res, next)));
+  const clock = ctx.clock ?? systemClock;
+  const guard = new LoginGuard(store, new LoginThrottle(store, ctx.config.loginThrottle, clock), clock);
   const authLimiter = rateLimit({
     windowMs: 60_000,
     limit: ctx.config.authRateLimitPerMinute,
@@ -60,28 +68,48 @@ export function terminalApi(ctx: AppContext): Router {
     handler: (_req, res) => sendProblem(res, 'RATE_LIMITED', 'too many authentication attempts; wait a minute'),
   });
 
-  documented({ method: 'post', path: '/v1/auth/token', summary: 'Token for a terminal (secret = TMK in hex)', roles: [], body: S.TokenRequest, response: S.TokenAnswer });
+  documented({
+    method: 'post', path: '/v1/auth/token', summary: "Token for a terminal: secret = its JSON API secret (issued at provisioning; never its TMK)",
+    roles: [], body: S.TokenRequest, response: S.TokenAnswer,
+  });
   r.post('/v1/auth/token', authLimiter, async (req, res) => {
     const body = S.TokenRequest.parse(req.body);
+    const who = claimant(req, 'terminal', body.terminalId);
+    const gate = await guard.open(res, who); // per-terminal throttle: null when locked (429 sent)
+    if (!gate) return;
     const terminal = await store.getTerminal(body.terminalId);
-    const ok = await verifySecret(body.secret.toLowerCase(), terminal?.secretHash ?? DUMMY_KEY_HASH);
-    if (!terminal || !ok) return sendProblem(res, 'UNAUTHORIZED', 'unknown terminal or wrong secret');
+    const issued = terminal !== undefined && terminal.secretHash !== NO_API_SECRET;
+    const ok = await verifySecret(body.secret, issued ? terminal.secretHash : DUMMY_KEY_HASH);
+    if (terminal && !issued) {
+      // Provisioned when the TMK was the secret: that hash was erased at upgrade (terminal-credentials.md).
+      return guard.fail(res, who, `terminal ${terminal.id} has no API secret yet: an admin issues one (POST /v1/admin/terminals/${terminal.id}/api-secret)`);
+    }
+    if (!terminal || !ok) {
+      const hint = API_SECRET_PATTERN.test(body.secret) ? '' : ": this looks like a TMK, and a TMK never opens the JSON API; send the terminal's API secret";
+      return guard.fail(res, who, `unknown terminal or wrong secret${hint}`);
+    }
+    await guard.pass(who, gate);
     if (terminal.status !== 'active') return sendProblem(res, 'TERMINAL_BLOCKED', 'the terminal is blocked');
     // Like an ISO sign-on (terminal-protocol.md §1.5): a suspended counter's terminals are refused.
     const counter = await store.getCounter(terminal.counterId);
     if (!counter || counter.status !== 'active') return sendProblem(res, 'COUNTER_SUSPENDED', 'the counter is suspended');
     // A token is a credential: no cache (browser, proxy) may keep the answer (RFC 6749 §5.1).
-    res.set('Cache-Control', 'no-store').json(tokens.issue({ role: 'terminal', terminalId: terminal.id, counterId: terminal.counterId }));
+    const p: Principal = { role: 'terminal', terminalId: terminal.id, counterId: terminal.counterId, secretVersion: secretVersion(terminal.secretHash) };
+    res.set('Cache-Control', 'no-store').json(tokens.issue(p));
   });
 
   documented({ method: 'post', path: '/v1/auth/login', summary: 'Token for an entity, finance or admin user', roles: [], body: S.LoginRequest, response: S.TokenAnswer });
   r.post('/v1/auth/login', authLimiter, async (req, res) => {
     const body = S.LoginRequest.parse(req.body);
+    const who = claimant(req, 'user', body.username);
+    const gate = await guard.open(res, who); // per-account throttle: null when locked (429 sent)
+    if (!gate) return;
     const user = await store.getUser(body.username);
     const ok = await verifySecret(body.password, user?.passwordHash ?? DUMMY_PASSWORD_HASH);
-    if (!user || !ok) return sendProblem(res, 'UNAUTHORIZED', 'unknown user or wrong password');
+    if (!user || !ok) return guard.fail(res, who, 'unknown user or wrong password');
     const p: Principal =
       user.role === 'entity' ? { role: 'entity', username: user.username, entityId: user.entityId! } : { role: user.role, username: user.username };
+    await guard.pass(who, gate, principalName(p));
     res.set('Cache-Control', 'no-store').json(tokens.issue(p));
   });
 

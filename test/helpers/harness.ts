@@ -7,6 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Express } from 'express';
 import request from 'supertest';
+import { secretVersion } from '../../src/auth/secrets.js';
 import { TokenService } from '../../src/auth/tokens.js';
 import { openRuntime, seedDemo, type DemoCredentials, type Runtime } from '../../src/bootstrap.js';
 import { loadConfig, type Config } from '../../src/config.js';
@@ -47,6 +48,7 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
     TSERVE_SEED_POSITIONS: String(opts.positions ?? 3000),
     TSERVE_RATE_LIMIT_PER_MINUTE: '1000000',
     TSERVE_AUTH_RATE_LIMIT_PER_MINUTE: '1000000',
+    TSERVE_IMPORT_PER_MINUTE: '1000000',
     ...(opts.sqlite ? {} : await storeEnv(dir)),
     ...opts.env,
   });
@@ -54,8 +56,11 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
   const { credentials } = await seedDemo(rt, config);
   const payments = await Payments.create(rt.store, { settlementCutoff: config.settlementCutoff, clock: rt.clock });
   const tokens = new TokenService(rt.jwtKey, config.tokenTtlSeconds);
-  const app = createApp({ config, store: rt.store, payments, tokens, kek: rt.kek, version: 'test' });
+  const app = createApp({ config, store: rt.store, payments, tokens, kek: rt.kek, version: 'test', clock: rt.clock });
   const counterOf = new Map(credentials.terminals.map((t) => [t.terminalId, t.counterId]));
+  // A terminal's token names the API secret it was issued under (its fingerprint, `sv`).
+  const seeded = await Promise.all(credentials.terminals.map((t) => rt.store.getTerminal(t.terminalId)));
+  const versionOf = new Map(seeded.map((t) => [t!.id, secretVersion(t!.secretHash)]));
   const users = new Map(credentials.users.map((u) => [u.username, u]));
   return {
     dir,
@@ -68,7 +73,7 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
     terminalToken(terminalId) {
       const counterId = counterOf.get(terminalId);
       if (!counterId) throw new Error(`no demo terminal ${terminalId}`);
-      return tokens.issue({ role: 'terminal', terminalId, counterId }).token;
+      return tokens.issue({ role: 'terminal', terminalId, counterId, secretVersion: versionOf.get(terminalId) }).token;
     },
     userToken(username) {
       const u = users.get(username);

@@ -7,6 +7,7 @@ import type { OptionState } from '../../domain/positions.js';
 import type { AuditEntry, CounterState, EventRow, IdempotencyRecord, LedgerTx, WindowTotal } from '../../ledger/port.js';
 import { accountKey, type AccountKind, type AccountRef, type Posting } from '../../ledger/postings.js';
 import { PAYMENT_COLUMNS, paymentParams, toPayment, type IdempotencyRow, type PaymentRow } from '../rows.js';
+import { auditRowHash } from '../audit-chain.js';
 
 type Db = Database.Database;
 
@@ -85,7 +86,11 @@ function statements(w: Db) {
     insertAdvice: w.prepare<[string, string, number]>('INSERT OR IGNORE INTO reversal_advices (terminal_id, key, at) VALUES (?, ?, ?)'),
     windowClosed: w.prepare<[string], number>('SELECT 1 FROM settlement_windows WHERE date = ?').pluck(),
     entityName: w.prepare<[string], string>('SELECT name FROM entities WHERE id = ?').pluck(),
-    insertAudit: w.prepare<[number, string, string, string, string | null]>('INSERT INTO audit_log (at, actor, action, target, detail) VALUES (?, ?, ?, ?, ?)'),
+    auditHead: w.prepare<[], { last_id: number; last_hash: string }>('SELECT last_id, last_hash FROM audit_chain WHERE id = 1'),
+    insertAudit: w.prepare<[number, number, string, string, string, string | null, string, string]>(
+      'INSERT INTO audit_log (id, at, actor, action, target, detail, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+    ),
+    setAuditHead: w.prepare<[number, string]>('UPDATE audit_chain SET last_id = ?, last_hash = ? WHERE id = 1'),
   };
 }
 
@@ -210,8 +215,14 @@ export class SqliteLedgerTx implements LedgerTx {
     const info = this.s.insertEvent.run(e.type, e.at, e.terminalId, e.counterId, e.entityId, e.serviceCode, JSON.stringify(e.payload));
     return Number(info.lastInsertRowid);
   }
+  /** Appends a row to the audit chain (audit-chain.ts): the head is read and moved in this transaction. */
   audit(a: AuditEntry, at: number): void {
-    this.s.insertAudit.run(at, a.actor, a.action, a.target, a.detail ? JSON.stringify(a.detail) : null);
+    const head = this.s.auditHead.get();
+    if (!head) throw new Error('the audit chain has no head (prepareDatabase creates it)');
+    const row = { id: head.last_id + 1, at, actor: a.actor, action: a.action, target: a.target, detail: a.detail ? JSON.stringify(a.detail) : null };
+    const hash = auditRowHash(head.last_hash, row);
+    this.s.insertAudit.run(row.id, at, row.actor, row.action, row.target, row.detail, head.last_hash, hash);
+    this.s.setAuditHead.run(row.id, hash);
   }
   applyDeltas(
     balances: ReadonlyMap<string, { account: AccountRef; cents: number }>,
