@@ -22,7 +22,7 @@ const workers = Number(arg('workers') ?? 64);
 const seconds = Number(arg('seconds') ?? 20);
 const warmup = Number(arg('warmup') ?? 2);
 const timeoutMs = 10_000;
-const creds = (JSON.parse(readFileSync(arg('credentials')!, 'utf8')) as { terminals: { terminalId: string; secret: string }[] }).terminals;
+const creds = (JSON.parse(readFileSync(arg('credentials')!, 'utf8')) as { terminals: { terminalId: string; apiSecret: string }[] }).terminals;
 if (creds.length < workers) throw new Error(`${workers} workers but only ${creds.length} terminals`);
 
 const tls = url.protocol === 'https:';
@@ -64,7 +64,7 @@ for (let i = 0; i < workers; i += 8) {
   const batch = creds.slice(i, Math.min(workers, i + 8));
   const got = await Promise.all(
     batch.map(async (c) => {
-      const r = await request('POST', '/v1/auth/token', { terminalId: c.terminalId, secret: c.secret }, {});
+      const r = await request('POST', '/v1/auth/token', { terminalId: c.terminalId, secret: c.apiSecret }, {});
       if (r.status !== 200) throw new Error(`token for ${c.terminalId}: ${r.status} ${r.body}`);
       return (JSON.parse(r.body) as { token: string }).token;
     }),

@@ -19,8 +19,8 @@ import { arg } from './lib/args.js';
 
 const file = arg('credentials');
 if (!file) throw new Error('--credentials <demo-credentials.json> is required');
-const creds = (JSON.parse(readFileSync(file, 'utf8')) as { terminals: { terminalId: string; counterId: string; secret: string }[] }).terminals;
-const byId = new Map<string, TerminalKey>(creds.map((t) => [t.terminalId, { terminalId: t.terminalId, counterId: t.counterId, tmk: Buffer.from(t.secret, 'hex') }]));
+const creds = (JSON.parse(readFileSync(file, 'utf8')) as { terminals: { terminalId: string; counterId: string; tmk: string }[] }).terminals;
+const byId = new Map<string, TerminalKey>(creds.map((t) => [t.terminalId, { terminalId: t.terminalId, counterId: t.counterId, tmk: Buffer.from(t.tmk, 'hex') }]));
 const keys = { get: async (id: string) => byId.get(id) } as unknown as TerminalKeys;
 
 const settlementDate = nextWorkingDay(romeDate(Date.now()));

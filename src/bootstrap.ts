@@ -5,7 +5,8 @@ import path from 'node:path';
 import { CATALOGUE } from '../fixtures/catalogue.js';
 import { CREDENTIALS_FILE, type DemoCredentials } from '../fixtures/credentials.js';
 import { generateNetwork } from '../fixtures/generator.js';
-import { KEY_COST, PASSWORD_COST, hashSecret, loadOrCreateKeyFile, sealTmk } from './auth/secrets.js';
+import { loadKeys } from './auth/keys.js';
+import { KEY_COST, PASSWORD_COST, hashSecret, newApiSecret, sealTmk } from './auth/secrets.js';
 import { systemClock, type Clock } from './clock.js';
 import type { Config } from './config.js';
 import { romeDate } from './domain/calendar.js';
@@ -27,12 +28,16 @@ export async function openStore(config: Pick<Config, 'dbFile' | 'database'>, clo
 }
 
 export async function openRuntime(config: Config, clock: Clock = systemClock): Promise<Runtime> {
-  const kek = config.kekHex ? Buffer.from(config.kekHex, 'hex') : loadOrCreateKeyFile(config.dataDir, 'kek.key');
-  const jwtKey = config.jwtSecret ? Buffer.from(config.jwtSecret) : loadOrCreateKeyFile(config.dataDir, 'jwt.key');
+  // Production: from the environment or secret files outside the data directory, or refused (docs/keys.md).
+  const { kek, jwtKey } = loadKeys(config);
   return { store: await openStore(config, clock), kek, jwtKey, clock };
 }
 
 export { CREDENTIALS_FILE, type DemoCredentials };
+
+export const DEMO_SEED_REFUSED =
+  'production mode (TSERVE_MODE=production) never seeds the demo network: its terminal keys and passwords would be written in clear. ' +
+  'For a demonstration, use TSERVE_MODE=demo on a data directory and database of its own';
 
 /**
  * (Re)creates the catalogue and the demo network, and demo users, and writes their
@@ -43,21 +48,23 @@ export { CREDENTIALS_FILE, type DemoCredentials };
  */
 export async function seedDemo(
   rt: Runtime,
-  config: Pick<Config, 'dataDir' | 'seed' | 'seedPositions'>,
+  config: Pick<Config, 'mode' | 'dataDir' | 'seed' | 'seedPositions'>,
   onProgress: (step: string) => void = () => undefined,
 ): Promise<{ file: string; credentials: DemoCredentials }> {
+  // The demo's keys and passwords are written in clear: never in a production deployment.
+  if (config.mode !== 'demo') throw new Error(DEMO_SEED_REFUSED);
   onProgress('generating the network');
   const generated = generateNetwork({ seed: config.seed, positions: config.seedPositions, today: romeDate(rt.clock()) });
   // Terminal keys are random, never derived from the seed: the generator is public, so
-  // seeded keys would let anyone sign on as a demo terminal. The credentials file is
-  // the only place they are written.
-  const network = { ...generated, terminals: generated.terminals.map((t) => ({ ...t, tmkHex: randomBytes(32).toString('hex') })) };
+  // seeded keys would let anyone sign on as a demo terminal. Each terminal gets a TMK and,
+  // apart from it, a JSON API secret; the credentials file is the only place they are written.
+  const network = { ...generated, terminals: generated.terminals.map((t) => ({ ...t, tmkHex: randomBytes(32).toString('hex'), apiSecret: newApiSecret() })) };
   onProgress(`sealing ${network.terminals.length} terminal keys`);
   const sealed = new Map<string, { tmkSealed: string; secretHash: string }>();
   await Promise.all(
     network.terminals.map(async (t) => {
       const tmk = Buffer.from(t.tmkHex, 'hex');
-      sealed.set(t.id, { tmkSealed: sealTmk(rt.kek, t.id, tmk), secretHash: await hashSecret(t.tmkHex, KEY_COST) });
+      sealed.set(t.id, { tmkSealed: sealTmk(rt.kek, t.id, tmk), secretHash: await hashSecret(t.apiSecret, KEY_COST) });
     }),
   );
   onProgress(`writing ${network.counters.length} counters and ${network.positions.length} debt positions`);
@@ -74,7 +81,7 @@ export async function seedDemo(
     await rt.store.addUser({ username: u.username, role: u.role, entityId: u.entityId, passwordHash: await hashSecret(u.password, PASSWORD_COST) });
   }
   const credentials: DemoCredentials = {
-    terminals: network.terminals.map((t) => ({ terminalId: t.id, counterId: t.counterId, secret: t.tmkHex })),
+    terminals: network.terminals.map((t) => ({ terminalId: t.id, counterId: t.counterId, tmk: t.tmkHex, apiSecret: t.apiSecret })),
     users,
   };
   const file = path.join(config.dataDir, CREDENTIALS_FILE);

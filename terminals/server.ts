@@ -4,7 +4,6 @@
 // check MAC and sign-on, call a use-case, encode.
 import net from 'node:net';
 import tls from 'node:tls';
-import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { addDays, nextWorkingDay, romeDate } from '../src/domain/calendar.js';
 import { systemClock, type Clock } from '../src/clock.js';
@@ -25,6 +24,7 @@ import {
   formatTlv,
   frame,
   getField,
+  instantOf,
   missingFields,
   monthDayOf,
   parseTlv,
@@ -40,17 +40,28 @@ import {
   type IsoMessage,
 } from './iso8583/index.js';
 import { deriveSignonKey, deriveWrapKey, newSessionKey, wrapSessionKey } from './keys.js';
+import { certifiedTerminal, isoTlsServerOptions, type IsoTlsFiles } from './tls.js';
+import { ConnectionCaps, type CapStats, type ConnectionHandle } from '../src/net/connection-caps.js';
 
 export interface IsoServerOptions {
   host: string;
   port: number;
-  tls: { cert: string; key: string } | null;
+  /** clientCa: mutual TLS, each connection speaking only for the terminal its certificate names (terminals/tls.ts). */
+  tls: IsoTlsFiles | null;
   idleTimeoutMs: number;
   /** Requests of one connection being processed at once; past it the socket is paused. */
   maxPendingPerConnection: number;
   sessionKeyTtlMs: number;
   /** The switch's clock: session-key lifetimes and the business day of a 0500. */
   clock: Clock;
+  /**
+   * Connection caps (src/net/connection-caps.ts): in all and per address, and for
+   * connections not signed on yet ("unsigned"), which are closed to make room for newer
+   * ones and never push out a signed-on one.
+   */
+  connections: { maxTotal: number; maxPerAddress: number; maxUnsigned: number; maxUnsignedPerAddress: number };
+  /** A connection that has not signed on this long after it was accepted is closed. */
+  signOnTimeoutMs: number;
 }
 
 export const DEFAULT_ISO_OPTIONS: IsoServerOptions = {
@@ -61,7 +72,12 @@ export const DEFAULT_ISO_OPTIONS: IsoServerOptions = {
   maxPendingPerConnection: 64,
   sessionKeyTtlMs: 24 * 3_600_000,
   clock: systemClock,
+  connections: { maxTotal: 4096, maxPerAddress: 512, maxUnsigned: 1024, maxUnsignedPerAddress: 32 },
+  signOnTimeoutMs: 10_000,
 };
+
+/** How far a sign-on's field 7 may be from the switch's clock (§1.5). */
+const SIGNON_SKEW_MS = 5 * 60_000;
 
 /** Fields a response echoes from its request (§1.5). */
 const ECHOED = [3, 4, 7, 11, 41, 42, 49, 70] as const;
@@ -107,6 +123,7 @@ export class IsoServer {
   private readonly sockets = new Set<net.Socket>();
   private readonly connections_ = new Map<net.Socket, { pending: number }>();
   private closing = false;
+  private caps: ConnectionCaps | null = null;
   readonly opts: IsoServerOptions;
   private readonly handlers: Record<string, Handler>;
 
@@ -131,12 +148,23 @@ export class IsoServer {
     return this.sockets.size;
   }
 
+  /** Open connections, refusals, evictions and sign-on timeouts, for /metrics. */
+  connectionStats(): CapStats | null {
+    return this.caps?.stats() ?? null;
+  }
+
   async listen(): Promise<number> {
-    const onConnection = (socket: net.Socket) => this.serve(socket);
+    const c = this.opts.connections;
+    const caps = new ConnectionCaps('iso', { maxTotal: c.maxTotal, maxPerAddress: c.maxPerAddress, maxEvictable: c.maxUnsigned, maxEvictablePerAddress: c.maxUnsignedPerAddress, probationMs: this.opts.signOnTimeoutMs });
+    this.caps = caps;
+    const onConnection = (socket: net.Socket) => this.serve(socket, caps.handle(socket));
     const t = this.opts.tls;
     this.server = t
-      ? tls.createServer({ cert: readFileSync(t.cert), key: readFileSync(t.key) }, onConnection)
+      ? tls.createServer(isoTlsServerOptions(t), onConnection)
       : net.createServer(onConnection);
+    // Caps first, on the raw TCP socket (before any TLS handshake): a refused one is
+    // destroyed unread (and serve() passes it by).
+    this.server.prependListener('connection', (socket: net.Socket) => void caps.admit(socket));
     await new Promise<void>((resolve, reject) => {
       this.server!.once('error', reject);
       this.server!.listen(this.opts.port, this.opts.host, () => resolve());
@@ -162,11 +190,13 @@ export class IsoServer {
     }, graceMs);
     await closed;
     clearTimeout(force);
+    this.caps?.close();
   }
 
   // ------------------------------------------------------------------ connection
 
-  private serve(socket: net.Socket): void {
+  private serve(socket: net.Socket, conn: ConnectionHandle): void {
+    if (socket.destroyed) return; // refused by a cap
     this.sockets.add(socket);
     const state = { pending: 0 };
     this.connections_.set(socket, state);
@@ -205,11 +235,13 @@ export class IsoServer {
         })
         .finally(done);
     };
+    // Mutual TLS: the one terminal this connection may speak for (undefined: any).
+    const certified = this.opts.tls?.clientCa ? certifiedTerminal(socket) : undefined;
     socket.on('data', (chunk: Buffer) => {
       if (stopping()) return;
       for (const item of decoder.push(chunk)) {
         if (stopping()) break;
-        answer(item instanceof FramingError ? this.refuseFrame(item.head) : this.handleFrame(item));
+        answer(item instanceof FramingError ? this.refuseFrame(item.head) : this.handleFrame(item, conn, certified));
       }
     });
     socket.on('error', () => socket.destroy());
@@ -224,8 +256,11 @@ export class IsoServer {
     return this.formatErrorResponse(head, 'the frame length is 0 or over 4096 bytes');
   }
 
-  /** Answers one frame: the packed response, or null to close the connection. */
-  async handleFrame(packed: Buffer): Promise<Buffer | null> {
+  /**
+   * Answers one frame: the packed response, or null to close the connection.
+   * `certified`: the terminal id of the connection's client certificate (mutual TLS).
+   */
+  async handleFrame(packed: Buffer, conn?: ConnectionHandle, certified?: string): Promise<Buffer | null> {
     let req: IsoMessage;
     try {
       req = decode(packed);
@@ -236,6 +271,11 @@ export class IsoServer {
     const spec = REQUESTS[req.mti];
     const terminalId = trimAns(req.fields.get(41) ?? '');
     const key = terminalId ? await this.keys.get(terminalId) : undefined;
+    // A certificate for one terminal never acts for another: 63, never processed.
+    if (key && certified !== undefined && certified !== terminalId) {
+      logger.warn('iso8583: message for another terminal on a client-certificate connection', { terminalId, certificate: certified });
+      return this.respond(req, { code: 'CERTIFICATE_MISMATCH' }, this.answerKey(req, key.tmk, terminalId));
+    }
     // Without a known terminal there is no key to answer with: hang up.
     if (!key || !spec) {
       // A request MTI this protocol does not define gets 12; anything else (a response
@@ -270,6 +310,10 @@ export class IsoServer {
         answer = { code: 'SYSTEM' };
       }
     }
+    // The connection has proved its terminal's key (a sign-on answered 00, or a request
+    // MACed with a live session key, from a terminal that reconnects per message): no
+    // sign-on timeout for it any more, and no junk connection can push it out.
+    if (isSignOn ? answer.code === null : macKey === session) conn?.trust();
     // The sign-on answer is MACed with K_signon; every other with the session key of the request.
     return this.respond(req, answer, macKey);
   }
@@ -282,6 +326,22 @@ export class IsoServer {
       return null;
     }
     return s.key;
+  }
+
+  /**
+   * A sign-on's field 7 (UTC MMDDhhmmss) as an instant, its year the one nearest the
+   * switch's clock (1231235959 received at 0101000100 is 100 s old); undefined when it
+   * is more than SIGNON_SKEW_MS from that clock.
+   */
+  private signOnInstant(req: IsoMessage): number | undefined {
+    const now = this.opts.clock();
+    const at = instantOf(getField(req, 7)!, now);
+    return at !== undefined && Math.abs(at - now) <= SIGNON_SKEW_MS ? at : undefined;
+  }
+
+  /** Ends a terminal's session (its TMK was rotated): it must sign on again. */
+  endSession(terminalId: string): void {
+    this.sessions.delete(terminalId);
   }
 
   private answerKey(req: IsoMessage, tmk: Buffer, terminalId: string): Buffer {
@@ -330,7 +390,11 @@ export class IsoServer {
   private async networkManagement(req: IsoMessage, t: TerminalContext & { tmk: Buffer }): Promise<Answer> {
     switch (req.fields.get(70)) {
       case NETWORK_MANAGEMENT.signOn: {
+        // Freshness (§1.5): a replayed or off-clock sign-on is answered 63 and changes nothing.
+        const transmittedAt = this.signOnInstant(req);
+        if (transmittedAt === undefined) return { code: 'STALE_SIGNON' };
         await this.payments.checkTerminalAllowed(t);
+        if (!(await this.payments.acceptSignOn(t, transmittedAt, Number(req.fields.get(11))))) return { code: 'STALE_SIGNON' };
         const key = newSessionKey();
         const wrapped = wrapSessionKey(deriveWrapKey(t.tmk), t.terminalId, key);
         this.sessions.set(t.terminalId, { key, expiresAt: this.opts.clock() + this.opts.sessionKeyTtlMs });

@@ -2,7 +2,8 @@
 export type Role = 'terminal' | 'entity' | 'finance' | 'admin';
 
 export type Principal =
-  | { role: 'terminal'; terminalId: string; counterId: string }
+  // secretVersion: the fingerprint of the API secret the token was issued under (tokens.ts `sv`).
+  | { role: 'terminal'; terminalId: string; counterId: string; secretVersion?: string }
   | { role: 'entity'; username: string; entityId: string }
   | { role: 'finance'; username: string }
   | { role: 'admin'; username: string };

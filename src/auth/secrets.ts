@@ -1,6 +1,6 @@
 // Hashing of passwords and client secrets (scrypt), and encryption of terminal
 // master keys at rest (AES-256-GCM under the switch's key-encryption key).
-import { createCipheriv, createDecipheriv, randomBytes, scrypt, timingSafeEqual } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHash, randomBytes, scrypt, timingSafeEqual } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 
@@ -19,6 +19,33 @@ function scryptAsync(secret: string, salt: Buffer, cost: Cost): Promise<Buffer> 
       err ? reject(err) : resolve(key),
     ),
   );
+}
+
+/**
+ * A terminal's JSON API secret (terminal-protocol.md §2): 32 random bytes in base64url,
+ * 43 characters. Never the TMK nor derived from it, and never mistaken for one (a TMK is
+ * 64 hex characters).
+ */
+export const API_SECRET_PATTERN = /^[A-Za-z0-9_-]{43}$/;
+
+export function newApiSecret(): string {
+  return randomBytes(32).toString('base64url');
+}
+
+/**
+ * The secret_hash of a terminal without an API secret: one provisioned before API
+ * secrets were apart from the TMK (its old hash, of the TMK, is erased at upgrade) until
+ * an admin issues one. verifySecret never accepts anything against it.
+ */
+export const NO_API_SECRET = '';
+
+/**
+ * A short fingerprint of a terminal's API secret hash, carried in its tokens (`sv`): a
+ * token issued before the secret was rotated no longer matches and is refused. The hash's
+ * salt is random, so each issued secret has its own fingerprint.
+ */
+export function secretVersion(secretHash: string): string {
+  return createHash('sha256').update(secretHash).digest('base64url').slice(0, 12);
 }
 
 /** `scrypt$N$r$p$salt$hash`, salt and hash in base64. */

@@ -11,7 +11,7 @@ const ISSUER = 'tserve';
 const CLOCK_SKEW_SECONDS = 30;
 
 const Claims = z.discriminatedUnion('role', [
-  z.object({ role: z.literal('terminal'), sub: z.string(), counterId: z.string() }),
+  z.object({ role: z.literal('terminal'), sub: z.string(), counterId: z.string(), sv: z.string().optional() }),
   z.object({ role: z.literal('entity'), sub: z.string(), entityId: z.string() }),
   z.object({ role: z.literal('finance'), sub: z.string() }),
   z.object({ role: z.literal('admin'), sub: z.string() }),
@@ -37,7 +37,7 @@ export class TokenService {
   issue(p: Principal): { token: string; expiresIn: number } {
     const claims =
       p.role === 'terminal'
-        ? { role: p.role, counterId: p.counterId }
+        ? { role: p.role, counterId: p.counterId, ...(p.secretVersion === undefined ? {} : { sv: p.secretVersion }) }
         : p.role === 'entity'
           ? { role: p.role, entityId: p.entityId }
           : { role: p.role };
@@ -69,7 +69,7 @@ export class TokenService {
     if (iat > Math.floor(Date.now() / 1000) + CLOCK_SKEW_SECONDS) return { ok: false, error: 'invalid' };
     const principal: Principal =
       c.role === 'terminal'
-        ? { role: 'terminal', terminalId: c.sub, counterId: c.counterId }
+        ? { role: 'terminal', terminalId: c.sub, counterId: c.counterId, ...(c.sv === undefined ? {} : { secretVersion: c.sv }) }
         : c.role === 'entity'
           ? { role: 'entity', username: c.sub, entityId: c.entityId }
           : { role: c.role, username: c.sub };

@@ -1,4 +1,4 @@
-// Admin API: provision terminals (the TMK is shown once), block and unblock them,
+// Admin API: provision terminals (TMK and API secret shown once), rotate either, block and unblock them,
 // suspend counters, change credit limits. Thin: decode, authorise, call
 // src/payments/admin.ts (which audits every change), encode.
 import { Router, type Request, type Response } from 'express';
@@ -66,13 +66,31 @@ export function adminApi(ctx: AppContext, network: NetworkAdmin): Router {
   });
 
   documented({
-    method: 'post', path: '/v1/admin/terminals', summary: 'Provision a terminal; the answer carries its TMK, shown this once',
+    method: 'post', path: '/v1/admin/terminals', summary: 'Provision a terminal; the answer carries its TMK and its API secret, shown this once',
     roles: ['admin'], body: S.ProvisionTerminal, response: S.ProvisionedTerminal, status: 201,
   });
   r.post('/v1/admin/terminals', ...admin, async (req, res) => {
     const body = S.ProvisionTerminal.parse(req.body);
     const t = await network.provisionTerminal(body, actor(req));
-    res.status(201).set('Cache-Control', 'no-store').json({ terminalId: t.terminalId, counterId: t.counterId, tmk: t.tmkHex });
+    res.status(201).set('Cache-Control', 'no-store').json({ terminalId: t.terminalId, counterId: t.counterId, tmk: t.tmkHex, apiSecret: t.apiSecret });
+  });
+
+  documented({
+    method: 'post', path: '/v1/admin/terminals/:id/tmk', summary: "Rotate a terminal's TMK: the new one is shown this once; its ISO session ends",
+    roles: ['admin'], response: S.RotatedTmk,
+  });
+  r.post('/v1/admin/terminals/:id/tmk', ...admin, async (req, res) => {
+    const t = await network.rotateTmk(id(req), actor(req));
+    res.set('Cache-Control', 'no-store').json({ terminalId: t.terminalId, tmk: t.tmkHex });
+  });
+
+  documented({
+    method: 'post', path: '/v1/admin/terminals/:id/api-secret', summary: "Rotate a terminal's JSON API secret: the new one is shown this once; the old one and its tokens stop working",
+    roles: ['admin'], response: S.RotatedApiSecret,
+  });
+  r.post('/v1/admin/terminals/:id/api-secret', ...admin, async (req, res) => {
+    const t = await network.rotateApiSecret(id(req), actor(req));
+    res.set('Cache-Control', 'no-store').json({ terminalId: t.terminalId, apiSecret: t.apiSecret });
   });
 
   const terminalStatus = (status: 'active' | 'blocked') => async (req: Request, res: Response) => {

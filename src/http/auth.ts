@@ -1,7 +1,9 @@
 // Bearer-token authentication and role checks for every route.
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import type { Principal, Role } from '../auth/principal.js';
+import { NO_API_SECRET, secretVersion } from '../auth/secrets.js';
 import type { TokenService } from '../auth/tokens.js';
+import type { Store } from '../store/types.js';
 import { sendProblem } from './problem.js';
 
 declare module 'express-serve-static-core' {
@@ -26,6 +28,24 @@ export function authenticate(tokens: TokenService): RequestHandler {
     }
     req.principal = v.principal;
     next();
+  };
+}
+
+/**
+ * A terminal's token holds only while the API secret it was issued under is the
+ * terminal's current one (its fingerprint, `sv`): rotating the secret refuses the tokens
+ * already out, on every instance (the terminal row is re-read after a change). Other
+ * principals pass.
+ */
+export function currentTerminalSecret(store: Pick<Store, 'getTerminal'>): RequestHandler {
+  return (req, res, next) => {
+    const p = req.principal;
+    if (!p || p.role !== 'terminal') return next();
+    store.getTerminal(p.terminalId).then((t) => {
+      if (t && t.secretHash !== NO_API_SECRET && secretVersion(t.secretHash) === p.secretVersion) return next();
+      res.set('WWW-Authenticate', 'Bearer realm="tserve", error="invalid_token"');
+      sendProblem(res, 'UNAUTHORIZED', "the token was issued under an API secret that is no longer the terminal's: get a new token");
+    }, next);
   };
 }
 

@@ -1,12 +1,18 @@
 // Request and response schemas of the JSON API. They validate every input and are
 // the source of /openapi.json.
 import { z } from 'zod';
+import { API_SECRET_PATTERN } from '../auth/secrets.js';
 
 import { cents, isoDate, positiveCents, text } from '../payments/inputs.js';
 
+const TMK_SHAPE = /^[0-9a-fA-F]{64}$/;
 export const TokenRequest = z.strictObject({
   terminalId: text().min(1).max(8),
-  secret: z.string().regex(/^[0-9a-fA-F]{64}$/, 'the TMK as 64 hex characters'),
+  // A TMK's shape (64 hex) passes here only to be answered 401 with a hint: it never opens the JSON API.
+  secret: z
+    .string()
+    .refine((v) => API_SECRET_PATTERN.test(v) || TMK_SHAPE.test(v), "the terminal's API secret: 43 base64url characters")
+    .describe("the terminal's JSON API secret (43 base64url characters), issued at provisioning beside its TMK and apart from it; a TMK is refused (401)"),
 });
 export const LoginRequest = z.strictObject({
   username: text().min(1).max(64),
@@ -123,7 +129,16 @@ export const ProvisionTerminal = z.strictObject({
 export const ProvisionedTerminal = z.object({
   terminalId: z.string(),
   counterId: z.string(),
-  tmk: z.string().describe('the terminal master key in hex; shown once, never again'),
+  tmk: z.string().describe('the terminal master key in hex (ISO 8583); shown once, never again'),
+  apiSecret: z.string().describe('the JSON API secret for POST /v1/auth/token (base64url); shown once, never again'),
+});
+export const RotatedTmk = z.object({
+  terminalId: z.string(),
+  tmk: z.string().describe('the new terminal master key in hex; shown once, never again. The old one stops working at once'),
+});
+export const RotatedApiSecret = z.object({
+  terminalId: z.string(),
+  apiSecret: z.string().describe('the new JSON API secret; shown once, never again. The old one and its tokens stop working at once'),
 });
 export const CreditLimitInput = z.strictObject({ creditLimit: cents });
 export const CounterOut = z.object({

@@ -1,9 +1,10 @@
 // The network's administration (admin API): counters (suspend, reactivate, credit
-// limit) and terminals (provision with a fresh TMK shown once, block, unblock). Every
+// limit) and terminals (provision with a fresh TMK and API secret shown once, rotate
+// either, block, unblock). Every
 // change goes to the store with an audit entry naming its actor; src/http/admin-api.ts
 // decodes, authorises, calls one method here and encodes.
 import { randomBytes } from 'node:crypto';
-import { KEY_COST, hashSecret, sealTmk } from '../auth/secrets.js';
+import { KEY_COST, hashSecret, newApiSecret, sealTmk } from '../auth/secrets.js';
 import type { Counter, Store, Terminal } from '../store/types.js';
 import { PaymentError } from './errors.js';
 
@@ -21,6 +22,8 @@ export interface ProvisionedTerminal {
   counterId: string;
   /** The terminal master key in hex: returned this once, stored only sealed under the KEK. */
   tmkHex: string;
+  /** The JSON API secret (base64url): returned this once, stored only as a slow hash. */
+  apiSecret: string;
 }
 
 export class NetworkAdmin {
@@ -71,18 +74,45 @@ export class NetworkAdmin {
     return this.store.listTerminals(counterId);
   }
 
-  /** A new terminal of a counter, with a fresh TMK (sealed for the store, hashed as its JSON secret). */
+  /**
+   * A new terminal of a counter, with a fresh TMK (sealed for the store) and a JSON API
+   * secret of its own (hashed), both random and unrelated: the API secret opens no ISO key.
+   */
   async provisionTerminal(input: { counterId: string; terminalId?: string }, actor: string): Promise<ProvisionedTerminal> {
     const counter = await this.counter(input.counterId);
     const terminalId = input.terminalId ?? (await this.store.nextTerminalId());
     if (await this.store.getTerminal(terminalId)) throw new PaymentError('CONFLICT', `terminal ${terminalId} exists`);
     const tmk = randomBytes(32);
-    const tmkHex = tmk.toString('hex');
+    const apiSecret = newApiSecret();
     await this.store.insertTerminal(
-      { id: terminalId, counterId: counter.id, tmkSealed: sealTmk(this.kek, terminalId, tmk), secretHash: await hashSecret(tmkHex, KEY_COST) },
+      { id: terminalId, counterId: counter.id, tmkSealed: sealTmk(this.kek, terminalId, tmk), secretHash: await hashSecret(apiSecret, KEY_COST) },
       { actor, action: 'terminal.provision', target: terminalId, detail: { counterId: counter.id } },
     );
-    return { terminalId, counterId: counter.id, tmkHex };
+    return { terminalId, counterId: counter.id, tmkHex: tmk.toString('hex'), apiSecret };
+  }
+
+  /**
+   * A new TMK for a terminal (returned this once, sealed under the KEK); audited as
+   * terminal.rotate_tmk. The terminal's ISO session ends on every instance: it signs on
+   * again with the new TMK, and a sign-on under the old one is answered 63.
+   */
+  async rotateTmk(id: string, actor: string): Promise<{ terminalId: string; tmkHex: string }> {
+    const tmk = randomBytes(32);
+    const ok = await this.store.rotateTerminalKey(id, { tmkSealed: sealTmk(this.kek, id, tmk) }, { actor, action: 'terminal.rotate_tmk', target: id });
+    if (!ok) throw new PaymentError('NOT_FOUND', `no terminal ${id}`);
+    return { terminalId: id, tmkHex: tmk.toString('hex') };
+  }
+
+  /**
+   * A new JSON API secret for a terminal (returned this once, kept as a slow hash);
+   * audited as terminal.rotate_secret. The old secret stops working at once, and so do
+   * the tokens issued under it (they carry its fingerprint).
+   */
+  async rotateApiSecret(id: string, actor: string): Promise<{ terminalId: string; apiSecret: string }> {
+    const apiSecret = newApiSecret();
+    const ok = await this.store.rotateTerminalKey(id, { secretHash: await hashSecret(apiSecret, KEY_COST) }, { actor, action: 'terminal.rotate_secret', target: id });
+    if (!ok) throw new PaymentError('NOT_FOUND', `no terminal ${id}`);
+    return { terminalId: id, apiSecret };
   }
 
   /** Block or unblock a terminal; audited as terminal.block or terminal.unblock. */

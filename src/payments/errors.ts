@@ -32,6 +32,8 @@ export const ERROR_CODES = {
   NOT_SIGNED_ON: { iso: '58', http: 403, title: 'Terminal not signed on' },
   UNAUTHORIZED: { iso: '63', http: 401, title: 'Missing, invalid or expired credentials' },
   BAD_MAC: { iso: '63', http: 401, title: 'Bad MAC' },
+  CERTIFICATE_MISMATCH: { iso: '63', http: 403, title: "The connection's client certificate names another terminal" },
+  STALE_SIGNON: { iso: '63', http: 401, title: 'Sign-on not fresh: field 7 off the clock, or not later than the last sign-on' },
   NOTICE_ALREADY_PAID: { iso: '80', http: 409, title: 'Notice already paid' },
   PAYMENT_IN_PROGRESS: { iso: '81', http: 409, title: 'Payment of this notice in progress elsewhere' },
   NOTICE_CANCELLED: { iso: '82', http: 409, title: 'Notice cancelled' },

@@ -17,7 +17,7 @@ import { toReceipt, type PaymentReceipt } from '../ledger/views.js';
 
 export { toReceipt, type PaymentReceipt };
 import { logger } from '../log.js';
-import type { CatalogueSnapshot, Channel, Counter, OptionView, Payment, Service, Store } from '../store/types.js';
+import type { CatalogueSnapshot, Channel, Counter, Entity, OptionView, Payment, Service, Store } from '../store/types.js';
 import { PaymentError, type ErrorCode } from './errors.js';
 import type { ReceiptData } from './receipt.js';
 
@@ -194,6 +194,10 @@ export class Payments {
 
   service(code: string): Service | undefined {
     return this.catalogue.services.get(code);
+  }
+
+  get entities(): Entity[] {
+    return [...this.catalogue.entities.values()];
   }
 
   entity(id: string) {
@@ -439,6 +443,14 @@ export class Payments {
     const [terminal, counter] = await Promise.all([this.store.getTerminal(t.terminalId), this.store.getCounter(t.counterId)]);
     if (!terminal || terminal.status !== 'active') fail('TERMINAL_BLOCKED', 'the terminal is blocked');
     if (!counter || counter.status !== 'active') fail('TERMINAL_BLOCKED', 'the terminal belongs to a suspended counter');
+  }
+
+  /**
+   * Sign-on freshness (terminal-protocol.md §1.5): takes (field 7, field 11) as the
+   * terminal's last accepted sign-on if it is later than the one kept; false for a replay.
+   */
+  acceptSignOn(t: TerminalContext, transmittedAtMs: number, stan: number): Promise<boolean> {
+    return this.store.acceptSignOn(t.terminalId, transmittedAtMs, stan);
   }
 
   /** Records a terminal's sign-on or sign-off in the event log. */

@@ -9,6 +9,8 @@
 // holds at every COMMIT. A copy that fails part-way leaves a partial database: drop it,
 // create it again and run the copy again.
 import Database from 'better-sqlite3';
+import { existsSync } from 'node:fs';
+import { prepareDatabase } from './sqlite/connection.js';
 import { checkInvariants } from './invariants.js';
 import type { InvariantReport } from './types.js';
 import { migrate } from './postgres/migrate.js';
@@ -24,7 +26,7 @@ const BEFORE_PAYMENTS = [
   'entities', 'circuit_fees', 'services', 'fee_schedules', 'counters', 'terminals', 'users', 'debt_positions', 'payment_options', 'ledger_accounts',
 ] as const;
 const AFTER_PAYMENTS = [
-  'ledger_balances', 'window_movements', 'window_totals', 'idempotency_records', 'reversal_advices', 'settlement_windows', 'events', 'audit_log',
+  'ledger_balances', 'window_movements', 'window_totals', 'idempotency_records', 'reversal_advices', 'settlement_windows', 'events', 'audit_log', 'position_imports',
 ] as const;
 /** Sequences of the tables whose ids are copied as they are. */
 const SEQUENCES: [table: string, column: string][] = [
@@ -42,7 +44,7 @@ const COMPARED: Record<string, string[]> = {
   idempotency_records: ['status'],
   events: ['seq'],
   debt_positions: [], entities: [], services: [], fee_schedules: [], circuit_fees: [], terminals: [], users: [], ledger_accounts: [],
-  reversal_advices: [], settlement_windows: [], audit_log: [],
+  reversal_advices: [], settlement_windows: [], audit_log: [], position_imports: [],
 };
 
 export interface CopyProgress {
@@ -64,6 +66,10 @@ interface PgColumn {
 }
 
 export async function copySqliteToPostgres(file: string, url: string, progress: CopyProgress = () => undefined): Promise<CopyReport> {
+  if (!existsSync(file)) throw new Error(`no database file ${file}`);
+  // The file is brought to this release's schema first (columns added since, a TMK's
+  // hash erased from secret_hash), so that nothing older is copied as current.
+  prepareDatabase(file);
   const src = new Database(file, { readonly: true, fileMustExist: true });
   const pool = openPool(url, 2);
   try {

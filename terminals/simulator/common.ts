@@ -5,15 +5,16 @@ import path from 'node:path';
 import { CATALOGUE } from '../../fixtures/catalogue.js';
 import { POSITION_MIX } from '../../fixtures/generator.js';
 import type { EntityFixture, ServiceFixture } from '../../src/domain/model.js';
-import { CREDENTIALS_FILE, type DemoCredentials } from '../../fixtures/credentials.js';
+import { CREDENTIALS_FILE, isOlderCredentials, type DemoCredentials } from '../../fixtures/credentials.js';
 import { codiceFiscaleCheckChar } from '../../src/domain/fiscal-code.js';
-import type { TerminalCredentials } from './client.js';
+import type { TerminalCredentials, TlsClientOptions } from './client.js';
 
 /** Where to reach the switch's ISO 8583 listener. */
 export interface Target {
   host: string;
   port: number;
-  tls?: boolean;
+  /** true: TLS checked against the system's CAs; or the CA (and client certificate) to use. */
+  tls?: boolean | TlsClientOptions;
 }
 
 /** `<TSERVE_DATA_DIR or ./data>/demo-credentials.json`, as written by the seeding. */
@@ -33,12 +34,18 @@ export function loadTerminalCredentials(file: string): TerminalCredentials[] {
     });
   }
   const parsed = JSON.parse(text) as Partial<DemoCredentials>;
+  if (isOlderCredentials(parsed)) {
+    throw new Error(
+      `credentials file ${file} is from an older release (one "secret" per terminal, the TMK, which was also the API secret); ` +
+        'reseed the demo network (`tserve seed --force`, or delete the data directory) to get a TMK and an API secret per terminal',
+    );
+  }
   if (!Array.isArray(parsed.terminals)) throw new Error(`credentials file ${file}: no "terminals" list`);
   return parsed.terminals.map((t, i) => {
-    if (typeof t.terminalId !== 'string' || typeof t.counterId !== 'string' || !/^[0-9a-fA-F]{64}$/.test(String(t.secret))) {
-      throw new Error(`credentials file ${file}: terminal #${i + 1} needs terminalId, counterId and a 64-hex-digit secret`);
+    if (typeof t.terminalId !== 'string' || typeof t.counterId !== 'string' || !/^[0-9a-fA-F]{64}$/.test(String(t.tmk))) {
+      throw new Error(`credentials file ${file}: terminal #${i + 1} needs terminalId, counterId and a 64-hex-digit tmk`);
     }
-    return { terminalId: t.terminalId, counterId: t.counterId, tmk: Buffer.from(t.secret, 'hex') };
+    return { terminalId: t.terminalId, counterId: t.counterId, tmk: Buffer.from(t.tmk, 'hex') };
   });
 }
 

@@ -21,7 +21,7 @@ describe('SIGKILL in the middle of load', () => {
     const first = await startProcess(dataDir);
     running.push(first);
     const terminals = demoTerminals(dataDir).slice(0, 30);
-    const tokens = await Promise.all(terminals.map((t) => terminalToken(first.url, t.terminalId, t.secret)));
+    const tokens = await Promise.all(terminals.map((t) => terminalToken(first.url, t.terminalId, t.apiSecret)));
 
     const approved = new Map<string, string>(); // idempotency key → paymentId
     const unknown = new Map<string, { terminal: number; fiscalCode: string }>(); // answer lost
@@ -55,7 +55,7 @@ describe('SIGKILL in the middle of load', () => {
     // ---- restart on the same data: every approved payment is there, once
     const second = await startProcess(dataDir);
     running.push(second);
-    const tokens2 = await Promise.all(terminals.map((t) => terminalToken(second.url, t.terminalId, t.secret)));
+    const tokens2 = await Promise.all(terminals.map((t) => terminalToken(second.url, t.terminalId, t.apiSecret)));
     for (const [key, paymentId] of approved) {
       const res = await fetch(`${second.url}/v1/payments/${paymentId}`, { headers: { authorization: `Bearer ${tokens2[Number(key.split('-')[1])]}` } });
       expect(res.status, key).toBe(200);

@@ -41,10 +41,13 @@ export async function storeChildEnv(dataDir: string, extra: Record<string, strin
   return childEnv(dataDir, { ...(await storeEnv(dataDir)), ...extra });
 }
 
-/** Starts src/main.ts and resolves once it prints the line with its URL. */
-export async function startProcess(dataDir: string, extra: Record<string, string> = {}): Promise<ServerProcess> {
+/** Starts src/main.ts and resolves once it prints the line with its URL; `fdLimit`: its open-files limit (ulimit -n). */
+export async function startProcess(dataDir: string, extra: Record<string, string> = {}, opts: { fdLimit?: number } = {}): Promise<ServerProcess> {
   const env = await storeChildEnv(dataDir, extra);
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const argv = [process.execPath, '--import', 'tsx', 'src/main.ts'];
+  const child = opts.fdLimit
+    ? spawn('/bin/sh', ['-c', `ulimit -n ${opts.fdLimit} && exec "$@"`, 'sh', ...argv], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] })
+    : spawn(argv[0]!, argv.slice(1), { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
   child.stdout!.setEncoding('utf8');
@@ -132,6 +135,6 @@ export function fiscalCodeFor(prefix12: string, i: number): string {
 }
 
 /** The demo credentials a first start wrote into the data directory. */
-export function demoTerminals(dataDir: string): { terminalId: string; secret: string }[] {
-  return (JSON.parse(readFileSync(path.join(dataDir, 'demo-credentials.json'), 'utf8')) as { terminals: { terminalId: string; secret: string }[] }).terminals;
+export function demoTerminals(dataDir: string): { terminalId: string; apiSecret: string }[] {
+  return (JSON.parse(readFileSync(path.join(dataDir, 'demo-credentials.json'), 'utf8')) as { terminals: { terminalId: string; apiSecret: string }[] }).terminals;
 }

@@ -52,8 +52,8 @@ function api(server: Server, token?: string) {
   };
 }
 
-async function terminalToken(server: Server, terminal: { terminalId: string; secret: string }): Promise<string> {
-  const res = await api(server).post('/v1/auth/token', { terminalId: terminal.terminalId, secret: terminal.secret });
+async function terminalToken(server: Server, terminal: { terminalId: string; apiSecret: string }): Promise<string> {
+  const res = await api(server).post('/v1/auth/token', { terminalId: terminal.terminalId, secret: terminal.apiSecret });
   const body = await json(res);
   expect(res.status, JSON.stringify(body)).toBe(200);
   expect(typeof body.token).toBe('string');
@@ -84,13 +84,16 @@ describe('the tserve process', () => {
     const credentialsFile = seeded![1]!.trim();
     expect(path.dirname(credentialsFile)).toBe(dataDir);
     const credentials = JSON.parse(readFileSync(credentialsFile, 'utf8')) as {
-      terminals: { terminalId: string; counterId: string; secret: string }[];
+      terminals: { terminalId: string; counterId: string; tmk: string; apiSecret: string }[];
     };
     const terminal = credentials.terminals[0]!;
-    expect(terminal.secret).toMatch(/^[0-9a-f]{64}$/);
+    expect(terminal.tmk).toMatch(/^[0-9a-f]{64}$/);
+    expect(terminal.apiSecret).toMatch(/^[A-Za-z0-9_-]{43}$/);
 
     const wrong = await api(first).post('/v1/auth/token', { terminalId: terminal.terminalId, secret: '0'.repeat(64) });
     expect(wrong.status).toBe(401);
+    // The TMK is no JSON API secret (issue 12, finding 2).
+    expect((await api(first).post('/v1/auth/token', { terminalId: terminal.terminalId, secret: terminal.tmk })).status).toBe(401);
 
     let token = await terminalToken(first, terminal);
     let t = api(first, token);

@@ -20,7 +20,7 @@ describe('SIGTERM under load', () => {
     const first = await startProcess(dataDir);
     running.push(first);
     const terminals = demoTerminals(dataDir).slice(0, 20);
-    const tokens = await Promise.all(terminals.map((t) => terminalToken(first.url, t.terminalId, t.secret)));
+    const tokens = await Promise.all(terminals.map((t) => terminalToken(first.url, t.terminalId, t.apiSecret)));
 
     const results = new Map<string, { terminal: number; cf: string; outcome: Awaited<ReturnType<typeof payCertificate>> }>();
     let stop = false;
@@ -48,7 +48,7 @@ describe('SIGTERM under load', () => {
     // ---- restart: every 201 is there; requests refused at the door are booked once on retry
     const second = await startProcess(dataDir);
     running.push(second);
-    const tokens2 = await Promise.all(terminals.map((t) => terminalToken(second.url, t.terminalId, t.secret)));
+    const tokens2 = await Promise.all(terminals.map((t) => terminalToken(second.url, t.terminalId, t.apiSecret)));
     for (const [key, r] of ok) {
       const id = (r.outcome as { body: Record<string, unknown> }).body.paymentId as string;
       const res = await fetch(`${second.url}/v1/payments/${id}`, { headers: { authorization: `Bearer ${tokens2[r.terminal]}` } });

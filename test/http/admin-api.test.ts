@@ -16,7 +16,7 @@ afterAll(async () => {
 });
 
 const tAuth = (id: string) => bearer(c.h.terminalToken(id));
-const secretOf = (id: string) => c.h.credentials.terminals.find((t) => t.terminalId === id)!.secret;
+const secretOf = (id: string) => c.h.credentials.terminals.find((t) => t.terminalId === id)!.apiSecret;
 
 async function payTari(auth: Record<string, string>, given?: OptionRow) {
   const o = given ?? (await c.notices.tari());
@@ -126,7 +126,7 @@ describe('credit limit', () => {
 });
 
 describe('terminals: provision', () => {
-  it('201 with a 64-hex TMK shown once; the list never shows it; the terminal can log in and pay', async () => {
+  it('201 with a 64-hex TMK and a separate API secret shown once; the list never shows them; the terminal logs in with the API secret and pays', async () => {
     const counterId = counterOf(c.h, pool.take());
     const res = await c.api().post('/v1/admin/terminals').set(admin).send({ counterId });
     expect(res.status, res.text).toBe(201);
@@ -134,6 +134,9 @@ describe('terminals: provision', () => {
     expect(res.body.counterId).toBe(counterId);
     expect(res.body.terminalId).toMatch(/^[A-Z0-9]{1,8}$/);
     expect(res.body.tmk).toMatch(/^[0-9a-f]{64}$/);
+    expect(res.body.apiSecret).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    expect(res.body.apiSecret).not.toContain(res.body.tmk.slice(0, 16));
+    const created = res;
     const { terminalId, tmk } = res.body as { terminalId: string; tmk: string };
     expect(c.h.credentials.terminals.some((t) => t.terminalId === terminalId)).toBe(false);
 
@@ -142,6 +145,7 @@ describe('terminals: provision', () => {
     expect(list.text).not.toContain(tmk);
     expect(list.text.toLowerCase()).not.toContain(tmk.toUpperCase().toLowerCase());
     expect(list.text).not.toMatch(/secret|tmk|scrypt/i);
+    expect(list.text).not.toContain(res.body.apiSecret);
     expect(list.body.find((t: { id: string }) => t.id === terminalId)).toMatchObject({ counterId, status: 'active' });
     const one = await c.api().get(`/v1/admin/counters/${counterId}`).set(admin);
     expect(one.text).not.toContain(tmk);
@@ -149,7 +153,9 @@ describe('terminals: provision', () => {
     expect(byCounter.body.every((t: { counterId: string }) => t.counterId === counterId)).toBe(true);
     expect(byCounter.body.map((t: { id: string }) => t.id)).toContain(terminalId);
 
-    const tok = await c.api().post('/v1/auth/token').send({ terminalId, secret: tmk });
+    // The TMK is the ISO 8583 key only; the JSON API takes the API secret issued beside it.
+    expectProblem(await c.api().post('/v1/auth/token').send({ terminalId, secret: tmk }), 401, 'UNAUTHORIZED');
+    const tok = await c.api().post('/v1/auth/token').send({ terminalId, secret: created.body.apiSecret });
     expect(tok.status, tok.text).toBe(200);
     const paid = await payTari(bearer(tok.body.token as string));
     expect(paid.status, paid.text).toBe(201);
@@ -165,7 +171,8 @@ describe('terminals: provision', () => {
     expect(b.status).toBe(201);
     expect(a.body.terminalId).not.toBe(b.body.terminalId);
     expect(a.body.tmk).not.toBe(b.body.tmk);
-    expectProblem(await c.api().post('/v1/auth/token').send({ terminalId: a.body.terminalId, secret: b.body.tmk }), 401, 'UNAUTHORIZED');
+    expect(a.body.apiSecret).not.toBe(b.body.apiSecret);
+    expectProblem(await c.api().post('/v1/auth/token').send({ terminalId: a.body.terminalId, secret: b.body.apiSecret }), 401, 'UNAUTHORIZED');
   });
 
   it('a chosen terminal id: 201, then 409 CONFLICT for the same id; bad ids → 400; unknown counter → 404', async () => {

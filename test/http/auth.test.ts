@@ -3,11 +3,14 @@
 // wrong key) and role checks.
 import jwt from 'jsonwebtoken';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { secretVersion } from '../../src/auth/secrets.js';
 import { bearer, expectProblem, idemKey, pluck, setup, type Ctx } from './support.js';
 
 let c: Ctx;
+let t1Version = '';
 beforeAll(async () => {
   c = await setup();
+  t1Version = secretVersion((await c.h.rt.store.getTerminal('T0001'))!.secretHash);
 });
 afterAll(async () => {
   await c?.close();
@@ -19,7 +22,7 @@ const now = () => Math.floor(Date.now() / 1000);
 function secretOf(terminalId: string): string {
   const t = c.h.credentials.terminals.find((x) => x.terminalId === terminalId);
   if (!t) throw new Error(terminalId);
-  return t.secret;
+  return t.apiSecret;
 }
 function passwordOf(username: string): string {
   const u = c.h.credentials.users.find((x) => x.username === username);
@@ -27,7 +30,8 @@ function passwordOf(username: string): string {
   return u.password;
 }
 
-const terminalClaims = () => ({ role: 'terminal', counterId: 'C0001' });
+// sv: the fingerprint of T0001's API secret, as a token from /v1/auth/token carries it.
+const terminalClaims = () => ({ role: 'terminal', counterId: 'C0001', sv: t1Version });
 
 describe('POST /v1/auth/token', () => {
   it('issues a pinned-algorithm JWT for the right secret, living at most 15 minutes', async () => {
@@ -51,9 +55,11 @@ describe('POST /v1/auth/token', () => {
     expect(Array.isArray(svc.body)).toBe(true);
   });
 
-  it('accepts the secret in upper-case hex', async () => {
-    const res = await c.api().post('/v1/auth/token').send({ terminalId: 'T0002', secret: secretOf('T0002').toUpperCase() });
-    expect(res.status).toBe(200);
+  it('takes the API secret exactly as issued (base64url is case-sensitive)', async () => {
+    const secret = secretOf('T0002');
+    const changed = secret.replace(/[a-z]/, (ch) => ch.toUpperCase());
+    expect(changed).not.toBe(secret);
+    expectProblem(await c.api().post('/v1/auth/token').send({ terminalId: 'T0002', secret: changed }), 401, 'UNAUTHORIZED');
   });
 
   it('refuses a wrong secret with 401 UNAUTHORIZED', async () => {
@@ -66,7 +72,7 @@ describe('POST /v1/auth/token', () => {
     expectProblem(res, 401, 'UNAUTHORIZED');
   });
 
-  it('refuses a secret that is not 64 hex characters with 400 FORMAT', async () => {
+  it('refuses a secret that is not 43 base64url characters with 400 FORMAT', async () => {
     const res = await c.api().post('/v1/auth/token').send({ terminalId: 'T0001', secret: 'abc' });
     expectProblem(res, 400, 'FORMAT');
   });
@@ -216,7 +222,8 @@ describe('bearer tokens on protected routes', () => {
   it('a terminal token naming a counter the terminal does not belong to cannot verify or pay', async () => {
     // Signed with the real key (as if leaked claims were altered by the issuer): the switch
     // must still check the terminal's counter against its records.
-    const token = jwt.sign({ role: 'terminal', counterId: 'C0002' }, c.h.rt.jwtKey, { algorithm: 'HS256', issuer: 'tserve', subject: 'T0001', expiresIn: 600 });
+    const sv = secretVersion((await c.h.rt.store.getTerminal('T0001'))!.secretHash);
+    const token = jwt.sign({ role: 'terminal', counterId: 'C0002', sv }, c.h.rt.jwtKey, { algorithm: 'HS256', issuer: 'tserve', subject: 'T0001', expiresIn: 600 });
     const res = await protectedCall(bearer(token));
     expectProblem(res, 403, 'FORBIDDEN');
   });

@@ -226,7 +226,7 @@ describe('rate limits → 429 RATE_LIMITED', () => {
   });
 
   it('token requests beyond the auth limit → 429 problem+json', async () => {
-    const secret = r.h.credentials.terminals[0]!.secret;
+    const secret = r.h.credentials.terminals[0]!.apiSecret;
     const statuses: number[] = [];
     let last: Awaited<ReturnType<ReturnType<Ctx['api']>['post']>> | undefined;
     for (let i = 0; i < 4; i++) {

@@ -64,7 +64,7 @@ export async function setup(opts: { positions?: number; iso?: Partial<IsoServerO
     creds(terminalId) {
       const c = h.credentials.terminals.find((t) => t.terminalId === terminalId);
       if (!c) throw new Error(`no demo terminal ${terminalId}`);
-      return { terminalId: c.terminalId, counterId: c.counterId, tmk: Buffer.from(c.secret, 'hex') };
+      return { terminalId: c.terminalId, counterId: c.counterId, tmk: Buffer.from(c.tmk, 'hex') };
     },
     async terminal(terminalId) {
       const t = new IsoTerminal(ctx.creds(terminalId ?? ctx.takeTerminalId()), { host: '127.0.0.1', port, timeoutMs: ANSWER_TIMEOUT_MS, clock: h.rt.clock });

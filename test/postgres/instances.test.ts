@@ -21,7 +21,7 @@ let url = '';
 let shared: Record<string, string> = {};
 let a: ServerProcess;
 let b: ServerProcess;
-let terminals: { terminalId: string; secret: string }[] = [];
+let terminals: { terminalId: string; apiSecret: string }[] = [];
 
 async function sql<R extends object>(text: string, params: unknown[] = []): Promise<R[]> {
   const c = new pg.Client({ connectionString: url });
@@ -50,7 +50,7 @@ afterAll(async () => {
 });
 
 async function token(instance: ServerProcess, i: number): Promise<string> {
-  return terminalToken(instance.url, terminals[i]!.terminalId, terminals[i]!.secret);
+  return terminalToken(instance.url, terminals[i]!.terminalId, terminals[i]!.apiSecret);
 }
 
 async function financeToken(instance: ServerProcess, username = 'finance'): Promise<string> {

@@ -129,14 +129,14 @@ export async function login(sw: Switch, username: string): Promise<string> {
   return body.token;
 }
 
-/** A token the way a terminal gets one: POST /v1/auth/token with its TMK. */
+/** A token the way a terminal gets one: POST /v1/auth/token with its API secret. */
 export async function terminalLogin(sw: Switch, terminalId: string): Promise<string> {
   const t = sw.credentials.terminals.find((x) => x.terminalId === terminalId);
   if (!t) throw new Error(`no demo terminal ${terminalId}`);
   const res = await fetch(`${sw.url}/v1/auth/token`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ terminalId, secret: t.secret }),
+    body: JSON.stringify({ terminalId, secret: t.apiSecret }),
   });
   const body = (await res.json()) as { token: string };
   if (res.status !== 200) throw new Error(`token ${terminalId}: ${res.status} ${JSON.stringify(body)}`);
@@ -195,7 +195,7 @@ export async function isoTerminal(sw: Switch, terminalId: string): Promise<IsoTe
   const c = sw.credentials.terminals.find((t) => t.terminalId === terminalId);
   if (!c) throw new Error(`no demo terminal ${terminalId}`);
   const t = new IsoTerminal(
-    { terminalId, counterId: c.counterId, tmk: Buffer.from(c.secret, 'hex') },
+    { terminalId, counterId: c.counterId, tmk: Buffer.from(c.tmk, 'hex') },
     { host: '127.0.0.1', port: sw.server.isoPort, timeoutMs: 20_000, clock: testClock },
   );
   await t.connect();
