@@ -18,6 +18,7 @@ import { Metrics } from './metrics.js';
 import { TerminalKeys } from './auth/terminal-keys.js';
 import { projectFile } from './paths.js';
 import { plaintextListenerWarnings } from './plaintext-listeners.js';
+import { plaintextListenerWarnings } from './plaintext-listeners.js';
 import { demoLeftovers, demoWarning } from './auth/keys.js';
 import { checkKekAtStart } from './auth/kek-rotation.js';
 import { capHttpServer, fileDescriptorLimit } from './net/connection-caps.js';
@@ -123,6 +124,7 @@ export async function startServer(config: Config, opts: ServerOptions = {}): Pro
   const isoPort = await iso.listen();
   const nightly = config.settlementSchedule ? scheduleSettlement(rt.store, { cutoff: config.settlementCutoff, operator: config.operator, clock }) : null;
   logger.info('tserve listening', { url, isoPort, dataDir: config.dataDir });
+  for (const w of plaintextListenerWarnings(config)) logger.warn(w.message, { listener: w.listener, host: w.host });
   for (const w of plaintextListenerWarnings(config)) logger.warn(w.message, { listener: w.listener, host: w.host });
   const running = { iso, stream };
   return {

@@ -1,6 +1,8 @@
 // `tserve watch`: the live stream in a terminal, for an operator. Reconnects and
 // resumes from the last sequence seen when the server asks it to (slow consumer,
 // shutdown, expired token) or the connection drops.
+import http from 'node:http';
+import https from 'node:https';
 import { WebSocket } from 'ws';
 import { maskFiscalCode } from '../domain/fiscal-code.js';
 import { formatEuro } from '../domain/money.js';
@@ -13,6 +15,41 @@ export interface WatchOptions {
   filters: Record<string, string | undefined>;
   json: boolean;
   out?: (line: string) => void;
+  /** The CA (PEM) that signed the switch's certificate, for https:// URLs; default: the system's CAs. Checks are never off. */
+  ca?: Buffer;
+}
+
+/**
+ * POSTs JSON and reads the JSON answer (a login): node's http(s) rather than fetch, so
+ * that the switch's certificate can be checked against a CA of its own (--ca).
+ */
+export function postJson(url: string, body: unknown, ca?: Buffer): Promise<{ status: number; body: Record<string, unknown> }> {
+  const data = JSON.stringify(body);
+  const target = new URL(url);
+  const client = target.protocol === 'https:' ? https : http;
+  return new Promise((resolve, reject) => {
+    const req = client.request(
+      target,
+      { method: 'POST', headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(data) }, ...(ca ? { ca } : {}) },
+      (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => (text += chunk));
+        res.on('end', () => {
+          let parsed: Record<string, unknown>;
+          try {
+            parsed = JSON.parse(text) as Record<string, unknown>;
+          } catch {
+            parsed = { detail: text.slice(0, 200) };
+          }
+          resolve({ status: res.statusCode ?? 0, body: parsed });
+        });
+        res.on('error', reject);
+      },
+    );
+    req.on('error', reject);
+    req.end(data);
+  });
 }
 
 interface WireEvent {
@@ -49,7 +86,7 @@ export async function watch(opts: WatchOptions): Promise<number> {
     const wsUrl = `${opts.url.replace(/^http/, 'ws')}/v1/stream?${q}`;
     let opened = false;
     const code = await new Promise<number>((resolve) => {
-      const ws = new WebSocket(wsUrl, ['tserve.v1'], { headers: { authorization: `Bearer ${token}` } });
+      const ws = new WebSocket(wsUrl, ['tserve.v1'], { headers: { authorization: `Bearer ${token}` }, ...(opts.ca ? { ca: opts.ca } : {}) });
       ws.on('open', () => (opened = true));
       ws.on('unexpected-response', (_req, res) => {
         let body = '';

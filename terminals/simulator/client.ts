@@ -73,6 +73,17 @@ function identificationTlv(id: Identification): string {
   return formatTlv(entries);
 }
 
+/**
+ * TLS towards the switch, with certificate checks always on: the CA that signed the
+ * switch's certificate (default: the system's CAs), and the terminal's own certificate
+ * and key where the switch requires client certificates (mutual TLS, docs/tls.md).
+ */
+export interface TlsClientOptions {
+  ca?: Buffer;
+  cert?: Buffer;
+  key?: Buffer;
+}
+
 /** A sent request, kept so a retransmission can repeat it byte for byte. */
 export interface Sent {
   mti: string;
@@ -92,7 +103,8 @@ export class IsoTerminal {
     private readonly opts: {
       host: string;
       port: number;
-      tls?: boolean;
+      /** true: TLS checked against the system's CAs. */
+      tls?: boolean | TlsClientOptions;
       timeoutMs?: number;
       firstStan?: number;
       /** The terminal's own clock (fields 7, 12, 13); the wall clock by default. */
@@ -117,9 +129,10 @@ export class IsoTerminal {
 
   async connect(): Promise<void> {
     const { host, port } = this.opts;
-    const socket = this.opts.tls
-      ? tls.connect({ host, port, rejectUnauthorized: false })
-      : net.connect({ host, port });
+    const t = this.opts.tls === true ? {} : this.opts.tls || null;
+    // A host name is also the name the switch's certificate must carry (SNI too); an IP
+    // address is checked against the certificate's IP entries.
+    const socket = t ? tls.connect({ host, port, ...t, ...(net.isIP(host) ? {} : { servername: host }) }) : net.connect({ host, port });
     socket.setNoDelay(true);
     await new Promise<void>((resolve, reject) => {
       socket.once(this.opts.tls ? 'secureConnect' : 'connect', () => resolve());

@@ -1,6 +1,8 @@
 // `tserve terminal ...`: the simulator's commands, added to the CLI by src/cli.ts.
 import { Command, InvalidArgumentError, Option } from 'commander';
+import { readFileSync } from 'node:fs';
 import { defaultCredentialsFile } from './common.js';
+import type { TlsClientOptions } from './client.js';
 
 const wholeNumber = (name: string) => (v: string) => {
   if (!/^\d+$/.test(v)) throw new InvalidArgumentError(`${name} must be a non-negative integer`);
@@ -11,6 +13,9 @@ interface Common {
   host: string;
   port?: number;
   tls?: boolean;
+  ca?: string;
+  cert?: string;
+  key?: string;
   credentials?: string;
   timeout?: number;
 }
@@ -19,7 +24,10 @@ function common(cmd: Command): Command {
   return cmd
     .option('--host <host>', 'the switch', '127.0.0.1')
     .option('--port <port>', 'ISO 8583 port (default: TSERVE_ISO_PORT, 8583)', wholeNumber('port'))
-    .option('--tls', 'TLS on the ISO 8583 connection')
+    .option('--tls', "TLS on the ISO 8583 connection, the switch's certificate checked against the system's CAs")
+    .option('--ca <file>', "TLS, the switch's certificate checked against this CA (PEM) instead")
+    .option('--cert <file>', "TLS with this client certificate (PEM; its subject CN the terminal id), where the switch requires one")
+    .option('--key <file>', "the client certificate's private key (PEM)")
     .option('--credentials <file>', 'demo credentials (default: <TSERVE_DATA_DIR or ./data>/demo-credentials.json)');
 }
 
@@ -44,6 +52,21 @@ interface IdOptions extends Common {
   qr?: string;
 }
 
+/** TLS from --tls, --ca, --cert and --key (any of them turns TLS on); certificate checks are never turned off. */
+function tlsOptions(o: Common): TlsClientOptions | false {
+  if (Boolean(o.cert) !== Boolean(o.key)) throw new InvalidArgumentError('--cert and --key go together');
+  if (!o.tls && !o.ca && !o.cert) return false;
+  const read = (option: string, file: string | undefined) => {
+    if (file === undefined) return undefined;
+    try {
+      return readFileSync(file);
+    } catch (err) {
+      throw new InvalidArgumentError(`${option} ${file}: ${(err as Error).message}`);
+    }
+  };
+  return { ca: read('--ca', o.ca), cert: read('--cert', o.cert), key: read('--key', o.key) };
+}
+
 /** Adds `terminal pay|inquiry|reverse|load`; `config` is read when a command runs. */
 /** What the simulator takes of the switch's configuration: where its ISO port is, and the demo seed. */
 export interface SimulatorConfig {
@@ -60,7 +83,7 @@ export function addTerminalCommands(program: Command, config: () => SimulatorCon
     return {
       host: o.host,
       port: o.port ?? c.iso.port,
-      tls: Boolean(o.tls),
+      tls: tlsOptions(o),
       credentialsFile: o.credentials ?? defaultCredentialsFile(),
       seed: c.seed,
     };

@@ -97,6 +97,11 @@ async function guarded(out: (l: string) => void, fn: () => Promise<number>): Pro
     return await fn();
   } catch (err) {
     const msg = err instanceof Error ? err.message : String(err);
+    // A certificate that does not verify (self-signed, unknown CA, wrong name, expired).
+    if (/CERT|SIGNATURE|ERR_TLS|ERR_SSL/.test((err as { code?: string }).code ?? '')) {
+      out(`the switch's certificate does not verify: ${msg} (give the CA that signed it with --ca)`);
+      return EXIT_NO_ANSWER;
+    }
     if (/ECONNREFUSED|connection closed|no answer|not connected|ECONNRESET|ETIMEDOUT/.test(msg)) {
       out(`no answer from the switch: ${msg}`);
       return EXIT_NO_ANSWER;
