@@ -9,4 +9,4 @@ UPDATE terminals SET secret_hash = '';
 
 -- The last accepted sign-on (field 7 as epoch ms, field 11): a 0800/001 not later than
 -- it is a replay, answered 63 (compare-and-set per terminal, across instances).
-ALTER TABLE terminals ADD COLUMN signon_at bigint, ADD COLUMN signon_stan integer;
+ALTER TABLE terminals ADD COLUMN IF NOT EXISTS signon_at bigint, ADD COLUMN IF NOT EXISTS signon_stan integer;
