@@ -18,7 +18,6 @@ import { Metrics } from './metrics.js';
 import { TerminalKeys } from './auth/terminal-keys.js';
 import { projectFile } from './paths.js';
 import { plaintextListenerWarnings } from './plaintext-listeners.js';
-import { plaintextListenerWarnings } from './plaintext-listeners.js';
 import { demoLeftovers, demoWarning } from './auth/keys.js';
 import { checkKekAtStart } from './auth/kek-rotation.js';
 import { capHttpServer, fileDescriptorLimit } from './net/connection-caps.js';
@@ -35,6 +34,10 @@ export interface RunningServer {
 export function version(): string {
   return (JSON.parse(readFileSync(projectFile('package.json'), 'utf8')) as { version: string }).version;
 }
+
+const EMPTY_IN_PRODUCTION =
+  'empty database: production mode seeds nothing (the demo network would bring its keys and passwords in clear); ' +
+  'the network (catalogue, entities, counters, terminals) must be provisioned before the switch can start (docs/keys.md)';
 
 export interface ServerOptions {
   /** The switch's clock (tests inject one); the wall clock by default. */
@@ -58,7 +61,9 @@ export async function startServer(config: Config, opts: ServerOptions = {}): Pro
       const { file } = await seedDemo(rt, config, (step) => logger.info(`seed: ${step}`));
       console.log(`tserve: demo network seeded; terminal and user credentials written to ${file}`);
     } else if (config.mode === 'production') {
-      logger.warn('empty database: production mode seeds nothing; the network (catalogue, counters, terminals) must be provisioned', { dataDir: config.dataDir });
+      // Nothing can be booked without a catalogue, and there is no loader of a real one yet.
+      await rt.store.close();
+      throw new Error(EMPTY_IN_PRODUCTION);
     }
   }
   const stale = await rt.store.deleteStaleDrafts();
@@ -109,22 +114,10 @@ export async function startServer(config: Config, opts: ServerOptions = {}): Pro
   });
   const port = (server.address() as AddressInfo).port;
   const url = `${tls ? 'https' : 'http'}://${config.http.host === '0.0.0.0' ? '127.0.0.1' : config.http.host}:${port}`;
-  const terminalKeys = new TerminalKeys(rt.store, rt.kek);
-  const isoServer = new IsoServer(payments, terminalKeys, { ...config.iso, clock });
-  iso = isoServer;
-  // A TMK rotated (on any instance: the event log reaches each) ends the terminal's ISO
-  // session and drops its cached key here.
-  rt.store.onCommit((events) => {
-    for (const e of events) {
-      if (e.type !== 'terminal.key_rotated' || e.payload.key !== 'tmk' || !e.terminalId) continue;
-      terminalKeys.forget(e.terminalId);
-      isoServer.endSession(e.terminalId);
-    }
-  });
+  iso = new IsoServer(payments, new TerminalKeys(rt.store, rt.kek), { ...config.iso, clock });
   const isoPort = await iso.listen();
   const nightly = config.settlementSchedule ? scheduleSettlement(rt.store, { cutoff: config.settlementCutoff, operator: config.operator, clock }) : null;
   logger.info('tserve listening', { url, isoPort, dataDir: config.dataDir });
-  for (const w of plaintextListenerWarnings(config)) logger.warn(w.message, { listener: w.listener, host: w.host });
   for (const w of plaintextListenerWarnings(config)) logger.warn(w.message, { listener: w.listener, host: w.host });
   const running = { iso, stream };
   return {

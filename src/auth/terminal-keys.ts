@@ -16,10 +16,25 @@ export class TerminalKeys {
   /** Bumped by forget(): a read that began before it does not cache what it read. */
   private generation = 0;
 
+  private readonly forgetListeners: ((terminalId: string) => void)[] = [];
+
   constructor(
     private readonly store: Store,
     private readonly kek: Buffer,
-  ) {}
+  ) {
+    // A TMK rotated on any instance (the event log reaches each one) is forgotten here,
+    // and the ISO server ends the terminal's session (onForget).
+    store.onCommit((events) => {
+      for (const e of events) {
+        if (e.type === 'terminal.key_rotated' && e.payload.key === 'tmk' && e.terminalId) this.forget(e.terminalId);
+      }
+    });
+  }
+
+  /** Called with a terminal id whenever its key is dropped. */
+  onForget(listener: (terminalId: string) => void): void {
+    this.forgetListeners.push(listener);
+  }
 
   /** The terminal's key and counter, or undefined for an unknown terminal. */
   async get(terminalId: string): Promise<TerminalKey | undefined> {
@@ -54,5 +69,6 @@ export class TerminalKeys {
   forget(terminalId: string): void {
     this.generation++;
     this.cache.delete(terminalId);
+    for (const l of this.forgetListeners) l(terminalId);
   }
 }

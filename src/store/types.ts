@@ -151,7 +151,12 @@ export interface Store {
 
   // users
   addUser(u: { username: string; role: 'entity' | 'finance' | 'admin'; entityId: string | null; passwordHash: string }): Promise<void>;
-  getUser(username: string): Promise<{ username: string; role: 'entity' | 'finance' | 'admin'; entityId: string | null; passwordHash: string } | undefined>;
+  getUser(username: string): Promise<{ username: string; role: 'entity' | 'finance' | 'admin'; entityId: string | null; passwordHash: string; disabled: boolean } | undefined>;
+  /**
+   * Disables (no login, tokens refused, open streams closed) or enables a user, with its
+   * audit entry and a user.disabled / user.enabled event; false when there is no such user.
+   */
+  setUserDisabled(username: string, disabled: boolean, audit: AuditEntry): Promise<boolean>;
 
   // login throttling (src/auth/login-throttle.ts): consecutive failures per account, kept
   // in the database so that they hold across restarts and instances

@@ -563,6 +563,17 @@ export class PgStore implements Store {
     }).finally(() => this.counters.delete(id));
   }
 
+  async setUserDisabled(username: string, disabled: boolean, audit: AuditEntry): Promise<boolean> {
+    const at = this.clock();
+    return this.tx(async ({ c, emit, audit: log }) => {
+      if ((await c.query('UPDATE users SET disabled = $1 WHERE username = $2', [disabled ? 1 : 0, username])).rowCount !== 1) return false;
+      log(audit, at);
+      // The event reaches every instance's stream, which closes the user's streams.
+      emit({ type: disabled ? 'user.disabled' : 'user.enabled', at, terminalId: null, counterId: null, entityId: null, serviceCode: null, payload: { username } });
+      return true;
+    });
+  }
+
   async setCreditLimit(id: string, cents: number, audit: AuditEntry): Promise<boolean> {
     const at = this.clock();
     return this.tx(async ({ c, audit: log, invalidate }) => {

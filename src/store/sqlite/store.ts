@@ -392,6 +392,10 @@ export class SqliteStore implements Store {
     return this.written(this.thread.call('setCounterStatus', id, status, audit, this.clock())).finally(() => this.counters.delete(id));
   }
 
+  async setUserDisabled(username: string, disabled: boolean, audit: AuditEntry): Promise<boolean> {
+    return this.written(this.thread.call('setUserDisabled', username, disabled, audit, this.clock()));
+  }
+
   async setCreditLimit(id: string, cents: number, audit: AuditEntry): Promise<boolean> {
     return this.written(this.thread.call('setCreditLimit', id, cents, audit, this.clock())).finally(() => this.counters.delete(id));
   }

@@ -196,6 +196,15 @@ export class SqliteWriteSide {
     });
   }
 
+  setUserDisabled(username: string, disabled: boolean, audit: AuditEntry, at: number): Written<boolean> {
+    return this.tx(() => {
+      if (this.w.prepare('UPDATE users SET disabled = ? WHERE username = ?').run(disabled ? 1 : 0, username).changes !== 1) return false;
+      this.audit(audit, at);
+      this.emit({ type: disabled ? 'user.disabled' : 'user.enabled', at, terminalId: null, counterId: null, entityId: null, serviceCode: null, payload: { username } });
+      return true;
+    });
+  }
+
   setCreditLimit(id: string, cents: number, audit: AuditEntry, at: number): Written<boolean> {
     return this.tx(() => {
       if (this.w.prepare('UPDATE counters SET credit_limit_cents = ? WHERE id = ?').run(cents, id).changes !== 1) return false;
