@@ -21,7 +21,7 @@ const file = arg('credentials');
 if (!file) throw new Error('--credentials <demo-credentials.json> is required');
 const creds = (JSON.parse(readFileSync(file, 'utf8')) as { terminals: { terminalId: string; counterId: string; tmk: string }[] }).terminals;
 const byId = new Map<string, TerminalKey>(creds.map((t) => [t.terminalId, { terminalId: t.terminalId, counterId: t.counterId, tmk: Buffer.from(t.tmk, 'hex') }]));
-const keys = { get: async (id: string) => byId.get(id) } as unknown as TerminalKeys;
+const keys = { get: async (id: string) => byId.get(id), onForget: () => undefined } as unknown as TerminalKeys;
 
 const settlementDate = nextWorkingDay(romeDate(Date.now()));
 const compactDate = settlementDate.replaceAll('-', '');

@@ -133,6 +133,8 @@ export class IsoServer {
     opts: Partial<IsoServerOptions> = {},
   ) {
     this.opts = { ...DEFAULT_ISO_OPTIONS, ...opts };
+    // A rotated TMK ends the terminal's session: it signs on again under the new one.
+    keys.onForget((terminalId) => this.endSession(terminalId));
     this.handlers = {
       '0800': (req, t) => this.networkManagement(req, t),
       '0100': (req, t) => this.inquiry(req, t),

@@ -172,10 +172,10 @@ export class SqliteWriteSide {
   acceptSignOn(id: string, transmittedAtMs: number, stan: number): Written<boolean> {
     const changes = this.w
       .prepare(
-        `UPDATE terminals SET signon_at = ?1, signon_stan = ?2
-         WHERE id = ?3 AND (signon_at IS NULL OR signon_at < ?1 OR (signon_at = ?1 AND signon_stan < ?2))`,
+        `UPDATE terminals SET signon_at = @at, signon_stan = @stan
+         WHERE id = @id AND (signon_at IS NULL OR signon_at < @at OR (signon_at = @at AND signon_stan < @stan))`,
       )
-      .run(transmittedAtMs, stan, id).changes;
+      .run({ at: transmittedAtMs, stan, id }).changes;
     return { value: changes === 1, events: [] };
   }
 
