@@ -43,8 +43,10 @@ END $$;
 
 ALTER TABLE audit_log ALTER COLUMN prev_hash SET NOT NULL, ALTER COLUMN hash SET NOT NULL;
 
--- Chains a new row: after the head, with an id above the head's (an explicit id, as
--- `tserve copy` gives, is kept when it is; the sequence's otherwise).
+-- Chains a new row: after the head, numbered head + 1 (no sequence: ids follow the chain
+-- without gaps, whatever order instances wait for the lock in); an explicit id above the
+-- head's, as `tserve copy` gives, is kept.
+ALTER TABLE audit_log ALTER COLUMN id DROP DEFAULT;
 CREATE FUNCTION audit_log_chain() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
   head audit_chain%ROWTYPE;
