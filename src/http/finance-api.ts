@@ -119,24 +119,24 @@ export function financeApi(ctx: AppContext, finance: Finance): Router {
   r.get('/v1/settlements/:date/entities/:entityId', ...readers, async (req, res) => {
     const { format } = S.FormatQuery.parse(req.query);
     const date = dateParam(req);
-    send(res, await finance.entityStatement(date, String(req.params.entityId), pickFormat(req, ['json', 'csv', 'pdf'], format), scopeOf(req)));
+    await send(res, await finance.entityStatement(date, String(req.params.entityId), pickFormat(req, ['json', 'csv', 'pdf'], format), scopeOf(req)));
   });
 
   documented({ method: 'get', path: '/v1/settlements/:date/counters/:counterId', summary: "A counter's statement: JSON, CSV or PDF", roles: ['finance', 'admin'] });
   r.get('/v1/settlements/:date/counters/:counterId', ...staff, async (req, res) => {
     const { format } = S.FormatQuery.parse(req.query);
     const date = dateParam(req);
-    send(res, await finance.counterStatement(date, String(req.params.counterId), pickFormat(req, ['json', 'csv', 'pdf'], format)));
+    await send(res, await finance.counterStatement(date, String(req.params.counterId), pickFormat(req, ['json', 'csv', 'pdf'], format)));
   });
 
   documented({ method: 'get', path: '/v1/settlements/:date/entities.csv', summary: 'Every entity: one row per service and a TOTAL row (cents)', roles: ['finance', 'admin'], responseType: 'text/csv' });
   r.get('/v1/settlements/:date/entities.csv', ...staff, async (req, res) => {
-    send(res, await finance.summaryCsv(dateParam(req), 'entities'));
+    await send(res, await finance.summaryCsv(dateParam(req), 'entities'));
   });
 
   documented({ method: 'get', path: '/v1/settlements/:date/counters.csv', summary: 'Every counter: collected, commission, owed (cents)', roles: ['finance', 'admin'], responseType: 'text/csv' });
   r.get('/v1/settlements/:date/counters.csv', ...staff, async (req, res) => {
-    send(res, await finance.summaryCsv(dateParam(req), 'counters'));
+    await send(res, await finance.summaryCsv(dateParam(req), 'counters'));
   });
 
   documented({
@@ -156,18 +156,18 @@ export function financeApi(ctx: AppContext, finance: Finance): Router {
 
   documented({ method: 'get', path: '/v1/settlements/:date/report.pdf', summary: 'The finance office report: totals, every entity, every counter (A4 landscape)', roles: ['finance', 'admin'], responseType: 'application/pdf' });
   r.get('/v1/settlements/:date/report.pdf', ...staff, async (req, res) => {
-    send(res, await finance.report(dateParam(req)));
+    await send(res, await finance.report(dateParam(req)));
   });
 
   // ------------------------------------------------------------------ SEPA
 
   documented({ method: 'get', path: '/v1/settlements/:date/sepa/pain.001.xml', summary: 'Credit transfers (pain.001.001.09) of an approved window; marks it exported', roles: ['finance'], responseType: 'application/xml' });
   r.get('/v1/settlements/:date/sepa/pain.001.xml', ...financeOnly, async (req, res) => {
-    send(res, await finance.sepaFile(dateParam(req), 'pain.001'));
+    await send(res, await finance.sepaFile(dateParam(req), 'pain.001'));
   });
   documented({ method: 'get', path: '/v1/settlements/:date/sepa/pain.008.xml', summary: 'Direct debits from counters (pain.008.001.08, CORE, RCUR) of an approved window; marks it exported', roles: ['finance'], responseType: 'application/xml' });
   r.get('/v1/settlements/:date/sepa/pain.008.xml', ...financeOnly, async (req, res) => {
-    send(res, await finance.sepaFile(dateParam(req), 'pain.008'));
+    await send(res, await finance.sepaFile(dateParam(req), 'pain.008'));
   });
 
   // ------------------------------------------------------------------ adjustments
@@ -188,7 +188,7 @@ export function financeApi(ctx: AppContext, finance: Finance): Router {
   r.get('/v1/rebilling/:month', ...readers, async (req, res) => {
     const q = S.RebillingQuery.parse(req.query);
     const month = monthParam(req);
-    send(res, await finance.rebilling(month, q.entityId, pickFormat(req, ['json', 'csv'], q.format), scopeOf(req)));
+    await send(res, await finance.rebilling(month, q.entityId, pickFormat(req, ['json', 'csv'], q.format), scopeOf(req)));
   });
 
   documented({ method: 'get', path: '/v1/rebilling/:month/lines', summary: 'The rebilled payments of the month, one line each (cursor pagination; JSON or CSV)', roles: ['entity', 'finance', 'admin'] });
@@ -197,13 +197,13 @@ export function financeApi(ctx: AppContext, finance: Finance): Router {
     const month = monthParam(req);
     const { document, nextCursor } = await finance.rebillingLines(month, q, pickFormat(req, ['json', 'csv'], q.format), scopeOf(req));
     if (nextCursor) res.set('X-Next-Cursor', nextCursor);
-    send(res, document);
+    await send(res, document);
   });
 
   documented({ method: 'get', path: '/v1/rebilling/:month/invoice.xml', summary: "The month's invoice of circuit fees to the entity (FatturaPA 1.2.2, FPA12), once the month is over", roles: ['entity', 'finance', 'admin'], responseType: 'application/xml' });
   r.get('/v1/rebilling/:month/invoice.xml', ...readers, async (req, res) => {
     const q = S.RebillingQuery.omit({ format: true }).parse(req.query);
-    send(res, await finance.invoice(monthParam(req), q.entityId, scopeOf(req)));
+    await send(res, await finance.invoice(monthParam(req), q.entityId, scopeOf(req)));
   });
 
   return r;
