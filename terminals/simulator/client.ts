@@ -226,7 +226,14 @@ export class IsoTerminal {
   }
 
   async signOn(): Promise<Response> {
-    const { response } = await this.request('0800', { ...this.base(), 70: NETWORK_MANAGEMENT.signOn });
+    let { response } = await this.request('0800', { ...this.base(), 70: NETWORK_MANAGEMENT.signOn });
+    if (response.code === '63' && response.tlv.get(TAGS.error) === 'STALE_SIGNON') {
+      // This terminal signed on earlier in the same second with a higher STAN (another
+      // run of the simulator: its STAN counter is not kept between runs). §1.5 wants a
+      // later (field 7, field 11): stamp the next second, at most 1 s ahead, once.
+      const nextSecond = (Math.floor(this.now() / 1000) + 1) * 1000;
+      ({ response } = await this.request('0800', { ...this.base(), 7: transmissionTime(nextSecond), 70: NETWORK_MANAGEMENT.signOn }));
+    }
     const sk = response.tlv.get(TAGS.sessionKey);
     if (response.code === '00' && sk && response.macOk) {
       this.sessionKey = unwrapSessionKey(deriveWrapKey(this.creds.tmk), this.creds.terminalId, sk);
