@@ -20,7 +20,7 @@ import { projectFile } from './paths.js';
 import { plaintextListenerWarnings } from './plaintext-listeners.js';
 import { demoLeftovers, demoWarning } from './auth/keys.js';
 import { checkKekAtStart } from './auth/kek-rotation.js';
-import { capHttpServer, fileDescriptorLimit } from './net/connection-caps.js';
+import { capHttpServer, fileDescriptorLimit, type CapStats } from './net/connection-caps.js';
 
 export interface RunningServer {
   url: string;
@@ -28,6 +28,8 @@ export interface RunningServer {
   isoPort: number;
   stream: StreamServer;
   port: number;
+  /** The listeners' connection caps: open, refused, evicted, timed out (src/net/connection-caps.ts). */
+  connectionStats(): { iso: CapStats | null; http: CapStats };
   close(): Promise<void>;
 }
 
@@ -125,6 +127,7 @@ export async function startServer(config: Config, opts: ServerOptions = {}): Pro
     port,
     isoPort,
     stream,
+    connectionStats: () => ({ iso: running.iso.connectionStats(), http: httpCaps.stats() }),
     async close() {
       // Stop accepting and reading; let requests in flight finish (their commits
       // included) and their answers go out; then close the store.

@@ -56,3 +56,12 @@ export async function flood(port: number, count: number, addresses: string[], co
 export function closedEvent(s: net.Socket): Promise<void> {
   return s.destroyed && s.closed ? Promise.resolve() : new Promise((resolve) => s.once('close', () => resolve()));
 }
+
+/**
+ * Polls `pred` (every 10 ms, up to 10 s): for what only the server's count tells, such
+ * as when it has taken in, or let go of, connections a client opened or closed.
+ */
+export async function until(pred: () => boolean, what: string): Promise<void> {
+  for (let i = 0; i < 1000 && !pred(); i++) await new Promise((r) => setTimeout(r, 10));
+  if (!pred()) throw new Error(`still not so after 10 s: ${what}`);
+}
