@@ -1,6 +1,6 @@
 // Wiring shared by the server and the CLI: keys, the store, and the demo network.
 import { randomBytes } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { CATALOGUE } from '../fixtures/catalogue.js';
 import { CREDENTIALS_FILE, type DemoCredentials } from '../fixtures/credentials.js';
@@ -85,6 +85,8 @@ export async function seedDemo(
     users,
   };
   const file = path.join(config.dataDir, CREDENTIALS_FILE);
+  // On PostgreSQL with keys from outside, nothing else has created the data directory.
+  mkdirSync(config.dataDir, { recursive: true });
   writeFileSync(file, JSON.stringify(credentials, null, 2) + '\n', { mode: 0o600 });
   return { file, credentials };
 }
