@@ -17,8 +17,17 @@ COPY terminals ./terminals
 COPY settlement ./settlement
 RUN npm run build && npm prune --omit=dev
 
+# Production mode by default (docs/keys.md): the KEK and the JWT signing key never live on
+# the /data volume. Give them as Docker secrets (compose `secrets:`, `docker service
+# create --secret`), each a file of `openssl rand -hex 32`, mode 0600, owned by the
+# image's user `node` (uid 1000), and name them:
+#   TSERVE_KEK_FILE=/run/secrets/tserve_kek  TSERVE_JWT_KEY_FILE=/run/secrets/tserve_jwt_key
+# Without them the switch refuses to start and says what to set. Production never seeds
+# the demo network. The demonstration instead, keys and demo credentials on the volume:
+#   docker run -e TSERVE_MODE=demo -p 8080:8080 -p 8583:8583 -v tserve-demo:/data tserve
 FROM node:20-bookworm-slim AS runtime
 ENV NODE_ENV=production \
+    TSERVE_MODE=production \
     TSERVE_DATA_DIR=/data \
     TSERVE_HTTP_PORT=8080
 WORKDIR /app
