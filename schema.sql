@@ -348,6 +348,7 @@ CREATE TABLE IF NOT EXISTS users (
   entity_id     TEXT REFERENCES entities (id),
   password_hash TEXT NOT NULL,
   created_at    INTEGER NOT NULL,
+  disabled      INTEGER NOT NULL DEFAULT 0 CHECK (disabled IN (0, 1)), -- no login, tokens refused, streams closed
   CHECK ((role = 'entity') = (entity_id IS NOT NULL))
 );
 

@@ -96,6 +96,21 @@ user
       await rt.store.close();
     }
   });
+for (const [name, disabled] of [['disable', true], ['enable', false]] as const) {
+  user
+    .command(`${name} <username>`)
+    .description(disabled ? 'disable a user: login refused, its tokens refused, its open streams closed (4403)' : 'enable a disabled user again')
+    .action(async (username: string) => {
+      const rt = await openRuntime(loadConfig());
+      try {
+        const done = await rt.store.setUserDisabled(username, disabled, { actor: 'cli', action: `user.${name}`, target: `user:${username}` });
+        if (!done) throw new Error(`no user ${username}`);
+        console.log(`user ${username} ${name}d`);
+      } finally {
+        await rt.store.close();
+      }
+    });
+}
 
 program
   .command('watch')

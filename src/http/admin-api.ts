@@ -101,5 +101,13 @@ export function adminApi(ctx: AppContext, network: NetworkAdmin): Router {
   documented({ method: 'post', path: '/v1/admin/terminals/:id/unblock', summary: 'Unblock a terminal', roles: ['admin'] });
   r.post('/v1/admin/terminals/:id/unblock', ...admin, terminalStatus('active'));
 
+  const userDisabled = (disabled: boolean) => async (req: Request, res: Response) => {
+    res.json(await network.setUserDisabled(String(req.params.username), disabled, actor(req)));
+  };
+  documented({ method: 'post', path: '/v1/admin/users/:username/disable', summary: "Disable a user: login refused, its tokens refused, its open streams closed (4403)", roles: ['admin'] });
+  r.post('/v1/admin/users/:username/disable', ...admin, userDisabled(true));
+  documented({ method: 'post', path: '/v1/admin/users/:username/enable', summary: 'Enable a disabled user again', roles: ['admin'] });
+  r.post('/v1/admin/users/:username/enable', ...admin, userDisabled(false));
+
   return r;
 }

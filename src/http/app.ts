@@ -15,6 +15,7 @@ import { entityApi } from './entity-api.js';
 import { financeApi } from './finance-api.js';
 import { metricsHandler } from './metrics.js';
 import { openApiDocument } from './openapi.js';
+import { checkUsersWith } from './auth.js';
 import { errorHandler, sendProblem } from './problem.js';
 import { terminalApi } from './terminal-api.js';
 
@@ -100,6 +101,7 @@ export function createApp(ctx: AppContext): express.Express {
   const network = new NetworkAdmin(store, ctx.kek);
   const finance = new Finance({ store, payments, cutoff: config.settlementCutoff, operator: config.operator, files: config.settlementFiles });
 
+  checkUsersWith(ctx.tokens, (username) => store.getUser(username));
   app.use(terminalApi(ctx));
   app.use(entityApi(ctx, positions));
   app.use(adminApi(ctx, network));

@@ -12,6 +12,13 @@ declare module 'express-serve-static-core' {
   }
 }
 
+/** Where each app's tokens learn that a user was disabled since its token was issued (createApp registers its store). */
+const userStatus = new WeakMap<TokenService, (username: string) => Promise<{ disabled: boolean } | undefined>>();
+
+export function checkUsersWith(tokens: TokenService, getUser: (username: string) => Promise<{ disabled: boolean } | undefined>): void {
+  userStatus.set(tokens, getUser);
+}
+
 export function authenticate(tokens: TokenService): RequestHandler {
   return (req: Request, res: Response, next: NextFunction) => {
     const header = req.get('authorization');
@@ -27,7 +34,15 @@ export function authenticate(tokens: TokenService): RequestHandler {
       return sendProblem(res, 'UNAUTHORIZED', v.error === 'expired' ? 'the token has expired' : 'the token is not valid');
     }
     req.principal = v.principal;
-    next();
+    const getUser = userStatus.get(tokens);
+    // A user's token is worth what the user is now: a disabled (or removed) user's tokens are refused.
+    // Terminals' are not read here: booking checks the terminal and its counter itself.
+    if (v.principal.role === 'terminal' || !getUser) return next();
+    getUser(v.principal.username).then((u) => {
+      if (u && !u.disabled) return next();
+      res.set('WWW-Authenticate', 'Bearer realm="tserve", error="invalid_token"');
+      sendProblem(res, 'UNAUTHORIZED', 'credentials revoked: the user is disabled');
+    }, next);
   };
 }
 

@@ -110,6 +110,7 @@ export function terminalApi(ctx: AppContext): Router {
     const p: Principal =
       user.role === 'entity' ? { role: 'entity', username: user.username, entityId: user.entityId! } : { role: user.role, username: user.username };
     await guard.pass(who, gate, principalName(p));
+    if (user.disabled) return sendProblem(res, 'FORBIDDEN', 'this user is disabled; an admin can enable it');
     res.set('Cache-Control', 'no-store').json(tokens.issue(p));
   });
 

@@ -116,6 +116,15 @@ export class NetworkAdmin {
   }
 
   /** Block or unblock a terminal; audited as terminal.block or terminal.unblock. */
+  /** Disables a user (no login, its tokens refused, its streams closed) or enables it again. */
+  async setUserDisabled(username: string, disabled: boolean, actor: string): Promise<{ username: string; role: string; disabled: boolean }> {
+    if (!(await this.store.setUserDisabled(username, disabled, { actor, action: disabled ? 'user.disable' : 'user.enable', target: `user:${username}` }))) {
+      throw new PaymentError('NOT_FOUND', `no user ${username}`);
+    }
+    const u = (await this.store.getUser(username))!;
+    return { username: u.username, role: u.role, disabled: u.disabled };
+  }
+
   async setTerminalStatus(id: string, status: 'active' | 'blocked', actor: string): Promise<Terminal> {
     if (!(await this.store.setTerminalStatus(id, status, { actor, action: status === 'blocked' ? 'terminal.block' : 'terminal.unblock', target: id }))) {
       throw new PaymentError('NOT_FOUND', `no terminal ${id}`);

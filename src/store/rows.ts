@@ -436,10 +436,11 @@ export interface UserRow {
   entity_id: string | null;
   password_hash: string;
   created_at: number;
+  disabled: number;
 }
 
 export function toUser(r: UserRow) {
-  return { username: r.username, role: r.role, entityId: r.entity_id, passwordHash: r.password_hash };
+  return { username: r.username, role: r.role, entityId: r.entity_id, passwordHash: r.password_hash, disabled: r.disabled === 1 };
 }
 
 /** count(*) AS n and coalesce(sum(...), 0) AS s. */

@@ -21,6 +21,7 @@ export const CLOSE = {
   TOKEN_EXPIRED: { code: 4401, reason: 'token expired; get a new token and resume from your last seq' },
   CURSOR_GONE: { code: 4410, reason: 'cursor older than the retained events; resynchronise from the API' },
   SLOW_CONSUMER: { code: 4413, reason: 'slow consumer: buffer full; resume from your last seq' },
+  REVOKED: { code: 4403, reason: 'credentials revoked: terminal blocked, counter suspended or user disabled' },
 } as const;
 
 export const EVENT_TYPES = [
@@ -35,6 +36,8 @@ export const EVENT_TYPES = [
   'notices.imported',
   'settlement.closed',
   'settlement.approved',
+  'user.disabled',
+  'user.enabled',
 ] as const;
 
 // An empty list (`service=`) is refused: it would match nothing, silently.
@@ -88,6 +91,7 @@ interface Subscriber {
 
 /** May this principal see this event? Terminals their own (or their counter's), entities theirs, finance and admin all. */
 export function maySee(p: Principal, scope: Query['scope'], e: EventRow): boolean {
+  if (e.type.startsWith('user.')) return p.role === 'admin'; // who is disabled is the admins' business
   switch (p.role) {
     case 'finance':
     case 'admin':
@@ -108,6 +112,16 @@ function matches(q: Query, e: EventRow): boolean {
     (!q.counter || (e.counterId !== null && q.counter.includes(e.counterId)))
   );
 }
+
+/** The events that revoke (or restore) a principal's right to stream. */
+const REVOKING: Record<string, { kind: 'terminal' | 'counter' | 'user'; revokes: boolean }> = {
+  'terminal.blocked': { kind: 'terminal', revokes: true },
+  'terminal.unblocked': { kind: 'terminal', revokes: false },
+  'counter.suspended': { kind: 'counter', revokes: true },
+  'counter.reactivated': { kind: 'counter', revokes: false },
+  'user.disabled': { kind: 'user', revokes: true },
+  'user.enabled': { kind: 'user', revokes: false },
+};
 
 /** Live events kept for a subscriber still replaying; past this it is cut off as slow (4413). */
 const MAX_PENDING_EVENTS = 100_000;
@@ -154,6 +168,11 @@ export class StreamServer {
   private readonly perPrincipal = new Map<string, number>();
   private readonly heartbeat: NodeJS.Timeout;
   readonly opts: StreamOptions;
+  /**
+   * Revoked since this server started, from the events (on every instance): read with
+   * the store at each upgrade, so an upgrade racing the revocation's commit is refused.
+   */
+  private readonly revoked = new Set<string>();
 
   constructor(
     private readonly store: Store,
@@ -202,6 +221,9 @@ export class StreamServer {
     const p = v.principal;
     const key = p.role === 'terminal' ? `terminal:${p.terminalId}` : `${p.role}:${p.username}`;
     const bounds = await this.store.eventBounds();
+    // The credentials as they are now, not only as the token says (the last await before serving).
+    const refusal = await this.revocation(p);
+    if (refusal) return refuse(socket, refusal.code, refusal.detail);
     const after = parsed.data.after;
     if (after !== undefined && after > bounds.maxSeq) {
       return refuse(socket, 'FORMAT', `after=${after} is beyond the last event (${bounds.maxSeq})`);
@@ -217,6 +239,42 @@ export class StreamServer {
         ws.terminate();
       });
     });
+  }
+
+  /** Why this principal may no longer stream (blocked terminal, suspended counter, disabled user), or null. */
+  private async revocation(p: Principal): Promise<{ code: ErrorCode; detail: string } | null> {
+    if (p.role === 'terminal') {
+      const terminal = await this.store.getTerminal(p.terminalId);
+      if (!terminal || terminal.status !== 'active' || this.revoked.has(`terminal:${p.terminalId}`)) return { code: 'TERMINAL_BLOCKED', detail: 'the terminal is blocked' };
+      const counter = await this.store.getCounter(p.counterId);
+      if (!counter || counter.status !== 'active' || this.revoked.has(`counter:${p.counterId}`)) return { code: 'COUNTER_SUSPENDED', detail: 'the counter is suspended' };
+      return null;
+    }
+    const user = await this.store.getUser(p.username);
+    if (!user || user.disabled || this.revoked.has(`user:${p.username}`)) return { code: 'UNAUTHORIZED', detail: 'credentials revoked: the user is disabled' };
+    return null;
+  }
+
+  /** Closes at once (4403) the streams of what these events revoke; remembers it for upgrades in flight. */
+  private revoke(events: EventRow[]): void {
+    for (const e of events) {
+      const username = typeof e.payload.username === 'string' ? e.payload.username : null;
+      const what = REVOKING[e.type];
+      if (what) {
+        const key = what.kind === 'terminal' ? `terminal:${e.terminalId}` : what.kind === 'counter' ? `counter:${e.counterId}` : `user:${username}`;
+        if (what.revokes) this.revoked.add(key);
+        else this.revoked.delete(key);
+      }
+      if (!what?.revokes) continue;
+      for (const sub of [...this.subscribers]) {
+        const p = sub.principal;
+        const hit =
+          what.kind === 'terminal' ? p.role === 'terminal' && p.terminalId === e.terminalId
+          : what.kind === 'counter' ? p.role === 'terminal' && p.counterId === e.counterId
+          : p.role !== 'terminal' && p.username === username;
+        if (hit) this.close(sub, CLOSE.REVOKED);
+      }
+    }
   }
 
   private async serve(
@@ -283,6 +341,15 @@ export class StreamServer {
   }
 
   private publish(events: EventRow[]): void {
+    try {
+      this.deliverAll(events);
+    } finally {
+      // After delivery: a blocked terminal's stream gets its terminal.blocked event, then closes.
+      this.revoke(events);
+    }
+  }
+
+  private deliverAll(events: EventRow[]): void {
     for (const sub of this.subscribers) {
       if (sub.live) {
         // A batch's events leave in one write (cork), not one syscall per event. ws has
@@ -308,6 +375,14 @@ export class StreamServer {
   }
 
   private beat(): void {
+    // Credentials read again at each beat: what no event told this server (a user disabled
+    // by `tserve user disable` in another process on the SQLite file) closes within a beat.
+    for (const sub of this.subscribers) {
+      void this.revocation(sub.principal).then(
+        (r) => r && this.close(sub, CLOSE.REVOKED),
+        () => undefined, // the store unreachable: the next beat asks again
+      );
+    }
     for (const sub of this.subscribers) {
       if (!sub.alive) {
         sub.ws.terminate();

@@ -19,6 +19,7 @@ const ADDED_COLUMNS: { table: string; column: string; ddl: string }[] = [
   { table: 'terminals', column: 'signon_stan', ddl: 'INTEGER' },
   { table: 'audit_log', column: 'prev_hash', ddl: 'TEXT' },
   { table: 'audit_log', column: 'hash', ddl: 'TEXT' },
+  { table: 'users', column: 'disabled', ddl: 'INTEGER NOT NULL DEFAULT 0 CHECK (disabled IN (0, 1))' },
 ];
 
 function addMissingColumns(db: Database.Database): void {
