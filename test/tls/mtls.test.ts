@@ -3,6 +3,7 @@
 // a frame read; a certificate for one terminal (subject CN) lets its connection act as
 // that terminal and no other — even for someone who knows the other terminal's keys.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../../src/config.js';
 import { IsoTerminal } from '../../terminals/simulator/client.js';
 import { makeTestPki, type CertFiles, type TestPki } from '../helpers/tls.js';
 import { paymentCount, setup, type Ctx } from '../iso8583-server/support.js';
@@ -106,5 +107,14 @@ describe('mutual TLS on the ISO 8583 listener', () => {
     expect(legit.sessionKey).toBe(before);
     expect(stillB.code, stillB.tlv.get('ER')).toBe('00');
     expect(await paymentCount(c.db, n.optionId)).toBe(1);
+  });
+});
+
+describe('configuration', () => {
+  it('a client CA without TLS on the ISO listener is refused at start; with it, the listener requires client certificates', () => {
+    expect(() => loadConfig({ TSERVE_ISO_TLS_CLIENT_CA: pki.ca })).toThrow(/TSERVE_ISO_TLS_CLIENT_CA .* needs TLS/);
+    const config = loadConfig({ TSERVE_ISO_TLS_CERT: pki.server.cert, TSERVE_ISO_TLS_KEY: pki.server.key, TSERVE_ISO_TLS_CLIENT_CA: pki.ca });
+    expect(config.iso.tls).toEqual({ cert: pki.server.cert, key: pki.server.key, clientCa: pki.ca });
+    expect(loadConfig({ TSERVE_ISO_TLS_CERT: pki.server.cert, TSERVE_ISO_TLS_KEY: pki.server.key }).iso.tls?.clientCa).toBeNull();
   });
 });
