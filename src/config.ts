@@ -58,6 +58,7 @@ const Env = z.object({
   TSERVE_HTTP_MAX_CONNECTIONS: z.coerce.number().int().min(1).optional(),
   TSERVE_HTTP_MAX_CONNECTIONS_PER_ADDRESS: z.coerce.number().int().min(1).optional(),
   TSERVE_HTTP_FIRST_REQUEST_TIMEOUT_SECONDS: z.coerce.number().positive().default(10),
+  TSERVE_CONNECTIONS_EXEMPT_ADDRESSES: z.string().default('127.0.0.1,::1'),
   TSERVE_OPERATOR_NAME: z.string().min(1).max(70).default('T-Serve Network Operator S.r.l.'),
   TSERVE_OPERATOR_IBAN: z.string().default('IT60X0542811101000000123456'),
   TSERVE_SETTLEMENT_SCHEDULE: z.enum(['true', 'false']).default('true'),
@@ -98,7 +99,7 @@ export interface Config {
     port: number;
     tls: { cert: string; key: string } | null;
     /** Caps in all and per address, and how long a new connection may stay silent. */
-    connections: { maxTotal: number; maxPerAddress: number };
+    connections: { maxTotal: number; maxPerAddress: number; exemptAddresses: string[] };
     firstRequestTimeoutMs: number;
   };
   iso: {
@@ -109,7 +110,7 @@ export interface Config {
     idleTimeoutMs: number;
     maxPendingPerConnection: number;
     /** Caps in all and per address; "unsigned": connections that have not signed on yet. */
-    connections: { maxTotal: number; maxPerAddress: number; maxUnsigned: number; maxUnsignedPerAddress: number };
+    connections: { maxTotal: number; maxPerAddress: number; maxUnsigned: number; maxUnsignedPerAddress: number; exemptAddresses: string[] };
     signOnTimeoutMs: number;
   };
   settlementCutoff: string;
@@ -263,13 +264,16 @@ function connectionCaps(e: z.infer<typeof Env>, fdLimit = fileDescriptorLimit())
   const isoTotal = e.TSERVE_ISO_MAX_CONNECTIONS ?? Math.min(4096, budget);
   const isoUnsigned = e.TSERVE_ISO_MAX_UNSIGNED_CONNECTIONS ?? Math.max(1, Math.floor(isoTotal / 4));
   const httpTotal = e.TSERVE_HTTP_MAX_CONNECTIONS ?? Math.min(4096, budget);
+  // Loopback by default: a local reverse proxy, the simulator, a benchmark (the totals still apply).
+  const exemptAddresses = e.TSERVE_CONNECTIONS_EXEMPT_ADDRESSES.split(',').map((a) => a.trim()).filter(Boolean);
   const iso = {
     maxTotal: isoTotal,
     maxPerAddress: e.TSERVE_ISO_MAX_CONNECTIONS_PER_ADDRESS ?? Math.min(512, isoTotal),
     maxUnsigned: isoUnsigned,
     maxUnsignedPerAddress: e.TSERVE_ISO_MAX_UNSIGNED_PER_ADDRESS ?? Math.min(32, isoUnsigned),
+    exemptAddresses,
   };
-  const http = { maxTotal: httpTotal, maxPerAddress: e.TSERVE_HTTP_MAX_CONNECTIONS_PER_ADDRESS ?? Math.min(256, httpTotal) };
+  const http = { maxTotal: httpTotal, maxPerAddress: e.TSERVE_HTTP_MAX_CONNECTIONS_PER_ADDRESS ?? Math.min(256, httpTotal), exemptAddresses };
   if (iso.maxUnsigned > iso.maxTotal) throw new Error('invalid configuration: TSERVE_ISO_MAX_UNSIGNED_CONNECTIONS is above TSERVE_ISO_MAX_CONNECTIONS');
   if (iso.maxPerAddress > iso.maxTotal || http.maxPerAddress > http.maxTotal) throw new Error('invalid configuration: a per-address connection cap is above its total');
   return { iso, http };

@@ -59,7 +59,7 @@ export interface IsoServerOptions {
    * connections not signed on yet ("unsigned"), which are closed to make room for newer
    * ones and never push out a signed-on one.
    */
-  connections: { maxTotal: number; maxPerAddress: number; maxUnsigned: number; maxUnsignedPerAddress: number };
+  connections: { maxTotal: number; maxPerAddress: number; maxUnsigned: number; maxUnsignedPerAddress: number; exemptAddresses: readonly string[] };
   /** A connection that has not signed on this long after it was accepted is closed. */
   signOnTimeoutMs: number;
 }
@@ -72,7 +72,7 @@ export const DEFAULT_ISO_OPTIONS: IsoServerOptions = {
   maxPendingPerConnection: 64,
   sessionKeyTtlMs: 24 * 3_600_000,
   clock: systemClock,
-  connections: { maxTotal: 4096, maxPerAddress: 512, maxUnsigned: 1024, maxUnsignedPerAddress: 32 },
+  connections: { maxTotal: 4096, maxPerAddress: 512, maxUnsigned: 1024, maxUnsignedPerAddress: 32, exemptAddresses: ['127.0.0.1', '::1'] },
   signOnTimeoutMs: 10_000,
 };
 
@@ -157,7 +157,7 @@ export class IsoServer {
 
   async listen(): Promise<number> {
     const c = this.opts.connections;
-    const caps = new ConnectionCaps('iso', { maxTotal: c.maxTotal, maxPerAddress: c.maxPerAddress, maxEvictable: c.maxUnsigned, maxEvictablePerAddress: c.maxUnsignedPerAddress, probationMs: this.opts.signOnTimeoutMs });
+    const caps = new ConnectionCaps('iso', { maxTotal: c.maxTotal, maxPerAddress: c.maxPerAddress, maxEvictable: c.maxUnsigned, maxEvictablePerAddress: c.maxUnsignedPerAddress, probationMs: this.opts.signOnTimeoutMs, exemptAddresses: c.exemptAddresses });
     this.caps = caps;
     const onConnection = (socket: net.Socket) => this.serve(socket, caps.handle(socket));
     const t = this.opts.tls;

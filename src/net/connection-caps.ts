@@ -32,6 +32,11 @@ export interface CapLimits {
   maxEvictablePerAddress?: number;
   /** A connection still evictable this long after it was accepted is closed (ISO: the sign-on timeout). */
   probationMs?: number;
+  /**
+   * Addresses no per-address cap applies to (the totals still do): by default the
+   * loopback ones, where a local reverse proxy, the simulator or a benchmark sit.
+   */
+  exemptAddresses?: readonly string[];
 }
 
 export interface CapStats {
@@ -103,7 +108,8 @@ export class ConnectionCaps {
   private readonly perAddress = new Map<string, { all: number; evictable: number }>();
   /** Evictable connections, oldest first (a Set keeps insertion order). */
   private readonly evictableOrder = new Set<Entry>();
-  private readonly limits: Required<Omit<CapLimits, 'probationMs'>> & { probationMs: number | null };
+  private readonly limits: Required<Omit<CapLimits, 'probationMs' | 'exemptAddresses'>> & { probationMs: number | null };
+  private readonly exempt: Set<string>;
   private readonly counts = { refused: { total: 0, per_address: 0, unsigned_per_address: 0 } as Record<Cap, number>, evicted: 0, timedOut: 0 };
   /** Per cap: refusals not yet logged, and whether a line went out this interval. */
   private readonly unlogged = new Map<Cap, { count: number; lastAddress: string; timer: NodeJS.Timeout | null }>();
@@ -120,6 +126,7 @@ export class ConnectionCaps {
       maxEvictablePerAddress: Math.min(limits.maxEvictablePerAddress ?? limits.maxPerAddress, limits.maxPerAddress),
       probationMs: limits.probationMs ?? null,
     };
+    this.exempt = new Set((limits.exemptAddresses ?? []).map(addressKey));
     for (const [k, v] of Object.entries(this.limits)) if (v !== null && !(v >= 1)) throw new Error(`connection caps (${listener}): ${k} must be at least 1, not ${v}`);
   }
 
@@ -151,8 +158,10 @@ export class ConnectionCaps {
     }
     const address = addressKey(socket.remoteAddress!);
     const here = this.perAddress.get(address) ?? { all: 0, evictable: 0 };
-    if (here.all >= this.limits.maxPerAddress) return this.refuse(socket, 'per_address', address);
-    if (here.evictable >= this.limits.maxEvictablePerAddress) return this.refuse(socket, 'unsigned_per_address', address);
+    if (!this.exempt.has(address)) {
+      if (here.all >= this.limits.maxPerAddress) return this.refuse(socket, 'per_address', address);
+      if (here.evictable >= this.limits.maxEvictablePerAddress) return this.refuse(socket, 'unsigned_per_address', address);
+    }
     while (this.evictableOrder.size >= this.limits.maxEvictable || this.entries.size >= this.limits.maxTotal) {
       const oldest = this.evictableOrder.values().next().value as Entry | undefined;
       if (!oldest) return this.refuse(socket, 'total', address);
@@ -281,7 +290,7 @@ export class ConnectionCaps {
  * that has not sent a request this long after it was accepted is closed (Node's
  * headersTimeout only counts from the first byte).
  */
-export function capHttpServer(server: http.Server, limits: { maxTotal: number; maxPerAddress: number }, firstRequestMs: number): ConnectionCaps {
+export function capHttpServer(server: http.Server, limits: { maxTotal: number; maxPerAddress: number; exemptAddresses?: readonly string[] }, firstRequestMs: number): ConnectionCaps {
   const caps = new ConnectionCaps('http', { ...limits, probationMs: firstRequestMs });
   server.prependListener('connection', (socket: net.Socket) => void caps.admit(socket));
   server.prependListener('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
