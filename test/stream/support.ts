@@ -15,6 +15,7 @@ import { Payments } from '../../src/payments/service.js';
 import type { Store } from '../../src/store/types.js';
 import { IsoTerminal } from '../../terminals/simulator/client.js';
 import { testClock, testToday } from '../helpers/clock.js';
+import { secretVersion } from '../../src/auth/secrets.js';
 import { openTestDb, storeEnv, type TestDb } from '../helpers/store.js';
 
 export const VALID_CF = 'RSSMRA85T10A562S';
@@ -33,6 +34,8 @@ export interface Switch {
   wsUrl: string;
   credentials: DemoCredentials;
   key: Buffer;
+  /** Each terminal's API-secret fingerprint (`sv`), which its tokens must carry. */
+  secretVersions: Map<string, string>;
   /** A connection on the switch's store (its SQLite file or PostgreSQL database), opened on first use; closed by stop(). */
   db(): Promise<TestDb>;
   stop(): Promise<void>;
@@ -71,6 +74,7 @@ export async function startSwitch(env: Record<string, string> = {}): Promise<Swi
     wsUrl: server.url.replace(/^http/, 'ws') + '/v1/stream',
     credentials: JSON.parse(readFileSync(path.join(dir, 'demo-credentials.json'), 'utf8')) as DemoCredentials,
     key: Buffer.from(readFileSync(path.join(dir, 'jwt.key'), 'utf8').trim(), 'hex'),
+    secretVersions: new Map(),
     db() {
       db ??= openTestDb(dir);
       return db;
@@ -94,6 +98,8 @@ export async function startSwitch(env: Record<string, string> = {}): Promise<Swi
       rmSync(dir, { recursive: true, force: true });
     },
   };
+  const hashes = await (await sw.db()).all<{ id: string; secret_hash: string }>('SELECT id, secret_hash FROM terminals');
+  for (const t of hashes) sw.secretVersions.set(t.id, secretVersion(t.secret_hash));
   return sw;
 }
 
@@ -106,7 +112,7 @@ export function sign(sw: Switch, claims: Record<string, unknown>, subject: strin
 export function terminalToken(sw: Switch, terminalId: string, opts: jwt.SignOptions = {}): string {
   const t = sw.credentials.terminals.find((x) => x.terminalId === terminalId);
   if (!t) throw new Error(`no demo terminal ${terminalId}`);
-  return sign(sw, { role: 'terminal', counterId: t.counterId }, terminalId, opts);
+  return sign(sw, { role: 'terminal', counterId: t.counterId, sv: sw.secretVersions.get(terminalId) }, terminalId, opts);
 }
 
 export function userToken(sw: Switch, username: string, opts: jwt.SignOptions = {}): string {
