@@ -1,4 +1,4 @@
-// The `tserve` command line: start, seed, user add, watch, check, copy, terminal (the simulator).
+// The `tserve` command line: start, seed, user add, watch, check, copy, kek rotate, terminal (the simulator).
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { Command, InvalidArgumentError, Option } from 'commander';

@@ -48,7 +48,11 @@ const production = (kekFile: string) => ({ TSERVE_MODE: 'production', TSERVE_KEK
 async function run(args: string[], env: Record<string, string>): Promise<{ code: number | null; out: string }> {
   const child = spawn(process.execPath, args, { cwd: ROOT, env: await storeChildEnv(dir, env), stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
-  child.stdout!.setEncoding('utf8').on('data', (c: string) => (out += c));
+  child.stdout!.setEncoding('utf8').on('data', (c: string) => {
+    out += c;
+    // A switch that should have refused but listens: stopped, so that the test fails now.
+    if (/^tserve: listening/m.test(out)) child.kill('SIGKILL');
+  });
   child.stderr!.setEncoding('utf8').on('data', (c: string) => (out += c));
   const code = await new Promise<number | null>((resolve) => child.once('close', resolve));
   return { code, out };
