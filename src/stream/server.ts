@@ -10,6 +10,7 @@ import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer } from 'ws';
 import { z } from 'zod';
 import type { Principal } from '../auth/principal.js';
+import { NO_API_SECRET, secretVersion } from '../auth/secrets.js';
 import type { TokenService } from '../auth/tokens.js';
 import { logger } from '../log.js';
 import { ERROR_CODES, type ErrorCode } from '../payments/errors.js';
@@ -246,6 +247,10 @@ export class StreamServer {
     if (p.role === 'terminal') {
       const terminal = await this.store.getTerminal(p.terminalId);
       if (!terminal || terminal.status !== 'active' || this.revoked.has(`terminal:${p.terminalId}`)) return { code: 'TERMINAL_BLOCKED', detail: 'the terminal is blocked' };
+      // As on the JSON API: a token issued under an API secret since rotated no longer holds.
+      if (terminal.secretHash === NO_API_SECRET || secretVersion(terminal.secretHash) !== p.secretVersion) {
+        return { code: 'UNAUTHORIZED', detail: "the token was issued under an API secret that is no longer the terminal's: get a new token" };
+      }
       const counter = await this.store.getCounter(p.counterId);
       if (!counter || counter.status !== 'active' || this.revoked.has(`counter:${p.counterId}`)) return { code: 'COUNTER_SUSPENDED', detail: 'the counter is suspended' };
       return null;
@@ -265,6 +270,10 @@ export class StreamServer {
         if (what.revokes) this.revoked.add(key);
         else this.revoked.delete(key);
       }
+      // A rotated API secret ends the streams opened with tokens of the old one; a new
+      // token (under the new secret) may open one again.
+      const rotated = e.type === 'terminal.key_rotated' && e.payload.key === 'apiSecret';
+      if (rotated) for (const sub of [...this.subscribers]) if (sub.principal.role === 'terminal' && sub.principal.terminalId === e.terminalId) this.close(sub, CLOSE.REVOKED);
       if (!what?.revokes) continue;
       for (const sub of [...this.subscribers]) {
         const p = sub.principal;

@@ -92,6 +92,27 @@ describe('revoked credentials close streams (4403) and refuse new ones', () => {
     await (await subscribe(sw, { token })).close();
     expect((await fetch(`${sw.url}/v1/settlements`, { headers: { authorization: `Bearer ${token}` } })).status).not.toBe(401);
   });
+
+  it("a terminal's rotated API secret: its stream closes with 4403, the old token is refused, a token of the new secret streams", async () => {
+    const terminalId = terminalsOfDistinctCounters(sw, 1, 11)[0]!.terminalId;
+    const token = terminalToken(sw, terminalId);
+    const open = await subscribe(sw, { token });
+    const res = await fetch(`${sw.url}/v1/admin/terminals/${terminalId}/api-secret`, { method: 'POST', headers: { authorization: `Bearer ${admin}` } });
+    expect(res.status).toBe(200);
+    const { apiSecret } = (await res.json()) as { apiSecret: string };
+    expect((await open.closed).code).toBe(REVOKED);
+    const r = await refusal(sw, { token });
+    expect(r.status).toBe(401);
+    expect(String(r.body.detail)).toMatch(/API secret/);
+    const fresh = await fetch(`${sw.url}/v1/auth/token`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ terminalId, secret: apiSecret }),
+    });
+    expect(fresh.status).toBe(200);
+    const { token: newToken } = (await fresh.json()) as { token: string };
+    await (await subscribe(sw, { token: newToken })).close();
+  });
 });
 
 (TEST_STORE === 'postgres' ? describe : describe.skip)('several instances on PostgreSQL', () => {
