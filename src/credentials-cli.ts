@@ -6,6 +6,7 @@ import { openRuntime } from './bootstrap.js';
 import type { Config } from './config.js';
 import { NetworkAdmin } from './payments/admin.js';
 import { isPaymentError } from './payments/errors.js';
+import { storeHolder } from './store/in-use.js';
 
 const ACTOR = 'cli';
 
@@ -20,12 +21,19 @@ async function withAdmin<T>(config: Config, fn: (admin: NetworkAdmin) => Promise
   }
 }
 
-/** The embedded store has no cross-process signal: a switch running on the file learns of a new TMK at its next start. */
-function embeddedNote(config: Config): void {
-  if (!config.database) {
-    console.error(
-      'note: embedded store: a switch running on this file keeps the old TMK in memory until it restarts; ' +
-        'on a running switch rotate through the admin API instead (POST /v1/admin/terminals/<id>/tmk), which ends the session at once',
+/**
+ * The embedded store has no cross-process signal: a switch running on the file would keep
+ * the old TMK (and its cached terminal row) in memory. So on SQLite a rotation is refused
+ * while a switch holds the file; rotate through the admin API there, which ends the
+ * session at once. On PostgreSQL every instance hears of the rotation.
+ */
+async function refuseWhileEmbeddedRuns(config: Config): Promise<void> {
+  if (config.database) return;
+  const holder = await storeHolder(config);
+  if (holder) {
+    throw new Error(
+      `${holder}: rotate through the running switch's admin API instead ` +
+        '(POST /v1/admin/terminals/<id>/tmk or /api-secret), or stop it first',
     );
   }
 }
@@ -50,16 +58,18 @@ export function addCredentialCommands(program: Command, loadConfig: () => Config
     .description("a new TMK for a terminal, printed this once; the old one stops working and the terminal's ISO session ends")
     .action(async (terminalId: string) => {
       const config = loadConfig();
+      await refuseWhileEmbeddedRuns(config);
       const t = await withAdmin(config, (a) => a.rotateTmk(terminalId, ACTOR));
       console.log(`terminal ${t.terminalId}\ntmk: ${t.tmkHex}\n(shown this once; the terminal signs on again with it)`);
-      embeddedNote(config);
     });
 
   cmd
     .command('rotate-secret <terminalId>')
     .description('a new JSON API secret for a terminal, printed this once; the old one and the tokens issued under it stop working')
     .action(async (terminalId: string) => {
-      const t = await withAdmin(loadConfig(), (a) => a.rotateApiSecret(terminalId, ACTOR));
+      const config = loadConfig();
+      await refuseWhileEmbeddedRuns(config);
+      const t = await withAdmin(config, (a) => a.rotateApiSecret(terminalId, ACTOR));
       console.log(`terminal ${t.terminalId}\napiSecret: ${t.apiSecret}\n(shown this once)`);
     });
 }

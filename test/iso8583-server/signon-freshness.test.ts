@@ -173,4 +173,20 @@ describe('TMK rotation ends the ISO session', () => {
       }
     });
   }
+
+  // On the embedded store the CLI cannot tell the running switch: it refuses instead of
+  // leaving the old TMK and API secret in use until a restart.
+  (TEST_STORE === 'sqlite' ? it : it.skip)('on the embedded store, the CLI refuses to rotate while a switch holds the file, and nothing changes', async () => {
+    const t = await ctx.signedOn();
+    const id = t.creds.terminalId;
+    const before = (await ctx.h.rt.store.getTerminal(id))!;
+    for (const what of ['rotate-tmk', 'rotate-secret']) {
+      const r = await runCli(ctx.h.dir, ['credentials', what, id]);
+      expect(r.code, r.stdout).not.toBe(0);
+      expect(r.stderr).toMatch(/admin API/);
+    }
+    const after = (await ctx.h.rt.store.getTerminal(id))!;
+    expect([after.tmkSealed, after.secretHash]).toEqual([before.tmkSealed, before.secretHash]);
+    expect(await sessionWorks(t)).toBe(true);
+  });
 });
