@@ -22,6 +22,13 @@ const account = (c: Claimant) => (c.kind === 'user' ? userAccount(c.name) : term
 const action = (c: Claimant, what: 'success' | 'failure' | 'locked') => `${c.kind === 'user' ? 'login' : 'token'}.${what}`;
 
 export class LoginGuard {
+  /**
+   * The lock each account's refusal was last recorded for: attempts on a locked account
+   * are logged and audited once per lock (per instance), so an attacker hammering a
+   * locked account from many addresses cannot flood the log and the audit chain.
+   */
+  private readonly lockNoted = new Map<string, number>();
+
   constructor(
     private readonly store: Store,
     readonly throttle: LoginThrottle,
@@ -49,7 +56,11 @@ export class LoginGuard {
   async open(res: Response, c: Claimant): Promise<Gate | null> {
     const gate = await this.throttle.gate(account(c));
     if (!gate.locked) return gate;
-    await this.record(c, 'locked', { failures: gate.failures, lockedUntil: new Date(gate.until).toISOString() });
+    if (this.lockNoted.get(account(c)) !== gate.until) {
+      if (this.lockNoted.size >= 10_000) this.lockNoted.clear();
+      this.lockNoted.set(account(c), gate.until);
+      await this.record(c, 'locked', { failures: gate.failures, lockedUntil: new Date(gate.until).toISOString(), note: 'further attempts during this lock are refused unrecorded' });
+    }
     this.refuseLocked(res, gate.until);
     return null;
   }
