@@ -7,9 +7,10 @@
 //                 [--https-workers N] [--whatif-jwt] [--ws-nice N] [--ws-rate R] [--ws-samples FILE]
 //                 [--pg-url URL] [--pg-settle 1000000,10000000] [--pg-load sql|copy] [--pg-check] [--pg-pool N] [--pg-statements]
 // PHASES: a comma-separated list of ceiling, closed, wire, open1000, open2500, overload, ws,
-// https, bulk, settle, settleload, restart, pgclosed, pgclosed2, pgopen1000, pgsettle
+// https, bulk, settle, settleload, restart, pgclosed, pgclosed2, pgopen1000, pgsettle, conns
 // (`iso` stands for closed, open1000, open2500 and overload; `pg` for the four PostgreSQL
-// phases); --only runs those (also TSERVE_BENCH_ONLY), --skip leaves them out.
+// phases); --only runs those (also TSERVE_BENCH_ONLY, or the names first on the command
+// line: `npm run bench -- conns`), --skip leaves them out.
 // Durations: open loops at 1,000/s and 2,500/s --duration (30 s; quick 5), closed loops
 // --closed-duration (20 s), WebSocket and HTTPS --short-duration (15 s), the open loop at
 // 3x capacity --overload-duration (20 s); --quick also settles 100k and 1M instead of 1M
@@ -37,6 +38,11 @@
 //  pgclosed2   the same against two instances on one database, each driven by its own
 //              simulator with half of the terminals (--first, --start-at: both start together)
 //  pgopen1000  open loop at 1,000/s offered against one instance on PostgreSQL
+//  conns       20,000 silent connections (--conns N) to the ISO port from 3 attacker processes
+//              over 120 loopback addresses, closed ones reopened, while the simulator offers
+//              500/s (--side-rate) for --conns-seconds (30): the terminals' p99 meanwhile,
+//              what the connection caps refused (issue 12, finding 1; docs/connections.md);
+//              the attackers run at nice 19 (--conns-nice N), their CPU being elsewhere in life
 //  pgsettle    windows of 1M and 10M payments generated in PostgreSQL (bench/gen-settlement-pg.ts,
 //              in SQL; or --pg-load copy: gen-settlement.ts, then `tserve copy`, timed), settle() timed
 // PostgreSQL (--pg-url, TSERVE_BENCH_PG_URL; default postgres://postgres@127.0.0.1:5432/postgres:
@@ -127,7 +133,7 @@ const pgStatements = flag('pg-statements');
 
 const PHASES = [
   'ceiling', 'closed', 'wire', 'open1000', 'open2500', 'overload', 'ws', 'https', 'bulk', 'settle', 'settleload', 'restart',
-  'pgclosed', 'pgclosed2', 'pgopen1000', 'pgsettle',
+  'pgclosed', 'pgclosed2', 'pgopen1000', 'pgsettle', 'conns',
 ] as const;
 type Phase = (typeof PHASES)[number];
 const PG_PHASES: Phase[] = ['pgclosed', 'pgclosed2', 'pgopen1000', 'pgsettle'];
@@ -144,7 +150,10 @@ function phaseList(text: string | undefined, option: string): Phase[] {
   }
   return out;
 }
-const onlyText = arg('only') ?? process.env.TSERVE_BENCH_ONLY;
+/** Phase names given first on the command line, before any --option. */
+const leading = process.argv.slice(2).findIndex((a) => a.startsWith('--'));
+const positional = process.argv.slice(2, leading < 0 ? undefined : 2 + leading).join(',');
+const onlyText = arg('only') ?? (positional || process.env.TSERVE_BENCH_ONLY);
 const only = phaseList(onlyText, 'only');
 const skip = new Set(phaseList(arg('skip'), 'skip'));
 const selected = new Set<Phase>((only.length ? only : PHASES).filter((p) => !skip.has(p)));
@@ -227,6 +236,7 @@ const figures = {
   pgClosed2: figure('PostgreSQL closed loop, 2 instances', '>= the 1-instance figure', ['pgclosed2']),
   pgOpen1000: figure('PostgreSQL open loop 1,000/s: p99', '<= 20 ms', ['pgopen1000']),
   pgSettle10m: figure('PostgreSQL settlement of 10M', '<= 30 s', ['pgsettle']),
+  conns: figure('Terminals p99 while 20,000 silent connections hit the ISO port', '< 50 ms', ['conns']),
 };
 type FigureId = keyof typeof figures;
 function setFigure(id: FigureId, value: string, v: Verdict, note = ''): void {
@@ -1055,6 +1065,96 @@ async function phaseBulk(template: string): Promise<void> {
   if (!imported) notAvailable('bulkLoad', `the import was answered ${answer.status}, ${created} created (see notes)`);
   else if (during.count === 0) notAvailable('bulkLoad', 'no payment was sent while the import ran');
   else setFigure('bulkLoad', fmtMs(during.p99), verdict(during.p99 <= 25), `${fmtN(during.count)} payments sent during the ${workSeconds.toFixed(1)} s import; whole loop p99 ${fmtMs(load.latencyMs.p99)}`);
+}
+
+// ---------------------------------------------------------------- connection flood
+
+interface AttackStats {
+  attempts: number;
+  connected: number;
+  connectErrors: number;
+  closedAtOnce: number;
+  closedLater: number;
+  peakOpen: number;
+  openAtEnd: number;
+  firstPassMs: number;
+}
+
+/** The connection caps' counters from /metrics (src/metrics.ts), by name and labels. */
+async function connectionMetrics(url: string): Promise<Record<string, number>> {
+  const out: Record<string, number> = {};
+  const text = (await httpRequest(`${url}/metrics`)).body;
+  for (const m of text.matchAll(/^(tserve_connections_\w+)\{([^}]*)\} ([\d.e+-]+)$/gm)) out[`${m[1]}{${m[2]}}`] = Number(m[3]);
+  return out;
+}
+
+async function phaseConns(template: string): Promise<void> {
+  const total = Number(arg('conns') ?? 20_000);
+  const seconds = Number(arg('conns-seconds') ?? (quick ? 15 : 30));
+  const attackers = 3;
+  log(`connection flood: ${fmtN(total)} silent connections to the ISO port from ${attackers} processes while the simulator offers ${fmtN(sideRate)}/s, ${seconds} s`);
+  const o = await withServer(template, 'ISO connection flood', {}, async (s, dir) => {
+    const load = startIsoLoad(s, credsOf(dir), { rate: sideRate, seconds, name: 'iso-conns', samples: true });
+    await load.started;
+    // The terminals have signed on: 5 s of payments without the flood (the same run's
+    // reference), then the flood until 5 s before the end.
+    const runFrom = Date.now();
+    await sleep(5000);
+    const from = Date.now();
+    // A real attacker's CPU is on other machines; here the attackers share the 2 cores
+    // with the switch, so they run at the lowest priority (--conns-nice, default 19).
+    const nice = arg('conns-nice') ?? '19';
+    const attack = await Promise.all(
+      Array.from({ length: attackers }, async (_, i) => {
+        const args = ['--port', String(s.isoPort), '--count', String(Math.ceil(total / attackers)), '--first-address', String(10 + 40 * i), '--addresses', '40', '--seconds', String(Math.max(5, seconds - 10))];
+        const r = await run('nice', ['-n', nice, process.execPath, '--import', 'tsx', 'bench/conns-attacker.ts', ...args], { timeoutMs: (seconds + 60) * 1000 });
+        const last = r.stdout.trim().split('\n').at(-1);
+        if (r.code !== 0 || !last) throw new Error(`conns-attacker exited ${r.code ?? r.signal}: ${r.stderr.slice(-1500)}`);
+        return JSON.parse(last) as AttackStats;
+      }),
+    );
+    const to = Date.now();
+    const l = await load.done;
+    return { l, attack, runFrom, from, to, metrics: await connectionMetrics(s.url) };
+  });
+  const { l, attack, runFrom, from, to, metrics } = o.value;
+  const samples = l.samplesFile ? readSamples(l.samplesFile) : null;
+  const during = samples ? windowLatency(samples, from, to) : null;
+  const before = samples ? windowLatency(samples, runFrom, from) : null;
+  const sum = (k: keyof AttackStats) => attack.reduce((a, x) => a + x[k], 0);
+  const refused = Object.entries(metrics)
+    .filter(([k]) => k.startsWith('tserve_connections_refused_total') && k.includes('listener="iso"'))
+    .reduce((a, [, n]) => a + n, 0);
+  const m = (name: string) => metrics[`${name}{listener="iso"}`] ?? 0;
+  const flood = {
+    attempts: sum('attempts'),
+    connected: sum('connected'),
+    firstPassMs: Math.max(...attack.map((a) => a.firstPassMs)),
+    peakOpenAtAttackers: sum('peakOpen'),
+    refused,
+    refusedByCap: Object.fromEntries(Object.entries(metrics).filter(([k]) => k.startsWith('tserve_connections_refused_total') && k.includes('"iso"')).map(([k, n]) => [/cap="(\w+)"/.exec(k)?.[1] ?? k, n])),
+    evicted: m('tserve_connections_evicted_total'),
+    signOnTimeouts: m('tserve_connections_timed_out_total'),
+  };
+  results.connectionFlood = { flood, attack, load: l, before, during, rssBytes: o.rss, serverCpuSeconds: o.serverCpuSeconds };
+  if (before) {
+    addRow({ phase: `ISO 8583 open loop ${fmtN(sideRate)}/s, 5 s before the flood`, p50: fmtMs(before.p50), p99: fmtMs(before.p99), target: 'reference' });
+  }
+  const problems = loadProblems(l);
+  if (problems) notes.push(`ISO connection flood: ${problems}`);
+  const p99 = during?.p99 ?? l.latencyMs.p99;
+  const ok = p99 < 50 && (l.byCode['00'] ?? 0) > 0 && !problems;
+  addRow({
+    phase: `  ${fmtN(flood.attempts)} silent connections meanwhile (${fmtN(refused)} refused, ${fmtN(flood.evicted)} pushed out, ${fmtN(flood.signOnTimeouts)} sign-on timeouts)`,
+    throughput: `${fmtN(approvedPerSecond(l))}/s`,
+    p50: fmtMs(during?.p50 ?? l.latencyMs.p50),
+    p99: fmtMs(p99),
+    rss: fmtMB(o.rss),
+    cpu: fmtCpu(o.serverCpuSeconds, l.loaderCpuSeconds, l.elapsedSeconds),
+    target: 'p99 < 50 ms',
+    verdict: verdict(ok),
+  });
+  setFigure('conns', fmtMs(p99), verdict(ok), `${fmtN(during?.count ?? l.answered)} payments during the flood (p99 ${fmtMs(before?.p99)} in the 5 s before it); ${fmtN(flood.attempts)} connections opened, ${fmtN(refused)} refused by a cap, ${fmtN(flood.evicted)} pushed out, ${fmtN(flood.signOnTimeouts)} timed out`);
 }
 
 // ---------------------------------------------------------------- settlement, under load, restart
@@ -1950,7 +2050,7 @@ function fillSummaryFigures(): void {
 }
 
 async function main(): Promise<void> {
-  const needsTemplate = (['ceiling', 'closed', 'wire', 'open1000', 'open2500', 'overload', 'ws', 'https', 'bulk'] as Phase[]).some(wants);
+  const needsTemplate = (['ceiling', 'closed', 'wire', 'open1000', 'open2500', 'overload', 'ws', 'https', 'bulk', 'conns'] as Phase[]).some(wants);
   const template = needsTemplate ? await makeTemplate() : '';
   // PostgreSQL: reachable? Its template is seeded when the first PostgreSQL phase needs it.
   let pgReady = false;
@@ -1988,6 +2088,7 @@ async function main(): Promise<void> {
     [['ws'], () => phaseWs(template)],
     [['https'], () => phaseHttps(template)],
     [['bulk'], () => phaseBulk(template)],
+    [['conns'], () => phaseConns(template)],
     [['pgclosed'], async () => phasePgClosed(await pgTemplate())],
     [['pgclosed2'], async () => phasePgClosed2(await pgTemplate())],
     [['pgopen1000'], async () => phasePgOpen(await pgTemplate())],
