@@ -104,8 +104,12 @@ export async function startServer(config: Config, opts: ServerOptions = {}): Pro
 
   // Events are kept for the configured retention, then pruned (checked hourly).
   const retentionMs = config.stream.retentionDays * 86_400_000;
-  const prune = () =>
+  // Failed-login counts are forgotten a day after their last failure (the longest lock is
+  // an hour), so names made up by a password spray leave no lasting rows.
+  const prune = () => {
     void rt.store.pruneEvents(clock() - retentionMs).catch((err: unknown) => logger.error('event pruning failed', { error: String(err) }));
+    void rt.store.pruneLoginFailures(clock() - 86_400_000).catch((err: unknown) => logger.error('login-failure pruning failed', { error: String(err) }));
+  };
   prune();
   const pruneTimer = setInterval(prune, 3_600_000);
   pruneTimer.unref();

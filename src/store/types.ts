@@ -165,6 +165,8 @@ export interface Store {
   recordLoginFailure(account: string, at: number): Promise<LoginFailures>;
   /** A success or an admin's unlock: the count starts again. True if there was one. */
   clearLoginFailures(account: string): Promise<boolean>;
+  /** Forgets counts whose last failure is older than `before` (epoch ms): a spray of made-up names leaves no lasting rows. */
+  pruneLoginFailures(before: number): Promise<number>;
 
   // audit log (hash-chained, append-only: src/store/audit-chain.ts)
   /** Audit entries outside another write (logins, settlement runs, downloads), chained in one transaction. */

@@ -115,6 +115,19 @@ describe('per-account login throttling', () => {
   });
 });
 
+describe('failed-login counts are forgotten a day after their last failure', () => {
+  it('prunes counts older than the bound, keeps newer ones; a pruned name starts again at one failure', async () => {
+    const store = c.h.rt.store;
+    const now = c.h.rt.clock();
+    await store.recordLoginFailure('user:sprayed-name', now - 2 * 86_400_000);
+    await store.recordLoginFailure('user:recent-name', now - 60_000);
+    expect(await store.pruneLoginFailures(now - 86_400_000)).toBeGreaterThanOrEqual(1);
+    expect(await store.loginFailures('user:sprayed-name')).toBeUndefined();
+    expect((await store.loginFailures('user:recent-name'))?.failures).toBe(1);
+    expect((await store.recordLoginFailure('user:sprayed-name', now)).failures).toBe(1);
+  });
+});
+
 describe('GET /v1/admin/audit', () => {
   it('is for admins only', async () => {
     for (const user of ['finance', 'ente-pisa']) {

@@ -45,3 +45,7 @@ export async function recordLoginFailure(q: Query, account: string, at: number):
 export async function clearLoginFailures(q: Query, account: string): Promise<boolean> {
   return (await q('DELETE FROM login_failures WHERE account = $1 RETURNING account', [account])).length > 0;
 }
+
+export async function pruneLoginFailures(q: Query, before: number): Promise<number> {
+  return (await q('DELETE FROM login_failures WHERE last_failure_at < $1 RETURNING account', [before])).length;
+}

@@ -597,6 +597,7 @@ export class PgStore implements Store {
   loginFailures = (account: string) => Audit.loginFailures(this.query, account);
   recordLoginFailure = (account: string, at: number) => Audit.recordLoginFailure(this.query, account, at);
   clearLoginFailures = (account: string) => Audit.clearLoginFailures(this.query, account);
+  pruneLoginFailures = (before: number) => Audit.pruneLoginFailures(this.query, before);
   listAudit = (f: AuditQuery, cursor: number | null, limit: number) => Audit.listAudit(this.query, f, cursor, limit);
   auditChain = (afterId: number, limit: number) => Audit.auditChain(this.query, afterId, limit);
   auditHead = () => Audit.auditHead(this.query);

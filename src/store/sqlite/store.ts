@@ -472,6 +472,10 @@ export class SqliteStore implements Store {
     return this.written(this.thread.call('clearLoginFailures', account));
   }
 
+  async pruneLoginFailures(before: number) {
+    return this.written(this.thread.call('pruneLoginFailures', before));
+  }
+
   async appendAudit(entries: AuditEntry[]) {
     if (entries.length > 0) await this.written(this.thread.call('appendAudit', entries, this.clock()));
   }

@@ -392,6 +392,10 @@ export class SqliteWriteSide {
     return { value: this.w.prepare('DELETE FROM login_failures WHERE account = ?').run(account).changes > 0, events: [] };
   }
 
+  pruneLoginFailures(before: number): Written<number> {
+    return { value: this.w.prepare('DELETE FROM login_failures WHERE last_failure_at < ?').run(before).changes, events: [] };
+  }
+
   // ---------------------------------------------------------------- seed
 
   /** Replaces catalogue, network and positions; terminals' TMKs sealed by the caller. */
