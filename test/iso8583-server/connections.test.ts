@@ -3,7 +3,9 @@
 // the pool of connections not signed on yet (its oldest closed for a newer one), and
 // signed-on terminals that no flood of junk can push out or keep from signing on.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { IsoTerminal } from '../../terminals/simulator/client.js';
 import { closedEvent, connectFrom, flood, loopbackAddresses, until, type Flood } from '../helpers/flood.js';
+import { makeTestPki } from '../helpers/tls.js';
 import { setup, type Ctx } from './support.js';
 
 // No address exempt: 127.0.0.1 (loopback, exempt by default) is capped like the others here.
@@ -91,6 +93,33 @@ describe('sign-on timeout', () => {
       expect(response.code, response.tlv.get('ER')).toBe('00');
     } finally {
       await short.close();
+    }
+  });
+});
+
+describe('over TLS', () => {
+  it('checks the caps before the handshake, and lets a terminal that signed on over TLS stay past the sign-on timeout', async () => {
+    const pki = makeTestPki();
+    const caps = { maxTotal: 40, maxPerAddress: 30, maxUnsigned: 20, maxUnsignedPerAddress: 2, exemptAddresses: [] };
+    const tls = await setup({ iso: { tls: { cert: pki.server.cert, key: pki.server.key }, connections: caps, signOnTimeoutMs: 500 } });
+    try {
+      const t = new IsoTerminal(tls.creds(tls.takeTerminalId()), { host: '127.0.0.1', port: tls.port, tls: { ca: pki.caPem }, timeoutMs: 20_000, clock: tls.h.rt.clock });
+      await t.connect();
+      const on = await t.signOn();
+      expect(on.code, on.tlv.get('ER')).toBe('00');
+      // Two silent TCP connections (no handshake) fill 127.0.0.1's not-signed-on share; a third is destroyed unread.
+      const silent = [await connectFrom(tls.port, '127.0.0.1'), await connectFrom(tls.port, '127.0.0.1')];
+      await until(() => tls.iso.connectionStats()!.open === 3, 'two silent connections taken in');
+      await closedEvent(await connectFrom(tls.port, '127.0.0.1'));
+      expect(tls.iso.connectionStats()!.refused.unsigned_per_address).toBe(1);
+      // The silent ones time out; the terminal, connected before them, is still served.
+      await Promise.all(silent.map(closedEvent));
+      expect(tls.iso.connectionStats()!.timedOut).toBe(2);
+      expect((await t.echo()).code).toBe('00');
+      t.destroy();
+    } finally {
+      await tls.close();
+      pki.close();
     }
   });
 });
