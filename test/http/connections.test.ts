@@ -26,16 +26,20 @@ afterAll(async () => {
 const port = () => Number(new URL(sw.url).port);
 const stats = () => sw.server.connectionStats().http;
 
-/** GET /healthz on a new connection from `localAddress`: its status. */
-function healthz(localAddress: string): Promise<number> {
+/** GET on a new connection from `localAddress`, closed after the answer. */
+function get(urlPath: string, localAddress: string): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
-    const req = http.get({ host: '127.0.0.1', port: port(), path: '/healthz', localAddress, agent: false }, (res) => {
-      res.resume();
-      res.on('end', () => resolve(res.statusCode!));
+    const req = http.get({ host: '127.0.0.1', port: port(), path: urlPath, localAddress, agent: false }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => (body += c));
+      res.on('end', () => resolve({ status: res.statusCode!, body }));
     });
     req.on('error', reject);
   });
 }
+
+const healthz = async (localAddress: string) => (await get('/healthz', localAddress)).status;
 
 describe('HTTP connection caps', () => {
   it('refuses connections past the cap of one address, and serves another address', async () => {
@@ -48,6 +52,11 @@ describe('HTTP connection caps', () => {
     // ...while 127.0.0.2 is served.
     expect(await healthz('127.0.0.2')).toBe(200);
     expect(stats().refused.per_address).toBe(before.refused.per_address + 1);
+    // And /metrics says so.
+    const metrics = (await get('/metrics', '127.0.0.1')).body;
+    expect(metrics).toContain(`tserve_connections_refused_total{listener="http",cap="per_address"} ${before.refused.per_address + 1}`);
+    expect(metrics).toMatch(/^tserve_connections_open\{listener="iso"\} \d+$/m);
+    expect(metrics).toMatch(/^tserve_connections_timed_out_total\{listener="iso"\} \d+$/m);
     mine.destroy();
     await until(() => stats().open === 0, 'the connections closed');
   });
