@@ -1,6 +1,7 @@
 // Configuration: environment variables, optionally an env-style file named by
 // TSERVE_CONFIG. Everything has a default so that `npm start` runs with none.
 import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import path from 'node:path';
 import { z } from 'zod';
 import { fileDescriptorLimit } from './net/connection-caps.js';
@@ -266,6 +267,8 @@ function connectionCaps(e: z.infer<typeof Env>, fdLimit = fileDescriptorLimit())
   const httpTotal = e.TSERVE_HTTP_MAX_CONNECTIONS ?? Math.min(4096, budget);
   // Loopback by default: a local reverse proxy, the simulator, a benchmark (the totals still apply).
   const exemptAddresses = e.TSERVE_CONNECTIONS_EXEMPT_ADDRESSES.split(',').map((a) => a.trim()).filter(Boolean);
+  const notIp = exemptAddresses.filter((a) => isIP(a) === 0);
+  if (notIp.length > 0) throw new Error(`invalid configuration: TSERVE_CONNECTIONS_EXEMPT_ADDRESSES: not an IP address: ${notIp.join(', ')}`);
   const iso = {
     maxTotal: isoTotal,
     maxPerAddress: e.TSERVE_ISO_MAX_CONNECTIONS_PER_ADDRESS ?? Math.min(512, isoTotal),
