@@ -2,7 +2,8 @@
 // (JSON array or CSV upload, all-or-nothing with a per-row report). An entity user
 // acts for its own entity only; admin acts for any, naming entityId. Thin: decode,
 // authorise, call src/payments/positions.ts, encode.
-import express, { Router, type Request } from 'express';
+import express, { Router, type NextFunction, type Request, type Response } from 'express';
+import { rateLimit } from 'express-rate-limit';
 import { principalName } from '../auth/principal.js';
 import { PaymentError } from '../payments/errors.js';
 import type { DebtPositions, PositionsActor, PublishReport } from '../payments/positions.js';
@@ -13,8 +14,8 @@ import { documented } from './openapi.js';
 import { sendProblem } from './problem.js';
 import * as S from './schemas.js';
 
-/** A bulk upload, JSON or CSV, may carry thousands of positions (the schema allows 50,000). */
-const BULK_BODY_LIMIT = '20mb';
+/** Seconds an uploader is told to wait while its entity's previous upload runs. */
+const BUSY_RETRY_SECONDS = 5;
 
 const PUBLISHED_STATUS: Record<PublishReport['outcome'], number> = { created: 201, invalid: 422, conflict: 409 };
 
@@ -71,18 +72,45 @@ export function entityApi(ctx: AppContext, positions: DebtPositions): Router {
     method: 'post', path: '/v1/debt-positions/bulk', summary: 'Publish many positions (JSON array, or text/csv one row per option), all or nothing',
     roles: ['entity', 'admin'], body: S.BulkPositionsInput, response: S.BulkReport, status: 201,
   });
-  const bulkBody = [
-    express.json({ type: 'application/json', limit: BULK_BODY_LIMIT, strict: true }),
-    express.text({ type: 'text/csv', limit: BULK_BODY_LIMIT }),
-  ];
-  r.post('/v1/debt-positions/bulk', auth, canWrite, ...bulkBody, async (req, res) => {
-    let body: Parameters<DebtPositions['publishBulk']>[0] = { json: req.body as unknown };
-    if (req.is('text/csv')) {
-      if (typeof req.body !== 'string') throw new PaymentError('FORMAT', 'empty CSV body');
-      // CSV rows carry no entity: an admin names it with ?entityId=.
-      body = { csv: req.body, entityId: typeof req.query.entityId === 'string' ? req.query.entityId : undefined };
+  // An upload costs seconds of work: per user a few a minute, per entity one at a time,
+  // its bytes bounded before they are read; parsed and checked off the event loop.
+  const limits = ctx.config.imports;
+  const perMinute = rateLimit({
+    windowMs: 60_000,
+    limit: limits.perMinute,
+    standardHeaders: 'draft-8',
+    legacyHeaders: false,
+    keyGenerator: (req) => principalName(principal(req)),
+    handler: (_req, res, _next, options) => {
+      res.set('Retry-After', String(Math.ceil(options.windowMs / 1000)));
+      sendProblem(res, 'RATE_LIMITED', `at most ${limits.perMinute} uploads a minute per user (TSERVE_IMPORT_PER_MINUTE)`);
+    },
+  });
+  const running = new Set<string>();
+  const oneAtATime = (req: Request, res: Response, next: NextFunction) => {
+    const key = scopeOf(req) ?? principalName(principal(req));
+    if (running.has(key)) {
+      res.set('Retry-After', String(BUSY_RETRY_SECONDS));
+      return sendProblem(res, 'RATE_LIMITED', `an upload for ${key} is in progress: send the next one when it is answered`);
     }
-    const { outcome, ...report } = await positions.publishBulk(body, actorOf(req));
+    running.add(key);
+    res.once('close', () => running.delete(key));
+    next();
+  };
+  const raw = express.raw({ type: ['application/json', 'text/csv'], limit: limits.maxBytes });
+  const bulkBody = (req: Request, res: Response, next: NextFunction) =>
+    raw(req, res, (err?: unknown) => {
+      if ((err as { type?: string } | undefined)?.type === 'entity.too.large') {
+        return next(new PaymentError('PAYLOAD_TOO_LARGE', `an upload is at most ${limits.maxBytes} bytes (TSERVE_IMPORT_MAX_BYTES): split it`));
+      }
+      next(err);
+    });
+  r.post('/v1/debt-positions/bulk', auth, canWrite, perMinute, oneAtATime, bulkBody, async (req, res) => {
+    if (!Buffer.isBuffer(req.body) || req.body.length === 0) throw new PaymentError('FORMAT', 'the upload is empty');
+    const csv = Boolean(req.is('text/csv'));
+    // CSV rows carry no entity: an admin names it with ?entityId=.
+    const entityId = csv && typeof req.query.entityId === 'string' ? req.query.entityId : undefined;
+    const { outcome, ...report } = await positions.publishBulk({ bytes: req.body, csv, ...(entityId === undefined ? {} : { entityId }) }, actorOf(req));
     res.status(PUBLISHED_STATUS[outcome]).json(report);
   });
 

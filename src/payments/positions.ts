@@ -3,38 +3,21 @@
 // one or many, from JSON or a CSV upload, all or nothing with a per-row report; list,
 // read, cancel). src/http/entity-api.ts decodes, authorises, calls one of them, encodes.
 import { parse as parseCsv } from 'csv-parse/sync';
+import { webcrypto } from 'node:crypto';
 import { checkNoticeNumber } from '../domain/notice.js';
-import { z } from 'zod';
-import { BulkPositionsInput, DebtPositionInput, zodDetail, type DebtPositionInputT } from './inputs.js';
+import type { DebtPositionInputT } from './inputs.js';
+import type { ImportJob } from './import-check.js';
+import { ImportPool } from './import-pool.js';
 import type { DebtPositionView, NewPosition, Store } from '../store/types.js';
 import { PaymentError, type ErrorCode } from './errors.js';
 import type { Payments } from './service.js';
+import type { Entity, Service } from '../domain/model.js';
 
 const FISCAL_CODE_FORMAT = /^([A-Z0-9]{16}|\d{11})$/;
 
-/** Positions checked between two turns of the event loop during a large upload. */
+/** Positions checked between two turns of the event loop (publishing one by one; uploads are checked on the import worker). */
 const SLICE = 1000;
 const nextTurn = () => new Promise((r) => setImmediate(r));
-
-/**
- * BulkPositionsInput, checked a slice at a time: the same answer (and the same issues,
- * with their paths in the whole array) as one safeParse, without holding the event loop
- * for the whole upload.
- */
-async function parseInSlices(raw: unknown): Promise<{ success: true; data: DebtPositionInputT[] } | { success: false; error: { issues: z.core.$ZodIssue[] } }> {
-  if (!Array.isArray(raw) || raw.length <= SLICE) return BulkPositionsInput.safeParse(raw);
-  const whole = z.array(z.unknown()).min(1).max(50_000).safeParse(raw);
-  if (!whole.success) return BulkPositionsInput.safeParse(raw);
-  const data: DebtPositionInputT[] = [];
-  const issues: z.core.$ZodIssue[] = [];
-  for (let from = 0; from < raw.length; from += SLICE) {
-    await nextTurn();
-    const r = z.array(DebtPositionInput).safeParse(raw.slice(from, from + SLICE));
-    if (r.success) data.push(...r.data);
-    else for (const i of r.error.issues) issues.push({ ...i, path: typeof i.path[0] === 'number' ? [i.path[0] + from, ...i.path.slice(1)] : i.path });
-  }
-  return issues.length > 0 ? { success: false, error: { issues } } : { success: true, data };
-}
 
 export interface PositionError {
   code: ErrorCode;
@@ -43,7 +26,13 @@ export interface PositionError {
   option?: number;
 }
 
-export function positionRowErrors(input: DebtPositionInputT, entityId: string, payments: Payments): PositionError[] {
+/** What the rules read of the catalogue: Payments on the main thread, a copy in the import worker. */
+export interface RuleCatalogue {
+  entity(id: string): Entity | undefined;
+  service(code: string): Service | undefined;
+}
+
+export function positionRowErrors(input: DebtPositionInputT, entityId: string, payments: RuleCatalogue): PositionError[] {
   const errors: PositionError[] = [];
   const err = (code: ErrorCode, detail: string, option?: number) => errors.push({ code, detail, ...(option === undefined ? {} : { option }) });
   const entity = payments.entity(entityId);
@@ -109,11 +98,43 @@ export interface RowError {
   detail: string;
 }
 
+/** Longest `detail` of one row error: a report is bounded by maxErrors times this. */
+export const MAX_DETAIL_CHARS = 300;
+
+/** The first `max` errors and the count of all: what every bulk report carries, whatever the upload holds. */
+export class CappedErrors {
+  readonly errors: RowError[] = [];
+  count = 0;
+  constructor(private readonly max: number) {}
+  add(e: RowError): void {
+    this.count += 1;
+    if (this.errors.length < this.max) this.errors.push({ ...e, detail: e.detail.length > MAX_DETAIL_CHARS ? `${e.detail.slice(0, MAX_DETAIL_CHARS - 1)}…` : e.detail });
+  }
+}
+
 /** All or nothing: every position created, or none with the reason of each refused row. */
 export type PublishReport =
   | { outcome: 'created'; created: number; ids: number[] }
-  /** A row breaks the rules (422), or the store refuses rows (a notice number taken: 409). */
-  | { outcome: 'invalid' | 'conflict'; created: 0; errors: RowError[] };
+  /**
+   * A row breaks the rules (422), or the store refuses rows (a notice number taken: 409).
+   * `errors` holds the first `maxErrors` of them, `errorCount` how many there are in all.
+   */
+  | { outcome: 'invalid' | 'conflict'; created: 0; errors: RowError[]; errorCount: number };
+
+/** An upload as received: its bytes, before any parsing. */
+export interface Upload {
+  bytes: Uint8Array;
+  csv: boolean;
+  /** ?entityId= of a CSV upload (an admin names the entity its rows are for). */
+  entityId?: string;
+}
+
+export interface ImportLimits {
+  /** Rows an upload may hold: positions of a JSON array, lines of a CSV. */
+  maxRows: number;
+  /** Errors a report lists; it counts them all. */
+  maxErrors: number;
+}
 
 /** CSV columns of a bulk upload: one row per payment option; rows with the same externalRef form one position. */
 export const CSV_COLUMNS = [
@@ -123,9 +144,9 @@ export const CSV_COLUMNS = [
 const OPTIONAL_CSV_COLUMNS: readonly string[] = ['debtorName', 'validUntil', 'lookupKey', 'kind', 'instalmentNo', 'optionDescription'];
 
 /** Where each position and each of its options came from: CSV line numbers (null: JSON, by array index). */
-type Origins = { line: number; options: number[] }[] | null;
+export type Origins = { line: number; options: number[] }[] | null;
 
-function rowOf(origins: Origins, position: number, option?: number): number {
+export function rowOf(origins: Origins, position: number, option?: number): number {
   if (!origins) return position;
   const o = origins[position];
   if (!o) return -1;
@@ -133,7 +154,7 @@ function rowOf(origins: Origins, position: number, option?: number): number {
 }
 
 /** Groups CSV rows into position inputs (not yet validated), remembering each one's lines. */
-export function csvToPositions(text: string, entityId: string | undefined): { positions: unknown[]; origins: NonNullable<Origins> } {
+export function csvToPositions(text: string, entityId: string | undefined): { positions: unknown[]; origins: NonNullable<Origins>; lines: number } {
   let records: Record<string, string>[];
   try {
     records = parseCsv(text, { columns: true, skip_empty_lines: true, trim: true, bom: true }) as Record<string, string>[];
@@ -176,14 +197,18 @@ export function csvToPositions(text: string, entityId: string | undefined): { po
     });
   });
   const entries = [...byRef.values()];
-  return { positions: entries.map((e) => e.position), origins: entries.map((e) => ({ line: e.line, options: e.options })) };
+  return { positions: entries.map((e) => e.position), origins: entries.map((e) => ({ line: e.line, options: e.options })), lines: records.length };
 }
 
 export class DebtPositions {
+  /** Parses and checks uploads off the event loop. */
+  private readonly pool = new ImportPool();
+
   constructor(
     private readonly store: Store,
     /** The catalogue the rules check services and entities against. */
     private readonly payments: Payments,
+    private readonly limits: ImportLimits = { maxRows: 50_000, maxErrors: 100 },
   ) {}
 
   /** The entity an actor acts for: an entity user its own only; admin the one it names. */
@@ -206,9 +231,9 @@ export class DebtPositions {
         for (const { option, ...e } of positionRowErrors(input, entityId, this.payments)) errors.push({ row: rowOf(origins, from + k, option), ...e });
       });
     }
-    if (errors.length > 0) return { outcome: 'invalid', created: 0, errors };
+    if (errors.length > 0) return { outcome: 'invalid', created: 0, errors, errorCount: errors.length };
     const result = await this.store.createPositions(rows.map(({ input, entityId }) => toNewPosition(input, entityId)), actor.name);
-    if ('errors' in result) return { outcome: 'conflict', created: 0, errors: result.errors.map((e) => ({ ...e, row: rowOf(origins, e.row) })) };
+    if ('errors' in result) return { outcome: 'conflict', created: 0, errors: result.errors.map((e) => ({ ...e, row: rowOf(origins, e.row) })), errorCount: result.errors.length };
     return { outcome: 'created', created: result.ids.length, ids: result.ids };
   }
 
@@ -223,25 +248,40 @@ export class DebtPositions {
    * Publish many positions, all or nothing: a JSON array of positions, or CSV text with
    * one row per option (its rows name no entity: an admin names it as `entityId`).
    * Rows that fail the schema or the rules are reported by CSV line or array index.
+   * A file this entity imported already is refused at once (DUPLICATE) from its SHA-256,
+   * before anything is parsed; parsing and checking run on the import worker's thread.
    */
-  async publishBulk(body: { json: unknown } | { csv: string; entityId?: string }, actor: PositionsActor): Promise<PublishReport> {
-    let raw: unknown;
-    let origins: Origins = null;
-    if ('csv' in body) ({ positions: raw, origins } = csvToPositions(body.csv, body.entityId));
-    else raw = body.json;
-    const parsed = await parseInSlices(raw);
-    if (!parsed.success) {
-      const errors = parsed.error.issues.map((i) => ({
-        row:
-          typeof i.path[0] === 'number'
-            ? rowOf(origins, i.path[0], i.path[1] === 'options' && typeof i.path[2] === 'number' ? i.path[2] : undefined)
-            : -1,
-        code: 'FORMAT' as const,
-        detail: zodDetail({ issues: [{ ...i, path: i.path.slice(1) }] }),
-      }));
-      return { outcome: 'invalid', created: 0, errors };
+  async publishBulk(upload: Upload, actor: PositionsActor): Promise<PublishReport> {
+    const scope = actor.entityId ?? `admin:${upload.entityId ?? '*'}`;
+    const sha256 = Buffer.from(await webcrypto.subtle.digest('SHA-256', upload.bytes)).toString('hex');
+    const prior = await this.store.findImport(scope, sha256);
+    if (prior) {
+      throw new PaymentError('DUPLICATE', `this file was imported already at ${new Date(prior.at).toISOString()} (${prior.positions} positions): nothing was created again`);
     }
-    return this.publish(parsed.data, actor, origins);
+    const job: ImportJob = {
+      bytes: upload.bytes,
+      csv: upload.csv,
+      ...(upload.entityId === undefined ? {} : { namedEntity: upload.entityId }),
+      actorEntity: actor.entityId,
+      catalogue: { entities: this.payments.entities, services: this.payments.services },
+      ...this.limits,
+    };
+    const checked = await this.pool.check(job);
+    if (checked.type === 'refused') throw new PaymentError(checked.code, checked.detail);
+    if (checked.type === 'invalid') return { outcome: 'invalid', created: 0, errors: checked.errors, errorCount: checked.errorCount };
+    const result = await this.store.createPositions(checked.positions, actor.name);
+    if ('errors' in result) {
+      const capped = new CappedErrors(this.limits.maxErrors);
+      for (const e of result.errors) capped.add({ ...e, row: rowOf(checked.origins, e.row) });
+      return { outcome: 'conflict', created: 0, errors: capped.errors, errorCount: capped.count };
+    }
+    await this.store.recordImport(scope, sha256, result.ids.length);
+    return { outcome: 'created', created: result.ids.length, ids: result.ids };
+  }
+
+  /** Stops the import worker (tests, shutdown); the next upload starts it again. */
+  close(): Promise<void> {
+    return this.pool.close();
   }
 
   /** A page of an entity's positions; an entity lists its own only. */

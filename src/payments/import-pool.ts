@@ -1,0 +1,74 @@
+// The main thread's handle on the import worker: one thread, started on the first
+// upload and kept (unreferenced: it never holds the process open), that parses and
+// checks uploads off the event loop. Jobs run one after the other on it; a thread that
+// dies fails its jobs and is started again for the next one.
+import { Worker } from 'node:worker_threads';
+import type { NewPosition } from '../store/types.js';
+import type { ImportCheckResult, ImportJob } from './import-check.js';
+import type { Origins } from './positions.js';
+
+export type ImportReply =
+  | { id: number; result: Exclude<ImportCheckResult, { type: 'ok' }> }
+  | { id: number; slice: { positions: NewPosition[]; origins: Origins } }
+  | { id: number; done: number }
+  | { id: number; error: string };
+
+interface Pending {
+  resolve: (r: ImportCheckResult) => void;
+  reject: (e: Error) => void;
+  positions: NewPosition[];
+  origins: NonNullable<Origins>;
+}
+
+export class ImportPool {
+  private worker: Worker | null = null;
+  private readonly pending = new Map<number, Pending>();
+  private nextId = 1;
+
+  private start(): Worker {
+    const fromSource = import.meta.url.endsWith('.ts');
+    const entry = new URL(`./import-worker.${fromSource ? 'ts' : 'js'}`, import.meta.url).href;
+    const w = fromSource ? new Worker(new URL('./import-boot.mjs', import.meta.url), { workerData: { entry } }) : new Worker(new URL(entry), { workerData: { entry } });
+    w.unref();
+    w.on('message', (m: ImportReply) => this.onReply(m));
+    const fail = (err: Error) => {
+      if (this.worker === w) this.worker = null;
+      for (const p of this.pending.values()) p.reject(err);
+      this.pending.clear();
+    };
+    w.on('error', fail);
+    w.on('exit', (code) => fail(new Error(`the import worker exited (code ${code})`)));
+    return w;
+  }
+
+  private onReply(m: ImportReply): void {
+    const p = this.pending.get(m.id);
+    if (!p) return;
+    if ('slice' in m) {
+      // One slice per message: each is taken in its own turn of the event loop.
+      for (const pos of m.slice.positions) p.positions.push(pos);
+      if (m.slice.origins) for (const o of m.slice.origins) p.origins.push(o);
+      return;
+    }
+    this.pending.delete(m.id);
+    if ('error' in m) p.reject(new Error(`import worker: ${m.error}`));
+    else if ('result' in m) p.resolve(m.result);
+    else p.resolve({ type: 'ok', positions: p.positions, origins: p.origins.length > 0 ? p.origins : null });
+  }
+
+  /** Parses and checks an upload on the worker's thread. */
+  check(job: ImportJob): Promise<ImportCheckResult> {
+    this.worker ??= this.start();
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, { resolve, reject, positions: [], origins: [] });
+      this.worker!.postMessage({ id, job });
+    });
+  }
+
+  async close(): Promise<void> {
+    const w = this.worker;
+    this.worker = null;
+    if (w) await w.terminate();
+  }
+}
