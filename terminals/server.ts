@@ -297,6 +297,10 @@ export class IsoServer {
       // Never processed; answered with the key the terminal should have used.
       return this.respond(req, { code: 'BAD_MAC' }, macKey);
     }
+    // MACed with the terminal's live session key (a terminal that reconnects per message
+    // proves itself so): its connection is held from now on, before the work, so that no
+    // junk connection can push it out while its booking is in flight.
+    if (macKey === session) conn?.trust();
     if (missingFields(req).length > 0) return this.respond(req, { code: 'FORMAT' }, macKey);
     const counter = trimAns(req.fields.get(42) ?? key.counterId);
     if (counter !== key.counterId) return this.respond(req, { code: 'FORBIDDEN' }, macKey);
@@ -312,10 +316,9 @@ export class IsoServer {
         answer = { code: 'SYSTEM' };
       }
     }
-    // The connection has proved its terminal's key (a sign-on answered 00, or a request
-    // MACed with a live session key, from a terminal that reconnects per message): no
-    // sign-on timeout for it any more, and no junk connection can push it out.
-    if (isSignOn ? answer.code === null : macKey === session) conn?.trust();
+    // A sign-on answered 00: the connection has proved its terminal's key; no sign-on
+    // timeout for it any more, and no junk connection can push it out.
+    if (isSignOn && answer.code === null) conn?.trust();
     // The sign-on answer is MACed with K_signon; every other with the session key of the request.
     return this.respond(req, answer, macKey);
   }

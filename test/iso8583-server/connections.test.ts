@@ -77,17 +77,25 @@ describe('junk against signed-on terminals', () => {
 });
 
 describe('sign-on timeout', () => {
-  it('closes a connection that does not sign on in time, one that sends a byte too, and keeps one that signed on', async () => {
+  it('closes a connection that does not sign on in time, one that sends a byte too, and keeps one that signed on or uses its session key', async () => {
     const short = await setup({ iso: { signOnTimeoutMs: 300 } });
     try {
       // Opened first, so its timer would run out first were it not cleared by the sign-on.
       const t = await short.signedOn();
+      // A second connection of the same terminal that never signs on but uses the session
+      // key (a terminal that reconnects per message): held from its first such request.
+      const again = new IsoTerminal(t.creds, { host: '127.0.0.1', port: short.port, timeoutMs: 20_000, clock: short.h.rt.clock, firstStan: 500 });
+      await again.connect();
+      again.sessionKey = t.sessionKey;
+      expect((await again.inquiry({ service: 'CERTIFICATI', identifier: 'RSSMRA85T10A562S' })).code).toBe('00');
       const silent = await connectFrom(short.port, '127.0.0.1');
       const oneByte = await connectFrom(short.port, '127.0.0.1', Buffer.from([0]));
       await closedEvent(silent);
       await closedEvent(oneByte);
       expect(short.iso.connectionStats()!.timedOut).toBe(2);
       expect((await t.echo()).code).toBe('00');
+      expect((await again.inquiry({ service: 'CERTIFICATI', identifier: 'RSSMRA85T10A562S' })).code).toBe('00');
+      again.destroy();
       const notice = await short.notices.take();
       const { response } = await t.pay({ service: notice.service, identifier: notice.notice }, notice.amount);
       expect(response.code, response.tlv.get('ER')).toBe('00');
