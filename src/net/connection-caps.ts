@@ -111,7 +111,7 @@ export class ConnectionCaps {
   private readonly limits: Required<Omit<CapLimits, 'probationMs' | 'exemptAddresses'>> & { probationMs: number | null };
   private readonly exempt: Set<string>;
   private readonly counts = { refused: { total: 0, per_address: 0, unsigned_per_address: 0 } as Record<Cap, number>, evicted: 0, timedOut: 0 };
-  /** Per cap: refusals not yet logged, and whether a line went out this interval. */
+  /** Per cap that refused in the current interval: refusals not logged yet, the last address, the interval's timer. */
   private readonly unlogged = new Map<Cap, { count: number; lastAddress: string; timer: NodeJS.Timeout | null }>();
 
   constructor(
@@ -190,8 +190,8 @@ export class ConnectionCaps {
 
   /** The handle of an admitted connection, by its raw socket or the TLS socket over it. */
   handle(socket: net.Socket): ConnectionHandle {
-    const key = tupleKey(socket);
-    const entry = this.bySocket.get(socket) ?? (key === null ? undefined : this.entries.get(key));
+    // The raw socket is known; a TLS socket over it is found by the connection's 4-tuple.
+    const entry = this.bySocket.get(socket) ?? this.entries.get(tupleKey(socket) ?? '');
     if (!entry) return NO_HANDLE;
     return {
       trust: () => {
