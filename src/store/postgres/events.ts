@@ -10,6 +10,7 @@ import { logger } from '../../log.js';
 import type { EventRow } from '../../ledger/port.js';
 import { toEvent, type EventDbRow } from '../rows.js';
 import { deliver } from '../shared.js';
+import type { PgContext } from './context.js';
 import { openClient, type Pool } from './pool.js';
 
 const POLL_MS = 1000;
@@ -132,4 +133,20 @@ export class EventTail {
     while (this.reading) await new Promise((r) => setTimeout(r, 5));
     await this.listener?.end().catch(() => undefined);
   }
+}
+
+// The event log as read by a subscriber that catches up, and its pruning.
+export async function eventsAfter(ctx: PgContext, seq: number, limit: number): Promise<EventRow[]> {
+  return (await ctx.q<EventDbRow>('SELECT * FROM events WHERE seq > $1 ORDER BY seq LIMIT $2', [seq, limit])).map(toEvent);
+}
+
+export async function eventBounds(ctx: PgContext): Promise<{ minSeq: number; maxSeq: number }> {
+  const r = (await ctx.one<{ lo: number; hi: number }>(
+    'SELECT coalesce((SELECT min(seq) FROM events), 0) AS lo, (SELECT last_seq FROM event_sequence WHERE id = 1) AS hi',
+  ))!;
+  return { minSeq: r.lo, maxSeq: r.hi };
+}
+
+export async function pruneEvents(ctx: PgContext, before: number): Promise<number> {
+  return ctx.exec('DELETE FROM events WHERE at < $1 AND seq < (SELECT max(seq) FROM events)', [before]);
 }
