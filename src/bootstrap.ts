@@ -23,14 +23,18 @@ export interface Runtime {
 }
 
 /** The store the configuration names: PostgreSQL with TSERVE_DATABASE_URL, else the embedded SQLite file. */
-export async function openStore(config: Pick<Config, 'dbFile' | 'database'>, clock: Clock = systemClock): Promise<Store> {
-  return config.database ? PgStore.open(config.database.url, { poolSize: config.database.poolSize, clock }) : SqliteStore.open(config.dbFile, clock);
+export async function openStore(config: Pick<Config, 'dbFile' | 'database'>, clock: Clock = systemClock, opts: { checkBalances?: boolean } = {}): Promise<Store> {
+  // SQLite checks its balances at every open, from a checkpoint (fast); PostgreSQL sums
+  // every entry, so only the switch's start asks for it.
+  return config.database
+    ? PgStore.open(config.database.url, { poolSize: config.database.poolSize, clock, checkBalances: opts.checkBalances })
+    : SqliteStore.open(config.dbFile, clock);
 }
 
-export async function openRuntime(config: Config, clock: Clock = systemClock): Promise<Runtime> {
+export async function openRuntime(config: Config, clock: Clock = systemClock, opts: { checkBalances?: boolean } = {}): Promise<Runtime> {
   // Production: from the environment or secret files outside the data directory, or refused (docs/keys.md).
   const { kek, jwtKey } = loadKeys(config);
-  return { store: await openStore(config, clock), kek, jwtKey, clock };
+  return { store: await openStore(config, clock, opts), kek, jwtKey, clock };
 }
 
 export { CREDENTIALS_FILE, type DemoCredentials };

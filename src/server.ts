@@ -52,7 +52,7 @@ export async function startServer(config: Config, opts: ServerOptions = {}): Pro
   const leftovers = config.mode === 'production' ? demoLeftovers(config.dataDir) : [];
   if (leftovers.length > 0) throw new Error(`production mode refuses to start:\n  ${leftovers.join('\n  ')}`);
   if (config.mode === 'demo') logger.warn(demoWarning(config), { dataDir: config.dataDir });
-  const rt = await openRuntime(config, clock);
+  const rt = await openRuntime(config, clock, { checkBalances: true });
   await checkKekAtStart(rt.store, rt.kek).catch(async (err: unknown) => {
     await rt.store.close();
     throw err;

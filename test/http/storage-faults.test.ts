@@ -131,7 +131,7 @@ describe('a balance that disagrees with its entries at start', () => {
     await db.close();
     expect(changed).toBe(1);
     const errors = spyLog('error');
-    const rt: Runtime = await openRuntime(c.h.config, c.h.rt.clock);
+    const rt: Runtime = await openRuntime(c.h.config, c.h.rt.clock, { checkBalances: true });
     const payments = await Payments.create(rt.store, { settlementCutoff: c.h.config.settlementCutoff, clock: rt.clock });
     const app = createApp({ config: c.h.config, store: rt.store, payments, tokens: c.h.tokens, kek: rt.kek, version: 'test', clock: rt.clock });
     const server = http.createServer(app);
