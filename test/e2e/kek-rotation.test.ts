@@ -4,7 +4,6 @@
 // (a switch started with it refuses to start) and a terminal signs on over ISO 8583 with
 // a switch started on the new one. The store's write refuses values read before a
 // terminal changed. Real processes, the real CLI, the real store (SQLite or PostgreSQL).
-import { spawn } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -14,7 +13,7 @@ import { openStore } from '../../src/bootstrap.js';
 import { loadConfig } from '../../src/config.js';
 import { IsoTerminal } from '../../terminals/simulator/client.js';
 import { openTestDb, storeEnv, type TestDb } from '../helpers/store.js';
-import { cleanUp, exited, ROOT, startProcess, storeChildEnv, type ServerProcess } from './process.js';
+import { cleanUp, exited, runToEnd, startProcess, type ServerProcess } from './process.js';
 
 const OLD_KEK = '1f'.repeat(32);
 const NEW_KEK = '2e'.repeat(32);
@@ -45,18 +44,7 @@ function secret(name: string, content: string): string {
 
 const production = (kekFile: string) => ({ TSERVE_MODE: 'production', TSERVE_KEK_FILE: kekFile, TSERVE_JWT_KEY_FILE: files.jwt, TSERVE_LOG_LEVEL: 'info' });
 
-async function run(args: string[], env: Record<string, string>): Promise<{ code: number | null; out: string }> {
-  const child = spawn(process.execPath, args, { cwd: ROOT, env: await storeChildEnv(dir, env), stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  child.stdout!.setEncoding('utf8').on('data', (c: string) => {
-    out += c;
-    // A switch that should have refused but listens: stopped, so that the test fails now.
-    if (/^tserve: listening/m.test(out)) child.kill('SIGKILL');
-  });
-  child.stderr!.setEncoding('utf8').on('data', (c: string) => (out += c));
-  const code = await new Promise<number | null>((resolve) => child.once('close', resolve));
-  return { code, out };
-}
+const run = (args: string[], env: Record<string, string>) => runToEnd(dir, args, env);
 
 const rotate = (kekFile: string) => run(['bin/tserve.js', 'kek', 'rotate', '--new-kek-file', files.newKek], production(kekFile));
 

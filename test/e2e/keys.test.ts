@@ -3,13 +3,12 @@
 // its keys from the environment or from secret files outside the data directory and
 // refuses to start otherwise; it never seeds the demo network. Demo mode (the default)
 // keeps generating its keys and says so. Real server processes and the real CLI.
-import { spawn } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openTestDb } from '../helpers/store.js';
-import { cleanUp, exited, ROOT, startProcess, storeChildEnv, type ServerProcess } from './process.js';
+import { cleanUp, exited, runToEnd, startProcess, type ServerProcess } from './process.js';
 
 const KEK = 'a'.repeat(16) + '0123456789abcdef'.repeat(3);
 const JWT = 'b'.repeat(16) + 'fedcba9876543210'.repeat(3);
@@ -46,19 +45,7 @@ function production(extra: Record<string, string> = {}): Record<string, string> 
   return { TSERVE_MODE: 'production', ...extra };
 }
 
-/** Runs a process of the project (main.ts or the CLI) to its end. */
-async function run(dir: string, args: string[], env: Record<string, string>): Promise<{ code: number | null; out: string }> {
-  const child = spawn(process.execPath, args, { cwd: ROOT, env: await storeChildEnv(dir, env), stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  child.stdout!.setEncoding('utf8').on('data', (c: string) => {
-    out += c;
-    // A switch that should have refused but listens: stopped, so that the test fails now.
-    if (/^tserve: listening/m.test(out)) child.kill('SIGKILL');
-  });
-  child.stderr!.setEncoding('utf8').on('data', (c: string) => (out += c));
-  const code = await new Promise<number | null>((resolve) => child.once('close', resolve));
-  return { code, out };
-}
+const run = runToEnd;
 
 /** Starts the switch and expects it to refuse: exit 1 and its message. */
 async function refusal(dir: string, env: Record<string, string>): Promise<string> {

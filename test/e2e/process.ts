@@ -76,6 +76,23 @@ export function exited(child: ChildProcess): Promise<{ code: number | null; sign
   return new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
 }
 
+/**
+ * Runs a process of the project (`node <args>`: main.ts or the CLI) to its end, stdout
+ * and stderr together. One that should have refused to start but listens is killed, so
+ * that the test fails at once instead of waiting.
+ */
+export async function runToEnd(dataDir: string, args: string[], env: Record<string, string>): Promise<{ code: number | null; out: string }> {
+  const child = spawn(process.execPath, args, { cwd: ROOT, env: await storeChildEnv(dataDir, env), stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout!.setEncoding('utf8').on('data', (c: string) => {
+    out += c;
+    if (/^tserve: listening/m.test(out)) child.kill('SIGKILL');
+  });
+  child.stderr!.setEncoding('utf8').on('data', (c: string) => (out += c));
+  const code = await new Promise<number | null>((resolve) => child.once('close', resolve));
+  return { code, out };
+}
+
 export async function runCli(dataDir: string, args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
   const env = await storeChildEnv(dataDir);
   const child = spawn(process.execPath, ['bin/tserve.js', ...args], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });

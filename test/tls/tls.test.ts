@@ -58,22 +58,27 @@ const terminal = (i = 0) => {
   return { ...t, creds: { terminalId: t.terminalId, counterId: t.counterId, tmk: Buffer.from(t.tmk, 'hex') } };
 };
 
+/** A token and a €1.00 certificate payment over HTTPS, the switch checked against the test CA. */
+async function payOverHttps(t: { terminalId: string; apiSecret: string }) {
+  const token = await request(sw.url).post('/v1/auth/token').ca(pki.caPem).send({ terminalId: t.terminalId, secret: t.apiSecret });
+  expect(token.status, token.text).toBe(200);
+  const paid = await request(sw.url)
+    .post('/v1/payments')
+    .ca(pki.caPem)
+    .set('Authorization', `Bearer ${token.body.token as string}`)
+    .set('Idempotency-Key', idemKey())
+    .send({ service: 'CERTIFICATI', identifier: VALID_CF, amount: 100 });
+  return { token, paid };
+}
+
 describe('HTTPS', () => {
   it('serves https:// only', () => {
     expect(sw.url).toMatch(/^https:\/\/127\.0\.0\.1:\d+$/);
   });
 
   it('a terminal gets a token and pays over HTTPS, the switch checked against the CA', async () => {
-    const t = terminal(0);
-    const token = await request(sw.url).post('/v1/auth/token').ca(pki.caPem).send({ terminalId: t.terminalId, secret: t.apiSecret });
-    expect(token.status, token.text).toBe(200);
+    const { token, paid } = await payOverHttps(terminal(0));
     expect(token.headers['cache-control']).toBe('no-store');
-    const paid = await request(sw.url)
-      .post('/v1/payments')
-      .ca(pki.caPem)
-      .set('Authorization', `Bearer ${token.body.token as string}`)
-      .set('Idempotency-Key', idemKey())
-      .send({ service: 'CERTIFICATI', identifier: VALID_CF, amount: 100 });
     expect(paid.status, paid.text).toBe(201);
     expect(paid.body).toMatchObject({ amount: 100, total: 200 });
   });
@@ -167,13 +172,7 @@ describe('tserve watch --ca over wss://', () => {
     const w = watchCli(['--ca', pki.ca, '--terminal', t.terminalId], { TSERVE_TERMINAL_SECRET: t.apiSecret });
     try {
       await expect.poll(() => w.err(), { timeout: 30_000, interval: 50 }).toMatch(/-- live from seq/);
-      const token = await request(sw.url).post('/v1/auth/token').ca(pki.caPem).send({ terminalId: t.terminalId, secret: t.apiSecret });
-      const paid = await request(sw.url)
-        .post('/v1/payments')
-        .ca(pki.caPem)
-        .set('Authorization', `Bearer ${token.body.token as string}`)
-        .set('Idempotency-Key', idemKey())
-        .send({ service: 'CERTIFICATI', identifier: VALID_CF, amount: 100 });
+      const { paid } = await payOverHttps(t);
       expect(paid.status, paid.text).toBe(201);
       await expect.poll(() => w.out(), { timeout: 30_000, interval: 50 }).toContain(paid.body.receiptNumber as string);
       expect(w.out().split('\n').find((l) => l.includes(paid.body.receiptNumber as string))).toMatch(/payment\.booked\s+EUR\s+2,00/);
