@@ -117,7 +117,8 @@ export const DebtPositionOut = z.object({
 export const BulkReport = z.object({
   created: z.number().int(),
   ids: z.array(z.number().int()).optional(),
-  errors: z.array(z.object({ row: z.number().int(), code: z.string(), detail: z.string() })).optional(),
+  errors: z.array(z.object({ row: z.number().int(), code: z.string(), detail: z.string() })).optional().describe('the first TSERVE_IMPORT_MAX_ERRORS errors'),
+  errorCount: z.number().int().optional().describe('how many errors in all'),
 });
 
 // ----- admin API
