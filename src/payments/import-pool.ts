@@ -29,7 +29,6 @@ export class ImportPool {
     const fromSource = import.meta.url.endsWith('.ts');
     const entry = new URL(`./import-worker.${fromSource ? 'ts' : 'js'}`, import.meta.url).href;
     const w = fromSource ? new Worker(new URL('./import-boot.mjs', import.meta.url), { workerData: { entry } }) : new Worker(new URL(entry), { workerData: { entry } });
-    w.unref();
     w.on('message', (m: ImportReply) => this.onReply(m));
     const fail = (err: Error) => {
       if (this.worker === w) this.worker = null;
@@ -38,6 +37,7 @@ export class ImportPool {
     };
     w.on('error', fail);
     w.on('exit', (code) => fail(new Error(`the import worker exited (code ${code})`)));
+    w.unref(); // after the listeners: adding a 'message' listener refs it again
     return w;
   }
 
