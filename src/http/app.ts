@@ -13,7 +13,7 @@ import { auditApi } from './audit-api.js';
 import type { AppContext } from './context.js';
 import { entityApi } from './entity-api.js';
 import { financeApi } from './finance-api.js';
-import { metricsHandler } from './metrics.js';
+import { isLoopback, metricsHandler } from './metrics.js';
 import { openApiDocument } from './openapi.js';
 import { checkUsersWith } from './auth.js';
 import { errorHandler, sendProblem } from './problem.js';
@@ -84,11 +84,16 @@ export function createApp(ctx: AppContext): express.Express {
   });
   // Readiness: can the switch book? The write path's last result and any alarm (no
   // query, so a load balancer may ask often); /healthz above stays liveness.
-  app.get('/readyz', (_req, res) => {
+  // The reasons and alarms name files, accounts and balances: told to a caller on this
+  // host (a local probe, the operator); others (a remote load balancer) get the verdict
+  // and how many alarms are open.
+  app.get('/readyz', (req, res) => {
     const r = ctx.store.readiness();
     res.set('Cache-Control', 'no-store');
-    if (!r.ready) return sendProblem(res, 'UNAVAILABLE', r.reason ?? 'not ready', { alarms: r.alarms });
-    res.json({ status: 'ready', alarms: r.alarms });
+    const local = ctx.config.metricsPublic || isLoopback(req.socket.remoteAddress);
+    const alarms = local ? { alarms: r.alarms } : { alarmCount: r.alarms.length };
+    if (!r.ready) return sendProblem(res, 'UNAVAILABLE', local ? (r.reason ?? 'not ready') : 'the switch cannot book now (details in its log, or from this host)', alarms);
+    res.json({ status: 'ready', ...alarms });
   });
   if (ctx.metrics) app.get('/metrics', metricsHandler(ctx.metrics, ctx.config.metricsPublic));
   app.get('/openapi.json', (_req, res) => {

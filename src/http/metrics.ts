@@ -6,9 +6,12 @@ import { sendProblem } from './problem.js';
 
 const LOOPBACK = /^(127\.|::1$|::ffff:127\.)/;
 
+/** A caller on this host (a local probe, Prometheus or an SSH tunnel). */
+export const isLoopback = (address: string | undefined): boolean => LOOPBACK.test(address ?? '');
+
 export function metricsHandler(metrics: Metrics, open: boolean): RequestHandler {
   return async (req, res) => {
-    if (!open && !LOOPBACK.test(req.socket.remoteAddress ?? '')) {
+    if (!open && !isLoopback(req.socket.remoteAddress)) {
       return sendProblem(res, 'FORBIDDEN', 'metrics are served to loopback callers only (TSERVE_METRICS_PUBLIC=true opens them)');
     }
     res.type(metrics.registry.contentType).send(await metrics.registry.metrics());

@@ -5,6 +5,7 @@
 // that account only. Real files, real HTTP.
 import { copyFileSync, renameSync, rmSync } from 'node:fs';
 import http from 'node:http';
+import os from 'node:os';
 import type { AddressInfo } from 'node:net';
 import request from 'supertest';
 import { afterEach, describe, expect, it, vi } from 'vitest';
@@ -40,6 +41,25 @@ async function pay(ctx: Ctx, terminalId: string, api = ctx.api()) {
     .send({ service: 'TARI', identifier: o.notice, amount: o.amount });
 }
 
+/**
+ * GET over this host's first non-loopback IPv4 address (the app on a listener of its
+ * own), so that the switch sees a caller from elsewhere; null where the host has none.
+ */
+async function fromAnotherAddress(ctx: Ctx, path: string): Promise<{ status: number; body: string } | null> {
+  const address = Object.values(os.networkInterfaces())
+    .flat()
+    .find((i) => i && i.family === 'IPv4' && !i.internal)?.address;
+  if (!address) return null;
+  const server = http.createServer(ctx.h.app);
+  await new Promise<void>((resolve) => server.listen(0, '0.0.0.0', resolve));
+  try {
+    const res = await fetch(`http://${address}:${(server.address() as AddressInfo).port}${path}`);
+    return { status: res.status, body: await res.text() };
+  } finally {
+    server.close();
+  }
+}
+
 describe('/readyz and /healthz', () => {
   it('/readyz is 200 while writes succeed; /healthz stays liveness', async () => {
     c = await setup(200);
@@ -48,6 +68,8 @@ describe('/readyz and /healthz', () => {
     const ready = await c.api().get('/readyz');
     expect(ready.status, ready.text).toBe(200);
     expect(ready.body).toMatchObject({ status: 'ready', alarms: [] });
+    const remote = await fromAnotherAddress(c, '/readyz');
+    if (remote) expect(JSON.parse(remote.body)).toEqual({ status: 'ready', alarmCount: 0 });
     expect((await c.api().get('/healthz')).status).toBe(200);
   });
 });
@@ -64,6 +86,13 @@ sqliteOnly('writes that fail in the storage (SQLite read-only)', () => {
     const ready = await c.api().get('/readyz');
     expectProblem(ready, 503, 'UNAVAILABLE');
     expect(JSON.parse(ready.text).detail).toMatch(/readonly/);
+    // From another host, the verdict without the storage's words.
+    const remote = await fromAnotherAddress(c, '/readyz');
+    if (remote) {
+      expect(remote.status).toBe(503);
+      expect(remote.body).not.toMatch(/readonly|tserve\.db/);
+      expect(JSON.parse(remote.body)).toMatchObject({ code: 'UNAVAILABLE', alarmCount: 0 });
+    }
     // Liveness: the process answers.
     expect((await c.api().get('/healthz')).status).toBe(200);
     // One line for the burst, no stack per failure.
