@@ -17,7 +17,7 @@ import { toReceipt, type PaymentReceipt } from '../ledger/views.js';
 
 export { toReceipt, type PaymentReceipt };
 import { logger } from '../log.js';
-import type { CatalogueSnapshot, Channel, Counter, Entity, OptionView, Payment, Service, Store } from '../store/types.js';
+import type { CatalogueSnapshot, Channel, Counter, Entity, IdempotencyRecord, OptionView, Payment, Service, Store } from '../store/types.js';
 import { PaymentError, type ErrorCode } from './errors.js';
 import type { ReceiptData } from './receipt.js';
 
@@ -249,12 +249,7 @@ export class Payments {
     const flightKey = idem ? `${t.terminalId}\0${idem.key}` : null;
     if (flightKey) {
       const { record: prior, advised: reversedByAdvice } = await this.store.priorRequest(t.terminalId, idem!.key);
-      if (prior) {
-        const conflict = check.idempotencyConflict(prior, idem!);
-        if (conflict) fail(conflict.code, conflict.detail);
-        const payment = (await this.store.getPaymentById(prior.paymentId!))!;
-        return { status: prior.status, body: JSON.parse(prior.response) as PaymentReceipt, payment };
-      }
+      if (prior) return this.replay(prior, idem!);
       // An advice (0420) reversed this transaction before it arrived: declined whatever
       // else is true of it (notice paid since, another amount), so this answer comes
       // before every other check. The booking transaction checks it again.
@@ -267,7 +262,12 @@ export class Payments {
         return this.pay(t, req, idem, channel, stan);
       }
     }
-    const work = this.book(t, req, idem, channel, stan);
+    const booked = this.book(t, req, idem, channel, stan);
+    // A refusal of a keyed request may come from reads made after another request under
+    // the same key committed while this one's first read did not see it yet (a read
+    // issued before that commit, answered after it; or another instance): then that
+    // request's answer is this one's too. Read the key once more before refusing.
+    const work = flightKey ? booked.catch((err: unknown) => this.answeredMeanwhile(t, idem!, err)) : booked;
     if (this.opts.onOutcome) {
       const observe = this.opts.onOutcome;
       work.then(
@@ -280,6 +280,22 @@ export class Payments {
       work.finally(() => this.keysInFlight.delete(flightKey)).catch(() => undefined);
     }
     return work;
+  }
+
+  /** The replay of a request under this key committed since the first read; else `err` again. */
+  private async answeredMeanwhile(t: TerminalContext, idem: { key: string; requestHash: string }, err: unknown): Promise<{ status: number; body: PaymentReceipt; payment: Payment }> {
+    if (!(err instanceof PaymentError) || err.code === 'UNAVAILABLE' || err.code === 'SYSTEM') throw err;
+    const { record } = await this.store.priorRequest(t.terminalId, idem.key).catch(() => ({ record: undefined }));
+    if (!record || record.paymentId === null) throw err;
+    return this.replay(record, idem);
+  }
+
+  /** The first answer under a key again, or the conflict when the request differs. */
+  private async replay(record: IdempotencyRecord, idem: { key: string; requestHash: string }): Promise<{ status: number; body: PaymentReceipt; payment: Payment }> {
+    const conflict = check.idempotencyConflict(record, idem);
+    if (conflict) fail(conflict.code, conflict.detail);
+    const payment = (await this.store.getPaymentById(record.paymentId!))!;
+    return { status: record.status, body: JSON.parse(record.response) as PaymentReceipt, payment };
   }
 
   private async book(

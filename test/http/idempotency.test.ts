@@ -1,7 +1,7 @@
 // Idempotency-Key on POST /v1/payments (terminal-protocol.md §2) and concurrency:
 // replays are byte-identical and book nothing; a notice is paid at most once however
 // many terminals race for it.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { bearer, expectProblem, idemKey, paymentCount, pluck, setup, TerminalPool, type Ctx } from './support.js';
 
 let c: Ctx;
@@ -139,6 +139,30 @@ describe('concurrency', () => {
     expect(await paymentCount(c.db, o.optionId)).toBe(1);
     expect(await c.db.scalar('SELECT CASE WHEN paid_payment_id IS NOT NULL THEN 1 ELSE 0 END FROM payment_options WHERE id = ?', o.optionId)).toBe(1);
     expect((await c.h.rt.store.checkInvariants()).ok).toBe(true);
+  });
+
+  it('a retry whose first read of its key missed the commit of the first request (read before, answered after) gets the first answer, not NOTICE_ALREADY_PAID', async () => {
+    const t = pool.take();
+    const o = await c.notices.tari();
+    const key = idemKey('late-read');
+    const body = { service: 'TARI', identifier: o.notice, amount: o.amount };
+    const first = await post(t, key, body);
+    expect(first.status, first.text).toBe(201);
+    // The interleaving CI met on PostgreSQL, made certain: the retry's first read of its
+    // key is the one made before the first request committed.
+    const store = c.h.rt.store;
+    const spy = vi.spyOn(store, 'priorRequest').mockImplementationOnce(async () => ({ record: undefined, advised: false }));
+    try {
+      const retry = await post(t, key, body);
+      expect(retry.status, retry.text).toBe(201);
+      expect(retry.text).toBe(first.text);
+      // A retry with another amount under the key is still a conflict.
+      spy.mockImplementationOnce(async () => ({ record: undefined, advised: false }));
+      expectProblem(await post(t, key, { ...body, amount: o.amount + 1 }), 409, 'IDEMPOTENCY_CONFLICT');
+    } finally {
+      spy.mockRestore();
+    }
+    expect(await paymentCount(c.db, o.optionId)).toBe(1);
   });
 
   it('20 identical requests at once (same key, same terminal): all the same 201 body, one payment', async () => {
