@@ -26,6 +26,9 @@ import { deriveSignonKey, deriveWrapKey, unwrapSessionKey } from '../keys.js';
 import { romeParts } from '../../src/domain/calendar.js';
 import { systemClock, type Clock } from '../../src/clock.js';
 
+/** How many seconds ahead a sign-on refused as stale may be stamped (see signOn). */
+const SIGNON_SECONDS_AHEAD = 5;
+
 export interface TerminalCredentials {
   terminalId: string;
   counterId: string;
@@ -227,12 +230,13 @@ export class IsoTerminal {
 
   async signOn(): Promise<Response> {
     let { response } = await this.request('0800', { ...this.base(), 70: NETWORK_MANAGEMENT.signOn });
-    if (response.code === '63' && response.tlv.get(TAGS.error) === 'STALE_SIGNON') {
-      // This terminal signed on earlier in the same second with a higher STAN (another
-      // run of the simulator: its STAN counter is not kept between runs). §1.5 wants a
-      // later (field 7, field 11): stamp the next second, at most 1 s ahead, once.
-      const nextSecond = (Math.floor(this.now() / 1000) + 1) * 1000;
-      ({ response } = await this.request('0800', { ...this.base(), 7: transmissionTime(nextSecond), 70: NETWORK_MANAGEMENT.signOn }));
+    // STALE_SIGNON: this terminal signed on in the same second (or a second or two ahead,
+    // as below) with a higher STAN: another run of the simulator, whose STAN counter is
+    // not kept between runs. §1.5 wants a later (field 7, field 11): stamp the following
+    // seconds, at most a few ahead (well inside the 5 minutes it allows).
+    for (let ahead = 1; ahead <= SIGNON_SECONDS_AHEAD && response.code === '63' && response.tlv.get(TAGS.error) === 'STALE_SIGNON'; ahead++) {
+      const later = (Math.floor(this.now() / 1000) + ahead) * 1000;
+      ({ response } = await this.request('0800', { ...this.base(), 7: transmissionTime(later), 70: NETWORK_MANAGEMENT.signOn }));
     }
     const sk = response.tlv.get(TAGS.sessionKey);
     if (response.code === '00' && sk && response.macOk) {
