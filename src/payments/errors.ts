@@ -40,6 +40,7 @@ export const ERROR_CODES = {
   DUPLICATE: { iso: '94', http: 409, title: 'Duplicate transmission' },
   IDEMPOTENCY_CONFLICT: { iso: '94', http: 409, title: 'Idempotency key reused with a different request' },
   CONFLICT: { iso: '94', http: 409, title: 'Conflict' },
+  NETWORK_INVALID: { iso: '30', http: 422, title: 'Invalid network configuration' }, // admin API and CLI only: every problem listed
   OUT_OF_BALANCE: { iso: '95', http: 409, title: 'Reconciliation out of balance' },
   RATE_LIMITED: { iso: '96', http: 429, title: 'Too many requests' },
   UNAVAILABLE: { iso: '96', http: 503, title: 'Service unavailable' },
