@@ -23,6 +23,8 @@ export const ERROR_CODES = {
   UNSUPPORTED_MEDIA_TYPE: { iso: '30', http: 415, title: 'Unsupported media type' },
   PAYLOAD_TOO_LARGE: { iso: '30', http: 413, title: 'Payload too large' },
   NOT_ACCEPTABLE: { iso: '30', http: 406, title: 'Not acceptable' },
+  // A bulk upload (HTTP only): its refused rows are listed in the problem's `errors`.
+  ROWS_INVALID: { iso: '30', http: 422, title: 'Rows refused: nothing was created' },
   CREDIT_LIMIT_EXCEEDED: { iso: '51', http: 403, title: 'Counter over its credit limit' },
   NOTICE_EXPIRED: { iso: '54', http: 409, title: 'Notice expired' },
   COUNTER_SUSPENDED: { iso: '57', http: 403, title: 'Counter suspended' },
