@@ -9,6 +9,9 @@ import { NetworkAdmin } from '../payments/admin.js';
 import { DebtPositions } from '../payments/positions.js';
 import { Finance } from '../../settlement/finance.js';
 import { adminApi } from './admin-api.js';
+import { networkApi } from './network-api.js';
+import { NetworkService } from '../network/service.js';
+import { systemClock } from '../clock.js';
 import { auditApi } from './audit-api.js';
 import type { AppContext } from './context.js';
 import { entityApi } from './entity-api.js';
@@ -110,6 +113,8 @@ export function createApp(ctx: AppContext): express.Express {
   app.use(terminalApi(ctx));
   app.use(entityApi(ctx, positions));
   app.use(adminApi(ctx, network));
+  // Configuration changes (issue 13); this instance's catalogue is reloaded after each one.
+  app.use(networkApi(ctx, new NetworkService(store, ctx.kek, ctx.clock ?? systemClock), () => payments.reloadCatalogue()));
   app.use(auditApi(ctx));
   app.use(financeApi(ctx, finance));
   app.use((req, res) => sendProblem(res, 'NOT_FOUND', `no route ${req.method} ${req.path}`));
