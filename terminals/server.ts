@@ -42,6 +42,7 @@ import {
 import { deriveSignonKey, deriveWrapKey, newSessionKey, wrapSessionKey } from './keys.js';
 import { certifiedTerminal, isoTlsServerOptions, type IsoTlsFiles } from './tls.js';
 import { ConnectionCaps, type CapStats, type ConnectionHandle } from '../src/net/connection-caps.js';
+import { logExchange, mtiLabel } from './message-log.js';
 
 export interface IsoServerOptions {
   host: string;
@@ -62,6 +63,8 @@ export interface IsoServerOptions {
   connections: { maxTotal: number; maxPerAddress: number; maxUnsigned: number; maxUnsignedPerAddress: number; exemptAddresses: readonly string[] };
   /** A connection that has not signed on this long after it was accepted is closed. */
   signOnTimeoutMs: number;
+  /** Told every exchange (request MTI, field 39 or 'none' for a hang-up, seconds), for metrics. */
+  observe?: (e: { mti: string; code: string; seconds: number }) => void;
 }
 
 export const DEFAULT_ISO_OPTIONS: IsoServerOptions = {
@@ -93,6 +96,9 @@ interface Answer {
   fields?: Record<number, string>;
   tags?: [string, string][];
 }
+
+/** A frame's reply: the request as far as it was read, and the answer with its MAC key (answer null: hang up). */
+type Reply = { req: IsoMessage; answer: Answer; key: Buffer } | { req: IsoMessage | null; answer: null; key?: undefined };
 
 type Handler = (req: IsoMessage, t: TerminalContext & { tmk: Buffer }) => Promise<Answer>;
 
@@ -255,14 +261,50 @@ export class IsoServer {
 
   /** A frame with a bad declared length: answer 30 if its head names MTI, STAN and terminal, else hang up (null). */
   private refuseFrame(head: Buffer): Promise<Buffer | null> {
-    return this.formatErrorResponse(head, 'the frame length is 0 or over 4096 bytes');
+    return this.finish(performance.now(), this.formatErrorResponse(head, 'the frame length is 0 or over 4096 bytes'));
   }
 
   /**
    * Answers one frame: the packed response, or null to close the connection.
    * `certified`: the terminal id of the connection's client certificate (mutual TLS).
    */
-  async handleFrame(packed: Buffer, conn?: ConnectionHandle, certified?: string): Promise<Buffer | null> {
+  handleFrame(packed: Buffer, conn?: ConnectionHandle, certified?: string): Promise<Buffer | null> {
+    return this.finish(performance.now(), this.reply(packed, conn, certified));
+  }
+
+  /**
+   * Packs the reply, and tells the exchange to the message log and to the observer
+   * (metrics): one line and one observation per request answered or hung up on.
+   */
+  private async finish(started: number, pending: Promise<Reply>): Promise<Buffer | null> {
+    const r = await pending;
+    let response: Buffer | null = null;
+    let answer = r.answer;
+    if (r.req && answer && r.key) {
+      try {
+        response = this.pack(r.req, answer, r.key);
+      } catch (err) {
+        // An answer that cannot be encoded is a malfunction, told to the terminal as such.
+        logger.error('iso8583: cannot encode the answer', { mti: r.req.mti, error: err instanceof Error ? err.message : String(err) });
+        answer = { code: 'SYSTEM' };
+        response = this.pack(r.req, answer, r.key);
+      }
+    }
+    const latencyMs = performance.now() - started;
+    const code = response && answer ? (answer.code ? ERROR_CODES[answer.code].iso : '00') : null;
+    this.opts.observe?.({ mti: mtiLabel(r.req?.mti), code: code ?? 'none', seconds: latencyMs / 1000 });
+    logExchange({
+      req: r.req,
+      response: response && answer && r.req
+        ? { mti: responseMti(r.req.mti), code: code!, error: answer.code, rrn: answer.fields?.[37], receiptNumber: answer.tags?.find(([t]) => t === TAGS.receiptNumber)?.[1] }
+        : null,
+      latencyMs,
+    });
+    return response;
+  }
+
+  /** What to answer one frame with (answer null: hang up). */
+  private async reply(packed: Buffer, conn?: ConnectionHandle, certified?: string): Promise<Reply> {
     let req: IsoMessage;
     try {
       req = decode(packed);
@@ -283,7 +325,7 @@ export class IsoServer {
       // A request MTI this protocol does not define gets 12; anything else (a response
       // sent to the switch) has no answer: hang up.
       if (key && isRequestMti(req.mti)) return this.respond(req, { code: 'UNSUPPORTED' }, this.answerKey(req, key.tmk, terminalId));
-      return null;
+      return { req, answer: null };
     }
     const t = { terminalId, counterId: key.counterId, tmk: key.tmk };
     const isSignOn = req.mti === '0800' && req.fields.get(70) === NETWORK_MANAGEMENT.signOn;
@@ -355,25 +397,20 @@ export class IsoServer {
   }
 
   /** A `30` for a message that failed to parse, when MTI, 11 and 41 can be read; otherwise null. */
-  private async formatErrorResponse(packed: Buffer, why: string): Promise<Buffer | null> {
+  private async formatErrorResponse(packed: Buffer, why: string): Promise<Reply> {
     const h = partialHeader(packed);
-    if (!h.mti || !h.stan || !h.terminalId || !REQUESTS[h.mti]) return null;
+    const readable: IsoMessage | null = h.mti ? { mti: h.mti, fields: new Map([...(h.stan ? [[11, h.stan] as const] : []), ...(h.terminalId ? [[41, h.terminalId] as const] : [])]) } : null;
+    if (!h.mti || !h.stan || !h.terminalId || !REQUESTS[h.mti]) return { req: readable, answer: null };
     const terminalId = trimAns(h.terminalId);
     const key = await this.keys.get(terminalId);
-    if (!key) return null;
+    if (!key) return { req: readable, answer: null };
     logger.info('iso8583: format error', { terminalId, mti: h.mti, why });
     const req: IsoMessage = { mti: h.mti, fields: new Map([[11, h.stan], [41, h.terminalId]]) };
     return this.respond(req, { code: 'FORMAT' }, this.answerKey(req, key.tmk, terminalId));
   }
 
-  private respond(req: IsoMessage, answer: Answer, key: Buffer): Buffer {
-    try {
-      return this.pack(req, answer, key);
-    } catch (err) {
-      // An answer that cannot be encoded is a malfunction, told to the terminal as such.
-      logger.error('iso8583: cannot encode the answer', { mti: req.mti, error: err instanceof Error ? err.message : String(err) });
-      return this.pack(req, { code: 'SYSTEM' }, key);
-    }
+  private respond(req: IsoMessage, answer: Answer, key: Buffer): Reply {
+    return { req, answer, key };
   }
 
   private pack(req: IsoMessage, answer: Answer, key: Buffer): Buffer {
