@@ -24,7 +24,9 @@ CREATE TABLE IF NOT EXISTS entities (
   fiscal_code      TEXT NOT NULL UNIQUE,             -- 11 digits, check digit valid
   iban             TEXT NOT NULL,                    -- payout account, validated
   is_circuit_owner INTEGER NOT NULL DEFAULT 0 CHECK (is_circuit_owner IN (0, 1)),
-  segregation_code TEXT CHECK (segregation_code IS NULL OR length(segregation_code) = 2)
+  segregation_code TEXT CHECK (segregation_code IS NULL OR length(segregation_code) = 2),
+  vat_number       TEXT CHECK (vat_number IS NULL OR length(vat_number) = 11),   -- partita IVA (the owner's issues the invoices)
+  office_code      TEXT CHECK (office_code IS NULL OR length(office_code) = 6)   -- FatturaPA CodiceDestinatario (IPA)
 );
 CREATE UNIQUE INDEX IF NOT EXISTS entities_one_owner ON entities (is_circuit_owner) WHERE is_circuit_owner = 1;
 

@@ -308,9 +308,10 @@ export class Finance {
     if (!st.final) throw new PaymentError('MONTH_NOT_OVER', `${month} is not over: its invoice is issued once its last settlement window has closed`);
     const xml = fatturaPA(st, {
       issuer: catalogue.owner,
-      issuerVatNumber: this.deps.files.ownerVatNumber,
+      // The network's own values (src/network) first; the settings stand in where it has none.
+      issuerVatNumber: catalogue.owner.vatNumber ?? this.deps.files.ownerVatNumber,
       iban: this.deps.files.iban ?? catalogue.owner.iban,
-      recipientCode: this.deps.files.invoiceCodes[e.id],
+      recipientCode: catalogue.entities.get(e.id)?.officeCode ?? this.deps.files.invoiceCodes[e.id],
     });
     return { format: 'xml', body: xml, filename: invoiceNumber(e.id, month) };
   }

@@ -299,6 +299,8 @@ export interface EntityRow {
   iban: string;
   is_circuit_owner: number;
   segregation_code: string | null;
+  vat_number: string | null;
+  office_code: string | null;
 }
 
 export interface CircuitFeeRow {
@@ -323,6 +325,8 @@ export function toEntity(e: EntityRow, fee: CircuitFeeRow | undefined): Entity {
     iban: e.iban,
     isCircuitOwner: e.is_circuit_owner === 1,
     segregationCode: e.segregation_code,
+    vatNumber: e.vat_number,
+    officeCode: e.office_code,
     circuitFee: fee ? toCircuitFee(fee) : null,
   };
 }

@@ -2,6 +2,7 @@
 // asynchronous so that a PostgreSQL implementation can stand behind the same
 // interface; the SQLite one answers reads from its own read connection and sends
 // every write through the single group-commit writer.
+import type { NetworkApplied, NetworkChange, NetworkState, NewSecrets } from '../network/change.js';
 import type {
   Catalogue,
   CatalogueSnapshot,
@@ -87,6 +88,15 @@ export interface Store {
   getTerminal(id: string): Promise<Terminal | undefined>;
   listTerminals(counterId?: string): Promise<Omit<Terminal, 'tmkSealed' | 'secretHash'>[]>;
   counterExposure(counterId: string): Promise<number>;
+  /** The whole configured network (src/network/change.ts), without secrets. */
+  networkState(): Promise<NetworkState>;
+  /**
+   * Applies a network change (validated by the caller: src/network/validate.ts) in one
+   * transaction: upserts and added versions, one audit entry per created or changed item,
+   * and one `network.changed` event (its counts) on which every instance reloads. All or
+   * nothing: throws, writing nothing, when a statement fails or a version would change.
+   */
+  applyNetworkChange(change: NetworkChange, secrets: NewSecrets, actor: string): Promise<NetworkApplied>;
 
   // debt positions
   findOptionByNotice(noticeNumber: string): Promise<OptionView | undefined>;

@@ -50,6 +50,8 @@ import { AccountIds, appendEvents, insertAudit, loadBatch, writeBatch } from './
 import type { AdminTx, PgContext } from './context.js';
 import * as Events from './events.js';
 import { migrate } from './migrate.js';
+import * as NetworkConfig from './network.js';
+import type { NetworkChange, NewSecrets } from '../../network/change.js';
 import * as Operations from './operations.js';
 import { isRetryable, isUnavailable, openPool, type Pool, type PoolClient } from './pool.js';
 import * as Positions from './positions.js';
@@ -132,6 +134,10 @@ export class PgStore implements Store {
         this.terminals.clear();
         this.counters.clear();
       },
+    });
+    // A network change, here or on another instance: entity names are read again at the next batch.
+    this.tail.listeners.push((events) => {
+      if (events.some((e) => e.type === 'network.changed')) this.entityNames = null;
     });
   }
 
@@ -335,6 +341,8 @@ export class PgStore implements Store {
   }
 
   counterExposure = (counterId: string) => Reads.counterExposure(this.ctx, counterId);
+  networkState = () => NetworkConfig.networkState(this.ctx);
+  applyNetworkChange = (change: NetworkChange, secrets: NewSecrets, actor: string) => NetworkConfig.applyNetworkChange(this.ctx, change, secrets, actor);
   getOption = (optionId: number) => Reads.getOption(this.ctx, optionId);
   findOptionsByLookup = (serviceCode: string, lookupKey: string) => Reads.findOptionsByLookup(this.ctx, serviceCode, lookupKey);
   getPayment = (publicId: string) => Reads.getPayment(this.ctx, publicId);

@@ -69,6 +69,9 @@ import { isSqliteStorageFailure, WriteHealth, type Readiness } from '../health.j
 import { StoreUnavailableError } from '../types.js';
 import * as Audit from './audit.js';
 import type { AuditQuery } from '../audit-chain.js';
+import type { NetworkApplied, NetworkChange, NetworkState, NewSecrets } from '../../network/change.js';
+import { NETWORK_READS, networkStateOf } from '../network-change.js';
+import { parseFeeRule } from '../fee-rule.js';
 
 
 /** Positions per transaction of a large import: short enough for booking to go on between them. */
@@ -252,6 +255,36 @@ export class SqliteStore implements Store {
       .pluck()
       .get(counterId);
     return v ?? 0;
+  }
+
+  async networkState(): Promise<NetworkState> {
+    const all = <R>(sql: string) => this.rq<[], R>(sql).all();
+    // One read transaction: the network as of one commit.
+    return this.r.transaction(() =>
+      networkStateOf(
+        {
+          entities: all(NETWORK_READS.entities),
+          fees: all(NETWORK_READS.fees),
+          services: all(NETWORK_READS.services),
+          schedules: all(NETWORK_READS.schedules),
+          counters: all(NETWORK_READS.counters),
+          terminals: all(NETWORK_READS.terminals),
+          users: all(NETWORK_READS.users),
+        },
+        parseFeeRule,
+      ),
+    ).deferred();
+  }
+
+  async applyNetworkChange(change: NetworkChange, secrets: NewSecrets, actor: string): Promise<NetworkApplied> {
+    const plain = { terminals: [...secrets.terminals], users: [...secrets.users] };
+    return this.written(this.thread.call('applyNetworkChange', change, plain, actor, this.clock())).finally(() => this.forgetNetwork());
+  }
+
+  /** Cached counters and terminals, after a network change (here or, on the event, anywhere). */
+  private forgetNetwork(): void {
+    this.terminals.clear();
+    this.counters.clear();
   }
 
   async findOptionByNotice(noticeNumber: string): Promise<OptionView | undefined> {

@@ -14,6 +14,8 @@ import { ImportCheck } from './import-check.js';
 import { SqliteLedgerTx } from './ledger-tx.js';
 import { toWindow, type WindowDbRow } from '../rows.js';
 import { resealMismatch, type Reseal } from '../reseal.js';
+import type { NetworkApplied, NetworkChange } from '../../network/change.js';
+import { NETWORK_READS, networkStateOf, planNetworkChange, secretsOf } from '../network-change.js';
 
 export interface Written<T> {
   value: T;
@@ -396,6 +398,36 @@ export class SqliteWriteSide {
     return { value: this.w.prepare('DELETE FROM login_failures WHERE last_failure_at < ?').run(before).changes, events: [] };
   }
 
+  // ---------------------------------------------------------------- network configuration
+
+  /** A network change, planned against the rows as they are now and written in one transaction (network-change.ts). */
+  applyNetworkChange(
+    change: NetworkChange,
+    secrets: { terminals: [string, { tmkSealed: string; secretHash: string }][]; users: [string, { passwordHash: string }][] },
+    actor: string,
+    at: number,
+  ): Written<NetworkApplied> {
+    return this.tx(() => {
+      const all = <R>(sql: string) => this.w.prepare<[], R>(sql).all();
+      const current = networkStateOf({
+        entities: all(NETWORK_READS.entities),
+        fees: all(NETWORK_READS.fees),
+        services: all(NETWORK_READS.services),
+        schedules: all(NETWORK_READS.schedules),
+        counters: all(NETWORK_READS.counters),
+        terminals: all(NETWORK_READS.terminals),
+        users: all(NETWORK_READS.users),
+      });
+      const plan = planNetworkChange(current, change, secretsOf(secrets), actor, at);
+      for (const st of plan.statements) {
+        if (this.w.prepare(st.sql).run(...st.params).changes !== 1) throw new Error(`the network change met a row that moved under it: ${st.sql.split(' (')[0]}`);
+      }
+      for (const a of plan.audits) this.audit(a, at);
+      if (plan.event) this.emit(plan.event);
+      return plan.applied;
+    });
+  }
+
   // ---------------------------------------------------------------- seed
 
   /** Replaces catalogue, network and positions; terminals' TMKs sealed by the caller. */
@@ -405,10 +437,12 @@ export class SqliteWriteSide {
     w.transaction(() => {
       for (const t of SEED_TABLES) w.prepare(`DELETE FROM ${t}`).run();
       w.prepare("DELETE FROM meta WHERE key = 'ledger_checkpoint'").run();
-      const insEntity = w.prepare('INSERT INTO entities (id, name, fiscal_code, iban, is_circuit_owner, segregation_code) VALUES (?, ?, ?, ?, ?, ?)');
+      const insEntity = w.prepare(
+        'INSERT INTO entities (id, name, fiscal_code, iban, is_circuit_owner, segregation_code, vat_number, office_code) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+      );
       const insFee = w.prepare('INSERT INTO circuit_fees (entity_id, effective_from, fee_cents, mode) VALUES (?, ?, ?, ?)');
       for (const e of catalogue.entities) {
-        insEntity.run(e.id, e.name, e.fiscalCode, e.iban, e.isCircuitOwner ? 1 : 0, e.segregationCode);
+        insEntity.run(e.id, e.name, e.fiscalCode, e.iban, e.isCircuitOwner ? 1 : 0, e.segregationCode, e.vatNumber ?? null, e.officeCode ?? null);
         if (e.circuitFee) insFee.run(e.id, e.circuitFee.effectiveFrom, e.circuitFee.feeCents, e.circuitFee.mode);
       }
       const insService = w.prepare(
