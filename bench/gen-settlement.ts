@@ -44,7 +44,7 @@ const secs = (from: number) => Math.round(performance.now() - from) / 1000;
 
 // 1. Catalogue and network, as the switch seeds them (few positions: settlement does not read them).
 const config = loadConfig({ ...process.env, TSERVE_DATA_DIR: dir, TSERVE_SEED_POSITIONS: '200' });
-const rt = await openRuntime(config);
+const rt = await openRuntime(config, undefined, { create: true });
 await seedDemo(rt, config, (s) => log(`seed: ${s}`));
 await rt.store.close();
 const seedSeconds = secs(t0);

@@ -10,7 +10,9 @@ import { KEY_COST, PASSWORD_COST, hashSecret, newApiSecret, sealTmk } from './au
 import { systemClock, type Clock } from './clock.js';
 import type { Config } from './config.js';
 import { romeDate } from './domain/calendar.js';
+import { requireExisting } from './store/existing.js';
 import { PgStore } from './store/postgres/store.js';
+import { migrateSqlite } from './store/sqlite/schema-version.js';
 import { SqliteStore } from './store/sqlite/store.js';
 import type { Store } from './store/types.js';
 
@@ -22,19 +24,34 @@ export interface Runtime {
   clock: Clock;
 }
 
+export interface OpenOptions {
+  checkBalances?: boolean;
+  /** Create the database when it does not exist: only `tserve start`, `seed` and `import`. Otherwise refused (store/existing.ts). */
+  create?: boolean;
+}
+
 /** The store the configuration names: PostgreSQL with TSERVE_DATABASE_URL, else the embedded SQLite file. */
-export async function openStore(config: Pick<Config, 'dbFile' | 'database'>, clock: Clock = systemClock, opts: { checkBalances?: boolean } = {}): Promise<Store> {
+export async function openStore(config: Pick<Config, 'dataDir' | 'dbFile' | 'database'>, clock: Clock = systemClock, opts: OpenOptions = {}): Promise<Store> {
+  if (!opts.create) await requireExisting(config);
   // SQLite checks its balances at every open, from a checkpoint (fast); PostgreSQL sums
   // every entry, so only the switch's start asks for it.
   return config.database
     ? PgStore.open(config.database.url, { poolSize: config.database.poolSize, clock, checkBalances: opts.checkBalances })
-    : SqliteStore.open(config.dbFile, clock);
+    : openSqlite(config.dbFile, clock);
 }
 
-export async function openRuntime(config: Config, clock: Clock = systemClock, opts: { checkBalances?: boolean } = {}): Promise<Runtime> {
+/** The file's schema brought to this release's version first (refused when newer: schema-version.ts). */
+function openSqlite(file: string, clock: Clock): Store {
+  migrateSqlite(file);
+  return SqliteStore.open(file, clock);
+}
+
+export async function openRuntime(config: Config, clock: Clock = systemClock, opts: OpenOptions = {}): Promise<Runtime> {
+  // Before the keys: demo mode would generate key files into a mistyped data directory.
+  if (!opts.create) await requireExisting(config);
   // Production: from the environment or secret files outside the data directory, or refused (docs/keys.md).
   const { kek, jwtKey } = loadKeys(config);
-  return { store: await openStore(config, clock, opts), kek, jwtKey, clock };
+  return { store: await openStore(config, clock, { ...opts, create: true }), kek, jwtKey, clock };
 }
 
 export { CREDENTIALS_FILE, type DemoCredentials };

@@ -7,6 +7,7 @@ import { rotateKek } from './auth/kek-rotation.js';
 import { KEK_FILE_NAME, loadKeys, readKekFile, sameKey } from './auth/keys.js';
 import { openStore } from './bootstrap.js';
 import type { Config } from './config.js';
+import { requireExisting } from './store/existing.js';
 import { storeHolder } from './store/in-use.js';
 
 export function addKekCommands(program: Command, loadConfig: () => Config): void {
@@ -17,6 +18,8 @@ export function addKekCommands(program: Command, loadConfig: () => Config): void
     .requiredOption('--new-kek-file <file>', 'the new KEK: 64 hex characters, mode 0600 (production: outside the data directory)')
     .action(async (opts: { newKekFile: string }) => {
       const config = loadConfig();
+      // Before the keys: demo mode would generate key files into a mistyped data directory.
+      await requireExisting(config);
       // The current KEK, from where the switch takes it; the new one checked as a key file.
       const current = loadKeys(config);
       const newKek = readKekFile('--new-kek-file', opts.newKekFile, config);

@@ -52,7 +52,7 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
     ...(opts.sqlite ? {} : await storeEnv(dir)),
     ...opts.env,
   });
-  const rt = await openRuntime(config, opts.clock ?? testClock, { checkBalances: true });
+  const rt = await openRuntime(config, opts.clock ?? testClock, { checkBalances: true, create: true });
   const { credentials } = await seedDemo(rt, config);
   const payments = await Payments.create(rt.store, { settlementCutoff: config.settlementCutoff, clock: rt.clock });
   const tokens = new TokenService(rt.jwtKey, config.tokenTtlSeconds);

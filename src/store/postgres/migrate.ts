@@ -30,6 +30,7 @@ export async function migrate(pool: Pool, list: Migration[] = migrations()): Pro
     try {
       await client.query('CREATE TABLE IF NOT EXISTS schema_migrations (version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())');
       const done = new Set((await client.query<{ version: number }>('SELECT version FROM schema_migrations')).rows.map((r) => r.version));
+      refuseNewer([...done], list);
       const applied: number[] = [];
       for (const m of list) {
         if (done.has(m.version)) continue;
@@ -51,4 +52,31 @@ export async function migrate(pool: Pool, list: Migration[] = migrations()): Pro
   } finally {
     client.release();
   }
+}
+
+/** A database migrated by a later release is refused: this code would not know its tables (no downgrade). */
+function refuseNewer(done: number[], list: Migration[]): void {
+  const known = new Set(list.map((m) => m.version));
+  const unknown = done.filter((v) => !known.has(v)).sort((a, b) => a - b);
+  if (unknown.length > 0) {
+    throw new Error(
+      `the database has schema migration(s) ${unknown.join(', ')}, newer than this tserve knows (up to ${Math.max(0, ...known)}): it was migrated by a later release. ` +
+        'Run that release; a downgrade is not supported (restore a dump taken before the upgrade to go back)',
+    );
+  }
+}
+
+export interface MigrationStatus {
+  /** The highest version applied (0: none). */
+  current: number;
+  target: number;
+  pending: Migration[];
+}
+
+/** What migrate() would apply (read only); refused like migrate() when the database is newer. */
+export async function migrationStatus(pool: Pool, list: Migration[] = migrations()): Promise<MigrationStatus> {
+  const exists = (await pool.query<{ t: string | null }>("SELECT to_regclass('schema_migrations')::text AS t")).rows[0]?.t;
+  const done = exists ? (await pool.query<{ version: number }>('SELECT version FROM schema_migrations')).rows.map((r) => r.version) : [];
+  refuseNewer(done, list);
+  return { current: Math.max(0, ...done), target: Math.max(0, ...list.map((m) => m.version)), pending: list.filter((m) => !done.includes(m.version)) };
 }
