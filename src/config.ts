@@ -64,6 +64,9 @@ const Env = z.object({
   TSERVE_OPERATOR_IBAN: z.string().default('IT60X0542811101000000123456'),
   TSERVE_SETTLEMENT_SCHEDULE: z.enum(['true', 'false']).default('true'),
   TSERVE_METRICS_PUBLIC: z.enum(['true', 'false']).default('false'),
+  // A Prometheus on another host scrapes /metrics with this bearer token (or the file's first line).
+  TSERVE_METRICS_TOKEN: z.string().min(32, 'at least 32 characters (openssl rand -hex 32)').optional(),
+  TSERVE_METRICS_TOKEN_FILE: z.string().min(1).optional(),
   TSERVE_EVENT_RETENTION_DAYS: z.coerce.number().int().min(1).default(30),
   TSERVE_STREAM_MAX_BUFFER_BYTES: z.coerce.number().int().min(1024).default(4 * 1024 * 1024),
   TSERVE_STREAM_HEARTBEAT_SECONDS: z.coerce.number().int().min(1).default(30),
@@ -119,6 +122,8 @@ export interface Config {
   operator: { name: string; iban: string };
   /** Serve /metrics to any address (default: loopback only). */
   metricsPublic: boolean;
+  /** The bearer token with which callers from other hosts may scrape /metrics (null: loopback only). */
+  metricsToken: string | null;
   /** Run the nightly settlement inside the server. */
   settlementSchedule: boolean;
   tokenTtlSeconds: number;
@@ -211,6 +216,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     operator: { name: e.TSERVE_OPERATOR_NAME, iban: e.TSERVE_OPERATOR_IBAN.replace(/\s/g, '').toUpperCase() },
     settlementSchedule: e.TSERVE_SETTLEMENT_SCHEDULE === 'true',
     metricsPublic: e.TSERVE_METRICS_PUBLIC === 'true',
+    metricsToken: metricsToken(e),
     tokenTtlSeconds: e.TSERVE_TOKEN_TTL_SECONDS,
     mode: e.TSERVE_MODE,
     jwtSecret: e.TSERVE_JWT_SECRET ?? null,
@@ -252,6 +258,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       ),
     },
   };
+}
+
+/** TSERVE_METRICS_TOKEN, or the first line of TSERVE_METRICS_TOKEN_FILE (a secret file, as the KEK's); at least 32 characters. */
+function metricsToken(e: z.infer<typeof Env>): string | null {
+  if (e.TSERVE_METRICS_TOKEN && e.TSERVE_METRICS_TOKEN_FILE) throw new Error('invalid configuration: set TSERVE_METRICS_TOKEN or TSERVE_METRICS_TOKEN_FILE, not both');
+  if (!e.TSERVE_METRICS_TOKEN_FILE) return e.TSERVE_METRICS_TOKEN ?? null;
+  const token = (readFileSync(e.TSERVE_METRICS_TOKEN_FILE, 'utf8').split(/\r?\n/)[0] ?? '').trim();
+  if (token.length < 32) throw new Error('invalid configuration: TSERVE_METRICS_TOKEN_FILE: the token must be at least 32 characters (openssl rand -hex 32)');
+  return token;
 }
 
 /**

@@ -33,6 +33,8 @@ export class LoginGuard {
     private readonly store: Store,
     readonly throttle: LoginThrottle,
     private readonly clock: () => number,
+    /** Told every refusal (wrong credentials, or an attempt on a locked account), for metrics. */
+    private readonly onRefused: (kind: Claimant['kind'], reason: 'bad_credentials' | 'locked') => void = () => {},
   ) {}
 
   private async record(c: Claimant, what: 'success' | 'failure' | 'locked', detail: Record<string, unknown>, actor = account(c)): Promise<void> {
@@ -56,6 +58,7 @@ export class LoginGuard {
   async open(res: Response, c: Claimant): Promise<Gate | null> {
     const gate = await this.throttle.gate(account(c));
     if (!gate.locked) return gate;
+    this.onRefused(c.kind, 'locked');
     if (this.lockNoted.get(account(c)) !== gate.until) {
       if (this.lockNoted.size >= 10_000) this.lockNoted.clear();
       this.lockNoted.set(account(c), gate.until);
@@ -68,6 +71,7 @@ export class LoginGuard {
   /** Wrong credentials (or an unknown name): counted, logged, audited; 401, or 429 when this failure locks. */
   async fail(res: Response, c: Claimant, detail: string): Promise<void> {
     const gate = await this.throttle.failed(account(c));
+    this.onRefused(c.kind, 'bad_credentials');
     await this.record(c, 'failure', gate.locked ? { failures: gate.failures, lockedUntil: new Date(gate.until).toISOString() } : { failures: gate.failures });
     if (gate.locked) return this.refuseLocked(res, gate.until);
     sendProblem(res, 'UNAUTHORIZED', detail);
