@@ -9,6 +9,7 @@ const BEHAVIOUR = [
   'test/e2e/**/*.test.ts',
   'test/ledger/**/*.test.ts',
   'test/postgres/**/*.test.ts',
+  'test/ops/**/*.test.ts',
 ];
 
 export default defineConfig({
