@@ -99,6 +99,10 @@ export class Metrics {
     settlementDue?: () => Promise<number>;
   }) {
     collectDefaultMetrics({ register: this.registry, prefix: 'tserve_' });
+    // Counters start at 0 for every outcome, so that the first failure is an increase
+    // Prometheus sees (a series born at 1 is not); a handful of series, all bounded.
+    for (const outcome of ['ok', 'failed', 'skipped']) this.settlementRuns.inc({ outcome }, 0);
+    for (const kind of ['user', 'terminal']) for (const reason of ['bad_credentials', 'locked']) this.loginFailures.inc({ kind, reason }, 0);
     const readiness = sources.readiness;
     if (readiness) {
       new Gauge({
