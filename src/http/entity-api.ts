@@ -5,7 +5,7 @@
 import express, { Router, type NextFunction, type Request, type Response } from 'express';
 import { rateLimit } from 'express-rate-limit';
 import { principalName } from '../auth/principal.js';
-import { PaymentError } from '../payments/errors.js';
+import { PaymentError, type ErrorCode } from '../payments/errors.js';
 import type { DebtPositions, PositionsActor, PublishReport } from '../payments/positions.js';
 import type { DebtPositionView } from '../store/types.js';
 import { authenticate, principal, requireRole } from './auth.js';
@@ -17,7 +17,14 @@ import * as S from './schemas.js';
 /** Seconds an uploader is told to wait while its entity's previous upload runs. */
 const BUSY_RETRY_SECONDS = 5;
 
-const PUBLISHED_STATUS: Record<PublishReport['outcome'], number> = { created: 201, invalid: 422, conflict: 409 };
+/** A refused upload is a problem like every other error, its rows listed in `errors`. */
+const REFUSED: Record<Exclude<PublishReport['outcome'], 'created'>, { code: ErrorCode; why: string }> = {
+  invalid: { code: 'ROWS_INVALID', why: 'break the rules' },
+  conflict: { code: 'CONFLICT', why: 'conflict with positions published already (or with each other)' },
+};
+
+/** What publishing a position may refuse beyond the input's format. */
+const PUBLISH_ERRORS: ErrorCode[] = ['INVALID_NOTICE_NUMBER', 'INVALID_FISCAL_CODE', 'AMOUNT_OUT_OF_RANGE', 'SERVICE_UNKNOWN', 'UNSUPPORTED', 'CONFLICT'];
 
 function positionOut(p: DebtPositionView): unknown {
   return {
@@ -57,7 +64,7 @@ export function entityApi(ctx: AppContext, positions: DebtPositions): Router {
   const canWrite = requireRole('entity', 'admin');
   const canRead = requireRole('entity', 'finance', 'admin');
 
-  documented({ method: 'post', path: '/v1/debt-positions', summary: 'Publish one debt position', roles: ['entity', 'admin'], body: S.DebtPositionInput, response: S.DebtPositionOut, status: 201 });
+  documented({ method: 'post', path: '/v1/debt-positions', summary: 'Publish one debt position', roles: ['entity', 'admin'], body: S.DebtPositionInput, response: S.DebtPositionOut, status: 201, errors: PUBLISH_ERRORS });
   r.post('/v1/debt-positions', auth, canWrite, async (req, res) => {
     const input = S.DebtPositionInput.parse(req.body);
     const out = await positions.publishOne(input, actorOf(req));
@@ -70,7 +77,9 @@ export function entityApi(ctx: AppContext, positions: DebtPositions): Router {
 
   documented({
     method: 'post', path: '/v1/debt-positions/bulk', summary: 'Publish many positions (JSON array, or text/csv one row per option), all or nothing',
-    roles: ['entity', 'admin'], body: S.BulkPositionsInput, response: S.BulkReport, status: 201,
+    description: 'Refused rows are answered in a problem (422 ROWS_INVALID, or 409 CONFLICT for notices or references taken) whose `errors` list the first TSERVE_IMPORT_MAX_ERRORS of them (`row`: the array index, or the CSV line) and `errorCount` all. A file imported already is 409 DUPLICATE.',
+    roles: ['entity', 'admin'], body: S.BulkPositionsInput, bodyTypes: ['application/json', 'text/csv'], response: S.BulkReport, status: 201,
+    query: S.BulkQuery, errors: ['ROWS_INVALID', 'CONFLICT', 'DUPLICATE'],
   });
   // An upload costs seconds of work: per user a few a minute, per entity one at a time,
   // its bytes bounded before they are read; parsed and checked off the event loop.
@@ -110,22 +119,26 @@ export function entityApi(ctx: AppContext, positions: DebtPositions): Router {
     const csv = Boolean(req.is('text/csv'));
     // CSV rows carry no entity: an admin names it with ?entityId=.
     const entityId = csv && typeof req.query.entityId === 'string' ? req.query.entityId : undefined;
-    const { outcome, ...report } = await positions.publishBulk({ bytes: req.body, csv, ...(entityId === undefined ? {} : { entityId }) }, actorOf(req));
-    res.status(PUBLISHED_STATUS[outcome]).json(report);
+    const report = await positions.publishBulk({ bytes: req.body, csv, ...(entityId === undefined ? {} : { entityId }) }, actorOf(req));
+    if (report.outcome === 'created') return res.status(201).json({ created: report.created, ids: report.ids });
+    const { code, why } = REFUSED[report.outcome];
+    const first = report.errors[0];
+    const detail = `${report.errorCount} row error${report.errorCount === 1 ? '' : 's'}: rows ${why}; nothing was created${first ? ` (row ${first.row}: ${first.code} ${first.detail})` : ''}`;
+    sendProblem(res, code, detail, { created: 0, errors: report.errors, errorCount: report.errorCount });
   });
 
-  documented({ method: 'get', path: '/v1/debt-positions', summary: 'List positions (cursor pagination); entities see their own', roles: ['entity', 'finance', 'admin'] });
+  documented({ method: 'get', path: '/v1/debt-positions', summary: 'List positions (cursor pagination); entities see their own', roles: ['entity', 'finance', 'admin'], query: S.ListQuery, response: S.DebtPositionPage });
   r.get('/v1/debt-positions', auth, canRead, async (req, res) => {
     const page = await positions.list(S.ListQuery.parse(req.query), scopeOf(req));
     res.json({ items: page.items.map(positionOut), nextCursor: page.nextCursor });
   });
 
-  documented({ method: 'get', path: '/v1/debt-positions/:id', summary: 'A debt position with its options', roles: ['entity', 'finance', 'admin'], response: S.DebtPositionOut });
+  documented({ method: 'get', path: '/v1/debt-positions/:id', summary: 'A debt position with its options', roles: ['entity', 'finance', 'admin'], response: S.DebtPositionOut, errors: ['NOT_FOUND'] });
   r.get('/v1/debt-positions/:id', auth, canRead, async (req, res) => {
     res.json(positionOut(await positions.get(String(req.params.id), scopeOf(req))));
   });
 
-  documented({ method: 'post', path: '/v1/debt-positions/:id/cancel', summary: 'Cancel a position that is not paid (its notices answer NOTICE_CANCELLED)', roles: ['entity', 'admin'], response: S.DebtPositionOut });
+  documented({ method: 'post', path: '/v1/debt-positions/:id/cancel', summary: 'Cancel a position that is not paid (its notices answer NOTICE_CANCELLED)', roles: ['entity', 'admin'], response: S.DebtPositionOut, errors: ['NOT_FOUND', 'CONFLICT'] });
   r.post('/v1/debt-positions/:id/cancel', auth, canWrite, async (req, res) => {
     res.json(positionOut(await positions.cancel(String(req.params.id), actorOf(req))));
   });

@@ -5,6 +5,7 @@
 // sees none of it. Thin: decode, authorise, call settlement/finance.ts, encode.
 import { once } from 'node:events';
 import { Router, type Request, type Response } from 'express';
+import { z } from 'zod';
 import { principalName } from '../auth/principal.js';
 import { PaymentError } from '../payments/errors.js';
 import type { Finance, FinanceDocument, Format, Scope } from '../../settlement/finance.js';
@@ -59,6 +60,13 @@ function sendDocument(res: Response, doc: FinanceDocument): void {
     .send(doc.body);
 }
 
+// Path parameters as the routes check them (dateParam, monthParam).
+const DATE = { date: S.SettlementDate };
+const MONTH = { month: S.Month };
+const DOCUMENTS = ['application/json', 'text/csv', 'application/pdf'];
+/** Refusals of the SEPA files and invoices: accounts and identifiers checked before a file is made. */
+const FILE_ERRORS = ['INVALID_IBAN', 'INVALID_CREDITOR_ID', 'MANDATE_MISSING'] as const;
+
 export function financeApi(ctx: AppContext, finance: Finance): Router {
   const r = Router();
   const { payments } = ctx;
@@ -85,7 +93,9 @@ export function financeApi(ctx: AppContext, finance: Finance): Router {
 
   // ------------------------------------------------------------------ windows
 
-  documented({ method: 'get', path: '/v1/settlements', summary: 'Settlement windows, newest first (entities: with their own statement summary)', roles: ['finance', 'admin', 'entity'] });
+  documented({ method: 'get', path: '/v1/settlements', summary: 'Settlement windows, newest first (entities: with their own statement summary)', roles: ['finance', 'admin', 'entity'],
+    query: S.SettlementListQuery, response: z.array(S.SettlementListItem),
+  });
   r.get('/v1/settlements', ...readers, async (req, res) => {
     const q = S.SettlementListQuery.parse(req.query);
     res.json(await finance.windows(q, scopeOf(req)));
@@ -93,19 +103,24 @@ export function financeApi(ctx: AppContext, finance: Finance): Router {
 
   documented({
     method: 'get', path: '/v1/settlements/:date', summary: "A window: the whole figures (finance, admin) or the entity's own statement",
-    roles: ['finance', 'admin', 'entity'],
+    roles: ['finance', 'admin', 'entity'], params: DATE, response: S.SettlementOut, errors: ['NOT_FOUND'],
   });
   r.get('/v1/settlements/:date', ...readers, async (req, res) => {
     res.json(await finance.window(dateParam(req), scopeOf(req)));
   });
 
-  documented({ method: 'post', path: '/v1/settlements/:date/run', summary: 'Close and settle a business day into a draft (idempotent; an approved window is answered as stored)', roles: ['finance', 'admin'] });
+  documented({ method: 'post', path: '/v1/settlements/:date/run', summary: 'Close and settle a business day into a draft (idempotent; an approved window is answered as stored)', roles: ['finance', 'admin'],
+    params: DATE, response: S.SettlementRunOut, status: 201, alsoStatus: { 200: 'settled before: the window as stored' },
+    errors: ['WINDOW_OPEN', 'NOT_A_BUSINESS_DAY', 'SETTLEMENT_UNBALANCED'],
+  });
   r.post('/v1/settlements/:date/run', ...staff, async (req, res) => {
     const result = await finance.run(dateParam(req), actor(req));
     res.status(result.outcome === 'created' ? 201 : 200).json(result);
   });
 
-  documented({ method: 'post', path: '/v1/settlements/:date/approve', summary: 'Approve a draft: from now on it never changes (approving again changes nothing)', roles: ['finance'] });
+  documented({ method: 'post', path: '/v1/settlements/:date/approve', summary: 'Approve a draft: from now on it never changes (approving again changes nothing)', roles: ['finance'],
+    params: DATE, response: S.SettlementApproveOut, errors: ['NOT_FOUND', 'DRAFT_MISSING'],
+  });
   r.post('/v1/settlements/:date/approve', ...financeOnly, async (req, res) => {
     res.json(await finance.approve(dateParam(req), actor(req)));
   });
@@ -114,7 +129,7 @@ export function financeApi(ctx: AppContext, finance: Finance): Router {
 
   documented({
     method: 'get', path: '/v1/settlements/:date/entities/:entityId', summary: "An entity's statement: JSON, CSV or PDF (?format= or Accept); entities read their own",
-    roles: ['finance', 'admin', 'entity'],
+    roles: ['finance', 'admin', 'entity'], params: DATE, query: S.FormatQuery, response: S.StatementOut, responseTypes: DOCUMENTS, errors: ['NOT_FOUND'],
   });
   r.get('/v1/settlements/:date/entities/:entityId', ...readers, async (req, res) => {
     const { format } = S.FormatQuery.parse(req.query);
@@ -122,26 +137,28 @@ export function financeApi(ctx: AppContext, finance: Finance): Router {
     await send(res, await finance.entityStatement(date, String(req.params.entityId), pickFormat(req, ['json', 'csv', 'pdf'], format), scopeOf(req)));
   });
 
-  documented({ method: 'get', path: '/v1/settlements/:date/counters/:counterId', summary: "A counter's statement: JSON, CSV or PDF", roles: ['finance', 'admin'] });
+  documented({ method: 'get', path: '/v1/settlements/:date/counters/:counterId', summary: "A counter's statement: JSON, CSV or PDF", roles: ['finance', 'admin'],
+    params: DATE, query: S.FormatQuery, response: S.StatementOut, responseTypes: DOCUMENTS, errors: ['NOT_FOUND'],
+  });
   r.get('/v1/settlements/:date/counters/:counterId', ...staff, async (req, res) => {
     const { format } = S.FormatQuery.parse(req.query);
     const date = dateParam(req);
     await send(res, await finance.counterStatement(date, String(req.params.counterId), pickFormat(req, ['json', 'csv', 'pdf'], format)));
   });
 
-  documented({ method: 'get', path: '/v1/settlements/:date/entities.csv', summary: 'Every entity: one row per service and a TOTAL row (cents)', roles: ['finance', 'admin'], responseType: 'text/csv' });
+  documented({ method: 'get', path: '/v1/settlements/:date/entities.csv', summary: 'Every entity: one row per service and a TOTAL row (cents)', roles: ['finance', 'admin'], params: DATE, responseTypes: ['text/csv'], errors: ['NOT_FOUND'] });
   r.get('/v1/settlements/:date/entities.csv', ...staff, async (req, res) => {
     await send(res, await finance.summaryCsv(dateParam(req), 'entities'));
   });
 
-  documented({ method: 'get', path: '/v1/settlements/:date/counters.csv', summary: 'Every counter: collected, commission, owed (cents)', roles: ['finance', 'admin'], responseType: 'text/csv' });
+  documented({ method: 'get', path: '/v1/settlements/:date/counters.csv', summary: 'Every counter: collected, commission, owed (cents)', roles: ['finance', 'admin'], params: DATE, responseTypes: ['text/csv'], errors: ['NOT_FOUND'] });
   r.get('/v1/settlements/:date/counters.csv', ...staff, async (req, res) => {
     await send(res, await finance.summaryCsv(dateParam(req), 'counters'));
   });
 
   documented({
     method: 'get', path: '/v1/settlements/:date/payments.csv', summary: "The window's payment lines with their split (entities: their own; ?entityId=, ?counterId=)",
-    roles: ['finance', 'admin', 'entity'], responseType: 'text/csv',
+    roles: ['finance', 'admin', 'entity'], params: DATE, query: S.PaymentsCsvQuery, responseTypes: ['text/csv'], errors: ['NOT_FOUND'],
   });
   r.get('/v1/settlements/:date/payments.csv', ...readers, async (req, res) => {
     const q = S.PaymentsCsvQuery.parse(req.query);
@@ -154,18 +171,24 @@ export function financeApi(ctx: AppContext, finance: Finance): Router {
     res.end();
   });
 
-  documented({ method: 'get', path: '/v1/settlements/:date/report.pdf', summary: 'The finance office report: totals, every entity, every counter (A4 landscape)', roles: ['finance', 'admin'], responseType: 'application/pdf' });
+  documented({ method: 'get', path: '/v1/settlements/:date/report.pdf', summary: 'The finance office report: totals, every entity, every counter (A4 landscape)', roles: ['finance', 'admin'],
+    params: DATE, responseTypes: ['application/pdf'], errors: ['NOT_FOUND'],
+  });
   r.get('/v1/settlements/:date/report.pdf', ...staff, async (req, res) => {
     await send(res, await finance.report(dateParam(req)));
   });
 
   // ------------------------------------------------------------------ SEPA
 
-  documented({ method: 'get', path: '/v1/settlements/:date/sepa/pain.001.xml', summary: 'Credit transfers (pain.001.001.09) of an approved window; marks it exported', roles: ['finance'], responseType: 'application/xml' });
+  documented({ method: 'get', path: '/v1/settlements/:date/sepa/pain.001.xml', summary: 'Credit transfers (pain.001.001.09) of an approved window; marks it exported', roles: ['finance'],
+    params: DATE, responseTypes: ['application/xml'], errors: ['NOT_FOUND', 'WINDOW_NOT_APPROVED', 'NOTHING_TO_EXPORT', ...FILE_ERRORS],
+  });
   r.get('/v1/settlements/:date/sepa/pain.001.xml', ...financeOnly, async (req, res) => {
     await send(res, await finance.sepaFile(dateParam(req), 'pain.001'));
   });
-  documented({ method: 'get', path: '/v1/settlements/:date/sepa/pain.008.xml', summary: 'Direct debits from counters (pain.008.001.08, CORE, RCUR) of an approved window; marks it exported', roles: ['finance'], responseType: 'application/xml' });
+  documented({ method: 'get', path: '/v1/settlements/:date/sepa/pain.008.xml', summary: 'Direct debits from counters (pain.008.001.08, CORE, RCUR) of an approved window; marks it exported', roles: ['finance'],
+    params: DATE, responseTypes: ['application/xml'], errors: ['NOT_FOUND', 'WINDOW_NOT_APPROVED', 'NOTHING_TO_EXPORT', ...FILE_ERRORS],
+  });
   r.get('/v1/settlements/:date/sepa/pain.008.xml', ...financeOnly, async (req, res) => {
     await send(res, await finance.sepaFile(dateParam(req), 'pain.008'));
   });
@@ -174,7 +197,7 @@ export function financeApi(ctx: AppContext, finance: Finance): Router {
 
   documented({
     method: 'post', path: '/v1/payments/:id/adjustment', summary: 'Administrative refund of a payment whose window is closed: booked in the current window, audited',
-    roles: ['finance', 'admin'], body: S.AdjustmentInput, status: 201,
+    roles: ['finance', 'admin'], body: S.AdjustmentInput, response: S.AdjustedPayment, status: 201, errors: ['NOT_FOUND', 'CONFLICT', 'ALREADY_REVERSED', 'WINDOW_OPEN'],
   });
   r.post('/v1/payments/:id/adjustment', ...staff, async (req, res) => {
     const body = S.AdjustmentInput.parse(req.body);
@@ -184,14 +207,19 @@ export function financeApi(ctx: AppContext, finance: Finance): Router {
 
   // ------------------------------------------------------------------ rebilling
 
-  documented({ method: 'get', path: '/v1/rebilling/:month', summary: "An entity's monthly circuit-fee statement: per service count × rate (JSON or CSV; finance and admin name ?entityId=)", roles: ['entity', 'finance', 'admin'] });
+  documented({ method: 'get', path: '/v1/rebilling/:month', summary: "An entity's monthly circuit-fee statement: per service count × rate (JSON or CSV; finance and admin name ?entityId=)", roles: ['entity', 'finance', 'admin'],
+    params: MONTH, query: S.RebillingQuery, response: S.RebillingOut, responseTypes: ['application/json', 'text/csv'], errors: ['NOT_FOUND'],
+  });
   r.get('/v1/rebilling/:month', ...readers, async (req, res) => {
     const q = S.RebillingQuery.parse(req.query);
     const month = monthParam(req);
     await send(res, await finance.rebilling(month, q.entityId, pickFormat(req, ['json', 'csv'], q.format), scopeOf(req)));
   });
 
-  documented({ method: 'get', path: '/v1/rebilling/:month/lines', summary: 'The rebilled payments of the month, one line each (cursor pagination; JSON or CSV)', roles: ['entity', 'finance', 'admin'] });
+  documented({ method: 'get', path: '/v1/rebilling/:month/lines', summary: 'The rebilled payments of the month, one line each (cursor pagination; JSON or CSV)', roles: ['entity', 'finance', 'admin'],
+    description: 'The next page\'s cursor is nextCursor in JSON, and the X-Next-Cursor header in both formats.',
+    params: MONTH, query: S.RebillingLinesQuery, response: S.RebillingLinesOut, responseTypes: ['application/json', 'text/csv'], errors: ['NOT_FOUND'],
+  });
   r.get('/v1/rebilling/:month/lines', ...readers, async (req, res) => {
     const q = S.RebillingLinesQuery.parse(req.query);
     const month = monthParam(req);
@@ -200,7 +228,10 @@ export function financeApi(ctx: AppContext, finance: Finance): Router {
     await send(res, document);
   });
 
-  documented({ method: 'get', path: '/v1/rebilling/:month/invoice.xml', summary: "The month's invoice of circuit fees to the entity (FatturaPA 1.2.2, FPA12), once the month is over", roles: ['entity', 'finance', 'admin'], responseType: 'application/xml' });
+  documented({ method: 'get', path: '/v1/rebilling/:month/invoice.xml', summary: "The month's invoice of circuit fees to the entity (FatturaPA 1.2.2, FPA12), once the month is over", roles: ['entity', 'finance', 'admin'],
+    params: MONTH, query: S.RebillingQuery.omit({ format: true }), responseTypes: ['application/xml'],
+    errors: ['NOT_FOUND', 'NOTHING_TO_INVOICE', 'MONTH_NOT_OVER', 'OFFICE_CODE_MISSING', 'OFFICE_CODE_INVALID', 'SEAT_MISSING', 'INVALID_IBAN'],
+  });
   r.get('/v1/rebilling/:month/invoice.xml', ...readers, async (req, res) => {
     const q = S.RebillingQuery.omit({ format: true }).parse(req.query);
     await send(res, await finance.invoice(monthParam(req), q.entityId, scopeOf(req)));

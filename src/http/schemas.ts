@@ -78,13 +78,7 @@ export const PaymentView = PaymentReceipt.extend({
 
 export const IdempotencyKey = z.string().min(8).max(64).regex(/^[\x20-\x7e]+$/, 'printable ASCII');
 
-export const Problem = z.object({
-  type: z.string(),
-  title: z.string(),
-  status: z.number().int(),
-  code: z.string(),
-  detail: z.string(),
-});
+// The problem+json of every error: Problem in openapi.ts.
 
 // ----- entity API
 
@@ -114,11 +108,13 @@ export const DebtPositionOut = z.object({
   ),
 });
 
+/** A bulk upload that went through; refused rows are a problem (422 ROWS_INVALID or 409 CONFLICT) with `errors`. */
 export const BulkReport = z.object({
   created: z.number().int(),
-  ids: z.array(z.number().int()).optional(),
-  errors: z.array(z.object({ row: z.number().int(), code: z.string(), detail: z.string() })).optional().describe('the first TSERVE_IMPORT_MAX_ERRORS errors'),
-  errorCount: z.number().int().optional().describe('how many errors in all'),
+  ids: z.array(z.number().int()),
+});
+export const BulkQuery = z.strictObject({
+  entityId: text().min(1).max(16).optional().describe('text/csv from an admin: the entity the rows are for (CSV rows name none)'),
 });
 
 // ----- admin API
@@ -193,3 +189,60 @@ export const SettlementWindowOut = z.object({
   exportedAt: z.string().nullable(),
   figuresHash: z.string().nullable(),
 });
+
+// ----- answers without an input twin (documentation only: the routes build them)
+
+export const ServiceOut = z.object({
+  code: z.string(),
+  name: z.string(),
+  entityId: z.string(),
+  entity: z.string(),
+  amountKind: z.string(),
+  identifierKind: z.string().describe('what the identifier is (docs/api.md, identifiers by service)'),
+  fixedAmount: cents.nullable(),
+  minAmount: cents.nullable(),
+  maxAmount: cents.nullable(),
+  enabled: z.boolean(),
+});
+export const ServiceList = z.array(ServiceOut);
+export const DebtPositionPage = z.object({ items: z.array(DebtPositionOut), nextCursor: z.number().int().nullable().describe('the cursor of the next page; null at the end') });
+export const TerminalOut = z.object({ id: z.string(), counterId: z.string(), status: z.string() });
+export const TerminalSummaryOut = TerminalOut.extend({ createdAt: z.unknown() }).loose().describe('a terminal without its keys');
+export const TerminalListQuery = z.object({ counterId: text().min(1).max(15).optional().describe("only this counter's terminals") });
+export const CounterDetailOut = CounterOut.extend({ terminals: z.array(TerminalSummaryOut) });
+export const UserStatusOut = z.object({ username: z.string(), role: z.string(), disabled: z.boolean() });
+export const AdjustedPayment = PaymentView.extend({
+  adjustment: z.object({ window: isoDate.nullable(), originalWindow: isoDate, actor: z.string(), reason: z.string() }),
+});
+
+const totals = z.record(z.string(), z.number().int()).describe('cents (payments: a count)');
+const Figures = z
+  .looseObject({
+    date: isoDate,
+    cutoff: z.string(),
+    entities: z.array(z.looseObject({ entityId: z.string(), name: z.string(), netPayout: cents.or(z.number().int()) })),
+    counters: z.array(z.looseObject({ counterId: z.string(), collected: z.number().int() })),
+    totals,
+    creditTransfers: z.array(z.looseObject({ amount: z.number().int() })),
+    directDebits: z.array(z.looseObject({ amount: z.number().int() })),
+    receivables: z.array(z.looseObject({ amount: z.number().int() })),
+  })
+  .describe('the whole figures of a window, in cents (docs/settlement.md)');
+const EntityStatementOut = z.looseObject({ entityId: z.string(), count: z.number().int(), gross: z.number().int(), netPayout: z.number().int() }).describe('cents');
+export const SettlementListItem = SettlementWindowOut.extend({
+  totals: totals.nullable().optional().describe('finance and admin'),
+  statement: z.object({ entityId: z.string(), count: z.number().int(), gross: z.number().int(), reversals: z.number().int(), adjustments: z.number().int(), netPayout: z.number().int() }).nullable().optional().describe('an entity: its own'),
+});
+export const SettlementOut = z.object({
+  window: SettlementWindowOut,
+  figures: Figures.optional().describe('finance and admin'),
+  sepa: z.looseObject({}).optional().describe('finance and admin: what the SEPA files carry'),
+  statement: EntityStatementOut.optional().describe("an entity: its own statement"),
+});
+export const SettlementRunOut = z.object({ outcome: z.string().describe('created, or what the window was already'), window: SettlementWindowOut, figures: Figures });
+export const SettlementApproveOut = z.object({ changed: z.boolean(), window: SettlementWindowOut });
+export const StatementOut = z.looseObject({}).describe('the statement as JSON, in cents (docs/settlement.md)');
+export const RebillingOut = z.looseObject({ final: z.boolean() }).describe("an entity's monthly circuit-fee statement, in cents");
+export const RebillingLinesOut = z.object({ items: z.array(z.looseObject({ bookedAt: z.string() })), nextCursor: z.string().nullable() });
+export const Health = z.object({ status: z.literal('ok'), version: z.string() });
+export const Ready = z.object({ status: z.literal('ready'), alarms: z.array(z.unknown()).optional().describe('to a caller on the host'), alarmCount: z.number().int().optional() });

@@ -6,7 +6,7 @@ import { API_SECRET_PATTERN, KEY_COST, NO_API_SECRET, PASSWORD_COST, secretVersi
 import { LoginThrottle } from '../auth/login-throttle.js';
 import { principalName, type Principal } from '../auth/principal.js';
 import { systemClock } from '../clock.js';
-import { PaymentError } from '../payments/errors.js';
+import { PaymentError, type ErrorCode } from '../payments/errors.js';
 import { receiptPdf, receiptText } from '../payments/receipt.js';
 import { requestHash } from '../payments/service.js';
 import type { Payment } from '../store/types.js';
@@ -21,6 +21,12 @@ import * as S from './schemas.js';
 // unknown terminal or user costs the same time as a wrong secret or password.
 const DUMMY_KEY_HASH = `scrypt$${KEY_COST.N}$${KEY_COST.r}$${KEY_COST.p}$AAAAAAAAAAAAAAAAAAAAAA==$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=`;
 const DUMMY_PASSWORD_HASH = `scrypt$${PASSWORD_COST.N}$${PASSWORD_COST.r}$${PASSWORD_COST.p}$AAAAAAAAAAAAAAAAAAAAAA==$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=`;
+
+/** What identifying a notice may answer (verify and pay). */
+const IDENTIFY: ErrorCode[] = [
+  'UNSUPPORTED', 'SERVICE_UNKNOWN', 'SERVICE_DISABLED', 'SERVICE_NOT_ALLOWED', 'NOTICE_UNKNOWN', 'NOTICE_EXPIRED', 'NOTICE_ALREADY_PAID', 'NOTICE_CANCELLED',
+  'INVALID_NOTICE_NUMBER', 'INVALID_PLATE', 'INVALID_FISCAL_CODE', 'TERMINAL_BLOCKED', 'COUNTER_SUSPENDED',
+];
 
 function terminalContext(req: Request) {
   const p = principal(req);
@@ -59,7 +65,7 @@ export function terminalApi(ctx: AppContext): Router {
   const current = currentTerminalSecret(store);
   const auth: RequestHandler = (req, res, next) => authenticated(req, res, (err?: unknown) => (err ? next(err) : current(req, res, next)));
   const clock = ctx.clock ?? systemClock;
-  const guard = new LoginGuard(store, new LoginThrottle(store, ctx.config.loginThrottle, clock), clock);
+  const guard = new LoginGuard(store, new LoginThrottle(store, ctx.config.loginThrottle, clock), clock, (kind, reason) => ctx.metrics?.loginFailures.inc({ kind, reason }));
   const authLimiter = rateLimit({
     windowMs: 60_000,
     limit: ctx.config.authRateLimitPerMinute,
@@ -70,7 +76,7 @@ export function terminalApi(ctx: AppContext): Router {
 
   documented({
     method: 'post', path: '/v1/auth/token', summary: "Token for a terminal: secret = its JSON API secret (issued at provisioning; never its TMK)",
-    roles: [], body: S.TokenRequest, response: S.TokenAnswer,
+    roles: [], body: S.TokenRequest, response: S.TokenAnswer, errors: ['UNAUTHORIZED', 'TERMINAL_BLOCKED', 'COUNTER_SUSPENDED'],
   });
   r.post('/v1/auth/token', authLimiter, async (req, res) => {
     const body = S.TokenRequest.parse(req.body);
@@ -98,7 +104,7 @@ export function terminalApi(ctx: AppContext): Router {
     res.set('Cache-Control', 'no-store').json(tokens.issue(p));
   });
 
-  documented({ method: 'post', path: '/v1/auth/login', summary: 'Token for an entity, finance or admin user', roles: [], body: S.LoginRequest, response: S.TokenAnswer });
+  documented({ method: 'post', path: '/v1/auth/login', summary: 'Token for an entity, finance or admin user', roles: [], body: S.LoginRequest, response: S.TokenAnswer, errors: ['UNAUTHORIZED', 'FORBIDDEN'] });
   r.post('/v1/auth/login', authLimiter, async (req, res) => {
     const body = S.LoginRequest.parse(req.body);
     const who = claimant(req, 'user', body.username);
@@ -114,7 +120,7 @@ export function terminalApi(ctx: AppContext): Router {
     res.set('Cache-Control', 'no-store').json(tokens.issue(p));
   });
 
-  documented({ method: 'get', path: '/v1/services', summary: 'The service catalogue', roles: ['terminal', 'entity', 'finance', 'admin'] });
+  documented({ method: 'get', path: '/v1/services', summary: 'The service catalogue', roles: ['terminal', 'entity', 'finance', 'admin'], response: S.ServiceList });
   r.get('/v1/services', auth, (_req, res) => {
     res.json(
       payments.services.map((s) => ({
@@ -132,7 +138,7 @@ export function terminalApi(ctx: AppContext): Router {
     );
   });
 
-  documented({ method: 'post', path: '/v1/verify', summary: 'What is due on an identifier', roles: ['terminal'], body: S.VerifyRequest, response: S.VerifyAnswer });
+  documented({ method: 'post', path: '/v1/verify', summary: 'What is due on an identifier', roles: ['terminal'], body: S.VerifyRequest, response: S.VerifyAnswer, errors: IDENTIFY });
   r.post('/v1/verify', auth, requireRole('terminal'), async (req, res) => {
     const body = S.VerifyRequest.parse(req.body);
     res.json(await payments.verify(terminalContext(req), body));
@@ -141,6 +147,8 @@ export function terminalApi(ctx: AppContext): Router {
   documented({
     method: 'post', path: '/v1/payments', summary: 'Pay: validate, book, answer after the commit', roles: ['terminal'],
     body: S.PayRequest, response: S.PaymentReceipt, status: 201, headers: ['Idempotency-Key'],
+    alsoStatus: { 200: 'the first answer again: the same Idempotency-Key and body were sent before' },
+    errors: [...IDENTIFY, 'AMOUNT_MISMATCH', 'AMOUNT_OUT_OF_RANGE', 'FEE_MISMATCH', 'CREDIT_LIMIT_EXCEEDED', 'PAYMENT_IN_PROGRESS', 'IDEMPOTENCY_CONFLICT'],
   });
   r.post('/v1/payments', auth, requireRole('terminal'), async (req, res) => {
     const t = terminalContext(req);
@@ -161,6 +169,7 @@ export function terminalApi(ctx: AppContext): Router {
   documented({
     method: 'post', path: '/v1/payments/:id/reversal', summary: 'Reverse (annullo) a payment of this terminal in its settlement window',
     roles: ['terminal'], response: S.PaymentView, headers: ['Idempotency-Key'],
+    errors: ['NOT_FOUND', 'REVERSAL_WINDOW_CLOSED', 'IDEMPOTENCY_CONFLICT', 'TERMINAL_BLOCKED', 'COUNTER_SUSPENDED'],
   });
   r.post('/v1/payments/:id/reversal', auth, requireRole('terminal'), async (req, res) => {
     const t = terminalContext(req);
@@ -175,14 +184,14 @@ export function terminalApi(ctx: AppContext): Router {
     res.json(payments.view(await payments.reverse(t, payment, { key, requestHash: hash })));
   });
 
-  documented({ method: 'get', path: '/v1/payments/:id', summary: 'A payment (terminals: their own; entities: theirs)', roles: ['terminal', 'entity', 'finance', 'admin'], response: S.PaymentView });
+  documented({ method: 'get', path: '/v1/payments/:id', summary: 'A payment (terminals: their own; entities: theirs)', roles: ['terminal', 'entity', 'finance', 'admin'], response: S.PaymentView, errors: ['NOT_FOUND'] });
   r.get('/v1/payments/:id', auth, async (req, res) => {
     res.json(payments.view(await loadReadable(req)));
   });
 
   documented({
     method: 'get', path: '/v1/payments/:id/receipt', summary: 'Receipt: text/plain (40 columns) or application/pdf by Accept',
-    roles: ['terminal', 'entity', 'finance', 'admin'], responseType: 'text/plain',
+    roles: ['terminal', 'entity', 'finance', 'admin'], responseTypes: ['text/plain', 'application/pdf'], errors: ['NOT_FOUND'],
   });
   r.get('/v1/payments/:id/receipt', auth, async (req, res) => {
     const payment = await loadReadable(req);

@@ -41,7 +41,7 @@ describe('bulk upload: the report, the duplicate check, booking beside an import
     expect(body.length).toBeGreaterThan(140_000);
     const before = await positionCount(c.db);
     const res = await bulkRaw(c, prato, body);
-    expect(res.status, res.text.slice(0, 300)).toBe(422);
+    expectProblem(res, 422, 'ROWS_INVALID');
     // Before: every issue of every row, 26 MB.
     expect(res.text.length).toBeLessThan(64 * 1024);
     expect(res.body.created).toBe(0);
@@ -66,7 +66,7 @@ describe('bulk upload: the report, the duplicate check, booking beside an import
     expect(await positionCount(c.db)).toBe(before);
     // The same positions in other bytes are not the same file: the store's conflict check answers.
     const reordered = await bulkRaw(c, prato, JSON.stringify([...rows].reverse()));
-    expect(reordered.status).toBe(409);
+    expectProblem(reordered, 409, 'CONFLICT');
     expect(reordered.body.errorCount).toBe(100); // each row: its externalRef and its notice
     expect(createPositions).toHaveBeenCalledTimes(1);
   });

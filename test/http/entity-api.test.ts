@@ -274,10 +274,11 @@ describe('POST /v1/debt-positions/bulk (JSON)', () => {
     const rows = Array.from({ length: 1000 }, () => tari(pratoNotice()));
     rows[537]!.options[0]!.noticeNumber = corruptCheckDigits(rows[537]!.options[0]!.noticeNumber);
     const res = await bulk(prato, rows);
-    expect(res.status).toBe(422);
+    expectProblem(res, 422, 'ROWS_INVALID');
     expect(res.body.created).toBe(0);
     expect(res.body.errors).toHaveLength(1);
     expect(res.body.errors[0]).toMatchObject({ row: 537, code: 'INVALID_NOTICE_NUMBER' });
+    expect(res.body.detail).toMatch(/^1 row error: .*nothing was created \(row 537: INVALID_NOTICE_NUMBER /);
     expect(await positionCount(c.db)).toBe(before);
     expectProblem(await verify(rows[0]!.options[0]!.noticeNumber), 404, 'NOTICE_UNKNOWN');
   });
@@ -287,7 +288,7 @@ describe('POST /v1/debt-positions/bulk (JSON)', () => {
     const rows = Array.from({ length: 1000 }, () => tari(pratoNotice()));
     rows[42]!.options[0]!.amount = -5;
     const res = await bulk(prato, rows);
-    expect(res.status).toBe(422);
+    expectProblem(res, 422, 'ROWS_INVALID');
     expect(res.body.created).toBe(0);
     expect(res.body.errors.map((e: { row: number }) => e.row)).toEqual([42]);
     expect(res.body.errors[0].code).toBe('FORMAT');
@@ -300,7 +301,7 @@ describe('POST /v1/debt-positions/bulk (JSON)', () => {
     rows[42]!.options[0]!.amount = -5;
     rows[2042]!.options[0]!.amount = 1.5;
     const res = await bulk(prato, rows);
-    expect(res.status).toBe(422);
+    expectProblem(res, 422, 'ROWS_INVALID');
     expect(res.body.created).toBe(0);
     expect(res.body.errors.map((e: { row: number }) => e.row)).toEqual([42, 2042]);
     expect(await positionCount(c.db)).toBe(before);
@@ -313,7 +314,7 @@ describe('POST /v1/debt-positions/bulk (JSON)', () => {
     rows[100]!.options[0]!.noticeNumber = seeded;
     rows[900]!.options[0]!.noticeNumber = rows[899]!.options[0]!.noticeNumber;
     const res = await bulk(prato, rows);
-    expect(res.status).toBe(409);
+    expectProblem(res, 409, 'CONFLICT');
     expect(res.body.created).toBe(0);
     expect(res.body.errors.map((e: { row: number }) => e.row).sort((a: number, b: number) => a - b)).toEqual([100, 900]);
     expect(res.body.errors.every((e: { code: string }) => e.code === 'CONFLICT')).toBe(true);
@@ -329,7 +330,7 @@ describe('POST /v1/debt-positions/bulk (JSON)', () => {
     rows[2400]!.options[0]!.noticeNumber = seeded;
     rows[2499]!.externalRef = rows[2498]!.externalRef;
     const res = await bulk(prato, rows);
-    expect(res.status, res.text.slice(0, 300)).toBe(409);
+    expectProblem(res, 409, 'CONFLICT');
     expect(res.body.created).toBe(0);
     expect(res.body.errors.map((e: { row: number }) => e.row).sort((a: number, b: number) => a - b)).toEqual([2400, 2499]);
     expect(await positionCount(c.db)).toBe(before);
@@ -374,7 +375,7 @@ describe('POST /v1/debt-positions/bulk (JSON)', () => {
 
   it('an empty array or not an array → 4xx, nothing created', async () => {
     const before = await positionCount(c.db);
-    expect((await bulk(prato, [])).status).toBe(422);
+    expectProblem(await bulk(prato, []), 422, 'ROWS_INVALID');
     expect((await bulk(prato, { positions: [] })).status).toBeGreaterThanOrEqual(400);
     expect(await positionCount(c.db)).toBe(before);
   });
@@ -436,7 +437,7 @@ describe('POST /v1/debt-positions/bulk (CSV)', () => {
     const rows = Array.from({ length: 500 }, () => row(ref('CSVB'), pratoNotice(), 4_000));
     rows[199]!.noticeNumber = corruptCheckDigits(rows[199]!.noticeNumber); // line 201
     const res = await upload(prato, csv(rows));
-    expect(res.status).toBe(422);
+    expectProblem(res, 422, 'ROWS_INVALID');
     expect(res.body.created).toBe(0);
     expect(res.body.errors).toEqual([expect.objectContaining({ row: 201, code: 'INVALID_NOTICE_NUMBER' })]);
     expect(await positionCount(c.db)).toBe(before);
@@ -446,7 +447,7 @@ describe('POST /v1/debt-positions/bulk (CSV)', () => {
     const rows = Array.from({ length: 20 }, () => row(ref('CSVA'), pratoNotice(), 4_000));
     (rows[9] as Record<string, string | number>).amount = '40.50'; // line 11
     const res = await upload(prato, csv(rows));
-    expect(res.status).toBe(422);
+    expectProblem(res, 422, 'ROWS_INVALID');
     expect(res.body.errors.map((e: { row: number }) => e.row)).toEqual([11]);
   });
 
@@ -459,7 +460,7 @@ describe('POST /v1/debt-positions/bulk (CSV)', () => {
       row(r, corruptCheckDigits(pratoNotice()), 4_500, { kind: 'instalment', instalmentNo: 2 }), // line 5
     ];
     const res = await upload(prato, csv(rows));
-    expect(res.status).toBe(422);
+    expectProblem(res, 422, 'ROWS_INVALID');
     expect(res.body.errors.map((e: { row: number }) => e.row)).toEqual([5]);
   });
 
