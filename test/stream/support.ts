@@ -219,11 +219,22 @@ export async function inProcessPayments(sw: Switch): Promise<Payments> {
   return Payments.create(store, { settlementCutoff: '00:00' });
 }
 
-/** Pays over the JSON channel; throws unless booked (201). Returns the receipt. */
+/** How many times pay() sends a request the switch answered 503 (overloaded: a busy CI machine). */
+const OVERLOAD_ATTEMPTS = 5;
+
+/**
+ * Pays over the JSON channel; throws unless booked (201). Returns the receipt. A 503
+ * (UNAVAILABLE: the writer shed load) is sent again under the same key after its
+ * Retry-After, as a terminal does (the key makes it safe: nothing was booked).
+ */
 export async function pay(sw: Switch, token: string, body: Record<string, unknown>): Promise<Record<string, unknown>> {
-  const r = await post(sw, token, '/v1/payments', body, { 'idempotency-key': idemKey() });
-  if (r.status !== 201) throw new Error(`payment refused: ${r.status} ${JSON.stringify(r.body)}`);
-  return r.body;
+  const key = idemKey();
+  for (let attempt = 1; ; attempt++) {
+    const r = await post(sw, token, '/v1/payments', body, { 'idempotency-key': key });
+    if (r.status === 201) return r.body;
+    if (r.status !== 503 || attempt === OVERLOAD_ATTEMPTS) throw new Error(`payment refused: ${r.status} ${JSON.stringify(r.body)}`);
+    await new Promise((done) => setTimeout(done, 1000 * attempt));
+  }
 }
 
 /** A certificate fee (fixed €1.00, any counter kind, payable any number of times). */
