@@ -10,6 +10,7 @@ const BEHAVIOUR = [
   'test/ledger/**/*.test.ts',
   'test/postgres/**/*.test.ts',
   'test/ops/**/*.test.ts',
+  'test/network/**/*.test.ts',
 ];
 
 export default defineConfig({
