@@ -5,7 +5,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { CATALOGUE } from '../../fixtures/catalogue.js';
 import { generateNetwork } from '../../fixtures/generator.js';
-import { openStore } from '../../src/bootstrap.js';
+import { PgStore } from '../../src/store/postgres/store.js';
+import { SqliteStore } from '../../src/store/sqlite/store.js';
 import type { Clock } from '../../src/clock.js';
 import type { NetworkChange } from '../../src/network/change.js';
 import type { Store } from '../../src/store/types.js';
@@ -44,7 +45,8 @@ export function demoChange(opts: { counters?: number } = {}): NetworkChange & Re
 export async function emptyStore(clock: Clock = testClock): Promise<{ store: Store; dir: string; close(): Promise<void> }> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'tserve-network-'));
   const env = await storeEnv(dir);
-  const store = await openStore({ dataDir: dir, dbFile: path.join(dir, 'tserve.db'), database: env.TSERVE_DATABASE_URL ? { url: env.TSERVE_DATABASE_URL, poolSize: 4 } : null }, clock);
+  const url = env.TSERVE_DATABASE_URL;
+  const store: Store = url ? await PgStore.open(url, { poolSize: 4, clock }) : SqliteStore.open(path.join(dir, 'tserve.db'), clock);
   return {
     store,
     dir,
