@@ -1,11 +1,18 @@
 // `tserve watch`: the line format of formatEvent (fiscal codes masked: a screen is as
 // public as a log), and watch() against a running switch — it prints what is booked,
 // and when its token expires (4401) it logs in again and resumes from the last seq
-// it has, even when no event had come yet, without losing or repeating a line.
+// it has, even when no event had come yet, without losing or repeating a line; when
+// the switch restarts it keeps trying while it is down, logs in again and resumes
+// the same way. And the command itself, run as a process, finds the switch from the
+// configuration (TSERVE_HTTP_PORT) without --url.
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { formatEvent, watch } from '../../src/stream/watch.js';
+import { formatEvent, postJson, watch } from '../../src/stream/watch.js';
 import {
   VALID_CF,
+  dbEvents,
+  maxSeq,
   payCertificate,
   startSwitch,
   subscribe,
@@ -146,6 +153,102 @@ describe('watch() against a running switch', () => {
       }
     } finally {
       quiet.mockRestore();
+    }
+  }, 60_000);
+});
+
+/** A login the way `tserve watch` makes one: POST /v1/auth/login over HTTP, to this fixed URL. */
+function userLogin(url: string, sw: Switch, username: string) {
+  const password = sw.credentials.users.find((u) => u.username === username)!.password;
+  return async (): Promise<string> => {
+    const res = await postJson(`${url}/v1/auth/login`, { username, password });
+    if (res.status !== 200) throw new Error(`login refused: ${res.status}`);
+    return res.body.token as string;
+  };
+}
+
+describe('watch() across a restart of the switch', () => {
+  let sw: Switch;
+
+  beforeAll(async () => {
+    sw = await startSwitch();
+  });
+  afterAll(async () => {
+    await sw?.close();
+  });
+
+  it('keeps trying while the switch is down, then resumes after its last seq: every event once, in order', async () => {
+    const errors: string[] = [];
+    const quiet = vi.spyOn(console, 'error').mockImplementation((...a: unknown[]) => void errors.push(a.join(' ')));
+    const stop = new AbortController();
+    try {
+      const url = sw.url; // the port stays the same across the restart, as a deployment's does
+      const port = new URL(url).port;
+      const payer = terminalToken(sw, terminalsOfDistinctCounters(sw, 1)[0]!.terminalId);
+      const start = await maxSeq(sw);
+      const seqs: number[] = [];
+      const done = watch({
+        url,
+        login: userLogin(url, sw, 'finance'),
+        after: start,
+        filters: { service: 'CERTIFICATI' },
+        json: true,
+        out: (l) => seqs.push((JSON.parse(l) as WireEvent).seq),
+        signal: stop.signal,
+      });
+      const printed = async (n: number) => {
+        await expect.poll(() => seqs.length, { timeout: 60_000, interval: 50 }).toBeGreaterThanOrEqual(n);
+      };
+
+      for (let i = 0; i < 3; i++) await payCertificate(sw, payer);
+      await printed(3);
+      await sw.stop();
+      // Down: its login is refused a connection, and it says it will try again.
+      await expect.poll(() => errors.some((e) => /switch unavailable: .*ECONNREFUSED/.test(e)), { timeout: 60_000, interval: 50 }).toBe(true);
+      await sw.restart({ TSERVE_HTTP_PORT: port });
+      for (let i = 0; i < 3; i++) await payCertificate(sw, terminalToken(sw, terminalsOfDistinctCounters(sw, 1)[0]!.terminalId));
+      await printed(6);
+      stop.abort();
+      expect(await done).toBe(0);
+
+      const expected = (await dbEvents(sw, start)).filter((e) => e.serviceCode === 'CERTIFICATI').map((e) => e.seq);
+      expect(expected).toHaveLength(6);
+      expect(seqs).toEqual(expected);
+      expect(errors.some((e) => e.includes('reconnecting in'))).toBe(true);
+    } finally {
+      stop.abort();
+      quiet.mockRestore();
+    }
+  }, 120_000);
+
+  it('`tserve watch` without --url goes to the configured port (a wildcard host reached on loopback)', async () => {
+    const root = fileURLToPath(new URL('../../', import.meta.url));
+    const base = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('TSERVE_')));
+    const env = {
+      ...base,
+      TSERVE_HTTP_HOST: '0.0.0.0',
+      TSERVE_HTTP_PORT: new URL(sw.url).port,
+      TSERVE_PASSWORD: sw.credentials.users.find((u) => u.username === 'finance')!.password,
+    };
+    const after = await maxSeq(sw);
+    const child = spawn(process.execPath, ['bin/tserve.js', 'watch', '--user', 'finance', '--json', '--service', 'CERTIFICATI', '--after', String(after)], {
+      cwd: root,
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    let err = '';
+    child.stdout.setEncoding('utf8').on('data', (c: string) => (out += c));
+    child.stderr.setEncoding('utf8').on('data', (c: string) => (err += c));
+    try {
+      const receipt = await payCertificate(sw, terminalToken(sw, terminalsOfDistinctCounters(sw, 1)[0]!.terminalId));
+      await expect.poll(() => out, { timeout: 60_000, interval: 50 }).toContain(String(receipt.paymentId));
+      const line = JSON.parse(out.trim().split('\n')[0]!) as WireEvent;
+      expect(line.type).toBe('payment.booked');
+      expect(line.seq).toBeGreaterThan(after);
+      expect(err).not.toContain('refused');
+    } finally {
+      child.kill('SIGTERM');
     }
   }, 60_000);
 });
