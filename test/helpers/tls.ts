@@ -22,6 +22,8 @@ export interface TestPki {
   server: CertFiles;
   /** A client certificate with subject CN = `cn`, signed by this CA (or by `other`'s). */
   client(cn: string, by?: 'ca' | 'other'): CertFiles;
+  /** Another server certificate signed by this CA, naming only `dnsName` (as a public name would: no loopback in it). */
+  serverFor(dnsName: string): CertFiles;
   /** Another CA, trusted by no one: its certificates must be refused. */
   otherCa: string;
   close(): void;
@@ -64,6 +66,10 @@ export function makeTestPki(): TestPki {
     client(cn, by = 'ca') {
       n += 1;
       return issue(dir, `client${n}`, cn, by, 'extendedKeyUsage=clientAuth\n');
+    },
+    serverFor(dnsName) {
+      n += 1;
+      return issue(dir, `server${n}`, dnsName, 'ca', `subjectAltName=DNS:${dnsName}\nextendedKeyUsage=serverAuth\n`);
     },
     close() {
       rmSync(dir, { recursive: true, force: true });
