@@ -165,6 +165,15 @@ function approvalCode(): string {
 }
 
 
+/** What payments read of the catalogue: no owner is needed to serve (settlement reads it). */
+type ServedCatalogue = Omit<CatalogueSnapshot, 'owner'>;
+
+const NO_NETWORK: ServedCatalogue = { entities: new Map(), services: new Map(), feeSchedules: new Map(), circuitFees: new Map() };
+
+async function servedCatalogue(store: Store): Promise<ServedCatalogue> {
+  return (await store.isEmpty()) ? NO_NETWORK : store.loadCatalogue();
+}
+
 export class Payments {
   /** Payments in flight per option: a second terminal gets PAYMENT_IN_PROGRESS. */
   private readonly optionsInFlight = new Set<number>();
@@ -174,18 +183,34 @@ export class Payments {
 
   private constructor(
     private readonly store: Store,
-    private catalogue: CatalogueSnapshot,
+    private catalogue: ServedCatalogue,
     private readonly opts: PaymentsOptions,
   ) {
     this.clock = opts.clock ?? Date.now;
   }
 
+  /**
+   * The payments of a store's network, kept current: a `network.changed` event (a change
+   * through src/network, on this instance or, on PostgreSQL, any other) reloads the
+   * catalogue. An empty network (production before its first configuration) serves no
+   * service until one is configured.
+   */
   static async create(store: Store, opts: PaymentsOptions): Promise<Payments> {
-    return new Payments(store, await store.loadCatalogue(), opts);
+    const payments = new Payments(store, await servedCatalogue(store), opts);
+    store.onCommit((events) => {
+      if (!events.some((e) => e.type === 'network.changed')) return;
+      payments.reloadCatalogue().catch((err: unknown) => logger.error('the catalogue could not be reloaded after a network change', { error: err instanceof Error ? err.message : String(err) }));
+    });
+    return payments;
   }
 
   async reloadCatalogue(): Promise<void> {
-    this.catalogue = await this.store.loadCatalogue();
+    this.catalogue = await servedCatalogue(this.store);
+  }
+
+  /** False until the network has entities (a production switch started on an empty database). */
+  get configured(): boolean {
+    return this.catalogue.entities.size > 0;
   }
 
   get services(): Service[] {
@@ -571,7 +596,10 @@ export class Payments {
     if (!serviceCode) return fail('FORMAT', 'service is required (or a QR code)');
     if (!identifierText) return fail('FORMAT', 'identifier is required (or a QR code)');
     const service = this.catalogue.services.get(serviceCode);
-    if (!service) return fail('SERVICE_UNKNOWN', `unknown service ${serviceCode}; GET /v1/services lists them`);
+    if (!service) {
+      if (!this.configured) return fail('SERVICE_UNKNOWN', `unknown service ${serviceCode}: no network is configured on this switch yet`);
+      return fail('SERVICE_UNKNOWN', `unknown service ${serviceCode}; GET /v1/services lists them`);
+    }
     if (!service.enabled) fail('SERVICE_DISABLED', `service ${service.code} is disabled`);
 
     const id = parseIdentifier(service.identifierKind, {

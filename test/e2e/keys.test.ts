@@ -123,14 +123,20 @@ describe('production mode: the keys come from outside the data directory', () =>
     expect(await refusal(withCredentials, production(keys))).toContain('demo-credentials.json in the data directory');
   });
 
-  it('never seeds: an empty database is refused (to be provisioned), tserve seed is refused; a provisioned one starts', async () => {
+  it('never seeds: an empty database starts unconfigured (payments refused), tserve seed is refused; a provisioned one starts', async () => {
     const dir = dataDir();
     const keys = { TSERVE_KEK_FILE: secretFile('kek-6', KEK), TSERVE_JWT_KEY_FILE: secretFile('jwt-6', JWT) };
     const env = production({ ...keys, TSERVE_LOG_LEVEL: 'info' });
-    const empty = await refusal(dir, env);
-    expect(empty).toContain('production mode seeds nothing');
-    expect(empty).toContain('must be provisioned');
-    expect(empty).not.toContain('seeding the demo network');
+    // Empty: it starts and answers, seeds nothing, and says payments wait for a configured network.
+    const bare = await startProcess(dir, env);
+    started.push(bare);
+    expect((await fetch(`${bare.url}/healthz`)).status).toBe(200);
+    const stopped = exited(bare.child);
+    bare.child.kill('SIGTERM');
+    await stopped;
+    expect(bare.output()).toContain('production mode seeds nothing');
+    expect(bare.output()).toContain('every payment is refused (SERVICE_UNKNOWN) until the network');
+    expect(bare.output()).not.toContain('seeding the demo network');
     const seed = await run(dir, ['bin/tserve.js', 'seed'], env);
     expect(seed.code, seed.out).toBe(1);
     expect(seed.out).toContain('production mode (TSERVE_MODE=production) never seeds the demo network');
