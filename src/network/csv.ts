@@ -261,6 +261,8 @@ export function readNetworkFile<K extends NetworkKind>(kind: K, file: string, by
 
   const schema = ROWS[kind] as z.ZodType;
   for (const { record, info } of rows) {
+    // Excel saves rows it once formatted as separators alone (";;;;"): blank, skipped.
+    if (record.every((c) => c === '')) continue;
     out.rows++;
     if (record.length > header.record.length && record.slice(header.record.length).some((c) => c !== '')) {
       problem(info.lines, `${record.length} fields, the header has ${header.record.length} (a separator inside a value? quote the value)`);

@@ -7,6 +7,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { NetworkState } from '../../src/network/change.js';
 import { NETWORK_FILES, NETWORK_KINDS, formatProblem, readNetwork, writeNetwork } from '../../src/network/csv.js';
+import { networkFiles, wouldDo } from '../../src/network-import-cli.js';
 import { ROOT } from '../e2e/process.js';
 
 const FIXTURE = path.join(ROOT, 'fixtures/network');
@@ -101,7 +102,34 @@ describe('format problems, each by file and line', () => {
     ]);
   });
 
+  it("rows of separators alone, as Excel leaves them, are blank; trailing empty fields are no extra fields", () => {
+    const read = readNetwork([{ kind: 'users', file: 'users.csv', bytes: Buffer.from('username;role;entityId;;\r\nadmin.rossi;admin;;;\r\n;;;;\r\n;;;;\r\n') }]);
+    expect(read.problems).toEqual([]);
+    expect(read.change.users).toEqual([{ username: 'admin.rossi', role: 'admin', entityId: null }]);
+  });
+
   it('a file that is not CSV (an unclosed quote) says where', () => {
     expect(one('users', 'username,role,entityId\nok,admin,\n"broken,admin,\n')[0]).toMatch(/^users\.csv:\d+: not readable as CSV/);
+  });
+});
+
+describe('the files of an import, and what it would do', () => {
+  it('a directory gives its files of known names; a file must be named as one kind, and each kind given once', () => {
+    expect(networkFiles([FIXTURE]).map((f) => f.kind)).toEqual(NETWORK_KINDS);
+    expect(networkFiles([path.join(FIXTURE, 'terminals.csv'), path.join(FIXTURE, 'counters.csv')]).map((f) => f.kind)).toEqual(['counters', 'terminals']);
+    expect(() => networkFiles([path.join(ROOT, 'package.json')])).toThrow(/not a network file; the files are named entities\.csv, circuit-fees\.csv/);
+    expect(() => networkFiles([FIXTURE, path.join(FIXTURE, 'users.csv')])).toThrow(/are both users\.csv/);
+    expect(() => networkFiles([path.join(ROOT, 'docs')])).toThrow(/holds none of/);
+  });
+
+  it('counts new, changed and unchanged items against the stored network', () => {
+    const change = readNetwork(fixtureFiles()).change;
+    const state = asState(structuredClone(change));
+    state.counters[0] = { ...state.counters[0]!, creditLimitCents: 1 };
+    state.terminals.pop();
+    const counts = wouldDo(change, state);
+    expect(counts.counters).toEqual({ created: 0, updated: 1, unchanged: 2 });
+    expect(counts.terminals).toEqual({ created: 1, updated: 0, unchanged: 3 });
+    expect(counts.feeSchedules).toEqual({ created: 0, updated: 0, unchanged: 15 });
   });
 });
