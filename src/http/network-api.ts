@@ -74,7 +74,7 @@ export function networkApi(ctx: AppContext, network: NetworkConfiguration, onCha
     res.json(s.entities.map((e) => entityOut(e, s)));
   });
 
-  documented({ method: 'get', path: '/v1/admin/entities/:id', summary: 'An entity with its circuit fee versions', roles: ['admin', 'finance'], response: N.EntityOut });
+  documented({ method: 'get', path: '/v1/admin/entities/:id', summary: 'An entity with its circuit fee versions', roles: ['admin', 'finance'], response: N.EntityOut, params: { id: N.EntityId }, errors: ['NOT_FOUND'] });
   r.get('/v1/admin/entities/:id', ...readers, async (req, res) => {
     const s = await network.state();
     const e = s.entities.find((x) => x.id === param(req, 'id'));
@@ -84,7 +84,7 @@ export function networkApi(ctx: AppContext, network: NetworkConfiguration, onCha
 
   documented({
     method: 'put', path: '/v1/admin/entities/:id', summary: 'Create (201) or replace (200) an entity: tax code, VAT number, IBAN, FatturaPA office code',
-    roles: ['admin'], body: N.EntityBody, response: N.EntityOut,
+    roles: ['admin'], body: N.EntityBody, response: N.EntityOut, status: 201, alsoStatus: { 200: 'replaced' }, params: { id: N.EntityId }, errors: ['NETWORK_INVALID'],
   });
   r.put('/v1/admin/entities/:id', ...admin, async (req, res) => {
     const body = parse(N.EntityBody, 'entities', res, req.body);
@@ -95,7 +95,7 @@ export function networkApi(ctx: AppContext, network: NetworkConfiguration, onCha
     res.status(done.applied.entities.created ? 201 : 200).json(entityOut(s.entities.find((e) => e.id === param(req, 'id'))!, s));
   });
 
-  documented({ method: 'get', path: '/v1/admin/entities/:id/circuit-fees', summary: "An entity's circuit fee versions, oldest first", roles: ['admin', 'finance'], response: N.CircuitFeeOut.array() });
+  documented({ method: 'get', path: '/v1/admin/entities/:id/circuit-fees', summary: "An entity's circuit fee versions, oldest first", roles: ['admin', 'finance'], response: N.CircuitFeeOut.array(), params: { id: N.EntityId }, errors: ['NOT_FOUND'] });
   r.get('/v1/admin/entities/:id/circuit-fees', ...readers, async (req, res) => {
     const s = await network.state();
     if (!s.entities.some((e) => e.id === param(req, 'id'))) return notFound(res, `entity ${param(req, 'id')}`);
@@ -105,7 +105,8 @@ export function networkApi(ctx: AppContext, network: NetworkConfiguration, onCha
   documented({
     method: 'post', path: '/v1/admin/entities/:id/circuit-fees',
     summary: 'Add a circuit fee version (fee and mode) from a future date; one already in force is never changed. 201, or 200 when the same version exists',
-    roles: ['admin'], body: N.CircuitFeeBody, response: N.CircuitFeeOut, status: 201,
+    roles: ['admin'], body: N.CircuitFeeBody, response: N.CircuitFeeOut, status: 201, alsoStatus: { 200: 'the same version exists: nothing changed' },
+    params: { id: N.EntityId }, errors: ['NETWORK_INVALID', 'NOT_FOUND'],
   });
   r.post('/v1/admin/entities/:id/circuit-fees', ...admin, async (req, res) => {
     const entityId = param(req, 'id');
@@ -124,7 +125,7 @@ export function networkApi(ctx: AppContext, network: NetworkConfiguration, onCha
     res.json((await network.state()).services);
   });
 
-  documented({ method: 'get', path: '/v1/admin/services/:code', summary: 'A service', roles: ['admin', 'finance'], response: N.ServiceOut });
+  documented({ method: 'get', path: '/v1/admin/services/:code', summary: 'A service', roles: ['admin', 'finance'], response: N.ServiceOut, params: { code: N.ServiceCode }, errors: ['NOT_FOUND'] });
   r.get('/v1/admin/services/:code', ...readers, async (req, res) => {
     const svc = (await network.state()).services.find((x) => x.code === param(req, 'code'));
     if (!svc) return notFound(res, `service ${param(req, 'code')}`);
@@ -133,7 +134,7 @@ export function networkApi(ctx: AppContext, network: NetworkConfiguration, onCha
 
   documented({
     method: 'put', path: '/v1/admin/services/:code', summary: 'Create (201) or replace (200) a service: entity, identifier kind, amount rule and its parameters',
-    roles: ['admin'], body: N.ServiceBody, response: N.ServiceOut,
+    roles: ['admin'], body: N.ServiceBody, response: N.ServiceOut, status: 201, alsoStatus: { 200: 'replaced' }, params: { code: N.ServiceCode }, errors: ['NETWORK_INVALID'],
   });
   r.put('/v1/admin/services/:code', ...admin, async (req, res) => {
     const code = param(req, 'code');
@@ -149,7 +150,7 @@ export function networkApi(ctx: AppContext, network: NetworkConfiguration, onCha
     documented({
       method: 'post', path: `/v1/admin/services/:code/${verb}`,
       summary: enabled ? 'Enable a service' : 'Disable a service: terminals are refused it (SERVICE_DISABLED) at once, on every instance',
-      roles: ['admin'], response: N.ServiceOut,
+      roles: ['admin'], response: N.ServiceOut, params: { code: N.ServiceCode }, errors: ['NOT_FOUND', 'NETWORK_INVALID'],
     });
     r.post(`/v1/admin/services/:code/${verb}`, ...admin, async (req, res) => {
       const current = (await network.state()).services.find((x) => x.code === param(req, 'code'));
@@ -174,7 +175,7 @@ export function networkApi(ctx: AppContext, network: NetworkConfiguration, onCha
   documented({
     method: 'post', path: '/v1/admin/fee-schedules',
     summary: 'Add a fee schedule version of a service for a counter kind, from a future date; one already in force is never changed. 201, or 200 when the same version exists',
-    roles: ['admin'], body: N.FeeScheduleBody, response: N.FeeScheduleOut, status: 201,
+    roles: ['admin'], body: N.FeeScheduleBody, response: N.FeeScheduleOut, status: 201, alsoStatus: { 200: 'the same version exists: nothing changed' }, errors: ['NETWORK_INVALID'],
   });
   r.post('/v1/admin/fee-schedules', ...admin, async (req, res) => {
     const body = parse(N.FeeScheduleBody, 'feeSchedules', res, req.body);
@@ -188,7 +189,7 @@ export function networkApi(ctx: AppContext, network: NetworkConfiguration, onCha
 
   documented({
     method: 'post', path: '/v1/admin/counters', summary: 'Create a counter: kind, name, address, IBAN, SDD mandate, credit limit (409 if the id exists)',
-    roles: ['admin'], body: N.CounterCreate, response: N.NetworkCounterOut, status: 201,
+    roles: ['admin'], body: N.CounterCreate, response: N.NetworkCounterOut, status: 201, errors: ['NETWORK_INVALID', 'CONFLICT'],
   });
   r.post('/v1/admin/counters', ...admin, async (req, res) => {
     const body = parse(N.CounterCreate, 'counters', res, req.body);
@@ -202,7 +203,7 @@ export function networkApi(ctx: AppContext, network: NetworkConfiguration, onCha
 
   documented({
     method: 'put', path: '/v1/admin/counters/:id', summary: "Replace a counter's fields (status unchanged unless given)",
-    roles: ['admin'], body: N.CounterUpdate, response: N.NetworkCounterOut,
+    roles: ['admin'], body: N.CounterUpdate, response: N.NetworkCounterOut, errors: ['NETWORK_INVALID', 'NOT_FOUND'],
   });
   r.put('/v1/admin/counters/:id', ...admin, async (req, res) => {
     const body = parse(N.CounterUpdate, 'counters', res, req.body);
@@ -225,7 +226,8 @@ export function networkApi(ctx: AppContext, network: NetworkConfiguration, onCha
   documented({
     method: 'put', path: '/v1/admin/users/:username',
     summary: "Create a user (201; the answer carries its generated password, shown this once) or change an existing one's role and entity (200; the password is untouched)",
-    roles: ['admin'], body: N.UserBody, response: N.CreatedUser,
+    roles: ['admin'], body: N.UserBody, response: N.CreatedUser, status: 201, alsoStatus: { 200: 'changed (no password in the answer)' }, params: { username: N.Username },
+    errors: ['NETWORK_INVALID'],
   });
   r.put('/v1/admin/users/:username', ...admin, async (req, res) => {
     const username = N.Username.safeParse(param(req, 'username'));

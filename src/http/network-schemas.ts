@@ -144,27 +144,11 @@ export const UserBody = z.strictObject({
   entityId: text().min(1).max(16).nullable().default(null).describe('the entity an entity user acts for; null for the other roles'),
 });
 export const UserOut = z.object({ username: z.string(), role: z.string(), entityId: z.string().nullable(), disabled: z.boolean().optional() });
-export const CreatedUser = UserOut.extend({ password: z.string().describe('generated; shown this once, never again') });
+export const CreatedUser = UserOut.extend({ password: z.string().optional().describe('a new user (201): its generated password, shown this once, never again') });
 
-export const Username = text().min(1).max(64);
-
-// ----- answers
-
-export const NetworkProblemOut = z.object({
-  kind: z.string().describe('entities, circuitFees, services, feeSchedules, counters, terminals or users'),
-  index: z.number().int(),
-  field: z.string().optional(),
-  message: z.string(),
-});
-/** 422 NETWORK_INVALID: every problem of the change, not only the first. */
-export const NetworkInvalid = z.object({
-  type: z.string(),
-  title: z.string(),
-  status: z.literal(422),
-  code: z.literal('NETWORK_INVALID'),
-  detail: z.string(),
-  problems: z.array(NetworkProblemOut),
-});
+export const Username = text().min(1).max(64).describe('lowercase letters, digits, ".", "_" or "-"');
+export const EntityId = text().min(1).max(16).describe('2 to 16 uppercase letters, digits or _, e.g. PRATO');
+export const ServiceCode = text().min(1).max(12).describe('1 to 12 uppercase letters, digits or _, e.g. TARI');
 
 /** A zod failure as network problems: one per issue, its path as the field. */
 export function zodProblems(kind: NetworkKind, issues: readonly z.core.$ZodIssue[]): NetworkProblem[] {
