@@ -6,7 +6,6 @@ import { startServer } from './server.js';
 async function main(): Promise<void> {
   const config = loadConfig();
   const server = await startServer(config);
-  console.log(`tserve: listening on ${server.url}, ISO 8583 on port ${server.isoPort} (data in ${config.dataDir})`);
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;
@@ -22,6 +21,8 @@ async function main(): Promise<void> {
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
+  // After the handlers: whoever reads this line may send SIGTERM at once (a supervisor, a test).
+  console.log(`tserve: listening on ${server.url}, ISO 8583 on port ${server.isoPort} (data in ${config.dataDir})`);
 }
 
 main().catch((err: unknown) => {
