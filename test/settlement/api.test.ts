@@ -9,6 +9,7 @@ import { isValidIBAN } from 'ibantools';
 import { isValidIban } from '../../src/domain/iban.js';
 import type { SettlementFigures } from '../../settlement/figures.js';
 import { ENTITY_COLUMNS, LINE_COLUMNS } from '../../settlement/reports.js';
+import { NetworkService } from '../../src/network/service.js';
 import { bookDay, startSwitch, type Switch } from './support.js';
 
 const DAY = '2026-11-20';
@@ -214,5 +215,18 @@ describe('an invoice without a FatturaPA office code', () => {
     const netted = await api().get('/v1/rebilling/2026-11/invoice.xml').query({ entityId: 'RTOSCANA' }).set(bearer(tokens.finance));
     expect(netted.status).toBe(404);
     expect(netted.body.code).toBe('NOTHING_TO_INVOICE');
+  });
+
+  it("is issued once the network gives the entity its office code, under the owner's VAT number from the network", async () => {
+    const network = new NetworkService(s.h.rt.store, s.h.rt.kek, s.h.rt.clock);
+    const entities = (await network.state()).entities;
+    const pisa = entities.find((e) => e.id === 'PISA')!;
+    const prato = entities.find((e) => e.id === 'PRATO')!;
+    const r = await network.apply({ entities: [{ ...pisa, officeCode: 'UFPIS1' }, { ...prato, vatNumber: '01386030488' }] }, 'admin');
+    expect(r).toMatchObject({ ok: true, applied: { entities: { updated: 2 } } });
+    const res = await api().get('/v1/rebilling/2026-11/invoice.xml').query({ entityId: 'PISA' }).set(bearer(tokens.finance));
+    expect(res.status, res.text).toBe(200);
+    expect(res.text).toContain('<CodiceDestinatario>UFPIS1</CodiceDestinatario>');
+    expect(res.text).toContain('<IdCodice>01386030488</IdCodice>');
   });
 });
