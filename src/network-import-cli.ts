@@ -10,7 +10,7 @@ import { Command, Option } from 'commander';
 import { openRuntime } from './bootstrap.js';
 import type { Config } from './config.js';
 import type { NetworkChange, NetworkKind, NetworkState, NewCredentials } from './network/change.js';
-import { NETWORK_FILES, NETWORK_KINDS, formatProblem, locate, readNetwork, sortProblems, writeNetwork } from './network/csv.js';
+import { NETWORK_FILES, NETWORK_KINDS, followsFromRefusedRow, formatProblem, locate, readNetwork, sortProblems, writeNetwork } from './network/csv.js';
 import { NetworkService } from './network/service.js';
 import { storeHolder } from './store/in-use.js';
 
@@ -117,7 +117,9 @@ async function importNetwork(config: Config, args: string[], o: ImportOptions): 
   try {
     const network = new NetworkService(rt.store, rt.kek, rt.clock);
     bar?.update(1, { step: 'checking' });
-    const problems = sortProblems([...read.problems, ...(await network.check(read.change)).map((p) => locate(read, p))]);
+    // A reference to a row refused for its format is not reported again (that row is).
+    const invalid = (await network.check(read.change)).filter((p) => !followsFromRefusedRow(read, p));
+    const problems = sortProblems([...read.problems, ...invalid.map((p) => locate(read, p))]);
     if (problems.length > 0) {
       bar?.stop();
       for (const p of problems) console.log(formatProblem(p));

@@ -229,10 +229,23 @@ export interface ReadFile<K extends NetworkKind = NetworkKind> {
   lines: number[];
   problems: FileProblem[];
   rows: number;
+  /** Keys of the rows refused for their format (of the kinds other rows refer to). */
+  refusedKeys: Set<string>;
 }
 
+/** The kinds other rows refer to, by their key column. */
+const REFERENCED = { entities: 'id', services: 'code', counters: 'id' } as const;
+/** The reference columns, and the kind each names. */
+const REFERENCES: Partial<Record<NetworkKind, Record<string, keyof typeof REFERENCED>>> = {
+  circuitFees: { entityId: 'entities' },
+  services: { entityId: 'entities' },
+  feeSchedules: { serviceCode: 'services' },
+  terminals: { counterId: 'counters' },
+  users: { entityId: 'entities' },
+};
+
 export function readNetworkFile<K extends NetworkKind>(kind: K, file: string, bytes: Uint8Array): ReadFile<K> {
-  const out: ReadFile<K> = { kind, file, items: [] as unknown as NonNullable<NetworkChange[K]>, lines: [], problems: [], rows: 0 };
+  const out: ReadFile<K> = { kind, file, items: [] as unknown as NonNullable<NetworkChange[K]>, lines: [], problems: [], rows: 0, refusedKeys: new Set() };
   const problem = (line: number, message: string, field?: string) => out.problems.push({ file, line, field, message });
   const { text: content } = decodeCsv(bytes);
   let records: { record: string[]; info: { lines: number } }[];
@@ -264,18 +277,21 @@ export function readNetworkFile<K extends NetworkKind>(kind: K, file: string, by
     // Excel saves rows it once formatted as separators alone (";;;;"): blank, skipped.
     if (record.every((c) => c === '')) continue;
     out.rows++;
-    if (record.length > header.record.length && record.slice(header.record.length).some((c) => c !== '')) {
-      problem(info.lines, `${record.length} fields, the header has ${header.record.length} (a separator inside a value? quote the value)`);
-      continue;
-    }
     const raw: Record<string, string> = {};
     for (const c of COLUMNS[kind]) raw[c] = DEFAULTS[c] ?? '';
     columns.forEach((c, i) => {
       if (c !== null && (record[i] ?? '') !== '') raw[c] = record[i]!;
     });
+    const refuse = (): void => void (kind in REFERENCED && out.refusedKeys.add(raw[REFERENCED[kind as keyof typeof REFERENCED]]!));
+    if (record.length > header.record.length && record.slice(header.record.length).some((c) => c !== '')) {
+      problem(info.lines, `${record.length} fields, the header has ${header.record.length} (a separator inside a value? quote the value)`);
+      refuse();
+      continue;
+    }
     const parsed = schema.safeParse(raw);
     if (!parsed.success) {
       for (const issue of parsed.error.issues) problem(info.lines, issue.message, issue.path.length > 0 ? issue.path.join('.') : undefined);
+      refuse();
       continue;
     }
     (out.items as unknown[]).push(parsed.data);
@@ -302,6 +318,21 @@ export function readNetwork(files: { kind: NetworkKind; file: string; bytes: Uin
 export function locate(read: ReadNetwork, p: NetworkProblem): FileProblem {
   const f = read.files.find((r) => r.kind === p.kind);
   return { file: f?.file ?? NETWORK_FILES[p.kind], line: f?.lines[p.index] ?? 0, field: p.field, message: p.message };
+}
+
+/**
+ * Whether a validation problem only follows from a row refused for its format (and
+ * reported): a reference to an entity, service or counter whose own row was refused;
+ * the circuit owner rule when an entity row was.
+ */
+export function followsFromRefusedRow(read: ReadNetwork, p: NetworkProblem): boolean {
+  const refused = (kind: NetworkKind) => read.files.find((f) => f.kind === kind)?.refusedKeys ?? new Set<string>();
+  // "One circuit owner" cannot be judged without every entity row.
+  if (p.kind === 'entities' && p.field === 'isCircuitOwner' && refused('entities').size > 0) return true;
+  const target = p.field ? REFERENCES[p.kind]?.[p.field] : undefined;
+  if (!target) return false;
+  const value = (read.change[p.kind]?.[p.index] as Record<string, unknown> | undefined)?.[p.field!];
+  return typeof value === 'string' && refused(target).has(value);
 }
 
 /** Problems in file order, then line order. */

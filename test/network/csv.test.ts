@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { NetworkState } from '../../src/network/change.js';
-import { NETWORK_FILES, NETWORK_KINDS, formatProblem, readNetwork, writeNetwork } from '../../src/network/csv.js';
+import { NETWORK_FILES, NETWORK_KINDS, followsFromRefusedRow, formatProblem, readNetwork, writeNetwork } from '../../src/network/csv.js';
 import { networkFiles, wouldDo } from '../../src/network-import-cli.js';
 import { ROOT } from '../e2e/process.js';
 
@@ -106,6 +106,19 @@ describe('format problems, each by file and line', () => {
     const read = readNetwork([{ kind: 'users', file: 'users.csv', bytes: Buffer.from('username;role;entityId;;\r\nadmin.rossi;admin;;;\r\n;;;;\r\n;;;;\r\n') }]);
     expect(read.problems).toEqual([]);
     expect(read.change.users).toEqual([{ username: 'admin.rossi', role: 'admin', entityId: null }]);
+  });
+
+  it("references to a row refused for its format are the refused row's problem, not theirs", () => {
+    const files = fixtureFiles().map((f) => (f.kind === 'entities' ? { ...f, bytes: Buffer.from(f.bytes.toString('utf8').replace(',true,01', ',forse,01')) } : f));
+    const read = readNetwork(files);
+    expect(read.problems.map(formatProblem)).toEqual(['entities.csv:3: isCircuitOwner: true or false expected, got "forse"']);
+    const cie = read.change.services!.findIndex((s) => s.code === 'CIE');
+    const contributo = read.change.services!.findIndex((s) => s.code === 'CONTRIBUTO');
+    expect(followsFromRefusedRow(read, { kind: 'services', index: cie, field: 'entityId', message: 'no entity LUCCA' })).toBe(true);
+    expect(followsFromRefusedRow(read, { kind: 'services', index: contributo, field: 'entityId', message: 'no entity CBTN' })).toBe(false);
+    expect(followsFromRefusedRow(read, { kind: 'services', index: cie, field: 'name', message: 'too long' })).toBe(false);
+    expect(followsFromRefusedRow(read, { kind: 'entities', index: 0, field: 'isCircuitOwner', message: 'the network needs one circuit owner' })).toBe(true);
+    expect(followsFromRefusedRow(readNetwork(fixtureFiles()), { kind: 'entities', index: 0, field: 'isCircuitOwner', message: 'one circuit owner only' })).toBe(false);
   });
 
   it('a file that is not CSV (an unclosed quote) says where', () => {
