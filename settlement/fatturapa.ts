@@ -3,12 +3,14 @@
 //
 // Choices, each documented here because an accountant will ask:
 // - Issuer (CedentePrestatore): the circuit owner, Comune di Prato: its partita IVA as
-//   IdFiscaleIVA (configurable, TSERVE_OWNER_VAT_NUMBER, default 00337360978) and its
+//   IdFiscaleIVA (the owner entity's vatNumber in the network, else TSERVE_OWNER_VAT_NUMBER,
+//   default 00337360978) and its
 //   fiscal code (84006890481) as CodiceFiscale; RegimeFiscale RF01 (ordinary).
 // - Customer (CessionarioCommittente): the entity, by its fiscal code (public bodies
 //   invoiced for institutional activities have no VAT position to quote).
 // - CodiceDestinatario: the entity's 6-character office code (Codice Univoco Ufficio of
-//   the IPA index, TSERVE_FATTURAPA_CODES, per entity). An entity without one, or with
+//   the IPA index: the entity's officeCode in the network, else TSERVE_FATTURAPA_CODES,
+//   per entity). An entity without one, or with
 //   one of another shape, gets no invoice: the error names the entity and the setting.
 //   Never a made-up or placeholder code (SdI would deliver it nowhere).
 // - VAT: circuit fees between public bodies for their institutional collection services
