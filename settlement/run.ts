@@ -107,3 +107,36 @@ export async function windowsDue(store: Store, cutoff: string, now: number, limi
   }
   return due;
 }
+
+export interface CatchUp {
+  /** The windows that were due, oldest first. */
+  due: string[];
+  settled: SettleResult[];
+  /** The first window that could not be settled, and why; the later ones were left for the next run. */
+  failed: { date: string; error: unknown } | null;
+}
+
+/**
+ * Settles every window that is over and not settled yet, oldest first: after a night or
+ * a week of downtime one run catches up. It stops at the first window it cannot settle
+ * (a refusal, the database gone): the later ones are left for the next run, so that
+ * windows are always settled, approved and exported in date order.
+ */
+export async function settleDue(
+  store: Store,
+  opts: SettleOptions & { onWindow?: (date: string, index: number, count: number) => void; onSettled?: (r: SettleResult) => void },
+): Promise<CatchUp> {
+  const due = await windowsDue(store, opts.cutoff, opts.now);
+  const settled: SettleResult[] = [];
+  for (const [i, date] of due.entries()) {
+    opts.onWindow?.(date, i, due.length);
+    try {
+      const r = await settle(store, date, opts);
+      settled.push(r);
+      opts.onSettled?.(r);
+    } catch (error) {
+      return { due, settled, failed: { date, error } };
+    }
+  }
+  return { due, settled, failed: null };
+}

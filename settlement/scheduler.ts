@@ -1,11 +1,11 @@
 // The nightly run inside the server: a little after each cutoff (Europe/Rome), close
-// and settle every business-day window that is over and not yet settled.
+// and settle every business-day window that is over and not yet settled, oldest first.
 import { Cron } from 'croner';
 import { systemClock, type Clock } from '../src/clock.js';
 import { logger } from '../src/log.js';
 import type { Store } from '../src/store/types.js';
 import type { Operator } from './figures.js';
-import { settle, windowsDue } from './run.js';
+import { settleDue } from './run.js';
 
 /** Minutes after the cutoff: requests in flight across the cutoff are committed by then. */
 export const RUN_DELAY_MINUTES = 5;
@@ -34,23 +34,26 @@ export function scheduleSettlement(
 }
 
 async function runDue(store: Store, cutoff: string, operator: Operator, now: number): Promise<'ok' | 'failed'> {
-  let due: string[];
   try {
-    due = await windowsDue(store, cutoff, now);
+    // Every window over and not settled, oldest first (a night or more of downtime caught
+    // up); stops at the first refusal, leaving the later ones for tomorrow, in order.
+    const run = await settleDue(store, {
+      cutoff,
+      operator,
+      now,
+      actor: 'system:scheduler',
+      onSettled: (r) => logger.info('settlement run', { date: r.window.date, outcome: r.outcome, payments: r.figures.totals.payments, gross: r.figures.totals.gross }),
+    });
+    if (run.failed) {
+      const { date, error } = run.failed;
+      const left = run.due.slice(run.due.indexOf(date) + 1);
+      logger.error('settlement run refused', { date, error: error instanceof Error ? error.message : String(error), leftForNextRun: left });
+      return 'failed';
+    }
+    return 'ok';
   } catch (err) {
     // Never let the nightly run take the switch down: log, and try again tomorrow.
     logger.error('settlement run could not start', { error: err instanceof Error ? err.message : String(err) });
     return 'failed';
   }
-  let outcome: 'ok' | 'failed' = 'ok';
-  for (const date of due) {
-    try {
-      const r = await settle(store, date, { cutoff, operator, now, actor: 'system:scheduler' });
-      logger.info('settlement run', { date, outcome: r.outcome, payments: r.figures.totals.payments, gross: r.figures.totals.gross });
-    } catch (err) {
-      logger.error('settlement run refused', { date, error: err instanceof Error ? err.message : String(err) });
-      outcome = 'failed';
-    }
-  }
-  return outcome;
 }
