@@ -341,9 +341,10 @@ function terminalCommands(program: Command, config: () => Config): void {
     .action(async (o: { counter: string; id?: string }) => {
       await session(config(), true, async (x) => {
         const id = o.id ?? (await x.rt.store.nextTerminalId());
+        // Re-adding an existing terminal would only set its status (an unblock): refused instead.
+        if ((await x.state()).terminals.some((t) => t.id === id)) throw new Error(`terminal ${id} exists: its keys are never shown again (tserve credentials rotate-tmk / rotate-secret)`);
         const r = await x.apply({ terminals: [{ id, counterId: o.counter, status: 'active' }] });
-        const t = r.credentials.terminals.find((c) => c.terminalId === id);
-        if (!t) throw new Error(`terminal ${id} exists: its keys are not shown again (tserve credentials rotate-tmk / rotate-secret)`);
+        const t = r.credentials.terminals.find((c) => c.terminalId === id)!;
         console.log(`terminal ${t.terminalId} of counter ${t.counterId}\ntmk: ${t.tmk}\napiSecret: ${t.apiSecret}\n(shown this once; keep them apart)`);
       });
     });
