@@ -396,7 +396,7 @@ export class IsoServer {
     return (!isSignOn && this.session(terminalId)) || deriveSignonKey(tmk);
   }
 
-  /** A `30` for a message that failed to parse, when MTI, 11 and 41 can be read; otherwise null. */
+  /** A `30` for a message that failed to parse, when MTI, 11 and 41 can be read; otherwise a hang-up (with what could be read, for the log). */
   private async formatErrorResponse(packed: Buffer, why: string): Promise<Reply> {
     const h = partialHeader(packed);
     const readable: IsoMessage | null = h.mti ? { mti: h.mti, fields: new Map([...(h.stan ? [[11, h.stan] as const] : []), ...(h.terminalId ? [[41, h.terminalId] as const] : [])]) } : null;
