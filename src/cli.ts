@@ -1,23 +1,23 @@
 // The `tserve` command line: start, seed, user add, watch, check, copy, kek rotate, terminal (the simulator).
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { PASSWORD_COST, hashSecret } from './auth/secrets.js';
 import { DEMO_SEED_REFUSED, openRuntime, seedDemo } from './bootstrap.js';
 import { loadConfig } from './config.js';
 import { startServer, version } from './server.js';
-import { postJson, watch } from './stream/watch.js';
+import { addWatchCommand } from './watch-cli.js';
+import { addSettleCommand } from './settle-cli.js';
 import { addTerminalCommands } from '../terminals/simulator/commands.js';
 import { Presets, SingleBar } from 'cli-progress';
-import { settle, windowsDue } from '../settlement/run.js';
-import { formatEuro } from './domain/money.js';
-import { isPaymentError } from './payments/errors.js';
 import { CONTROL_CHARACTER_MESSAGE, hasControlCharacter } from './domain/text.js';
 import { copySqliteToPostgres } from './store/copy.js';
 import { passwordProblem } from './auth/password-policy.js';
 import { addAuditCommands } from './audit-cli.js';
 import { addKekCommands } from './kek-cli.js';
 import { addCredentialCommands } from './credentials-cli.js';
+import { addNetworkCommands } from './network-cli.js';
+import { addOpsCommands } from './ops-cli.js';
+import { addNetworkImportCommands } from './network-import-cli.js';
 
 const int = (name: string) => (v: string) => {
   if (!/^\d+$/.test(v)) throw new InvalidArgumentError(`${name} must be a non-negative integer`);
@@ -34,12 +34,13 @@ program
   .description('run the switch (same as npm start)')
   .action(async () => {
     const server = await startServer(loadConfig());
-    console.log(`tserve: listening on ${server.url}`);
     // Not awaited: a signal handler has no caller to await it. A close that fails is an
     // unhandled rejection, which ends the process with the error (exit 1).
     const stop = () => void server.close().then(() => process.exit(0));
     process.on('SIGTERM', stop);
     process.on('SIGINT', stop);
+    // After the handlers: whoever reads this line may send SIGTERM at once.
+    console.log(`tserve: listening on ${server.url}`);
   });
 
 program
@@ -51,7 +52,7 @@ program
   .action(async (opts: { seed?: number; positions?: number; force?: boolean }) => {
     const config = loadConfig();
     if (config.mode !== 'demo') throw new Error(DEMO_SEED_REFUSED); // before the store is opened
-    const rt = await openRuntime(config);
+    const rt = await openRuntime(config, undefined, { create: true }); // seed creates the database
     try {
       const report = await rt.store.checkInvariants();
       if ((report.checked.payments ?? 0) > 0 && !opts.force) {
@@ -112,80 +113,9 @@ for (const [name, disabled] of [['disable', true], ['enable', false]] as const) 
     });
 }
 
-program
-  .command('watch')
-  .description('print the live event stream (payments, reversals, terminals, counters)')
-  .option('--url <url>', 'switch URL', 'http://127.0.0.1:8080')
-  .option('--user <name>', 'user to log in as (password from TSERVE_PASSWORD)')
-  .option('--terminal <id>', 'terminal to log in as (secret from TSERVE_TERMINAL_SECRET)')
-  .option('--after <seq>', 'replay events after this sequence number, then go live', int('after'))
-  .option('--scope <scope>', 'for terminals: terminal or counter', 'terminal')
-  .option('--service <codes>', 'only these services (comma-separated)')
-  .option('--entity <ids>', 'only these entities')
-  .option('--counter <ids>', 'only these counters')
-  .option('--type <types>', 'only these event types, e.g. payment.booked,payment.reversed')
-  .option('--json', 'print raw JSON events')
-  .option('--ca <file>', "for https:// URLs: the CA (PEM) that signed the switch's certificate (default: the system's CAs)")
-  .action(async (o: { url: string; user?: string; terminal?: string; after?: number; scope: string; service?: string; entity?: string; counter?: string; type?: string; json?: boolean; ca?: string }) => {
-    const ca = o.ca ? readFileSync(o.ca) : undefined;
-    const login = async (): Promise<string> => {
-      const body = o.terminal
-        ? { path: '/v1/auth/token', json: { terminalId: o.terminal, secret: process.env.TSERVE_TERMINAL_SECRET ?? '' } }
-        : o.user
-          ? { path: '/v1/auth/login', json: { username: o.user, password: process.env.TSERVE_PASSWORD ?? '' } }
-          : null;
-      if (!body) throw new Error('give --user (with TSERVE_PASSWORD) or --terminal (with TSERVE_TERMINAL_SECRET)');
-      const res = await postJson(o.url + body.path, body.json, ca);
-      const answer = res.body as { token?: string; detail?: string };
-      if (res.status !== 200 || !answer.token) throw new Error(`login refused: ${answer.detail ?? res.status}`);
-      return answer.token;
-    };
-    process.exitCode = await watch({
-      url: o.url,
-      login,
-      after: o.after,
-      filters: { scope: o.terminal ? o.scope : undefined, service: o.service, entity: o.entity, counter: o.counter, type: o.type },
-      json: Boolean(o.json),
-      ca,
-    });
-  });
+addWatchCommand(program, () => loadConfig());
 
-program
-  .command('settle')
-  .description('close and settle a business day (default: the last one whose window is over); idempotent')
-  .option('--date <YYYY-MM-DD>', 'the business day to settle')
-  .action(async (o: { date?: string }) => {
-    const config = loadConfig();
-    const rt = await openRuntime(config);
-    const bar = new SingleBar({ format: 'settle {date} [{bar}] {value}/{total} {step}', hideCursor: true }, Presets.shades_classic);
-    try {
-      const dates = o.date ? [o.date] : (await windowsDue(rt.store, config.settlementCutoff, rt.clock())).slice(-1);
-      if (dates.length === 0) console.log('nothing to settle: every window that is over is settled');
-      for (const date of dates) {
-        if (!/^\d{4}-\d{2}-\d{2}$/.test(date)) throw new Error('--date must be YYYY-MM-DD');
-        bar.start(4, 0, { date, step: '' });
-        const r = await settle(rt.store, date, {
-          cutoff: config.settlementCutoff,
-          operator: config.operator,
-          now: rt.clock(),
-          actor: 'cli',
-          onProgress: (step, done) => bar.update(done, { step }),
-        });
-        bar.stop();
-        const t = r.figures.totals;
-        console.log(
-          `${date}: ${r.outcome}, status ${r.window.status}; ${t.payments} payments, gross ${formatEuro(t.gross)}, collected ${formatEuro(t.collected)}, ` +
-            `to entities ${formatEuro(t.netPayouts)}, debits ${formatEuro(t.directDebits)}, credits ${formatEuro(t.creditTransfers)}; hash ${r.window.figuresHash}`,
-        );
-      }
-    } catch (err) {
-      // A refusal (WINDOW_OPEN, NOT_A_BUSINESS_DAY, SETTLEMENT_UNBALANCED...): its message, and exit 1 below.
-      throw isPaymentError(err) ? new Error(err.detail, { cause: err }) : err;
-    } finally {
-      bar.stop();
-      await rt.store.close();
-    }
-  });
+addSettleCommand(program, () => loadConfig());
 
 program
   .command('check')
@@ -242,6 +172,9 @@ addTerminalCommands(program, () => loadConfig());
 addAuditCommands(program, user, () => loadConfig());
 addKekCommands(program, () => loadConfig());
 addCredentialCommands(program, () => loadConfig());
+addNetworkCommands(program, () => loadConfig());
+addOpsCommands(program, () => loadConfig());
+addNetworkImportCommands(program, () => loadConfig());
 
 program.parseAsync().catch((err: unknown) => {
   console.error(`tserve: ${err instanceof Error ? err.message : String(err)}`);

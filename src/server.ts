@@ -14,12 +14,14 @@ import { Payments } from './payments/service.js';
 import { StreamServer } from './stream/server.js';
 import { IsoServer } from '../terminals/server.js';
 import { scheduleSettlement } from '../settlement/scheduler.js';
+import { windowsDue } from '../settlement/run.js';
 import { Metrics } from './metrics.js';
 import { TerminalKeys } from './auth/terminal-keys.js';
 import { projectFile } from './paths.js';
 import { plaintextListenerWarnings } from './plaintext-listeners.js';
 import { demoLeftovers, demoWarning } from './auth/keys.js';
 import { checkKekAtStart } from './auth/kek-rotation.js';
+import { lockDataDir } from './store/in-use.js';
 import { capHttpServer, fileDescriptorLimit, type CapStats } from './net/connection-caps.js';
 
 export interface RunningServer {
@@ -39,7 +41,7 @@ export function version(): string {
 
 const EMPTY_IN_PRODUCTION =
   'empty database: production mode seeds nothing (the demo network would bring its keys and passwords in clear); ' +
-  'the network (catalogue, entities, counters, terminals) must be provisioned before the switch can start (docs/keys.md)';
+  'every payment is refused (SERVICE_UNKNOWN) until the network (entities, services, fees, counters, terminals, users) is configured: tserve import';
 
 export interface ServerOptions {
   /** The switch's clock (tests inject one); the wall clock by default. */
@@ -47,12 +49,25 @@ export interface ServerOptions {
 }
 
 export async function startServer(config: Config, opts: ServerOptions = {}): Promise<RunningServer> {
+  // One switch per data directory on SQLite, held until it closes or dies (store/in-use.ts);
+  // instances on PostgreSQL scale out, with no lock.
+  const lock = config.database ? null : lockDataDir(config.dataDir);
+  try {
+    const running = await startUnlocked(config, opts);
+    return { ...running, close: () => running.close().finally(() => lock?.release()) };
+  } catch (err) {
+    lock?.release();
+    throw err;
+  }
+}
+
+async function startUnlocked(config: Config, opts: ServerOptions): Promise<RunningServer> {
   const clock = opts.clock ?? systemClock;
   // Keys apart (docs/keys.md): production refuses a data directory with demo keys or credentials.
   const leftovers = config.mode === 'production' ? demoLeftovers(config.dataDir) : [];
   if (leftovers.length > 0) throw new Error(`production mode refuses to start:\n  ${leftovers.join('\n  ')}`);
   if (config.mode === 'demo') logger.warn(demoWarning(config), { dataDir: config.dataDir });
-  const rt = await openRuntime(config, clock, { checkBalances: true });
+  const rt = await openRuntime(config, clock, { checkBalances: true, create: true });
   await checkKekAtStart(rt.store, rt.kek).catch(async (err: unknown) => {
     await rt.store.close();
     throw err;
@@ -63,9 +78,8 @@ export async function startServer(config: Config, opts: ServerOptions = {}): Pro
       const { file } = await seedDemo(rt, config, (step) => logger.info(`seed: ${step}`));
       console.log(`tserve: demo network seeded; terminal and user credentials written to ${file}`);
     } else if (config.mode === 'production') {
-      // Nothing can be booked without a catalogue, and there is no loader of a real one yet.
-      await rt.store.close();
-      throw new Error(EMPTY_IN_PRODUCTION);
+      // Served as soon as a network is configured (src/network): Payments reloads on network.changed.
+      logger.warn(EMPTY_IN_PRODUCTION, { dataDir: config.dataDir });
     }
   }
   const stale = await rt.store.deleteStaleDrafts();
@@ -78,7 +92,10 @@ export async function startServer(config: Config, opts: ServerOptions = {}): Pro
     isoConnections: () => iso?.connections ?? 0,
     connectionCaps: () => [iso?.connectionStats() ?? null, httpCaps.stats()],
     streamSubscribers: () => stream?.subscriberCount ?? 0,
+    streamClosed: () => stream?.closed ?? {},
     readiness: () => rt.store.readiness(),
+    dataDir: config.dataDir,
+    settlementDue: async () => (await windowsDue(rt.store, config.settlementCutoff, clock())).length,
   });
   rt.store.observeBatches((size, ms) => {
     metrics.batchSize.observe(size);
@@ -120,9 +137,15 @@ export async function startServer(config: Config, opts: ServerOptions = {}): Pro
   });
   const port = (server.address() as AddressInfo).port;
   const url = `${tls ? 'https' : 'http'}://${config.http.host === '0.0.0.0' ? '127.0.0.1' : config.http.host}:${port}`;
-  iso = new IsoServer(payments, new TerminalKeys(rt.store, rt.kek), { ...config.iso, clock });
+  iso = new IsoServer(payments, new TerminalKeys(rt.store, rt.kek), {
+    ...config.iso,
+    clock,
+    observe: (e) => metrics.isoRequestSeconds.observe({ mti: e.mti, code: e.code }, e.seconds),
+  });
   const isoPort = await iso.listen();
-  const nightly = config.settlementSchedule ? scheduleSettlement(rt.store, { cutoff: config.settlementCutoff, operator: config.operator, clock }) : null;
+  const nightly = config.settlementSchedule
+    ? scheduleSettlement(rt.store, { cutoff: config.settlementCutoff, operator: config.operator, clock, onRun: (outcome, seconds) => metrics.settlementRun(outcome, seconds, clock()) })
+    : null;
   logger.info('tserve listening', { url, isoPort, dataDir: config.dataDir });
   for (const w of plaintextListenerWarnings(config)) logger.warn(w.message, { listener: w.listener, host: w.host });
   const running = { iso, stream };

@@ -16,8 +16,11 @@ import { auditApi } from './audit-api.js';
 import type { AppContext } from './context.js';
 import { entityApi } from './entity-api.js';
 import { financeApi } from './finance-api.js';
-import { isLoopback, metricsHandler } from './metrics.js';
-import { openApiDocument } from './openapi.js';
+import { isLoopback, metricsHandler, requestDurations } from './metrics.js';
+import { documented, openApiDocument } from './openapi.js';
+import { referencePage } from './reference.js';
+import { Health, Ready } from './schemas.js';
+import { StreamQuery } from '../stream/server.js';
 import { checkUsersWith } from './auth.js';
 import { errorHandler, sendProblem } from './problem.js';
 import { terminalApi } from './terminal-api.js';
@@ -66,6 +69,7 @@ export function createApp(ctx: AppContext): express.Express {
     next();
   });
   app.use(requestIds);
+  if (ctx.metrics) app.use(requestDurations(ctx.metrics));
   app.use(
     rateLimit({
       windowMs: 60_000,
@@ -80,6 +84,7 @@ export function createApp(ctx: AppContext): express.Express {
   const json = express.json({ limit: BODY_LIMIT, strict: true, type: 'application/json' });
   app.use((req, res, next) => (req.path === BULK_PATH ? next() : json(req, res, next)));
 
+  documented({ method: 'get', path: '/healthz', summary: 'Liveness: the process answers and reaches its database', roles: [], response: Health, errors: ['UNAVAILABLE'] });
   app.get('/healthz', async (_req, res) => {
     const empty = await ctx.store.isEmpty().catch(() => null);
     if (empty === null) return sendProblem(res, 'UNAVAILABLE', 'the database is not reachable');
@@ -90,6 +95,10 @@ export function createApp(ctx: AppContext): express.Express {
   // The reasons and alarms name files, accounts and balances: told to a caller on this
   // host (a local probe, the operator); others (a remote load balancer) get the verdict
   // and how many alarms are open.
+  documented({
+    method: 'get', path: '/readyz', summary: 'Readiness: can the switch book now (reasons and alarms to a caller on this host only)', roles: [], response: Ready,
+    errors: ['UNAVAILABLE'],
+  });
   app.get('/readyz', (req, res) => {
     const r = ctx.store.readiness();
     res.set('Cache-Control', 'no-store');
@@ -98,10 +107,24 @@ export function createApp(ctx: AppContext): express.Express {
     if (!r.ready) return sendProblem(res, 'UNAVAILABLE', local ? (r.reason ?? 'not ready') : 'the switch cannot book now (details in its log, or from this host)', alarms);
     res.json({ status: 'ready', ...alarms });
   });
-  if (ctx.metrics) app.get('/metrics', metricsHandler(ctx.metrics, ctx.config.metricsPublic));
+  documented({
+    method: 'get', path: '/metrics', summary: 'Prometheus metrics (loopback callers only unless TSERVE_METRICS_PUBLIC=true)', roles: [],
+    responseTypes: ['text/plain'], errors: ['FORBIDDEN'],
+  });
+  if (ctx.metrics) app.get('/metrics', metricsHandler(ctx.metrics, ctx.config.metricsPublic, ctx.config.metricsToken));
+  documented({ method: 'get', path: '/openapi.json', summary: 'This document (OpenAPI 3.1)', roles: [], responseTypes: ['application/json'] });
   app.get('/openapi.json', (_req, res) => {
     res.json(openApiDocument(ctx.version));
   });
+  app.use(referencePage());
+  // The stream is a WebSocket (src/stream/server.ts answers the upgrade on the HTTP
+  // server); a plain GET reaches express and is told so.
+  documented({
+    method: 'get', path: '/v1/stream', summary: 'Live confirmations over WebSocket (send Upgrade: websocket; docs/stream.md)', tag: 'Terminals',
+    description: 'Authorization: Bearer <token>, or the subprotocol bearer.<token>. Events in seq order, resumed with ?after=. Without an Upgrade header: 400 FORMAT.',
+    roles: ['terminal', 'entity', 'finance', 'admin'], query: StreamQuery, upgrade: true, status: 101,
+  });
+  app.get('/v1/stream', (_req, res) => sendProblem(res, 'FORMAT', 'the stream is a WebSocket: send GET /v1/stream with Upgrade: websocket (docs/stream.md)'));
 
   // The use-cases the routers call, over what main.ts gave the edge.
   const { store, payments, config } = ctx;

@@ -61,6 +61,8 @@ const Query = z.strictObject({
   type: list.pipe(z.array(z.enum(EVENT_TYPES))).optional(),
 });
 type Query = z.infer<typeof Query>;
+/** The stream's query parameters (documented in /openapi.json). */
+export { Query as StreamQuery };
 
 export interface StreamOptions {
   /** Bytes waiting to go out to one client before it is cut off as slow. */
@@ -194,6 +196,9 @@ export class StreamServer {
   get subscriberCount(): number {
     return this.subscribers.size;
   }
+
+  /** Subscriptions the switch closed, by reason (slow_consumer: the drops), for /metrics. */
+  readonly closed: Record<string, number> = {};
 
   attach(server: Server): void {
     server.on('upgrade', (req, socket, head) => {
@@ -404,6 +409,10 @@ export class StreamServer {
   }
 
   private close(sub: Subscriber, how: { code: number; reason: string }): void {
+    if (this.subscribers.has(sub)) {
+      const reason = Object.entries(CLOSE).find(([, c]) => c.code === how.code)?.[0].toLowerCase() ?? String(how.code);
+      this.closed[reason] = (this.closed[reason] ?? 0) + 1;
+    }
     this.drop(sub);
     if (sub.ws.readyState === WebSocket.OPEN) sub.ws.close(how.code, how.reason);
   }
