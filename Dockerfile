@@ -1,8 +1,11 @@
 # syntax=docker/dockerfile:1
 # tserve: build with the toolchain better-sqlite3 needs, run on a slim image as a
 # non-root user with the database on a volume.
+# Node.js 26 "Lithium": the Active LTS line since 2026-10-28, supported to April 2029
+# (20 reached its end of life in April 2026; 24 is in maintenance since October 2026).
+# better-sqlite3 12.x declares 26.x; the build stage compiles it when no prebuilt fits.
 
-FROM node:20-bookworm-slim AS build
+FROM node:26-trixie-slim AS build
 WORKDIR /app
 RUN apt-get update \
  && apt-get install -y --no-install-recommends python3 make g++ \
@@ -25,7 +28,7 @@ RUN npm run build && npm prune --omit=dev
 # Without them the switch refuses to start and says what to set. Production never seeds
 # the demo network. The demonstration instead, keys and demo credentials on the volume:
 #   docker run -e TSERVE_MODE=demo -p 8080:8080 -p 8583:8583 -v tserve-demo:/data tserve
-FROM node:20-bookworm-slim AS runtime
+FROM node:26-trixie-slim AS runtime
 ENV NODE_ENV=production \
     TSERVE_MODE=production \
     TSERVE_DATA_DIR=/data \
@@ -38,7 +41,11 @@ COPY --from=build /app/dist ./dist
 RUN mkdir -p /data && chown node:node /data
 USER node
 VOLUME ["/data"]
-EXPOSE 8080
+# The JSON API (and the stream) and the ISO 8583 listener.
+EXPOSE 8080 8583
+# GET /healthz on this host, port and TLS read from the same configuration as the switch:
+# with TSERVE_TLS_* it speaks https and trusts exactly the configured certificate, though
+# that names the public name and not 127.0.0.1 (src/healthcheck.ts); it answers within 2.5 s.
 HEALTHCHECK --interval=15s --timeout=3s --start-period=60s --retries=3 \
-  CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.TSERVE_HTTP_PORT||8080)+'/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
+  CMD ["node", "dist/src/healthcheck.js"]
 CMD ["node", "dist/src/main.js"]
