@@ -1,8 +1,10 @@
-// The container's health check (src/healthcheck.ts, the Dockerfile's HEALTHCHECK), run as
-// its own process with the switch's configuration, as Docker runs it: it finds the port
-// and TLS from that configuration, and with TLS on it checks over https a certificate made
-// for a public name (not 127.0.0.1) without turning verification off: it trusts exactly
-// the configured certificate, and refuses any other, even one from the same CA.
+// The switch reached from its own configuration (src/net/local-switch.ts): the
+// container's health check (src/healthcheck.ts, the Dockerfile's HEALTHCHECK) and
+// `tserve watch` without --url, each run as its own process with the switch's
+// configuration, as Docker and an operator run them. They find the port and TLS from
+// it, and with TLS on they check over https a certificate made for a public name (not
+// 127.0.0.1) without turning verification off: they trust exactly the configured
+// certificate, and refuse any other, even one from the same CA.
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -15,14 +17,21 @@ import { makeTestPki, type CertFiles, type TestPki } from '../helpers/tls.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
-/** Runs the health check with these TSERVE_* variables only (as the container's environment). */
-function healthcheck(env: Record<string, string>): Promise<{ code: number | null; out: string }> {
+/** Starts a process of the project with these TSERVE_* variables only (as the container's environment). */
+function start(args: string[], env: Record<string, string>) {
   const base = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('TSERVE_')));
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/healthcheck.ts'], { cwd: ROOT, env: { ...base, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, args, { cwd: ROOT, env: { ...base, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   child.stdout.setEncoding('utf8').on('data', (c: string) => (out += c));
   child.stderr.setEncoding('utf8').on('data', (c: string) => (out += c));
-  return new Promise((resolve) => child.once('close', (code) => resolve({ code, out })));
+  const exited = new Promise<number | null>((resolve) => child.once('close', (code) => resolve(code)));
+  return { child, exited, out: () => out };
+}
+
+/** Runs the health check as the HEALTHCHECK line does. */
+async function healthcheck(env: Record<string, string>): Promise<{ code: number | null; out: string }> {
+  const p = start(['--import', 'tsx', 'src/healthcheck.ts'], env);
+  return { code: await p.exited, out: p.out() };
 }
 
 let pki: TestPki;
@@ -99,4 +108,32 @@ describe('health check', () => {
     expect(r.code).toBe(1);
     expect(r.out).toContain('ECONNREFUSED');
   });
+});
+
+describe('tserve watch without --url, TLS on', () => {
+  it('goes to https on the configured port and trusts the configured certificate; another is refused', async () => {
+    const finance = (JSON.parse(readFileSync(path.join(dir, 'demo-credentials.json'), 'utf8')) as { users: { username: string; password: string }[] }).users.find((u) => u.username === 'finance')!;
+    const watchAs = (port: string) =>
+      start(['bin/tserve.js', 'watch', '--user', 'finance'], {
+        TSERVE_HTTP_PORT: port,
+        TSERVE_TLS_CERT: fullchain.cert,
+        TSERVE_TLS_KEY: fullchain.key,
+        TSERVE_PASSWORD: finance.password,
+        TSERVE_LOG_LEVEL: 'silent',
+      });
+    await withSwitch(fullchain, async (port) => {
+      const w = watchAs(port);
+      try {
+        await expect.poll(() => w.out(), { timeout: 30_000, interval: 50 }).toMatch(/-- live from seq \d+/);
+      } finally {
+        w.child.kill();
+        await w.exited;
+      }
+    });
+    await withSwitch(pki.serverFor('tserve.comune.example.it'), async (port) => {
+      const w = watchAs(port);
+      expect(await w.exited).toBe(1);
+      expect(w.out()).toMatch(/certificate/i);
+    });
+  }, 60_000);
 });
