@@ -4,8 +4,7 @@
 // Every write is audited; bad input is a 422 listing every problem; only admins write.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { codiceFiscaleCheckChar, partitaIvaCheckDigit } from '../../src/domain/fiscal-code.js';
-import { addDays } from '../../src/domain/calendar.js';
-import { romeDate } from '../../src/domain/calendar.js';
+import { addDays, romeDate } from '../../src/domain/calendar.js';
 import { italianIban } from '../../fixtures/generator.js';
 import { runningClock } from '../helpers/clock.js';
 import { bearer, expectProblem, idemKey, setup, TerminalPool, type Ctx } from './support.js';
@@ -63,8 +62,7 @@ function problemFields(res: { text: string }): string[] {
   return (JSON.parse(res.text).problems as { field?: string }[]).map((p) => p.field ?? '').sort();
 }
 
-async function pay(terminalId: string, auth: Record<string, string>, service: string, identifier: string, amount: number) {
-  void terminalId;
+async function pay(auth: Record<string, string>, service: string, identifier: string, amount: number) {
   return c.api().post('/v1/payments').set(auth).set('Idempotency-Key', idemKey()).send({ service, identifier, amount });
 }
 
@@ -96,6 +94,10 @@ describe('entities', () => {
     expectProblem(shapes, 422, 'NETWORK_INVALID');
     expect(problemFields(shapes)).toEqual(expect.arrayContaining(['name', 'fiscalCode']));
     expect(JSON.parse(shapes.text).problems.length).toBeGreaterThanOrEqual(3);
+    // Control characters in a text field, like everywhere else, and in the id of the path.
+    const control = await c.api().put('/v1/admin/entities/BAD%0AENT').set(admin).send({ ...EMPOLI, name: 'Comune\u001b[31m' });
+    expectProblem(control, 422, 'NETWORK_INVALID');
+    expect(problemFields(control)).toContain('name');
     expectProblem(await c.api().get('/v1/admin/entities/BADENT').set(admin), 404, 'NOT_FOUND');
   });
 
@@ -171,9 +173,9 @@ describe('services', () => {
     const off = await c.api().post('/v1/admin/services/BIBLIOTECA/disable').set(admin);
     expect(off.status, off.text).toBe(200);
     expect(off.body.enabled).toBe(false);
-    expectProblem(await pay(t, auth, 'BIBLIOTECA', 'USER1234', 500), 403, 'SERVICE_DISABLED');
+    expectProblem(await pay(auth, 'BIBLIOTECA', 'USER1234', 500), 403, 'SERVICE_DISABLED');
     expect((await c.api().post('/v1/admin/services/BIBLIOTECA/enable').set(admin)).status).toBe(200);
-    const ok = await pay(t, auth, 'BIBLIOTECA', 'USER1234', 500);
+    const ok = await pay(auth, 'BIBLIOTECA', 'USER1234', 500);
     expect(ok.status, ok.text).toBe(201);
   });
 });
@@ -190,7 +192,7 @@ describe('counters and terminals', () => {
     expect(t.status, t.text).toBe(201);
     const token = await c.api().post('/v1/auth/token').send({ terminalId: t.body.terminalId, secret: t.body.apiSecret });
     expect(token.status, token.text).toBe(200);
-    const paid = await pay(t.body.terminalId, bearer(token.body.token), 'CERTIFICATI', fiscalCode('RSSMRA80A01H501'), 100);
+    const paid = await pay(bearer(token.body.token), 'CERTIFICATI', fiscalCode('RSSMRA80A01H501'), 100);
     expect(paid.status, paid.text).toBe(201);
     const detail = await c.api().get(`/v1/admin/counters/${id}`).set(admin);
     expect(detail.body.exposure).toBe(paid.body.total);
@@ -258,12 +260,12 @@ describe('fee schedules', () => {
     expect(after.body.length).toBe(before.length + 1);
     expect((await audit('fee_schedule.add', `SUAP/tabaccaio/${tomorrow}`)).length).toBe(1);
 
-    const todays = await pay(t, auth, 'SUAP', 'PRATICA001', 5000);
+    const todays = await pay(auth, 'SUAP', 'PRATICA001', 5000);
     expect(todays.status, todays.text).toBe(201);
     expect(todays.body.fee).not.toBe(777);
     shift += DAY;
     expect(today()).toBe(tomorrow);
-    const tomorrows = await pay(t, auth, 'SUAP', 'PRATICA002', 5000);
+    const tomorrows = await pay(auth, 'SUAP', 'PRATICA002', 5000);
     expect(tomorrows.status, tomorrows.text).toBe(201);
     expect(tomorrows.body.fee).toBe(777);
     // Now in force: never changed again, and no version before it added.
