@@ -25,6 +25,7 @@ export const ERROR_CODES = {
   NOT_ACCEPTABLE: { iso: '30', http: 406, title: 'Not acceptable' },
   // A bulk upload (HTTP only): its refused rows are listed in the problem's `errors`.
   ROWS_INVALID: { iso: '30', http: 422, title: 'Rows refused: nothing was created' },
+  NETWORK_INVALID: { iso: '30', http: 422, title: 'Invalid network configuration' }, // every problem listed; nothing was written
   CREDIT_LIMIT_EXCEEDED: { iso: '51', http: 403, title: 'Counter over its credit limit' },
   NOTICE_EXPIRED: { iso: '54', http: 409, title: 'Notice expired' },
   COUNTER_SUSPENDED: { iso: '57', http: 403, title: 'Counter suspended' },
@@ -42,7 +43,6 @@ export const ERROR_CODES = {
   DUPLICATE: { iso: '94', http: 409, title: 'Duplicate transmission' },
   IDEMPOTENCY_CONFLICT: { iso: '94', http: 409, title: 'Idempotency key reused with a different request' },
   CONFLICT: { iso: '94', http: 409, title: 'Conflict' },
-  NETWORK_INVALID: { iso: '30', http: 422, title: 'Invalid network configuration' }, // admin API and CLI only: every problem listed
   OUT_OF_BALANCE: { iso: '95', http: 409, title: 'Reconciliation out of balance' },
   RATE_LIMITED: { iso: '96', http: 429, title: 'Too many requests' },
   UNAVAILABLE: { iso: '96', http: 503, title: 'Service unavailable' },
