@@ -24,8 +24,6 @@ export interface WatchOptions {
   retryForMs?: number;
   /** Ends watch (it returns 0): the embedding program (a test) is done with it. */
   signal?: AbortSignal;
-  /** @deprecated the CA alone, as tls: { ca } (kept until every caller passes tls). */
-  ca?: Buffer;
 }
 
 /** The switch answered, but cannot serve now (starting, overloaded): try again later. */
@@ -44,8 +42,7 @@ export const UNAVAILABLE_STATUS = new Set([429, 502, 503, 504]);
  * POSTs JSON and reads the JSON answer (a login): node's http(s) rather than fetch, so
  * that the switch's certificate can be checked against a CA of its own (--ca).
  */
-export function postJson(url: string, body: unknown, trust?: ConnectionOptions | Buffer): Promise<{ status: number; body: Record<string, unknown> }> {
-  const tls = Buffer.isBuffer(trust) ? { ca: trust } : trust;
+export function postJson(url: string, body: unknown, tls?: ConnectionOptions): Promise<{ status: number; body: Record<string, unknown> }> {
   const data = JSON.stringify(body);
   const target = new URL(url);
   const client = target.protocol === 'https:' ? https : http;
@@ -100,7 +97,6 @@ const UNAVAILABLE = -2;
 export async function watch(opts: WatchOptions): Promise<number> {
   const out = opts.out ?? ((l: string) => console.log(l));
   const retryForMs = opts.retryForMs ?? 5 * 60_000;
-  const tls = opts.tls ?? (opts.ca ? { ca: opts.ca } : undefined);
   let cursor = opts.after;
   // Failed attempts in a row: the back-off grows with them, and starts over once a
   // connection has been made (else, after a few token expiries, every resume waited 8 s).
@@ -143,7 +139,7 @@ export async function watch(opts: WatchOptions): Promise<number> {
     const wsUrl = `${opts.url.replace(/^http/, 'ws')}/v1/stream?${q}`;
     let opened = false;
     const code = await new Promise<number>((resolve) => {
-      const ws = new WebSocket(wsUrl, ['tserve.v1'], { headers: { authorization: `Bearer ${token}` }, ...tls });
+      const ws = new WebSocket(wsUrl, ['tserve.v1'], { headers: { authorization: `Bearer ${token}` }, ...opts.tls });
       ws.on('open', () => (opened = true));
       void stopped.then(() => ws.close(1000));
       ws.on('unexpected-response', (_req, res) => {
