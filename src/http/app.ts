@@ -108,8 +108,8 @@ export function createApp(ctx: AppContext): express.Express {
     res.json({ status: 'ready', ...alarms });
   });
   documented({
-    method: 'get', path: '/metrics', summary: 'Prometheus metrics (loopback callers only unless TSERVE_METRICS_PUBLIC=true)', roles: [],
-    responseTypes: ['text/plain'], errors: ['FORBIDDEN'],
+    method: 'get', path: '/metrics', summary: 'Prometheus metrics: loopback callers, or others with the bearer token of TSERVE_METRICS_TOKEN (docs/observability.md)', roles: [],
+    responseTypes: ['text/plain'], errors: ['UNAUTHORIZED', 'FORBIDDEN'],
   });
   if (ctx.metrics) app.get('/metrics', metricsHandler(ctx.metrics, ctx.config.metricsPublic, ctx.config.metricsToken));
   documented({ method: 'get', path: '/openapi.json', summary: 'This document (OpenAPI 3.1)', roles: [], responseTypes: ['application/json'] });
