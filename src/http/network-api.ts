@@ -66,6 +66,16 @@ export function networkApi(ctx: AppContext, network: NetworkConfiguration, onCha
 
   const notFound = (res: Response, what: string) => sendProblem(res, 'NOT_FOUND', `no ${what}`);
 
+  // Writes of this instance one at a time: a write reads the network (the current item,
+  // the next counter id) then applies a change built from it, and two at once could
+  // otherwise both take the same new id or undo each other's fields.
+  let writes: Promise<unknown> = Promise.resolve();
+  const serial = (handler: (req: Request, res: Response) => Promise<void>) => (req: Request, res: Response) => {
+    const run = writes.then(() => handler(req, res));
+    writes = run.catch(() => undefined);
+    return run;
+  };
+
   // ----- entities
 
   documented({ method: 'get', path: '/v1/admin/entities', summary: 'Entities, each with its circuit fee versions', roles: ['admin', 'finance'], response: N.EntityOut.array() });
@@ -86,14 +96,14 @@ export function networkApi(ctx: AppContext, network: NetworkConfiguration, onCha
     method: 'put', path: '/v1/admin/entities/:id', summary: 'Create (201) or replace (200) an entity: tax code, VAT number, IBAN, FatturaPA office code',
     roles: ['admin'], body: N.EntityBody, response: N.EntityOut, status: 201, alsoStatus: { 200: 'replaced' }, params: { id: N.EntityId }, errors: ['NETWORK_INVALID'],
   });
-  r.put('/v1/admin/entities/:id', ...admin, async (req, res) => {
+  r.put('/v1/admin/entities/:id', ...admin, serial(async (req, res) => {
     const body = parse(N.EntityBody, 'entities', res, req.body);
     if (!body) return;
     const done = await apply(req, res, { entities: [{ id: param(req, 'id'), ...body }] });
     if (!done) return;
     const s = await network.state();
     res.status(done.applied.entities.created ? 201 : 200).json(entityOut(s.entities.find((e) => e.id === param(req, 'id'))!, s));
-  });
+  }));
 
   documented({ method: 'get', path: '/v1/admin/entities/:id/circuit-fees', summary: "An entity's circuit fee versions, oldest first", roles: ['admin', 'finance'], response: N.CircuitFeeOut.array(), params: { id: N.EntityId }, errors: ['NOT_FOUND'] });
   r.get('/v1/admin/entities/:id/circuit-fees', ...readers, async (req, res) => {
@@ -108,7 +118,7 @@ export function networkApi(ctx: AppContext, network: NetworkConfiguration, onCha
     roles: ['admin'], body: N.CircuitFeeBody, response: N.CircuitFeeOut, status: 201, alsoStatus: { 200: 'the same version exists: nothing changed' },
     params: { id: N.EntityId }, errors: ['NETWORK_INVALID', 'NOT_FOUND'],
   });
-  r.post('/v1/admin/entities/:id/circuit-fees', ...admin, async (req, res) => {
+  r.post('/v1/admin/entities/:id/circuit-fees', ...admin, serial(async (req, res) => {
     const entityId = param(req, 'id');
     const body = parse(N.CircuitFeeBody, 'circuitFees', res, req.body);
     if (!body) return;
@@ -116,7 +126,7 @@ export function networkApi(ctx: AppContext, network: NetworkConfiguration, onCha
     const fee = { entityId, ...body };
     const done = await apply(req, res, { circuitFees: [fee] });
     if (done) res.status(done.applied.circuitFees.created ? 201 : 200).json(fee);
-  });
+  }));
 
   // ----- services
 
@@ -136,7 +146,7 @@ export function networkApi(ctx: AppContext, network: NetworkConfiguration, onCha
     method: 'put', path: '/v1/admin/services/:code', summary: 'Create (201) or replace (200) a service: entity, identifier kind, amount rule and its parameters',
     roles: ['admin'], body: N.ServiceBody, response: N.ServiceOut, status: 201, alsoStatus: { 200: 'replaced' }, params: { code: N.ServiceCode }, errors: ['NETWORK_INVALID'],
   });
-  r.put('/v1/admin/services/:code', ...admin, async (req, res) => {
+  r.put('/v1/admin/services/:code', ...admin, serial(async (req, res) => {
     const code = param(req, 'code');
     const body = parse(N.ServiceBody, 'services', res, req.body);
     if (!body) return;
@@ -144,7 +154,7 @@ export function networkApi(ctx: AppContext, network: NetworkConfiguration, onCha
     const service = { code, ...body, enabled: body.enabled ?? current?.enabled ?? true };
     const done = await apply(req, res, { services: [service] });
     if (done) res.status(done.applied.services.created ? 201 : 200).json(service);
-  });
+  }));
 
   for (const [verb, enabled] of [['enable', true], ['disable', false]] as const) {
     documented({
@@ -152,12 +162,12 @@ export function networkApi(ctx: AppContext, network: NetworkConfiguration, onCha
       summary: enabled ? 'Enable a service' : 'Disable a service: terminals are refused it (SERVICE_DISABLED) at once, on every instance',
       roles: ['admin'], response: N.ServiceOut, params: { code: N.ServiceCode }, errors: ['NOT_FOUND', 'NETWORK_INVALID'],
     });
-    r.post(`/v1/admin/services/:code/${verb}`, ...admin, async (req, res) => {
+    r.post(`/v1/admin/services/:code/${verb}`, ...admin, serial(async (req, res) => {
       const current = (await network.state()).services.find((x) => x.code === param(req, 'code'));
       if (!current) return notFound(res, `service ${param(req, 'code')}`);
       const service = { ...current, enabled };
       if (await apply(req, res, { services: [service] })) res.json(service);
-    });
+    }));
   }
 
   // ----- fee schedules
@@ -177,13 +187,13 @@ export function networkApi(ctx: AppContext, network: NetworkConfiguration, onCha
     summary: 'Add a fee schedule version of a service for a counter kind, from a future date; one already in force is never changed. 201, or 200 when the same version exists',
     roles: ['admin'], body: N.FeeScheduleBody, response: N.FeeScheduleOut, status: 201, alsoStatus: { 200: 'the same version exists: nothing changed' }, errors: ['NETWORK_INVALID'],
   });
-  r.post('/v1/admin/fee-schedules', ...admin, async (req, res) => {
+  r.post('/v1/admin/fee-schedules', ...admin, serial(async (req, res) => {
     const body = parse(N.FeeScheduleBody, 'feeSchedules', res, req.body);
     if (!body) return;
     const schedule = body as NonNullable<NetworkChange['feeSchedules']>[number];
     const done = await apply(req, res, { feeSchedules: [schedule] });
     if (done) res.status(done.applied.feeSchedules.created ? 201 : 200).json(schedule);
-  });
+  }));
 
   // ----- counters (lists, details, suspension and credit limits: admin-api.ts)
 
@@ -191,7 +201,7 @@ export function networkApi(ctx: AppContext, network: NetworkConfiguration, onCha
     method: 'post', path: '/v1/admin/counters', summary: 'Create a counter: kind, name, address, IBAN, SDD mandate, credit limit (409 if the id exists)',
     roles: ['admin'], body: N.CounterCreate, response: N.NetworkCounterOut, status: 201, errors: ['NETWORK_INVALID', 'CONFLICT'],
   });
-  r.post('/v1/admin/counters', ...admin, async (req, res) => {
+  r.post('/v1/admin/counters', ...admin, serial(async (req, res) => {
     const body = parse(N.CounterCreate, 'counters', res, req.body);
     if (!body) return;
     const counters = (await network.state()).counters;
@@ -199,20 +209,20 @@ export function networkApi(ctx: AppContext, network: NetworkConfiguration, onCha
     if (counters.some((c) => c.id === id)) return sendProblem(res, 'CONFLICT', `counter ${id} exists; change it with PUT /v1/admin/counters/${id}`);
     const counter: CounterInput = { ...body, kind: body.kind as CounterInput['kind'], id, status: body.status ?? 'active' };
     if (await apply(req, res, { counters: [counter] })) res.status(201).json(counter);
-  });
+  }));
 
   documented({
     method: 'put', path: '/v1/admin/counters/:id', summary: "Replace a counter's fields (status unchanged unless given)",
     roles: ['admin'], body: N.CounterUpdate, response: N.NetworkCounterOut, errors: ['NETWORK_INVALID', 'NOT_FOUND'],
   });
-  r.put('/v1/admin/counters/:id', ...admin, async (req, res) => {
+  r.put('/v1/admin/counters/:id', ...admin, serial(async (req, res) => {
     const body = parse(N.CounterUpdate, 'counters', res, req.body);
     if (!body) return;
     const current = (await network.state()).counters.find((c) => c.id === param(req, 'id'));
     if (!current) return notFound(res, `counter ${param(req, 'id')}`);
     const counter: CounterInput = { ...body, kind: body.kind as CounterInput['kind'], id: current.id, status: body.status ?? current.status };
     if (await apply(req, res, { counters: [counter] })) res.json(counter);
-  });
+  }));
 
   // ----- users (disable/enable: admin-api.ts)
 
@@ -229,7 +239,7 @@ export function networkApi(ctx: AppContext, network: NetworkConfiguration, onCha
     roles: ['admin'], body: N.UserBody, response: N.CreatedUser, status: 201, alsoStatus: { 200: 'changed (no password in the answer)' }, params: { username: N.Username },
     errors: ['NETWORK_INVALID'],
   });
-  r.put('/v1/admin/users/:username', ...admin, async (req, res) => {
+  r.put('/v1/admin/users/:username', ...admin, serial(async (req, res) => {
     const username = N.Username.safeParse(param(req, 'username'));
     if (!username.success) return sendInvalid(res, N.zodProblems('users', username.error.issues).map((p) => ({ ...p, field: 'username' })));
     const body = parse(N.UserBody, 'users', res, req.body);
@@ -241,7 +251,7 @@ export function networkApi(ctx: AppContext, network: NetworkConfiguration, onCha
     res.set('Cache-Control', 'no-store');
     if (created) res.status(201).json({ ...user, password: created.password });
     else res.json(user);
-  });
+  }));
 
   return r;
 }

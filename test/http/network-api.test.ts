@@ -199,6 +199,14 @@ describe('counters and terminals', () => {
     expect((await audit('counter.save', id)).length).toBe(1);
   });
 
+  it('counters created at once without ids each get their own', async () => {
+    const made = await Promise.all([1, 2, 3].map((n) => c.api().post('/v1/admin/counters').set(admin).send({ ...COUNTER, name: `Tabacchi ${n}` })));
+    for (const m of made) expect(m.status, m.text).toBe(201);
+    const ids = made.map((m) => m.body.id as string);
+    expect(new Set(ids).size).toBe(3);
+    for (const [i, id] of ids.entries()) expect((await c.api().get(`/v1/admin/counters/${id}`).set(admin)).body.name).toBe(`Tabacchi ${i + 1}`);
+  });
+
   it('PUT replaces a counter (status kept); its kind may not change; unknown 404; bad fields 422 each', async () => {
     const res = await c.api().put('/v1/admin/counters/C0002').set(admin).send({ ...COUNTER, name: 'Tabacchi Due' });
     expect(res.status, res.text).toBe(200);
