@@ -233,6 +233,8 @@ describe('users', () => {
     const again = await c.api().put('/v1/admin/users/newops').set(admin).send({ role: 'entity', entityId: 'EMPOLI' });
     expect(again.status, again.text).toBe(200);
     expect(again.body.password).toBeUndefined();
+    // Its password is untouched.
+    expect((await c.api().post('/v1/auth/login').send({ username: 'newops', password: res.body.password })).status).toBe(200);
     const list = await c.api().get('/v1/admin/users').set(finance);
     expect(list.body).toContainEqual({ username: 'newops', role: 'entity', entityId: 'EMPOLI', disabled: false });
     expect(JSON.stringify(list.body)).not.toMatch(/password|hash/i);
