@@ -95,15 +95,27 @@ async function settleDay(store: Store, date: string, opts: SettleOptions): Promi
   return { window, figures, outcome };
 }
 
-/** Business days whose windows are over and not yet settled, oldest first, up to `limit` days back. */
+/**
+ * Business days whose windows are over and not yet settled, oldest first, up to `limit`
+ * days back. Before the first window ever settled, days before the switch's first
+ * movement are not due: a new installation owes no empty settlements for the weeks
+ * before it booked anything.
+ */
 export async function windowsDue(store: Store, cutoff: string, now: number, limit = 31): Promise<string[]> {
   const current = settlementDate(now, cutoff);
   const due: string[] = [];
+  let settledBefore = false;
   for (let d = addDays(current, -1), i = 0; i < limit; d = addDays(d, -1), i++) {
     if (!isWorkingDay(d)) continue;
     const w = await store.getWindow(d);
-    if (w && w.status !== 'closed') break; // everything before it was settled already
+    if (w && w.status !== 'closed') {
+      settledBefore = true; // everything before it was settled already
+      break;
+    }
     due.unshift(d);
+  }
+  if (!settledBefore) {
+    while (due.length > 0 && !(await store.getWindow(due[0]!)) && (await store.windowSums(due[0]!)).movements.length === 0) due.shift();
   }
   return due;
 }

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { scheduleSettlement, type RunOutcome } from '../../settlement/scheduler.js';
 import { windowsDue } from '../../settlement/run.js';
 import { Metrics } from '../../src/metrics.js';
-import { startSwitch, type Switch } from './support.js';
+import { bookDay, startSwitch, type Switch } from './support.js';
 
 let sw: Switch;
 
@@ -21,6 +21,10 @@ describe('nightly settlement run metrics', () => {
   it('reports the outcome and duration of a run to the metrics', async () => {
     const store = sw.h.rt.store;
     const cutoff = '00:00';
+    // A day with payments two days back: it and the day after are due (none before the first movement).
+    sw.setRome('2026-11-18', '10:00:00');
+    await bookDay(sw, { date: '2026-11-18', free: 3, reverseOneIn: 1000 });
+    sw.setRome('2026-11-20', '10:00:00');
     const due = await windowsDue(store, cutoff, sw.clock.now, 3);
     expect(due.length).toBeGreaterThan(0);
     const metrics = new Metrics({ queueDepth: () => 0, isoConnections: () => 0, streamSubscribers: () => 0, settlementDue: async () => (await windowsDue(store, cutoff, sw.clock.now)).length });
