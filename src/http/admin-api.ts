@@ -62,7 +62,7 @@ export function adminApi(ctx: AppContext, network: NetworkAdmin): Router {
 
   documented({ method: 'get', path: '/v1/admin/terminals', summary: 'Terminals (optionally ?counterId=)', roles: ['admin', 'finance'], query: S.TerminalListQuery, response: z.array(S.TerminalSummaryOut) });
   r.get('/v1/admin/terminals', ...readers, async (req, res) => {
-    const counterId = typeof req.query.counterId === 'string' ? req.query.counterId : undefined;
+    const { counterId } = S.TerminalListQuery.parse(req.query);
     res.json(await network.listTerminals(counterId));
   });
 

@@ -118,7 +118,8 @@ export function entityApi(ctx: AppContext, positions: DebtPositions): Router {
     if (!Buffer.isBuffer(req.body) || req.body.length === 0) throw new PaymentError('FORMAT', 'the upload is empty');
     const csv = Boolean(req.is('text/csv'));
     // CSV rows carry no entity: an admin names it with ?entityId=.
-    const entityId = csv && typeof req.query.entityId === 'string' ? req.query.entityId : undefined;
+    const named = S.BulkQuery.parse(req.query).entityId;
+    const entityId = csv ? named : undefined;
     const report = await positions.publishBulk({ bytes: req.body, csv, ...(entityId === undefined ? {} : { entityId }) }, actorOf(req));
     if (report.outcome === 'created') return res.status(201).json({ created: report.created, ids: report.ids });
     const { code, why } = REFUSED[report.outcome];
