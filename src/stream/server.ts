@@ -39,6 +39,8 @@ export const EVENT_TYPES = [
   'settlement.approved',
   'user.disabled',
   'user.enabled',
+  'terminal.key_rotated',
+  'network.changed',
 ] as const;
 
 // An empty list (`service=`) is refused: it would match nothing, silently.
