@@ -9,7 +9,7 @@ import { Presets, SingleBar } from 'cli-progress';
 import { Command, Option } from 'commander';
 import { openRuntime } from './bootstrap.js';
 import type { Config } from './config.js';
-import type { NetworkChange, NetworkKind, NetworkState, NewCredentials } from './network/change.js';
+import { NETWORK_KEYS, type NetworkChange, type NetworkKind, type NetworkState, type NewCredentials } from './network/change.js';
 import { NETWORK_FILES, NETWORK_KINDS, followsFromRefusedRow, formatProblem, locate, readNetwork, sortProblems, writeNetwork } from './network/csv.js';
 import { NetworkService } from './network/service.js';
 import { storeHolder } from './store/in-use.js';
@@ -43,23 +43,13 @@ export function networkFiles(args: string[]): { kind: NetworkKind; file: string 
 
 type Counts = Record<NetworkKind, { created: number; updated: number; unchanged: number }>;
 
-/** The key of an item of each kind: entities, services, counters... by id; versions by what they are versions of and their date. */
-const KEYS: { [K in NetworkKind]: (x: NonNullable<NetworkChange[K]>[number]) => string } = {
-  entities: (e) => e.id,
-  circuitFees: (f) => `${f.entityId}/${f.effectiveFrom}`,
-  services: (s) => s.code,
-  feeSchedules: (f) => `${f.serviceCode}/${f.counterKind}/${f.effectiveFrom}`,
-  counters: (c) => c.id,
-  terminals: (t) => t.id,
-  users: (u) => u.username,
-};
 
 /** What a change would do to the network, counted per kind (the dry run's report; apply counts the same). */
 export function wouldDo(change: NetworkChange, state: NetworkState): Counts {
   const canonical = (x: object) => JSON.stringify(Object.fromEntries(Object.entries(x).sort(([a], [b]) => a.localeCompare(b))));
   const out = {} as Counts;
   for (const kind of NETWORK_KINDS) {
-    const key = KEYS[kind] as (x: object) => string;
+    const key = NETWORK_KEYS[kind] as (x: object) => string;
     const stored = new Map((state[kind] as object[]).map((x) => [key(x), canonical(x)]));
     const c = { created: 0, updated: 0, unchanged: 0 };
     for (const item of (change[kind] ?? []) as object[]) {

@@ -78,6 +78,17 @@ export interface NetworkChange {
 
 export type NetworkKind = keyof NetworkChange;
 
+/** The key of an item of each kind: entities, services, counters... by id; versions by what they are versions of and their date. */
+export const NETWORK_KEYS: { [K in NetworkKind]: (x: NonNullable<NetworkChange[K]>[number]) => string } = {
+  entities: (e) => e.id,
+  circuitFees: (f) => `${f.entityId}/${f.effectiveFrom}`,
+  services: (s) => s.code,
+  feeSchedules: (f) => `${f.serviceCode}/${f.counterKind}/${f.effectiveFrom}`,
+  counters: (c) => c.id,
+  terminals: (t) => t.id,
+  users: (u) => u.username,
+};
+
 /** One problem of a change: which list, which item of it (0-based), which field, and why. */
 export interface NetworkProblem {
   kind: NetworkKind;

@@ -20,7 +20,7 @@ import { isValidFiscalCode, isValidPartitaIva } from '../domain/fiscal-code.js';
 import { ibanProblem } from '../domain/iban.js';
 import { IDENTIFIER_PARSERS } from '../domain/identifiers.js';
 import { RESERVED_SEGREGATION_CODES } from '../domain/notice.js';
-import type { NetworkChange, NetworkKind, NetworkProblem, NetworkState } from './change.js';
+import { NETWORK_KEYS, type NetworkChange, type NetworkKind, type NetworkProblem, type NetworkState } from './change.js';
 
 // ------------------------------------------------------------------ formats
 
@@ -122,15 +122,6 @@ const SCHEMAS: { [K in NetworkKind]: z.ZodType } = {
 
 // ------------------------------------------------------------------ the resulting network
 
-const KEYS: { [K in NetworkKind]: (x: Item<K>) => string } = {
-  entities: (e) => e.id,
-  circuitFees: (f) => `${f.entityId}/${f.effectiveFrom}`,
-  services: (s) => s.code,
-  feeSchedules: (f) => `${f.serviceCode}/${f.counterKind}/${f.effectiveFrom}`,
-  counters: (c) => c.id,
-  terminals: (t) => t.id,
-  users: (u) => u.username,
-};
 
 type Item<K extends NetworkKind> = NetworkState[K][number];
 
@@ -154,7 +145,7 @@ const REFERENCES: { kind: NetworkKind; field: string; to: NetworkKind; of: (x: n
   { kind: 'users', field: 'entityId', to: 'entities', of: (u: Item<'users'>) => u.entityId },
 ];
 
-const KINDS = Object.keys(KEYS) as NetworkKind[];
+const KINDS = Object.keys(NETWORK_KEYS) as NetworkKind[];
 const NOUN: Record<NetworkKind, string> = {
   entities: 'entity',
   circuitFees: 'circuit fee',
@@ -205,7 +196,7 @@ export function checkNetworkChange(current: NetworkState, change: NetworkChange,
   // The network after the change: current items replaced or joined by the change's.
   const result = {} as { [K in NetworkKind]: Map<string, Item<K>> };
   for (const kind of KINDS) {
-    const key = KEYS[kind] as (x: unknown) => string;
+    const key = NETWORK_KEYS[kind] as (x: unknown) => string;
     const before = new Map((current[kind] as unknown[]).map((x) => [key(x), x]));
     const after = new Map(before);
     const seen = new Map<string, number>();

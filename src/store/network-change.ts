@@ -7,7 +7,7 @@ import { isDeepStrictEqual } from 'node:util';
 import type { FeeRule } from '../domain/model.js';
 import type { AuditEntry, EventRow } from '../ledger/port.js';
 import type { NetworkApplied, NetworkChange, NetworkKind, NetworkState, NewSecrets } from '../network/change.js';
-import type { CircuitFeeRow, CounterRow, EntityRow, FeeScheduleRow, ServiceRow, TerminalListRow } from './rows.js';
+import { toService, type CircuitFeeRow, type CounterRow, type EntityRow, type FeeScheduleRow, type ServiceRow, type TerminalListRow } from './rows.js';
 
 export const NETWORK_KINDS: readonly NetworkKind[] = ['entities', 'circuitFees', 'services', 'feeSchedules', 'counters', 'terminals', 'users'];
 
@@ -46,18 +46,7 @@ export function networkStateOf(r: NetworkRows, parseRule: (json: string) => FeeR
       segregationCode: e.segregation_code,
     })),
     circuitFees: r.fees.map((f) => ({ entityId: f.entity_id, effectiveFrom: f.effective_from, feeCents: f.fee_cents, mode: f.mode })),
-    services: r.services.map((s) => ({
-      code: s.code,
-      name: s.name,
-      entityId: s.entity_id,
-      amountKind: s.amount_kind,
-      identifierKind: s.identifier_kind,
-      rule: s.rule,
-      fixedCents: s.fixed_cents,
-      minCents: s.min_cents,
-      maxCents: s.max_cents,
-      enabled: s.enabled === 1,
-    })),
+    services: r.services.map(toService),
     feeSchedules: r.schedules.map((f) => ({
       serviceCode: f.service_code,
       counterKind: f.counter_kind,
