@@ -32,6 +32,17 @@ export interface NetworkRows {
   users: { username: string; role: 'entity' | 'finance' | 'admin'; entity_id: string | null }[];
 }
 
+/** Every list of the network's rows, read by `all` (synchronously: SQLite's writer plans inside its transaction). */
+export function networkRows(all: (sql: string) => unknown[]): NetworkRows {
+  return Object.fromEntries(Object.entries(NETWORK_READS).map(([list, sql]) => [list, all(sql)])) as unknown as NetworkRows;
+}
+
+/** The same, read by an asynchronous `all` (a PostgreSQL client runs them one after the other). */
+export async function networkRowsAsync(all: (sql: string) => Promise<unknown[]>): Promise<NetworkRows> {
+  const lists = await Promise.all(Object.values(NETWORK_READS).map(all));
+  return Object.fromEntries(Object.keys(NETWORK_READS).map((list, i) => [list, lists[i]])) as unknown as NetworkRows;
+}
+
 /** The network of its rows; fee rules parsed by the caller's parser (zod on the main thread). */
 export function networkStateOf(r: NetworkRows, parseRule: (json: string) => FeeRule = (s) => JSON.parse(s) as FeeRule): NetworkState {
   return {

@@ -5,24 +5,15 @@
 // its catalogue on the `network.changed` event.
 import type { NetworkApplied, NetworkChange, NetworkState, NewSecrets } from '../../network/change.js';
 import { parseFeeRule } from '../fee-rule.js';
-import { NETWORK_READS, networkStateOf, planNetworkChange, type NetworkRows } from '../network-change.js';
+import { networkRowsAsync, networkStateOf, planNetworkChange, type NetworkRows } from '../network-change.js';
 import type { PgContext } from './context.js';
 import type { PoolClient } from './pool.js';
 
 /** Network changes, one at a time across instances (any constant distinct from the others). */
 const NETWORK_LOCK = 7_351_013;
 
-async function rows(c: PoolClient): Promise<NetworkRows> {
-  const all = async <R>(sql: string) => (await c.query<R & object>(sql)).rows;
-  return {
-    entities: await all(NETWORK_READS.entities),
-    fees: await all(NETWORK_READS.fees),
-    services: await all(NETWORK_READS.services),
-    schedules: await all(NETWORK_READS.schedules),
-    counters: await all(NETWORK_READS.counters),
-    terminals: await all(NETWORK_READS.terminals),
-    users: await all(NETWORK_READS.users),
-  };
+function rows(c: PoolClient): Promise<NetworkRows> {
+  return networkRowsAsync(async (sql) => (await c.query(sql)).rows);
 }
 
 export async function networkState(ctx: PgContext): Promise<NetworkState> {

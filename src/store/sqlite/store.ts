@@ -70,7 +70,7 @@ import { StoreUnavailableError } from '../types.js';
 import * as Audit from './audit.js';
 import type { AuditQuery } from '../audit-chain.js';
 import type { NetworkApplied, NetworkChange, NetworkState, NewSecrets } from '../../network/change.js';
-import { NETWORK_READS, networkStateOf } from '../network-change.js';
+import { networkRows, networkStateOf } from '../network-change.js';
 import { parseFeeRule } from '../fee-rule.js';
 
 
@@ -262,15 +262,7 @@ export class SqliteStore implements Store {
     // One read transaction: the network as of one commit.
     return this.r.transaction(() =>
       networkStateOf(
-        {
-          entities: all(NETWORK_READS.entities),
-          fees: all(NETWORK_READS.fees),
-          services: all(NETWORK_READS.services),
-          schedules: all(NETWORK_READS.schedules),
-          counters: all(NETWORK_READS.counters),
-          terminals: all(NETWORK_READS.terminals),
-          users: all(NETWORK_READS.users),
-        },
+        networkRows(all),
         parseFeeRule,
       ),
     ).deferred();

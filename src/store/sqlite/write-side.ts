@@ -15,7 +15,7 @@ import { SqliteLedgerTx } from './ledger-tx.js';
 import { toWindow, type WindowDbRow } from '../rows.js';
 import { resealMismatch, type Reseal } from '../reseal.js';
 import type { NetworkApplied, NetworkChange } from '../../network/change.js';
-import { NETWORK_READS, networkStateOf, planNetworkChange, secretsOf } from '../network-change.js';
+import { networkRows, networkStateOf, planNetworkChange, secretsOf } from '../network-change.js';
 
 export interface Written<T> {
   value: T;
@@ -409,15 +409,7 @@ export class SqliteWriteSide {
   ): Written<NetworkApplied> {
     return this.tx(() => {
       const all = <R>(sql: string) => this.w.prepare<[], R>(sql).all();
-      const current = networkStateOf({
-        entities: all(NETWORK_READS.entities),
-        fees: all(NETWORK_READS.fees),
-        services: all(NETWORK_READS.services),
-        schedules: all(NETWORK_READS.schedules),
-        counters: all(NETWORK_READS.counters),
-        terminals: all(NETWORK_READS.terminals),
-        users: all(NETWORK_READS.users),
-      });
+      const current = networkStateOf(networkRows(all));
       const plan = planNetworkChange(current, change, secretsOf(secrets), actor, at);
       for (const st of plan.statements) {
         if (this.w.prepare(st.sql).run(...st.params).changes !== 1) throw new Error(`the network change met a row that moved under it: ${st.sql.split(' (')[0]}`);
