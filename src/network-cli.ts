@@ -293,7 +293,7 @@ function counterCommands(program: Command, config: () => Config): void {
       const id = o.id ?? nextCounterId(counters);
       if (counters.some((c) => c.id === id)) throw new Error(`counter ${id} exists: change it with tserve counter set ${id}`);
       const body = parsed(N.CounterCreate, 'counters', { id, ...counterFields(o) });
-      await x.apply({ counters: [{ ...body, id, kind: body.kind as CounterInput['kind'], status: 'active' }] });
+      await x.apply({ counters: [{ ...body, id, kind: body.kind as CounterInput['kind'], status: 'active' }], mustBeNew: ['counters'] });
       console.log(`counter ${id} created`);
     });
   });
@@ -343,7 +343,7 @@ function terminalCommands(program: Command, config: () => Config): void {
         const id = o.id ?? (await x.rt.store.nextTerminalId());
         // Re-adding an existing terminal would only set its status (an unblock): refused instead.
         if ((await x.state()).terminals.some((t) => t.id === id)) throw new Error(`terminal ${id} exists: its keys are never shown again (tserve credentials rotate-tmk / rotate-secret)`);
-        const r = await x.apply({ terminals: [{ id, counterId: o.counter, status: 'active' }] });
+        const r = await x.apply({ terminals: [{ id, counterId: o.counter, status: 'active' }], mustBeNew: ['terminals'] });
         const t = r.credentials.terminals.find((c) => c.terminalId === id)!;
         console.log(`terminal ${t.terminalId} of counter ${t.counterId}\ntmk: ${t.tmk}\napiSecret: ${t.apiSecret}\n(shown this once; keep them apart)`);
       });

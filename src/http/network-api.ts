@@ -208,7 +208,7 @@ export function networkApi(ctx: AppContext, network: NetworkConfiguration, onCha
     const id = body.id ?? nextCounterId(counters);
     if (counters.some((c) => c.id === id)) return sendProblem(res, 'CONFLICT', `counter ${id} exists; change it with PUT /v1/admin/counters/${id}`);
     const counter: CounterInput = { ...body, kind: body.kind as CounterInput['kind'], id, status: body.status ?? 'active' };
-    if (await apply(req, res, { counters: [counter] })) res.status(201).json(counter);
+    if (await apply(req, res, { counters: [counter], mustBeNew: ['counters'] })) res.status(201).json(counter);
   }));
 
   documented({

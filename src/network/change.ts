@@ -74,9 +74,16 @@ export interface NetworkChange {
   counters?: CounterInput[];
   terminals?: TerminalInput[];
   users?: UserInput[];
+  /**
+   * Kinds whose items this change creates and must not find (a create, not an upsert:
+   * POST /v1/admin/counters, `tserve counter add`). Checked again inside the store's
+   * transaction, so that two instances creating the same id at once cannot turn one
+   * create into an update of the other's.
+   */
+  mustBeNew?: NetworkKind[];
 }
 
-export type NetworkKind = keyof NetworkChange;
+export type NetworkKind = Exclude<keyof NetworkChange, 'mustBeNew'>;
 
 /** The key of an item of each kind: entities, services, counters... by id; versions by what they are versions of and their date. */
 export const NETWORK_KEYS: { [K in NetworkKind]: (x: NonNullable<NetworkChange[K]>[number]) => string } = {

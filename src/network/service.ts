@@ -8,7 +8,7 @@ import { KEY_COST, PASSWORD_COST, hashSecret, newApiSecret, sealTmk } from '../a
 import type { Clock } from '../clock.js';
 import { romeDate } from '../domain/calendar.js';
 import type { Store } from '../store/types.js';
-import type { NetworkApplied, NetworkChange, NetworkConfiguration, NetworkProblem, NetworkState, NewCredentials, NewSecrets } from './change.js';
+import { NETWORK_KEYS, type NetworkApplied, type NetworkChange, type NetworkConfiguration, type NetworkKind, type NetworkProblem, type NetworkState, type NewCredentials, type NewSecrets } from './change.js';
 import { checkNetworkChange } from './validate.js';
 
 export class NetworkService implements NetworkConfiguration {
@@ -33,8 +33,18 @@ export class NetworkService implements NetworkConfiguration {
     const problems = checkNetworkChange(current, change, romeDate(this.clock()));
     if (problems.length > 0) return { ok: false, problems };
     const { secrets, credentials } = await this.newSecrets(current, change);
-    const applied = await this.store.applyNetworkChange(change, secrets, actor);
-    return { ok: true, applied, credentials };
+    try {
+      const applied = await this.store.applyNetworkChange(change, secrets, actor);
+      return { ok: true, applied, credentials };
+    } catch (err) {
+      // Another instance or process created an item of this change since it was checked.
+      const e = err as { name?: string; code?: string; message?: string };
+      if (e.name !== 'NetworkConflictError') throw err;
+      const at = (e.code ?? '').indexOf(':');
+      const [kind, met] = [(e.code ?? '').slice(0, at) as NetworkKind, (e.code ?? '').slice(at + 1)];
+      const key = NETWORK_KEYS[kind] as (x: unknown) => string;
+      return { ok: false, problems: [{ kind, index: Math.max(0, (change[kind] ?? []).findIndex((x) => key(x) === met)), message: e.message ?? 'exists already' }] };
+    }
   }
 
   /**

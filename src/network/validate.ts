@@ -206,7 +206,8 @@ export function checkNetworkChange(current: NetworkState, change: NetworkChange,
       if (twice !== undefined) add(kind, index, `${k} comes twice in the change (also item ${twice})`);
       seen.set(k, index);
       const old = before.get(k);
-      if (old !== undefined) {
+      if (old !== undefined && change.mustBeNew?.includes(kind)) add(kind, index, `${k} exists already: this creates, it does not change`);
+      else if (old !== undefined) {
         if (VERSIONED.includes(kind)) {
           if (!sameValue(old, item)) add(kind, index, `version ${k} exists with other values: a version in the network is never changed; add one from a later date`);
         } else {

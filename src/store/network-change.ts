@@ -32,6 +32,21 @@ export interface NetworkRows {
   users: { username: string; role: 'entity' | 'finance' | 'admin'; entity_id: string | null }[];
 }
 
+/**
+ * A change met an item it creates already there (made by another instance or process
+ * since the change was checked): refused whole, nothing written. Its name and `code`
+ * (kind and key) cross the SQLite writer's thread (writer-thread.ts keeps name, message, code).
+ */
+export class NetworkConflictError extends Error {
+  /** `<kind>:<key>`: what met the conflict. */
+  readonly code: string;
+  constructor(kind: NetworkKind, key: string) {
+    super(`${kind} ${key} exists already: it was created meanwhile`);
+    this.name = 'NetworkConflictError';
+    this.code = `${kind}:${key}`;
+  }
+}
+
 /** Every list of the network's rows, read by `all` (synchronously: SQLite's writer plans inside its transaction). */
 export function networkRows(all: (sql: string) => unknown[]): NetworkRows {
   return Object.fromEntries(Object.entries(NETWORK_READS).map(([list, sql]) => [list, all(sql)])) as unknown as NetworkRows;
@@ -217,7 +232,7 @@ function differences(before: Record<string, unknown>, after: Record<string, unkn
   return out;
 }
 
-function planKind<K extends NetworkKind>(kind: K, current: NetworkState, change: NetworkChange, ctx: { at: number; secrets: NewSecrets }, plan: NetworkPlan): void {
+function planKind<K extends NetworkKind>(kind: K, current: NetworkState, change: NetworkChange, ctx: { at: number; secrets: NewSecrets; mustBeNew: Set<NetworkKind> }, plan: NetworkPlan): void {
   const spec = SPECS[kind] as KindSpec<Item<K>>;
   const existing = new Map((current[kind] as Item<K>[]).map((x) => [spec.key(x), x]));
   let items = (change[kind] ?? []) as Item<K>[];
@@ -235,6 +250,10 @@ function planKind<K extends NetworkKind>(kind: K, current: NetworkState, change:
       counts.created++;
       continue;
     }
+    // Created by someone else since the change was checked: for terminals and users this
+    // change holds secrets (shown once to its caller) that would never be stored.
+    const madeSecrets = (kind === 'terminals' && ctx.secrets.terminals.has(key)) || (kind === 'users' && ctx.secrets.users.has(key));
+    if (madeSecrets || ctx.mustBeNew.has(kind)) throw new NetworkConflictError(kind, key);
     const changed = differences(spec.fields(before), after);
     if (Object.keys(changed).length === 0) {
       counts.unchanged++;
@@ -258,7 +277,8 @@ function planKind<K extends NetworkKind>(kind: K, current: NetworkState, change:
 export function planNetworkChange(current: NetworkState, change: NetworkChange, secrets: NewSecrets, actor: string, at: number): NetworkPlan {
   const applied = Object.fromEntries(NETWORK_KINDS.map((k) => [k, { created: 0, updated: 0, unchanged: 0 }])) as NetworkApplied;
   const plan: NetworkPlan = { statements: [], audits: [], event: null, stale: { counters: [], terminals: [] }, applied };
-  for (const kind of NETWORK_KINDS) planKind(kind, current, change, { at, secrets }, plan);
+  const mustBeNew = new Set(change.mustBeNew ?? []);
+  for (const kind of NETWORK_KINDS) planKind(kind, current, change, { at, secrets, mustBeNew }, plan);
   for (const a of plan.audits) {
     a.actor = actor;
     a.target = a.action.startsWith('user.') ? `user:${a.target}` : a.target;

@@ -160,4 +160,25 @@ describe('applying a network change', () => {
       { numRuns: 15 },
     );
   });
+
+  it('a create that finds its item already made (another instance, since the check) is refused whole: no credentials for a terminal it did not store', async () => {
+    const before = await store.networkState();
+    const counter = { ...before.counters[0]!, id: 'CRACE1' };
+    // A second door whose check sees the network as it was before the other's create.
+    const stale = new NetworkService(Object.assign(Object.create(store) as Store, { networkState: () => Promise.resolve(before) }), KEK, testClock);
+    const first = await service.apply({ counters: [counter], terminals: [{ id: 'TRACE001', counterId: 'CRACE1', status: 'active' }] }, 'admin');
+    expect(first.ok).toBe(true);
+    const sealedBefore = (await store.sealedTerminalKeys()).find((t) => t.id === 'TRACE001')!.tmkSealed;
+
+    const late = await stale.apply({ counters: [counter], terminals: [{ id: 'TRACE001', counterId: 'CRACE1', status: 'active' }] }, 'admin');
+    expect(late).toEqual({ ok: false, problems: [{ kind: 'terminals', index: 0, message: 'terminals TRACE001 exists already: it was created meanwhile' }] });
+    expect((await store.sealedTerminalKeys()).find((t) => t.id === 'TRACE001')!.tmkSealed).toBe(sealedBefore);
+
+    // A create (mustBeNew) is refused by the check, and by the store when the check saw it absent.
+    const again = await service.apply({ counters: [{ ...counter, name: 'Other' }], mustBeNew: ['counters'] }, 'admin');
+    expect(again).toEqual({ ok: false, problems: [{ kind: 'counters', index: 0, message: 'CRACE1 exists already: this creates, it does not change' }] });
+    const raced = await stale.apply({ counters: [{ ...counter, name: 'Other' }], mustBeNew: ['counters'] }, 'admin');
+    expect(raced).toEqual({ ok: false, problems: [{ kind: 'counters', index: 0, message: 'counters CRACE1 exists already: it was created meanwhile' }] });
+    expect((await store.networkState()).counters.find((c) => c.id === 'CRACE1')!.name).toBe(counter.name);
+  });
 });

@@ -1,7 +1,7 @@
 // checkNetworkChange: the demo network as a first import passes; each rule refuses what
 // it should, naming the list, the item and the field; all problems come at once.
 import { describe, expect, it } from 'vitest';
-import type { NetworkChange, NetworkState } from '../../src/network/change.js';
+import type { NetworkChange, NetworkKind, NetworkState } from '../../src/network/change.js';
 import { checkNetworkChange } from '../../src/network/validate.js';
 import { demoChange } from './support.js';
 
@@ -19,7 +19,7 @@ interface Case {
   problem: { kind: string; index: number; field?: string; message: RegExp };
 }
 
-const one = <K extends keyof Demo>(c: Demo, kind: K, index: number, patch: Partial<Demo[K][number]>): NetworkChange => ({ [kind]: [{ ...c[kind][index]!, ...patch }] });
+const one = <K extends NetworkKind>(c: Demo, kind: K, index: number, patch: Partial<Demo[K][number]>): NetworkChange => ({ [kind]: [{ ...c[kind][index]!, ...patch }] });
 const onEmpty = (edit: (c: Demo) => void) => (c: Demo) => (edit(c), c);
 
 const CASES: Case[] = [
