@@ -195,7 +195,8 @@ describe('the example network on an empty production database', () => {
     const imported = await cli(other, 'import', excel, '--credentials', path.join(root, 'handover', 'other.json'));
     expect(imported.code, imported.out).toBe(0);
     const out2 = path.join(root, 'export-2');
-    expect((await cli(other, 'export', out2)).code).toBe(0);
+    const e2 = await cli(other, 'export', out2);
+    expect(e2.code, e2.out).toBe(0);
     expect(files(out2)).toEqual(files(out1));
     // Never over existing files unless asked.
     const refused = await cli(other, 'export', out2);

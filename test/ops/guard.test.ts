@@ -41,7 +41,7 @@ const COMMANDS: string[][] = [
 const args = (cmd: string[]) => cmd.map((a) => (a === 'NEW_KEK' ? newKek : a === 'OUT' ? path.join(root, 'backup.db') : a));
 
 describe.skipIf(TEST_STORE !== 'sqlite')('SQLite: a data directory that does not exist', () => {
-  it.each(COMMANDS.map((c) => [c.join(' '), c] as const))('tserve %s refuses, naming it, and creates nothing', async (_name, cmd) => {
+  it.concurrent.each(COMMANDS.map((c) => [c.join(' '), c] as const))('tserve %s refuses, naming it, and creates nothing', async (_name, cmd) => {
     const dir = path.join(root, 'mistyped');
     const r = await tserve(dir, args(cmd));
     expect(r.code, r.out).toBe(1);
@@ -70,7 +70,7 @@ describe.skipIf(TEST_STORE !== 'sqlite')('SQLite: a data directory that does not
 describe.skipIf(TEST_STORE !== 'postgres')('PostgreSQL: a database that does not exist, or holds no schema', () => {
   const SUBSET = COMMANDS.filter((c) => c[0] !== 'backup'); // PostgreSQL's backups are pg_dump's
 
-  it.each(SUBSET.map((c) => [c.join(' '), c] as const))('tserve %s refuses both, and creates no schema', async (_name, cmd) => {
+  it.concurrent.each(SUBSET.map((c) => [c.join(' '), c] as const))('tserve %s refuses both, and creates no schema', async (_name, cmd) => {
     const u = new URL(PG_ADMIN_URL);
     u.pathname = `/tserve_no_such_db_${randomBytes(4).toString('hex')}`;
     const missing = await tserve(path.join(root, 'a'), args(cmd), { TSERVE_DATABASE_URL: u.toString() });
