@@ -97,6 +97,10 @@ const SCHEMAS: { [K in NetworkKind]: z.ZodType } = {
         if (!needed && s[f] !== null) ctx.addIssue({ code: 'custom', path: [f], message: `must be null for amount kind ${s.amountKind}` });
       }
       if (s.minCents !== null && s.maxCents !== null && s.minCents > s.maxCents) ctx.addIssue({ code: 'custom', path: ['maxCents'], message: 'minCents above maxCents' });
+      // A service no payment could be taken for is refused here, not at the counter.
+      if (s.amountKind === 'C') {
+        ctx.addIssue({ code: 'custom', path: ['amountKind'], message: 'C (computed) is not supported by this switch: its rules (multa, bollo) apply to looked-up positions, amount kind L' });
+      }
     }),
   feeSchedules: z.strictObject({ serviceCode, counterKind, effectiveFrom: isoDate, feeRule, commissionRate: rate, royaltyCents: cents }),
   counters: z.strictObject({

@@ -33,6 +33,7 @@ const CASES: Case[] = [
   { rule: 'integer cents', on: EMPTY, edit: onEmpty((c) => (c.circuitFees[0]!.feeCents = 20.5)), problem: { kind: 'circuitFees', index: 0, field: 'feeCents', message: /integer/ } },
   { rule: 'calendar date', on: EMPTY, edit: onEmpty((c) => (c.circuitFees[1]!.effectiveFrom = '2026-02-30')), problem: { kind: 'circuitFees', index: 1, field: 'effectiveFrom', message: /calendar/ } },
   { rule: 'F needs its tariff', on: EMPTY, edit: onEmpty((c) => (c.services.find((s) => s.amountKind === 'F')!.fixedCents = null)), problem: { kind: 'services', index: -1, field: 'fixedCents', message: /required for amount kind F/ } },
+  { rule: 'no amount kind C', on: EMPTY, edit: onEmpty((c) => (c.services[0]!.amountKind = 'C')), problem: { kind: 'services', index: 0, field: 'amountKind', message: /not supported/ } },
   { rule: 'L has no bounds', on: EMPTY, edit: onEmpty((c) => (c.services[0]!.minCents = 100)), problem: { kind: 'services', index: 0, field: 'minCents', message: /must be null/ } },
   { rule: 'identifier kind known', on: EMPTY, edit: onEmpty((c) => ((c.services[0] as { identifierKind: string }).identifierKind = 'iban')), problem: { kind: 'services', index: 0, field: 'identifierKind', message: /./ } },
   { rule: 'commission rate in [0, 1]', on: EMPTY, edit: onEmpty((c) => (c.feeSchedules[0]!.commissionRate = '1.5')), problem: { kind: 'feeSchedules', index: 0, field: 'commissionRate', message: /between 0 and 1/ } },
