@@ -24,6 +24,7 @@ import { StreamQuery } from '../stream/server.js';
 import { checkUsersWith } from './auth.js';
 import { errorHandler, sendProblem } from './problem.js';
 import { terminalApi } from './terminal-api.js';
+import { consoleRouter } from '../console/serve.js';
 
 const BODY_LIMIT = '1mb';
 const BULK_PATH = '/v1/debt-positions/bulk';
@@ -140,6 +141,8 @@ export function createApp(ctx: AppContext): express.Express {
   app.use(networkApi(ctx, new NetworkService(store, ctx.kek, ctx.clock ?? systemClock), () => payments.reloadCatalogue()));
   app.use(auditApi(ctx));
   app.use(financeApi(ctx, finance));
+  // The console's page and its files (/console): plain static files, no build step.
+  app.use(consoleRouter());
   app.use((req, res) => sendProblem(res, 'NOT_FOUND', `no route ${req.method} ${req.path}`));
   app.use(errorHandler);
   return app;

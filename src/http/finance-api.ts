@@ -9,6 +9,7 @@ import { z } from 'zod';
 import { principalName } from '../auth/principal.js';
 import { PaymentError } from '../payments/errors.js';
 import type { Finance, FinanceDocument, Format, Scope } from '../../settlement/finance.js';
+import { windowsDue } from '../../settlement/run.js';
 import { authenticate, principal, requireRole } from './auth.js';
 import type { AppContext } from './context.js';
 import { documented } from './openapi.js';
@@ -99,6 +100,14 @@ export function financeApi(ctx: AppContext, finance: Finance): Router {
   r.get('/v1/settlements', ...readers, async (req, res) => {
     const q = S.SettlementListQuery.parse(req.query);
     res.json(await finance.windows(q, scopeOf(req)));
+  });
+
+  // Before /:date. The console lists these beside the windows, each with its run button.
+  documented({ method: 'get', path: '/v1/settlements/due', summary: 'Business days whose windows are over and not settled yet, oldest first (what the nightly run would settle)',
+    roles: ['finance', 'admin'], response: z.object({ due: z.array(S.SettlementDate) }),
+  });
+  r.get('/v1/settlements/due', ...staff, async (_req, res) => {
+    res.json({ due: await windowsDue(ctx.store, ctx.config.settlementCutoff, payments.now()) });
   });
 
   documented({
