@@ -31,4 +31,14 @@ export default tseslint.config(
     files: ['**/*.js', '**/*.mjs', '**/*.cjs'],
     extends: [tseslint.configs.disableTypeChecked],
   },
+  {
+    // The console's front-end: ES modules the browser runs as they are (no bundler).
+    files: ['src/console/public/**/*.js'],
+    languageOptions: {
+      sourceType: 'module',
+      globals: Object.fromEntries(
+        ['window', 'document', 'location', 'fetch', 'WebSocket', 'URL', 'URLSearchParams', 'FormData', 'Node', 'HTMLElement', 'setTimeout', 'clearTimeout', 'Intl'].map((g) => [g, 'readonly']),
+      ),
+    },
+  },
 );

@@ -73,7 +73,7 @@ async function problemOf(res) {
 const MESSAGES = {
   NETWORK: 'Il sistema non risponde: controlla la connessione e riprova.',
   UNAUTHORIZED: 'Credenziali non valide.',
-  FORBIDDEN: 'Operazione non consentita al tuo profilo.',
+  FORBIDDEN: 'Accesso negato: operazione non permessa al tuo profilo.',
   CSRF: 'Richiesta rifiutata (protezione CSRF): ricarica la pagina.',
   NOT_FOUND: 'Non trovato.',
   FORMAT: 'Dati non validi.',

@@ -2,7 +2,7 @@
 // header and its navigation by role, a hash router (#/oggi, #/pagamenti/<id>...), the
 // login page, and back to it with "Sessione scaduta" on any 401.
 import { api, ApiError, messageOf, onExpired, setCsrfToken } from './api.js';
-import { field, h, say } from './dom.js';
+import { field, h, replace, say } from './dom.js';
 
 const ROLE_NAMES = { admin: 'Amministratore', finance: 'Ufficio finanziario', entity: 'Ente' };
 
@@ -88,7 +88,7 @@ function showLogin(message) {
   if (message === 'expired') lead.append(h('p', { role: 'alert', class: 'msg msg-error' }, 'Sessione scaduta'), h('p', { class: 'hint' }, 'Accedi di nuovo per continuare.'));
   if (message === 'bye') lead.append(h('p', { role: 'status', class: 'msg msg-ok' }, 'Sei uscito dalla console.'));
   if (message && message !== 'expired' && message !== 'bye') say(lead, message);
-  main.replaceChildren(
+  replace(main, 
     h('section', { class: 'login' }, h('h1', { tabindex: -1 }, 'Accesso alla console'), h('p', { class: 'lead' }, 'Ufficio finanziario, enti e amministratori della rete tserve.'), lead, form, slot),
   );
   user.focus();
@@ -136,7 +136,7 @@ async function route(focus) {
   }
   document.title = `${page.label} — tserve`;
   const view = h('div', { class: 'view' });
-  main.replaceChildren(view);
+  replace(main, view);
   try {
     const mod = await page.load();
     if (mine !== renders) return;

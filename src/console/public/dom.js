@@ -26,20 +26,26 @@ export function append(el, children) {
   return el;
 }
 
+/** Replaces an element's children, skipping null and false as append does. */
+export function replace(el, ...children) {
+  el.replaceChildren();
+  return append(el, children);
+}
+
 let ids = 0;
 export const uid = (prefix) => `${prefix}-${++ids}`;
 
 /**
  * A table in a wrapper that scrolls sideways on a narrow screen (focusable, so the
  * keyboard scrolls it too). Columns: {label, cell: (row) => node|text, num?: true};
- * the first column heads its row.
+ * the first column heads its row; rowAttrs(row) gives a row's attributes.
  */
-export function table({ caption, columns, rows, empty = 'Nessun dato.', testid, captionHidden = false }) {
+export function table({ caption, columns, rows, empty = 'Nessun dato.', testid, captionHidden = false, rowAttrs }) {
   const capId = uid('cap');
   const head = h('tr', null, columns.map((c) => h('th', { scope: 'col', class: c.num ? 'num' : null }, c.label)));
   const body = rows.length
     ? rows.map((row) =>
-        h('tr', null, columns.map((c, i) => h(i === 0 ? 'th' : 'td', { scope: i === 0 ? 'row' : null, class: c.num ? 'num' : null }, c.cell(row)))),
+        h('tr', rowAttrs ? rowAttrs(row) : null, columns.map((c, i) => h(i === 0 ? 'th' : 'td', { scope: i === 0 ? 'row' : null, class: c.num ? 'num' : null }, c.cell(row)))),
       )
     : [h('tr', null, h('td', { colspan: columns.length, class: 'empty' }, empty))];
   return h(
