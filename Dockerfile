@@ -38,6 +38,8 @@ COPY --from=build /app/package.json /app/schema.sql ./
 COPY --from=build /app/migrations ./migrations
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
+# The console's front-end: plain files, served as they are (src/console/serve.ts).
+COPY --from=build /app/src/console/public ./src/console/public
 RUN mkdir -p /data && chown node:node /data
 USER node
 VOLUME ["/data"]

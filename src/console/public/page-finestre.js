@@ -53,7 +53,7 @@ export async function render({ view, session }) {
           { label: 'Incassato', num: true, cell: (w) => (w.totals ? money(w.totals.collected) : '—') },
           { label: 'Commissioni', num: true, cell: (w) => (w.totals ? money(w.totals.commissions) : '—') },
           { label: 'Agli enti', num: true, cell: (w) => (w.totals ? money(w.totals.netPayouts) : '—') },
-          { label: 'Approvazione', cell: (w) => (w.approvedAt ? `${w.approvedBy ?? ''} ${romeDateTime(w.approvedAt)}`.trim() : '—') },
+          { label: 'Approvazione', cell: (w) => (w.approvedAt ? `${(w.approvedBy ?? '').replace(/^[a-z]+:/, '')} ${romeDateTime(w.approvedAt)}`.trim() : '—') },
           { label: 'Azioni', cell: (w) => actions(w) },
           { label: 'File', cell: (w) => downloads(w) },
         ],
