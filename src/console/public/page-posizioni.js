@@ -19,7 +19,7 @@ export async function render({ view, session }) {
     { class: 'section', 'aria-labelledby': 'carica-h' },
     h('h2', { id: 'carica-h' }, 'Carica posizioni da file'),
     h('p', { class: 'hint' }, 'Un file CSV con una riga di intestazione e una riga per opzione di pagamento (le righe con lo stesso externalRef formano una posizione). Tutto o niente: se una riga è sbagliata non viene caricato nulla.'),
-    h('p', { class: 'hint' }, 'Intestazione: ', h('code', { class: 'mono' }, HEADER), '. Importi in centesimi, date AAAA-MM-GG.'),
+    h('p', { class: 'hint' }, 'Intestazione: ', h('code', { class: 'csv-header' }, HEADER), '. Importi in centesimi, date AAAA-MM-GG.'),
     field('File CSV', file),
     h('div', { class: 'form-actions' }, submit),
     report,
@@ -75,7 +75,7 @@ export async function render({ view, session }) {
         items = [];
         cursor = null;
       }
-      const page = await api(`/v1/debt-positions${query({ limit: 100, cursor: cursor ?? undefined })}`);
+      const page = await api(`/v1/debt-positions${query({ limit: 25, cursor: cursor ?? undefined })}`);
       items = [...items, ...page.items];
       cursor = page.nextCursor;
       showList();
