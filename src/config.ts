@@ -42,6 +42,9 @@ const Env = z.object({
   TSERVE_LOGIN_LOCK_SECONDS: z.coerce.number().int().min(1).default(60),
   TSERVE_LOGIN_LOCK_MAX_SECONDS: z.coerce.number().int().min(1).default(3600),
   TSERVE_PASSWORD_MIN_LENGTH: z.coerce.number().int().min(8).max(128).default(12),
+  // The web console's sessions (docs/console.md): idle expiry, slid by each request, and the absolute cap.
+  TSERVE_CONSOLE_IDLE_MINUTES: z.coerce.number().int().min(1).max(24 * 60).default(15),
+  TSERVE_CONSOLE_MAX_HOURS: z.coerce.number().int().min(1).max(7 * 24).default(8),
   TSERVE_ISO_HOST: z.string().default('0.0.0.0'),
   TSERVE_ISO_PORT: z.coerce.number().int().min(0).max(65535).default(8583),
   TSERVE_ISO_TLS_CERT: z.string().optional(),
@@ -143,6 +146,8 @@ export interface Config {
   loginThrottle: { lockAfter: number; baseLockMs: number; maxLockMs: number };
   /** Shortest new password (src/auth/password-policy.ts). */
   passwordMinLength: number;
+  /** The console's cookie sessions (src/auth/session.ts): idle expiry (slid by each request) and the absolute cap. */
+  consoleSession: { idleMs: number; maxMs: number };
   stream: { retentionDays: number; maxBufferedBytes: number; heartbeatMs: number; maxConnectionsPerPrincipal: number };
   /**
    * Bulk uploads: bytes and rows (positions of a JSON array, lines of a CSV) one may
@@ -190,6 +195,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (e.TSERVE_MODE === 'production' && e.TSERVE_AUTO_SEED === 'true') {
     throw new Error('invalid configuration: TSERVE_AUTO_SEED=true seeds the demo network, whose keys and passwords are written in clear; production mode never seeds it (unset TSERVE_AUTO_SEED, or use TSERVE_MODE=demo)');
   }
+  if (e.TSERVE_CONSOLE_IDLE_MINUTES > e.TSERVE_CONSOLE_MAX_HOURS * 60) {
+    throw new Error('invalid configuration: TSERVE_CONSOLE_IDLE_MINUTES is longer than TSERVE_CONSOLE_MAX_HOURS: a session would end at the cap before it could idle out');
+  }
   const dataDir = path.resolve(e.TSERVE_DATA_DIR);
   const caps = connectionCaps(e);
   return {
@@ -234,6 +242,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       maxLockMs: Math.max(e.TSERVE_LOGIN_LOCK_SECONDS, e.TSERVE_LOGIN_LOCK_MAX_SECONDS) * 1000,
     },
     passwordMinLength: e.TSERVE_PASSWORD_MIN_LENGTH,
+    consoleSession: { idleMs: e.TSERVE_CONSOLE_IDLE_MINUTES * 60_000, maxMs: e.TSERVE_CONSOLE_MAX_HOURS * 3_600_000 },
     stream: {
       retentionDays: e.TSERVE_EVENT_RETENTION_DAYS,
       maxBufferedBytes: e.TSERVE_STREAM_MAX_BUFFER_BYTES,

@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
+import { SessionService } from './auth/session.js';
 import { TokenService } from './auth/tokens.js';
 import { openRuntime, seedDemo } from './bootstrap.js';
 import { systemClock, type Clock } from './clock.js';
@@ -116,7 +117,8 @@ async function startUnlocked(config: Config, opts: ServerOptions): Promise<Runni
   // Before the stream attaches, so that its upgrades are seen held (src/net/connection-caps.ts).
   const httpCaps = capHttpServer(server, config.http.connections, config.http.firstRequestTimeoutMs);
   warnIfOverFdLimit(config);
-  stream = new StreamServer(rt.store, tokens, config.stream);
+  // The console's session cookie opens the stream too (keys derived from the JWT key, as the app's).
+  stream = new StreamServer(rt.store, tokens, config.stream, new SessionService(tokens, config.consoleSession, clock));
   stream.attach(server);
 
   // Events are kept for the configured retention, then pruned (checked hourly).

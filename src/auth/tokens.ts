@@ -1,6 +1,6 @@
 // JWTs for the JSON API. HS256 only: the algorithm is pinned on both signing and
 // verification, so `alg: none` and algorithm-confusion tokens are refused.
-import { createSecretKey, type KeyObject } from 'node:crypto';
+import { createSecretKey, hkdfSync, type KeyObject } from 'node:crypto';
 import jwt from 'jsonwebtoken';
 import { z } from 'zod';
 import type { Principal } from './principal.js';
@@ -32,6 +32,14 @@ export class TokenService {
     readonly ttlSeconds: number,
   ) {
     this.secret = createSecretKey(secret);
+  }
+
+  /**
+   * A key for another use of this secret (HKDF-SHA256; `info` names the use, e.g. the
+   * console's session cookies): the same on every instance, never the JWT key itself.
+   */
+  deriveKey(info: string): Buffer {
+    return Buffer.from(hkdfSync('sha256', this.secret.export(), Buffer.alloc(0), info, 32));
   }
 
   issue(p: Principal): { token: string; expiresIn: number } {

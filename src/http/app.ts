@@ -21,7 +21,9 @@ import { documented, openApiDocument } from './openapi.js';
 import { referencePage } from './reference.js';
 import { Health, Ready } from './schemas.js';
 import { StreamQuery } from '../stream/server.js';
-import { checkUsersWith } from './auth.js';
+import { acceptSessionsWith, checkUsersWith } from './auth.js';
+import { loginDoor } from './login-guard.js';
+import { ConsoleSessions, sessionApi } from './session.js';
 import { errorHandler, sendProblem } from './problem.js';
 import { terminalApi } from './terminal-api.js';
 import { consoleRouter } from '../console/serve.js';
@@ -134,7 +136,12 @@ export function createApp(ctx: AppContext): express.Express {
   const finance = new Finance({ store, payments, cutoff: config.settlementCutoff, operator: config.operator, files: config.settlementFiles });
 
   checkUsersWith(ctx.tokens, (username) => store.getUser(username));
-  app.use(terminalApi(ctx));
+  // The console's cookie sessions, taken by every route as tokens are; one login door for both.
+  const sessions = ConsoleSessions.of(ctx);
+  acceptSessionsWith(ctx.tokens, sessions);
+  const door = loginDoor(ctx);
+  app.use(terminalApi(ctx, door));
+  app.use(sessionApi(ctx, door, sessions));
   app.use(entityApi(ctx, positions));
   app.use(adminApi(ctx, network));
   // Configuration changes (issue 13); this instance's catalogue is reloaded after each one.

@@ -1,10 +1,11 @@
-// Bearer-token authentication and role checks for every route.
+// Bearer-token (or console session cookie) authentication and role checks for every route.
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import type { Principal, Role } from '../auth/principal.js';
 import { NO_API_SECRET, secretVersion } from '../auth/secrets.js';
 import type { TokenService } from '../auth/tokens.js';
 import type { Store } from '../store/types.js';
 import { sendProblem } from './problem.js';
+import type { ConsoleSessions } from './session.js';
 
 declare module 'express-serve-static-core' {
   interface Request {
@@ -19,9 +20,20 @@ export function checkUsersWith(tokens: TokenService, getUser: (username: string)
   userStatus.set(tokens, getUser);
 }
 
+/** Where each app's routes find the console's sessions (createApp registers them beside the users). */
+const consoleSessions = new WeakMap<TokenService, ConsoleSessions>();
+
+export function acceptSessionsWith(tokens: TokenService, sessions: ConsoleSessions): void {
+  consoleSessions.set(tokens, sessions);
+}
+
 export function authenticate(tokens: TokenService): RequestHandler {
   return (req: Request, res: Response, next: NextFunction) => {
     const header = req.get('authorization');
+    // No Authorization header but the console's cookie: the session (CSRF checked on
+    // unsafe methods); with a header, the token alone counts, as before.
+    const sessions = consoleSessions.get(tokens);
+    if (header === undefined && sessions?.cookieOf(req) !== undefined) return sessionOf(sessions, tokens, req, res, next);
     const m = header ? /^Bearer ([A-Za-z0-9._~+/=-]+)$/i.exec(header) : null;
     // RFC 7235 §3.1 / RFC 6750 §3: every 401 names the scheme; a rejected token says so.
     if (!m) {
@@ -44,6 +56,24 @@ export function authenticate(tokens: TokenService): RequestHandler {
       sendProblem(res, 'UNAUTHORIZED', 'credentials revoked: the user is disabled');
     }, next);
   };
+}
+
+function sessionOf(sessions: ConsoleSessions, tokens: TokenService, req: Request, res: Response, next: NextFunction): void {
+  const s = sessions.check(req, res);
+  if (!s) return;
+  const getUser = userStatus.get(tokens);
+  const pass = () => {
+    req.principal = s.principal;
+    sessions.issue(res, s); // the idle expiry slides with each accepted request
+    next();
+  };
+  if (!getUser) return pass();
+  getUser(s.principal.username).then((u) => {
+    if (u && !u.disabled) return pass();
+    sessions.clear(res);
+    res.set('WWW-Authenticate', 'Bearer realm="tserve"');
+    sendProblem(res, 'UNAUTHORIZED', 'credentials revoked: the user is disabled');
+  }, next);
 }
 
 /**

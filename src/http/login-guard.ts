@@ -2,12 +2,24 @@
 // POST /v1/auth/login (users) and POST /v1/auth/token (terminals): a locked account is
 // answered 429 with Retry-After before its password is checked; each failure is counted,
 // logged with the name and the client's address (never the password) and audited; a
-// success clears the count and, for users, is logged and audited too.
-import type { Request, Response } from 'express';
+// success clears the count and, for users, is logged and audited too. The console's
+// login (POST /console/session) is the same door as POST /v1/auth/login: one guard, one
+// per-address limit, one user check (loginUser).
+import type { Request, RequestHandler, Response } from 'express';
+import { rateLimit } from 'express-rate-limit';
 import { LoginThrottle, terminalAccount, userAccount, type Gate } from '../auth/login-throttle.js';
+import { principalName } from '../auth/principal.js';
+import { PASSWORD_COST, verifySecret } from '../auth/secrets.js';
+import type { UserPrincipal } from '../auth/session.js';
+import { systemClock } from '../clock.js';
 import { logger } from '../log.js';
 import type { Store } from '../store/types.js';
+import type { AppContext } from './context.js';
 import { sendProblem } from './problem.js';
+
+// The scrypt hash of nothing anyone knows, at the cost real ones have, so that an
+// unknown user costs the same time as a wrong password.
+const DUMMY_PASSWORD_HASH = `scrypt$${PASSWORD_COST.N}$${PASSWORD_COST.r}$${PASSWORD_COST.p}$AAAAAAAAAAAAAAAAAAAAAA==$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=`;
 
 export interface Claimant {
   kind: 'user' | 'terminal';
@@ -82,4 +94,46 @@ export class LoginGuard {
     await this.throttle.succeeded(account(c), gate);
     await this.record(c, 'success', {}, actor);
   }
+
+  /**
+   * A user's password login, for a token or a console session: the principal, or null
+   * when a refusal was sent (429 locked, 401 unknown user or wrong password, 403 disabled).
+   */
+  async loginUser(req: Request, res: Response, username: string, password: string): Promise<UserPrincipal | null> {
+    const who = claimant(req, 'user', username);
+    const gate = await this.open(res, who); // per-account throttle: null when locked (429 sent)
+    if (!gate) return null;
+    const user = await this.store.getUser(username);
+    const ok = await verifySecret(password, user?.passwordHash ?? DUMMY_PASSWORD_HASH);
+    if (!user || !ok) {
+      await this.fail(res, who, 'unknown user or wrong password');
+      return null;
+    }
+    const p: UserPrincipal = user.role === 'entity' ? { role: 'entity', username: user.username, entityId: user.entityId! } : { role: user.role, username: user.username };
+    await this.pass(who, gate, principalName(p));
+    if (user.disabled) {
+      sendProblem(res, 'FORBIDDEN', 'this user is disabled; an admin can enable it');
+      return null;
+    }
+    return p;
+  }
+}
+
+/** The guard and the per-address limit of every login route of one app (token and console logins count together). */
+export interface LoginDoor {
+  guard: LoginGuard;
+  limiter: RequestHandler;
+}
+
+export function loginDoor(ctx: AppContext): LoginDoor {
+  const clock = ctx.clock ?? systemClock;
+  const guard = new LoginGuard(ctx.store, new LoginThrottle(ctx.store, ctx.config.loginThrottle, clock), clock, (kind, reason) => ctx.metrics?.loginFailures.inc({ kind, reason }));
+  const limiter = rateLimit({
+    windowMs: 60_000,
+    limit: ctx.config.authRateLimitPerMinute,
+    standardHeaders: 'draft-8',
+    legacyHeaders: false,
+    handler: (_req, res) => sendProblem(res, 'RATE_LIMITED', 'too many authentication attempts; wait a minute'),
+  });
+  return { guard, limiter };
 }

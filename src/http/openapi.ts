@@ -13,6 +13,7 @@ export const TAGS = {
   Admin: 'The network: counters, terminals, users and their credentials',
   Audit: 'The audit log and the unlock of accounts locked by failed logins',
   Operations: 'Liveness, readiness, metrics, this document and the reference page',
+  Console: "The web console's login: a session cookie beside the Bearer tokens (docs/console.md)",
 } as const;
 export type Tag = keyof typeof TAGS;
 
@@ -24,6 +25,7 @@ const TAG_BY_PREFIX: [RegExp, Tag][] = [
   [/^\/v1\/debt-positions/, 'Entities'],
   [/^\/v1\/(settlements|rebilling)\b|^\/v1\/payments\/:id\/adjustment$/, 'Finance'],
   [/^\/v1\//, 'Terminals'],
+  [/^\/console\b/, 'Console'],
   [/^\//, 'Operations'],
 ];
 
@@ -57,6 +59,8 @@ export interface RouteDoc {
   errors?: ErrorCode[];
   /** Served by the HTTP server's 'upgrade' event (the WebSocket stream), not by a router. */
   upgrade?: boolean;
+  /** Only the console's session cookie opens it (GET/DELETE /console/session), not a Bearer token. */
+  cookie?: boolean;
 }
 
 /** By method and path: every app a process builds (tests build many) documents the same routes once. */
@@ -72,11 +76,16 @@ export function documentedRoutes(): RouteDoc[] {
   return [...routes.values()];
 }
 
+/** Routes for users (not only terminals) take the console's session cookie too. */
+const acceptsSession = (r: RouteDoc) => r.roles.some((role) => role !== 'terminal');
+
 /** Refusals every route of its kind can answer: the rate limit, the store, credentials, input. */
 export function errorsOf(r: RouteDoc): ErrorCode[] {
   const codes = new Set<ErrorCode>(['RATE_LIMITED', 'SYSTEM']);
   if (r.path.startsWith('/v1/')) codes.add('UNAVAILABLE');
   if (r.roles.length) ['UNAUTHORIZED', 'FORBIDDEN'].forEach((c) => codes.add(c as ErrorCode));
+  // A user's unsafe request may come with the console's cookie, and then needs its X-CSRF-Token.
+  if (acceptsSession(r) && r.method !== 'get') codes.add('CSRF');
   if (r.body) ['FORMAT', 'UNSUPPORTED_MEDIA_TYPE', 'PAYLOAD_TOO_LARGE'].forEach((c) => codes.add(c as ErrorCode));
   if (r.query || r.params || r.headers?.length) codes.add('FORMAT');
   if ((r.responseTypes?.length ?? 0) > 1) codes.add('NOT_ACCEPTABLE');
@@ -166,7 +175,7 @@ function operation(r: RouteDoc, ids: Set<string>): Record<string, unknown> {
     ...(r.description ? { description: r.description } : {}),
     tags: [r.tag ?? TAG_BY_PREFIX.find(([re]) => re.test(r.path))![1]],
     // Public routes say so: a missing security would inherit nothing, but lints as unknown.
-    security: r.roles.length ? [{ bearer: [] }] : [],
+    security: r.cookie ? [{ session: [] }] : r.roles.length ? [{ bearer: [] }, ...(acceptsSession(r) ? [{ session: [] }] : [])] : [],
     ...(r.roles.length ? { 'x-roles': r.roles } : {}),
     ...(path.length + query.length + headers.length ? { parameters: [...path, ...query, ...headers] } : {}),
     ...(r.body
@@ -206,6 +215,10 @@ export function openApiDocument(version: string): Record<string, unknown> {
     components: {
       securitySchemes: {
         bearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT', description: 'POST /v1/auth/token (terminals) or /v1/auth/login (users); 15 minutes' },
+        session: {
+          type: 'apiKey', in: 'cookie', name: 'tserve_session',
+          description: 'The console: POST /console/session; used when no Authorization header is sent; POST, PUT, PATCH and DELETE also need X-CSRF-Token (403 CSRF)',
+        },
       },
       schemas: { Problem: schema(Problem, 'output') },
     },

@@ -19,6 +19,15 @@ export const LoginRequest = z.strictObject({
   password: z.string().min(1).max(256),
 });
 export const TokenAnswer = z.object({ token: z.string(), expiresIn: z.number().int() });
+/** The console's session (POST/GET /console/session); the cookie itself is HttpOnly, out of the script's reach. */
+export const ConsoleSessionOut = z.object({
+  username: z.string(),
+  role: z.enum(['entity', 'finance', 'admin']),
+  entityId: z.string().nullable().describe("an entity user's entity; null for finance and admin"),
+  csrfToken: z.string().describe('send it back as X-CSRF-Token on every POST, PUT, PATCH and DELETE made with the session cookie'),
+  idleSeconds: z.number().int().describe('the session ends after this long without a request (each request slides it)'),
+  expiresAt: z.string().describe('when the session ends if no other request comes (ISO 8601; the absolute cap included)'),
+});
 
 const identification = {
   service: text().min(1).max(12).optional(),

@@ -1,26 +1,22 @@
 // The JSON terminal API of terminal-protocol.md §2, plus token login for users and
 // payment reads for every role. Thin: validate, authorise, call a use-case, encode.
 import { Router, type Request, type RequestHandler } from 'express';
-import { rateLimit } from 'express-rate-limit';
-import { API_SECRET_PATTERN, KEY_COST, NO_API_SECRET, PASSWORD_COST, secretVersion, verifySecret } from '../auth/secrets.js';
-import { LoginThrottle } from '../auth/login-throttle.js';
-import { principalName, type Principal } from '../auth/principal.js';
-import { systemClock } from '../clock.js';
+import { API_SECRET_PATTERN, KEY_COST, NO_API_SECRET, secretVersion, verifySecret } from '../auth/secrets.js';
+import type { Principal } from '../auth/principal.js';
 import { PaymentError, type ErrorCode } from '../payments/errors.js';
 import { receiptPdf, receiptText } from '../payments/receipt.js';
 import { requestHash } from '../payments/service.js';
 import type { Payment } from '../store/types.js';
 import { authenticate, currentTerminalSecret, principal, requireRole } from './auth.js';
 import type { AppContext } from './context.js';
-import { claimant, LoginGuard } from './login-guard.js';
+import { claimant, loginDoor, type LoginDoor } from './login-guard.js';
 import { documented } from './openapi.js';
 import { sendProblem } from './problem.js';
 import * as S from './schemas.js';
 
-// scrypt hashes of nothing anyone knows, at the costs real ones have, so that an
-// unknown terminal or user costs the same time as a wrong secret or password.
+// The scrypt hash of nothing anyone knows, at the cost real ones have, so that an
+// unknown terminal costs the same time as a wrong secret (users': login-guard.ts).
 const DUMMY_KEY_HASH = `scrypt$${KEY_COST.N}$${KEY_COST.r}$${KEY_COST.p}$AAAAAAAAAAAAAAAAAAAAAA==$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=`;
-const DUMMY_PASSWORD_HASH = `scrypt$${PASSWORD_COST.N}$${PASSWORD_COST.r}$${PASSWORD_COST.p}$AAAAAAAAAAAAAAAAAAAAAA==$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=`;
 
 /** What identifying a notice may answer (verify and pay). */
 const IDENTIFY: ErrorCode[] = [
@@ -57,22 +53,14 @@ export function canRead(p: Principal, payment: Payment): boolean {
   }
 }
 
-export function terminalApi(ctx: AppContext): Router {
+export function terminalApi(ctx: AppContext, door: LoginDoor = loginDoor(ctx)): Router {
   const r = Router();
   const { payments, store, tokens } = ctx;
   // A terminal's token also needs its API secret to be the one it was issued under.
   const authenticated = authenticate(tokens);
   const current = currentTerminalSecret(store);
   const auth: RequestHandler = (req, res, next) => authenticated(req, res, (err?: unknown) => (err ? next(err) : current(req, res, next)));
-  const clock = ctx.clock ?? systemClock;
-  const guard = new LoginGuard(store, new LoginThrottle(store, ctx.config.loginThrottle, clock), clock, (kind, reason) => ctx.metrics?.loginFailures.inc({ kind, reason }));
-  const authLimiter = rateLimit({
-    windowMs: 60_000,
-    limit: ctx.config.authRateLimitPerMinute,
-    standardHeaders: 'draft-8',
-    legacyHeaders: false,
-    handler: (_req, res) => sendProblem(res, 'RATE_LIMITED', 'too many authentication attempts; wait a minute'),
-  });
+  const { guard, limiter: authLimiter } = door;
 
   documented({
     method: 'post', path: '/v1/auth/token', summary: "Token for a terminal: secret = its JSON API secret (issued at provisioning; never its TMK)",
@@ -107,17 +95,8 @@ export function terminalApi(ctx: AppContext): Router {
   documented({ method: 'post', path: '/v1/auth/login', summary: 'Token for an entity, finance or admin user', roles: [], body: S.LoginRequest, response: S.TokenAnswer, errors: ['UNAUTHORIZED', 'FORBIDDEN'] });
   r.post('/v1/auth/login', authLimiter, async (req, res) => {
     const body = S.LoginRequest.parse(req.body);
-    const who = claimant(req, 'user', body.username);
-    const gate = await guard.open(res, who); // per-account throttle: null when locked (429 sent)
-    if (!gate) return;
-    const user = await store.getUser(body.username);
-    const ok = await verifySecret(body.password, user?.passwordHash ?? DUMMY_PASSWORD_HASH);
-    if (!user || !ok) return guard.fail(res, who, 'unknown user or wrong password');
-    const p: Principal =
-      user.role === 'entity' ? { role: 'entity', username: user.username, entityId: user.entityId! } : { role: user.role, username: user.username };
-    await guard.pass(who, gate, principalName(p));
-    if (user.disabled) return sendProblem(res, 'FORBIDDEN', 'this user is disabled; an admin can enable it');
-    res.set('Cache-Control', 'no-store').json(tokens.issue(p));
+    const p = await guard.loginUser(req, res, body.username, body.password); // null: refused, answered
+    if (p) res.set('Cache-Control', 'no-store').json(tokens.issue(p));
   });
 
   documented({ method: 'get', path: '/v1/services', summary: 'The service catalogue', roles: ['terminal', 'entity', 'finance', 'admin'], response: S.ServiceList });

@@ -36,6 +36,8 @@ export const ERROR_CODES = {
   UNAUTHORIZED: { iso: '63', http: 401, title: 'Missing, invalid or expired credentials' },
   BAD_MAC: { iso: '63', http: 401, title: 'Bad MAC' },
   CERTIFICATE_MISMATCH: { iso: '63', http: 403, title: "The connection's client certificate names another terminal" },
+  // The web console (HTTP only): a session cookie without its X-CSRF-Token, or the stream opened from a foreign Origin.
+  CSRF: { iso: '63', http: 403, title: 'Cross-site request refused' },
   STALE_SIGNON: { iso: '63', http: 401, title: 'Sign-on not fresh: field 7 off the clock, or not later than the last sign-on' },
   NOTICE_ALREADY_PAID: { iso: '80', http: 409, title: 'Notice already paid' },
   PAYMENT_IN_PROGRESS: { iso: '81', http: 409, title: 'Payment of this notice in progress elsewhere' },

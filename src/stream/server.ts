@@ -7,10 +7,13 @@
 // `pending`, and anything at or below the last seq sent is dropped.
 import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
+import type { TLSSocket } from 'node:tls';
+import { parse as parseCookies } from 'cookie';
 import { WebSocket, WebSocketServer } from 'ws';
 import { z } from 'zod';
 import type { Principal } from '../auth/principal.js';
 import { NO_API_SECRET, secretVersion } from '../auth/secrets.js';
+import { SESSION_COOKIE, type SessionService } from '../auth/session.js';
 import type { TokenService } from '../auth/tokens.js';
 import { logger } from '../log.js';
 import { ERROR_CODES, type ErrorCode } from '../payments/errors.js';
@@ -167,6 +170,18 @@ function tokenOf(req: IncomingMessage): string | null {
   return p ? p.slice('bearer.'.length) : null;
 }
 
+/**
+ * Is the upgrade sent by a page of the switch's own origin? No CORS check applies to a
+ * WebSocket, and SameSite stops other sites' pages, not another origin of the same site
+ * (another port or subdomain of the host): the console's session opens the stream only
+ * from the switch's own origin.
+ */
+function sameOrigin(req: IncomingMessage): { ok: boolean; own: string } {
+  const scheme = (req.socket as TLSSocket).encrypted ? 'https' : 'http';
+  const own = `${scheme}://${req.headers.host ?? ''}`.toLowerCase();
+  return { ok: req.headers.host !== undefined && req.headers.origin?.toLowerCase() === own, own };
+}
+
 export class StreamServer {
   private readonly wss: WebSocketServer;
   private readonly subscribers = new Set<Subscriber>();
@@ -183,6 +198,8 @@ export class StreamServer {
     private readonly store: Store,
     private readonly tokens: TokenService,
     opts: Partial<StreamOptions> = {},
+    /** The console's sessions: when given, its cookie opens the stream too (same origin only). */
+    private readonly sessions?: SessionService,
   ) {
     this.opts = { ...DEFAULT_STREAM_OPTIONS, ...opts };
     this.wss = new WebSocketServer({
@@ -214,10 +231,8 @@ export class StreamServer {
   private async upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://localhost');
     if (url.pathname !== '/v1/stream') return refuse(socket, 'NOT_FOUND', `no WebSocket endpoint at ${url.pathname}`);
-    const token = tokenOf(req);
-    if (!token) return refuse(socket, 'UNAUTHORIZED', 'send Authorization: Bearer <token> or the subprotocol bearer.<token>');
-    const v = this.tokens.verify(token);
-    if (!v.ok) return refuse(socket, 'UNAUTHORIZED', v.error === 'expired' ? 'the token has expired' : 'the token is not valid');
+    const v = this.credentials(req);
+    if (!v.ok) return refuse(socket, v.code, v.detail);
     // A repeated parameter would silently count only once (the last): refused instead.
     const names = [...url.searchParams.keys()];
     const repeated = names.find((n, i) => names.indexOf(n) !== i);
@@ -247,6 +262,24 @@ export class StreamServer {
         ws.terminate();
       });
     });
+  }
+
+  /** Who opens the stream: a Bearer token, else (from the switch's own origin) the console's session cookie. */
+  private credentials(req: IncomingMessage): { ok: true; principal: Principal; expiresAt: number } | { ok: false; code: ErrorCode; detail: string } {
+    const token = tokenOf(req);
+    const cookie = this.sessions && !token ? parseCookies(req.headers.cookie ?? '')[SESSION_COOKIE] : undefined;
+    if (this.sessions && cookie !== undefined) {
+      const origin = sameOrigin(req);
+      if (!origin.ok) return { ok: false, code: 'CSRF', detail: `the console's session opens the stream only from the switch's own origin (Origin: ${origin.own}); elsewhere send a Bearer token` };
+      const s = this.sessions.check(cookie);
+      if (!s.ok) return { ok: false, code: 'UNAUTHORIZED', detail: s.error === 'expired' ? 'the session expired: log in again' : 'the session is not valid: log in again' };
+      // The session's end as of now, on the wall clock the timer runs on (the stream does not slide it).
+      return { ok: true, principal: s.session.principal, expiresAt: Date.now() + (s.expiresAt - this.sessions.now()) };
+    }
+    if (!token) return { ok: false, code: 'UNAUTHORIZED', detail: 'send Authorization: Bearer <token> or the subprotocol bearer.<token>' };
+    const v = this.tokens.verify(token);
+    if (!v.ok) return { ok: false, code: 'UNAUTHORIZED', detail: v.error === 'expired' ? 'the token has expired' : 'the token is not valid' };
+    return v;
   }
 
   /** Why this principal may no longer stream (blocked terminal, suspended counter, disabled user), or null. */

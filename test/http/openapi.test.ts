@@ -72,7 +72,7 @@ describe('/openapi.json', () => {
   it('every operation: a unique operationId, a declared tag, security, problem+json errors', () => {
     const ids = new Set<string>();
     const tags = new Set(doc.tags.map((t) => t.name));
-    expect([...tags].sort()).toEqual(['Admin', 'Audit', 'Auth', 'Entities', 'Finance', 'Operations', 'Terminals']);
+    expect([...tags].sort()).toEqual(['Admin', 'Audit', 'Auth', 'Console', 'Entities', 'Finance', 'Operations', 'Terminals']);
     for (const [p, ops] of Object.entries(doc.paths)) {
       for (const [m, op] of Object.entries(ops)) {
         const where = `${m} ${p}`;
@@ -96,11 +96,14 @@ describe('/openapi.json', () => {
 
   it('public routes say so; authenticated ones answer 401 and 403', () => {
     const op = (p: string, m: string) => doc.paths[p]![m]!;
-    for (const [p, m] of [['/v1/auth/token', 'post'], ['/v1/auth/login', 'post'], ['/healthz', 'get'], ['/openapi.json', 'get'], ['/docs', 'get']] as const) {
+    for (const [p, m] of [['/v1/auth/token', 'post'], ['/v1/auth/login', 'post'], ['/healthz', 'get'], ['/openapi.json', 'get'], ['/docs', 'get'], ['/console/session', 'post']] as const) {
       expect(op(p, m).security, p).toEqual([]);
     }
     const pay = op('/v1/payments', 'post');
     expect(pay.security).toEqual([{ bearer: [] }]);
+    // Users' routes also take the console's session cookie; GET /console/session only it.
+    expect(op('/v1/settlements', 'get').security).toEqual([{ bearer: [] }, { session: [] }]);
+    expect(op('/console/session', 'get').security).toEqual([{ session: [] }]);
     expect(Object.keys(pay.responses)).toEqual(expect.arrayContaining(['200', '201', '400', '401', '403', '404', '409', '413', '415', '422', '429', '503']));
   });
 
