@@ -35,7 +35,8 @@ export const MISSING_MESSAGE =
 
 /** One browser per test file. */
 export function launchBrowser(): Promise<Browser> {
-  return chromium.launch({ executablePath: CHROMIUM, headless: true });
+  // --lang: the browser's own widgets (date inputs) in Italian, as an Italian office's.
+  return chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--lang=it-IT'] });
 }
 
 export const DESKTOP = { width: 1280, height: 800 };
@@ -193,9 +194,28 @@ export async function openPage(browser: Browser, sw: ConsoleSwitch, viewport = D
   await sw.follow(context);
   const page = await context.newPage();
   page.setDefaultTimeout(10_000);
+  lastPage = page;
   const errors: string[] = [];
   page.on('pageerror', (err) => errors.push(String(err)));
   return { context, page, errors };
+}
+
+/** Empties test-results/console/ (a test file's first step): what is there is this run's. */
+export function freshScreenshots(): void {
+  rmSync(SCREENSHOTS, { recursive: true, force: true });
+  mkdirSync(SCREENSHOTS, { recursive: true });
+}
+
+let lastPage: Page | null = null;
+
+/** After a failed test: the page as it was then, to test-results/console/failed-<test>.png (its errors printed). */
+export async function shotOfFailure(testName: string): Promise<void> {
+  const page = lastPage;
+  lastPage = null;
+  if (!page || page.isClosed()) return;
+  const name = `failed-${testName.toLowerCase().replace(/[^a-z0-9]+/g, '-').slice(0, 60)}`;
+  await shot(page, name).catch(() => undefined);
+  console.error(`the page when the test failed: ${path.join(SCREENSHOTS, name)}.png (${page.url()})`);
 }
 
 /** A screenshot of the page as it is, to test-results/console/<name>.png. */
@@ -207,7 +227,7 @@ export async function shot(page: Page, name: string): Promise<void> {
 /** Logs in from the console's login page (labels Utente, Password; button Accedi) and waits for the sections' navigation. */
 export async function logIn(page: Page, sw: ConsoleSwitch, username: string, shotName?: string): Promise<void> {
   await page.goto(`${sw.url}/console/`);
-  await page.getByLabel('Utente').fill(username);
+  await page.getByLabel('Utente', { exact: true }).fill(username);
   await page.getByLabel('Password', { exact: true }).fill(sw.password(username));
   if (shotName) await shot(page, shotName);
   await page.getByRole('button', { name: 'Accedi' }).click();

@@ -6,22 +6,26 @@
 // One switch and one browser for the file: the tests run in order (the clock only goes
 // forward). Screenshots: test-results/console/<name>.png.
 import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import type { Browser } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { addDays, nextWorkingDay, romeInstant } from '../../src/domain/calendar.js';
 import { TEST_DAY } from '../helpers/clock.js';
 import {
   MISSING_MESSAGE,
+  SCREENSHOTS,
   TABLET,
   browserRequired,
   centsOf,
   chromiumMissing,
+  freshScreenshots,
   italianDate,
   launchBrowser,
   logIn,
   openPage,
   openSection,
   shot,
+  shotOfFailure,
   startConsoleSwitch,
   type ConsoleSwitch,
   type Paid,
@@ -50,7 +54,12 @@ describe.skipIf(chromiumMissing && !browserRequired)('the console in Chromium', 
 
   beforeAll(async () => {
     if (chromiumMissing) throw new Error(MISSING_MESSAGE);
+    freshScreenshots();
     [sw, browser] = await Promise.all([startConsoleSwitch(), launchBrowser()]);
+  });
+
+  afterEach(async (ctx) => {
+    if (ctx.task.result?.state === 'fail') await shotOfFailure(ctx.task.name);
   });
 
   afterAll(async () => {
@@ -68,6 +77,9 @@ describe.skipIf(chromiumMissing && !browserRequired)('the console in Chromium', 
     await count.filter({ hasText: /\d/ }).waitFor();
     await amount.filter({ hasText: /€/ }).waitFor();
     const before = { count: countOf(await count.textContent()), cents: centsOf((await amount.textContent()) ?? '') };
+    // Live: the stream is open (a payment booked between the first read and the stream's
+    // opening would otherwise be missed until the next one).
+    await page.getByRole('status').filter({ hasText: 'in diretta' }).waitFor();
     await shot(page, 'oggi-before');
 
     // Over TCP, signed on, as a counter's terminal does; the page is not reloaded.
@@ -82,6 +94,8 @@ describe.skipIf(chromiumMissing && !browserRequired)('the console in Chromium', 
     prato.push(again);
     await expect.poll(async () => countOf(await count.textContent()), WAIT).toBe(before.count + 2);
     await expect.poll(async () => centsOf((await amount.textContent()) ?? ''), WAIT).toBe(before.cents + p.amount + again.amount);
+    // The newest payments as they come, and the chart per hour named for screen readers.
+    await page.getByRole('table').filter({ hasText: again.receiptNumber }).filter({ hasText: p.receiptNumber }).first().waitFor();
     await expect(page.getByRole('img').first().getAttribute('aria-label')).resolves.toBeTruthy();
     await shot(page, 'oggi');
     expect(errors).toEqual([]);
@@ -105,18 +119,20 @@ describe.skipIf(chromiumMissing && !browserRequired)('the console in Chromium', 
     await openSection(page, 'Pagamenti');
 
     // The whole day: its own payment, none of Prato's.
-    await page.getByLabel('Dal').fill(D);
-    await page.getByLabel('Al').fill(D);
+    await page.getByLabel('Dal', { exact: true }).fill(D);
+    await page.getByLabel('Al', { exact: true }).fill(D);
     await page.getByRole('button', { name: 'Cerca' }).click();
     const results = page.getByRole('table');
     await results.getByRole('row').filter({ hasText: own.receiptNumber }).waitFor();
+    // A header row and its own payments' rows, nothing more.
+    await expect.poll(() => results.getByRole('row').count(), WAIT).toBe(1 + pisa.length);
     const text = (await results.textContent()) ?? '';
     for (const p of prato) expect(text).not.toContain(p.receiptNumber);
     await shot(page, 'pagamenti-ente');
     // By another's receipt number: nothing.
-    await page.getByLabel('Dal').fill('');
-    await page.getByLabel('Al').fill('');
-    await page.getByLabel('Numero ricevuta').fill(other.receiptNumber);
+    await page.getByLabel('Dal', { exact: true }).fill('');
+    await page.getByLabel('Al', { exact: true }).fill('');
+    await page.getByLabel('Numero ricevuta', { exact: true }).fill(other.receiptNumber);
     await page.getByRole('button', { name: 'Cerca' }).click();
     await expect.poll(async () => (await page.getByRole('row').filter({ hasText: own.receiptNumber }).count()), WAIT).toBe(0);
     expect(await page.getByText(other.receiptNumber, { exact: false }).count()).toBe(0);
@@ -181,6 +197,8 @@ describe.skipIf(chromiumMissing && !browserRequired)('the console in Chromium', 
     await shot(page, 'finestre-conferma-esegui');
     await dialog.getByRole('button', { name: 'Conferma' }).click();
     await dialog.waitFor({ state: 'hidden' });
+    await row.getByRole('button', { name: 'Approva' }).waitFor();
+    await shot(page, 'finestre-bozza');
     await row.getByRole('button', { name: 'Approva' }).click();
     await dialog.getByRole('button', { name: 'Conferma' }).click();
     await dialog.waitFor({ state: 'hidden' });
@@ -189,6 +207,7 @@ describe.skipIf(chromiumMissing && !browserRequired)('the console in Chromium', 
 
     const [download] = await Promise.all([page.waitForEvent('download'), row.getByRole('link', { name: 'CSV (Excel)', exact: true }).click()]);
     expect(download.suggestedFilename()).toMatch(/-it\.csv$/);
+    await download.saveAs(path.join(SCREENSHOTS, download.suggestedFilename()));
     const bytes = readFileSync((await download.path())!);
     // UTF-8 with BOM, ';' between fields, euros with a decimal comma, Rome's dd/mm/yyyy times.
     expect([...bytes.subarray(0, 3)]).toEqual([0xef, 0xbb, 0xbf]);
@@ -213,7 +232,7 @@ describe.skipIf(chromiumMissing && !browserRequired)('the console in Chromium', 
     await sw.advance(16 * 60_000);
     await page.getByRole('navigation', { name: 'Sezioni' }).getByRole('link', { name: 'Finestre di regolamento', exact: true }).click();
     await page.getByText('Sessione scaduta').first().waitFor();
-    await page.getByLabel('Utente').waitFor();
+    await page.getByLabel('Utente', { exact: true }).waitFor();
     await page.getByRole('button', { name: 'Accedi' }).waitFor();
     await shot(page, 'sessione-scaduta');
     // The cookie is no longer a session: the API says so too.
