@@ -12,7 +12,9 @@ import type { Entity, Payment, Store } from '../src/store/types.js';
 import { fatturaPA, invoiceNumber } from './fatturapa.js';
 import { SettlementError, type CounterStatement, type EntityStatement, type Operator, type SettlementFigures } from './figures.js';
 import { monthBounds, rebillingStatement } from './rebilling.js';
-import { counterStatementPdf, countersCsv, entitiesCsv, entityStatementPdf, linesCsv, rebillingCsv, reportPdf, windowPeriod } from './reports.js';
+import { csvFilename, type Dialect } from './csv-dialect.js';
+import { countersCsv, entitiesCsv, linesCsv, rebillingCsv } from './csv-reports.js';
+import { counterStatementPdf, entityStatementPdf, reportPdf, windowPeriod } from './reports.js';
 import { settle } from './run.js';
 import { circuitAccount, pain001, pain008, sepaSummary } from './sepa.js';
 
@@ -41,6 +43,9 @@ export interface FinanceDeps {
 export type Scope = string | null;
 
 export type Format = 'json' | 'csv' | 'pdf';
+
+/** The CSV a caller asks for: the machine CSV, or 'it' for Italian Excel (csv-dialect.ts). */
+export type { Dialect };
 
 /** A document to hand over: JSON data, or the bytes of a CSV, PDF or XML file named `filename` (no extension). */
 export type FinanceDocument =
@@ -179,18 +184,18 @@ export class Finance {
   // ---------------------------------------------------------------- statements and reports
 
   /** An entity's statement; an entity reads its own. */
-  async entityStatement(date: string, entityId: string, format: Format, scope: Scope): Promise<FinanceDocument> {
+  async entityStatement(date: string, entityId: string, format: Format, scope: Scope, dialect: Dialect = 'machine'): Promise<FinanceDocument> {
     const e = await this.readableEntity(scope, entityId);
     const { window, figures } = await this.settled(date);
     const statement = figures.entities.find((x) => x.entityId === e.id) ?? zeroStatement(e);
     const filename = `tserve-${date}-${e.id}`;
     if (format === 'json') return { format, body: { window: this.entityView(window), statement }, filename };
-    if (format === 'csv') return { format, body: entitiesCsv(date, [statement]), filename };
+    if (format === 'csv') return { format, body: entitiesCsv(date, [statement], dialect), filename: csvFilename(filename, dialect) };
     return { format, body: await entityStatementPdf(figures, statement, window.status, this.deps.cutoff, this.now()), filename };
   }
 
   /** A counter's statement (a counter without payments in the window: zeros). */
-  async counterStatement(date: string, counterId: string, format: Format): Promise<FinanceDocument> {
+  async counterStatement(date: string, counterId: string, format: Format, dialect: Dialect = 'machine'): Promise<FinanceDocument> {
     const { window, figures } = await this.settled(date);
     let statement: CounterStatement | undefined = figures.counters.find((c) => c.counterId === counterId);
     if (!statement) {
@@ -200,22 +205,27 @@ export class Finance {
     }
     const filename = `tserve-${date}-${counterId}`;
     if (format === 'json') return { format, body: { window: this.view(window), statement }, filename };
-    if (format === 'csv') return { format, body: countersCsv(date, [statement]), filename };
+    if (format === 'csv') return { format, body: countersCsv(date, [statement], dialect), filename: csvFilename(filename, dialect) };
     return { format, body: await counterStatementPdf(figures, statement, window.status, this.deps.cutoff, this.now()), filename };
   }
 
   /** Every entity (one row per service and a TOTAL row), or every counter, as CSV. */
-  async summaryCsv(date: string, of: 'entities' | 'counters'): Promise<FinanceDocument> {
+  async summaryCsv(date: string, of: 'entities' | 'counters', dialect: Dialect = 'machine'): Promise<FinanceDocument> {
     const { figures } = await this.settled(date);
-    const body = of === 'entities' ? entitiesCsv(date, figures.entities) : countersCsv(date, figures.counters);
-    return { format: 'csv', body, filename: `tserve-${date}-${of}` };
+    const body = of === 'entities' ? entitiesCsv(date, figures.entities, dialect) : countersCsv(date, figures.counters, dialect);
+    return { format: 'csv', body, filename: csvFilename(`tserve-${date}-${of}`, dialect) };
   }
 
   /**
    * The window's payment lines as CSV, read in pages: the checks are made before the
    * first chunk, so a refusal is still an error answer.
    */
-  async paymentLines(date: string, q: { entityId?: string; counterId?: string }, scope: Scope): Promise<{ filename: string; chunks: AsyncIterable<string> }> {
+  async paymentLines(
+    date: string,
+    q: { entityId?: string; counterId?: string; dialect?: Dialect },
+    scope: Scope,
+  ): Promise<{ filename: string; chunks: AsyncIterable<string> }> {
+    const dialect = q.dialect ?? 'machine';
     const entityId = scope !== null ? (await this.readableEntity(scope, q.entityId)).id : q.entityId;
     await this.settled(date);
     const store = this.store;
@@ -224,12 +234,12 @@ export class Finance {
       let first = true;
       do {
         const page: Awaited<ReturnType<Store['windowLines']>> = await store.windowLines({ from: date, to: date, entityId, counterId: q.counterId }, cursor, LINES_PAGE);
-        yield linesCsv(page.lines, first);
+        yield linesCsv(page.lines, first, dialect);
         first = false;
         cursor = page.nextCursor;
       } while (cursor);
     }
-    return { filename: `tserve-${date}-payments${entityId ? `-${entityId}` : ''}`, chunks: chunks() };
+    return { filename: csvFilename(`tserve-${date}-payments${entityId ? `-${entityId}` : ''}`, dialect), chunks: chunks() };
   }
 
   /** The finance office report (A4 landscape PDF). */
@@ -274,17 +284,17 @@ export class Finance {
   // ---------------------------------------------------------------- rebilling
 
   /** An entity's monthly circuit-fee statement (JSON or CSV). */
-  async rebilling(month: string, named: string | undefined, format: 'json' | 'csv', scope: Scope): Promise<FinanceDocument> {
+  async rebilling(month: string, named: string | undefined, format: 'json' | 'csv', scope: Scope, dialect: Dialect = 'machine'): Promise<FinanceDocument> {
     const e = await this.readableEntity(scope, named);
     const st = await rebillingStatement(this.store, e.id, month, { now: this.now(), cutoff: this.deps.cutoff });
-    if (format === 'csv') return { format, body: rebillingCsv(st), filename: `tserve-rebilling-${month}-${e.id}` };
+    if (format === 'csv') return { format, body: rebillingCsv(st, dialect), filename: csvFilename(`tserve-rebilling-${month}-${e.id}`, dialect) };
     return { format, body: st, filename: `tserve-rebilling-${month}-${e.id}` };
   }
 
   /** The rebilled payments of the month, one line each, a page at a time. */
   async rebillingLines(
     month: string,
-    q: { entityId?: string; cursor?: string; limit: number },
+    q: { entityId?: string; cursor?: string; limit: number; dialect?: Dialect },
     format: 'json' | 'csv',
     scope: Scope,
   ): Promise<{ document: FinanceDocument; nextCursor: string | null }> {
@@ -294,8 +304,8 @@ export class Finance {
     const filename = `tserve-rebilling-${month}-${e.id}-lines`;
     const document: FinanceDocument =
       format === 'csv'
-        ? { format, body: linesCsv(page.lines), filename }
-        : { format, body: { items: page.lines.map((l) => ({ ...l, bookedAt: new Date(l.bookedAt).toISOString() })), nextCursor: page.nextCursor }, filename };
+        ? { format, body: linesCsv(page.lines, true, q.dialect), filename: csvFilename(filename, q.dialect ?? 'machine') }
+        : { format, body: { items: page.lines.map((l) => ({ ...l, bookedAt: iso(l.bookedAt)!, cancelledAt: iso(l.cancelledAt) })), nextCursor: page.nextCursor }, filename };
     return { document, nextCursor: page.nextCursor };
   }
 

@@ -1,31 +1,9 @@
-// Settlement reports: CSV for machines and spreadsheets, PDF for the finance office.
-//
-// CSV conventions (every file): UTF-8, comma-separated, a header row, RFC 4180 quoting;
-// amounts are integer cents (no decimal point, no currency), dates YYYY-MM-DD (Rome),
-// instants ISO 8601 UTC.
-//
-// Payment lines (payments.csv, rebilling lines): one row per payment booked in the
-// window and one per cancellation booked in it (kind reversal or adjustment), with the
-// payment's split. Money columns are signed: a cancellation's row carries the negated
-// split, so that summing a column gives the window's net movement.
-//   settlementDate  the window the row counts in
-//   kind            booking | reversal | adjustment
-//   bookedAt        when the payment was booked (cancellations: of the original payment)
-//   paymentId, rrn, receiptNumber, entityId, serviceCode, counterId, terminalId, channel
-//   amount          the tributo A
-//   fee             the citizen's fee F = commission + operator + royalty
-//   commission      the counter's part of F
-//   operator        the network operator's part of F
-//   royalty         the circuit owner's part of F
-//   circuitFee      circuit fee the entity owes the owner for this payment
-//   circuitFeeMode  netted (deducted from the payout) | rebilled (invoiced monthly) | empty
+// Settlement reports: PDF for the finance office (the CSV files are csv-reports.ts).
 import PDFDocument from 'pdfkit';
-import { stringify } from 'csv-stringify/sync';
 import { addDays, isWorkingDay, romeInstant, romeParts } from '../src/domain/calendar.js';
 import { formatEuro } from '../src/domain/money.js';
-import type { PaymentLine, WindowRow } from '../src/store/settlement-types.js';
+import type { WindowRow } from '../src/store/settlement-types.js';
 import type { CounterStatement, EntityStatement, SettlementFigures } from './figures.js';
-import type { RebillingStatement } from './rebilling.js';
 import { sepaSummary, type SettlementAccount } from './sepa.js';
 
 // ---------------------------------------------------------------------------
@@ -51,69 +29,6 @@ export function windowPeriod(date: string, cutoff: string): { from: number; to: 
 export function romeText(instant: number): string {
   const p = romeParts(instant);
   return `${p.date.slice(8, 10)}/${p.date.slice(5, 7)}/${p.date.slice(0, 4)} ${p.time}`;
-}
-
-// ---------------------------------------------------------------------------
-// CSV
-
-export const LINE_COLUMNS = [
-  'settlementDate', 'kind', 'bookedAt', 'paymentId', 'rrn', 'receiptNumber', 'entityId', 'serviceCode', 'counterId',
-  'terminalId', 'channel', 'amount', 'fee', 'commission', 'operator', 'royalty', 'circuitFee', 'circuitFeeMode',
-] as const;
-
-function csv(rows: unknown[][], header?: readonly string[]): string {
-  return stringify(header ? [header as unknown as unknown[], ...rows] : rows, { eof: true });
-}
-
-/** Rows of payment lines; pass header=false for the pages after the first one. */
-export function linesCsv(lines: PaymentLine[], header = true): string {
-  const rows = lines.map((l) => {
-    const s = l.kind === 'booking' ? 1 : -1;
-    return [
-      l.settlementDate, l.kind, new Date(l.bookedAt).toISOString(), l.paymentId, l.rrn, l.receiptNumber, l.entityId, l.serviceCode,
-      l.counterId, l.terminalId, l.channel, s * l.amount, s * l.fee, s * l.commission, s * l.operator, s * l.royalty,
-      s * l.circuitFee, l.circuitFeeMode ?? '',
-    ];
-  });
-  return csv(rows, header ? LINE_COLUMNS : undefined);
-}
-
-export const ENTITY_COLUMNS = [
-  'date', 'entityId', 'entityName', 'serviceCode', 'serviceName', 'count', 'gross', 'reversalCount', 'reversals',
-  'adjustmentCount', 'adjustments', 'circuitFeesNetted', 'circuitFeesRebilled', 'royaltiesReceived', 'circuitFeesReceived', 'netPayout',
-] as const;
-
-/** Per entity: one row per service, then a TOTAL row with the payout. */
-export function entitiesCsv(date: string, entities: EntityStatement[]): string {
-  const rows: unknown[][] = [];
-  for (const e of entities) {
-    for (const s of e.services) {
-      rows.push([date, e.entityId, e.name, s.serviceCode, s.serviceName, s.count, s.gross, s.reversalCount, s.reversals, s.adjustmentCount, s.adjustments, '', '', '', '', '']);
-    }
-    const t = (k: 'reversalCount' | 'adjustmentCount') => e.services.reduce((a, s) => a + s[k], 0);
-    rows.push([
-      date, e.entityId, e.name, 'TOTAL', '', e.count, e.gross, t('reversalCount'), e.reversals, t('adjustmentCount'), e.adjustments,
-      e.circuitFeesNetted, e.circuitFeesRebilled, e.royaltiesReceived, e.circuitFeesReceived, e.netPayout,
-    ]);
-  }
-  return csv(rows, ENTITY_COLUMNS);
-}
-
-export const COUNTER_COLUMNS = ['date', 'counterId', 'name', 'kind', 'iban', 'mandateRef', 'count', 'cancelledCount', 'collected', 'commission', 'owed'] as const;
-
-export function countersCsv(date: string, counters: CounterStatement[]): string {
-  return csv(
-    counters.map((c) => [date, c.counterId, c.name, c.kind, c.iban, c.mandateRef, c.count, c.cancelledCount, c.collected, c.commission, c.owed]),
-    COUNTER_COLUMNS,
-  );
-}
-
-export const REBILLING_COLUMNS = ['month', 'entityId', 'serviceCode', 'serviceName', 'rate', 'count', 'cancelled', 'net', 'amount'] as const;
-
-export function rebillingCsv(st: RebillingStatement): string {
-  const rows: unknown[][] = st.lines.map((l) => [st.month, st.entityId, l.serviceCode, l.serviceName, l.rate, l.count, l.cancelled, l.net, l.amount]);
-  rows.push([st.month, st.entityId, 'TOTAL', '', '', st.totals.count, st.totals.cancelled, st.totals.net, st.totals.amount]);
-  return csv(rows, REBILLING_COLUMNS);
 }
 
 // ---------------------------------------------------------------------------

@@ -29,6 +29,13 @@ function pickFormat<F extends Format>(req: Request, offered: F[], query?: string
   return offered.find((f) => MIME[f] === type)!;
 }
 
+/** As pickFormat; ?dialect= asks for a CSV: it picks CSV when no format is named, and goes with no other. */
+function pickCsvFormat<F extends Format>(req: Request, offered: F[], q: { format?: string; dialect?: string }): F {
+  const format = pickFormat(req, offered, q.format ?? (q.dialect ? 'csv' : undefined));
+  if (q.dialect && format !== 'csv') throw new PaymentError('FORMAT', `dialect=${q.dialect} is for CSV only, not ${format}`);
+  return format;
+}
+
 /** The entity a caller is confined to: an entity user's own; none for finance and admin. */
 function scopeOf(req: Request): Scope {
   const p = principal(req);
@@ -137,36 +144,38 @@ export function financeApi(ctx: AppContext, finance: Finance): Router {
   // ------------------------------------------------------------------ statements
 
   documented({
-    method: 'get', path: '/v1/settlements/:date/entities/:entityId', summary: "An entity's statement: JSON, CSV or PDF (?format= or Accept); entities read their own",
+    method: 'get', path: '/v1/settlements/:date/entities/:entityId', summary: "An entity's statement: JSON, CSV or PDF (?format= or Accept; ?dialect=it: CSV for Italian Excel); entities read their own",
     roles: ['finance', 'admin', 'entity'], params: DATE, query: S.FormatQuery, response: S.StatementOut, responseTypes: DOCUMENTS, errors: ['NOT_FOUND'],
   });
   r.get('/v1/settlements/:date/entities/:entityId', ...readers, async (req, res) => {
-    const { format } = S.FormatQuery.parse(req.query);
+    const q = S.FormatQuery.parse(req.query);
     const date = dateParam(req);
-    await send(res, await finance.entityStatement(date, String(req.params.entityId), pickFormat(req, ['json', 'csv', 'pdf'], format), scopeOf(req)));
+    await send(res, await finance.entityStatement(date, String(req.params.entityId), pickCsvFormat(req, ['json', 'csv', 'pdf'], q), scopeOf(req), q.dialect));
   });
 
-  documented({ method: 'get', path: '/v1/settlements/:date/counters/:counterId', summary: "A counter's statement: JSON, CSV or PDF", roles: ['finance', 'admin'],
+  documented({ method: 'get', path: '/v1/settlements/:date/counters/:counterId', summary: "A counter's statement: JSON, CSV or PDF (?dialect=it: CSV for Italian Excel)", roles: ['finance', 'admin'],
     params: DATE, query: S.FormatQuery, response: S.StatementOut, responseTypes: DOCUMENTS, errors: ['NOT_FOUND'],
   });
   r.get('/v1/settlements/:date/counters/:counterId', ...staff, async (req, res) => {
-    const { format } = S.FormatQuery.parse(req.query);
+    const q = S.FormatQuery.parse(req.query);
     const date = dateParam(req);
-    await send(res, await finance.counterStatement(date, String(req.params.counterId), pickFormat(req, ['json', 'csv', 'pdf'], format)));
+    await send(res, await finance.counterStatement(date, String(req.params.counterId), pickCsvFormat(req, ['json', 'csv', 'pdf'], q), q.dialect));
   });
 
-  documented({ method: 'get', path: '/v1/settlements/:date/entities.csv', summary: 'Every entity: one row per service and a TOTAL row (cents)', roles: ['finance', 'admin'], params: DATE, responseTypes: ['text/csv'], errors: ['NOT_FOUND'] });
+  documented({ method: 'get', path: '/v1/settlements/:date/entities.csv', summary: 'Every entity: one row per service and a TOTAL row (cents; ?dialect=it: euros for Italian Excel)', roles: ['finance', 'admin'], params: DATE, query: S.DialectQuery, responseTypes: ['text/csv'], errors: ['NOT_FOUND'] });
   r.get('/v1/settlements/:date/entities.csv', ...staff, async (req, res) => {
-    await send(res, await finance.summaryCsv(dateParam(req), 'entities'));
+    const { dialect } = S.DialectQuery.parse(req.query);
+    await send(res, await finance.summaryCsv(dateParam(req), 'entities', dialect));
   });
 
-  documented({ method: 'get', path: '/v1/settlements/:date/counters.csv', summary: 'Every counter: collected, commission, owed (cents)', roles: ['finance', 'admin'], params: DATE, responseTypes: ['text/csv'], errors: ['NOT_FOUND'] });
+  documented({ method: 'get', path: '/v1/settlements/:date/counters.csv', summary: 'Every counter: collected, commission, owed (cents; ?dialect=it: euros for Italian Excel)', roles: ['finance', 'admin'], params: DATE, query: S.DialectQuery, responseTypes: ['text/csv'], errors: ['NOT_FOUND'] });
   r.get('/v1/settlements/:date/counters.csv', ...staff, async (req, res) => {
-    await send(res, await finance.summaryCsv(dateParam(req), 'counters'));
+    const { dialect } = S.DialectQuery.parse(req.query);
+    await send(res, await finance.summaryCsv(dateParam(req), 'counters', dialect));
   });
 
   documented({
-    method: 'get', path: '/v1/settlements/:date/payments.csv', summary: "The window's payment lines with their split (entities: their own; ?entityId=, ?counterId=)",
+    method: 'get', path: '/v1/settlements/:date/payments.csv', summary: "The window's payment lines with their split and what to reconcile them by (entities: their own; ?entityId=, ?counterId=, ?dialect=it)",
     roles: ['finance', 'admin', 'entity'], params: DATE, query: S.PaymentsCsvQuery, responseTypes: ['text/csv'], errors: ['NOT_FOUND'],
   });
   r.get('/v1/settlements/:date/payments.csv', ...readers, async (req, res) => {
@@ -222,7 +231,7 @@ export function financeApi(ctx: AppContext, finance: Finance): Router {
   r.get('/v1/rebilling/:month', ...readers, async (req, res) => {
     const q = S.RebillingQuery.parse(req.query);
     const month = monthParam(req);
-    await send(res, await finance.rebilling(month, q.entityId, pickFormat(req, ['json', 'csv'], q.format), scopeOf(req)));
+    await send(res, await finance.rebilling(month, q.entityId, pickCsvFormat(req, ['json', 'csv'], q), scopeOf(req), q.dialect));
   });
 
   documented({ method: 'get', path: '/v1/rebilling/:month/lines', summary: 'The rebilled payments of the month, one line each (cursor pagination; JSON or CSV)', roles: ['entity', 'finance', 'admin'],
@@ -232,17 +241,17 @@ export function financeApi(ctx: AppContext, finance: Finance): Router {
   r.get('/v1/rebilling/:month/lines', ...readers, async (req, res) => {
     const q = S.RebillingLinesQuery.parse(req.query);
     const month = monthParam(req);
-    const { document, nextCursor } = await finance.rebillingLines(month, q, pickFormat(req, ['json', 'csv'], q.format), scopeOf(req));
+    const { document, nextCursor } = await finance.rebillingLines(month, q, pickCsvFormat(req, ['json', 'csv'], q), scopeOf(req));
     if (nextCursor) res.set('X-Next-Cursor', nextCursor);
     await send(res, document);
   });
 
   documented({ method: 'get', path: '/v1/rebilling/:month/invoice.xml', summary: "The month's invoice of circuit fees to the entity (FatturaPA 1.2.2, FPA12), once the month is over", roles: ['entity', 'finance', 'admin'],
-    params: MONTH, query: S.RebillingQuery.omit({ format: true }), responseTypes: ['application/xml'],
+    params: MONTH, query: S.RebillingQuery.omit({ format: true, dialect: true }), responseTypes: ['application/xml'],
     errors: ['NOT_FOUND', 'NOTHING_TO_INVOICE', 'MONTH_NOT_OVER', 'OFFICE_CODE_MISSING', 'OFFICE_CODE_INVALID', 'SEAT_MISSING', 'INVALID_IBAN'],
   });
   r.get('/v1/rebilling/:month/invoice.xml', ...readers, async (req, res) => {
-    const q = S.RebillingQuery.omit({ format: true }).parse(req.query);
+    const q = S.RebillingQuery.omit({ format: true, dialect: true }).parse(req.query);
     await send(res, await finance.invoice(monthParam(req), q.entityId, scopeOf(req)));
   });
 

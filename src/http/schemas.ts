@@ -173,15 +173,20 @@ export const AdjustmentInput = z.strictObject({
 });
 export const SettlementDate = isoDate;
 export const Month = z.string().regex(/^\d{4}-(0[1-9]|1[0-2])$/, 'a month YYYY-MM');
-export const FormatQuery = z.strictObject({ format: z.enum(['json', 'csv', 'pdf']).optional() });
+/** ?dialect=it: the CSV for Italian Excel (semicolons, euros with a decimal comma, Rome times, BOM); CSV only. */
+export const CsvDialect = z.enum(['it']).describe('it: CSV for Italian Excel (";", euros 1234,56, dd/mm/yyyy Europe/Rome, UTF-8 BOM); absent: the machine CSV');
+export const DialectQuery = z.strictObject({ dialect: CsvDialect.optional() });
+export const FormatQuery = z.strictObject({ format: z.enum(['json', 'csv', 'pdf']).optional(), dialect: CsvDialect.optional() });
 export const SettlementListQuery = z.strictObject({ from: isoDate.optional(), to: isoDate.optional() });
 export const PaymentsCsvQuery = z.strictObject({
   entityId: text().min(1).max(16).optional(),
   counterId: text().min(1).max(15).optional(),
+  dialect: CsvDialect.optional(),
 });
 export const RebillingQuery = z.strictObject({
   entityId: text().min(1).max(16).optional(),
   format: z.enum(['json', 'csv']).optional(),
+  dialect: CsvDialect.optional(),
 });
 export const RebillingLinesQuery = RebillingQuery.extend({
   cursor: z.string().regex(/^[bc]:\d{1,15}$/, 'a cursor from a previous page').optional(),
@@ -252,6 +257,19 @@ export const SettlementRunOut = z.object({ outcome: z.string().describe('created
 export const SettlementApproveOut = z.object({ changed: z.boolean(), window: SettlementWindowOut });
 export const StatementOut = z.looseObject({}).describe('the statement as JSON, in cents (docs/settlement.md)');
 export const RebillingOut = z.looseObject({ final: z.boolean() }).describe("an entity's monthly circuit-fee statement, in cents");
-export const RebillingLinesOut = z.object({ items: z.array(z.looseObject({ bookedAt: z.string() })), nextCursor: z.string().nullable() });
+export const RebillingLinesOut = z.object({
+  items: z.array(
+    z.looseObject({
+      bookedAt: z.string(),
+      cancelledAt: z.string().nullable(),
+      serviceName: z.string(),
+      identifier: z.string(),
+      noticeNumber: z.string().nullable().describe('the notice number (codice avviso) of the debt position paid'),
+      iuv: z.string().nullable(),
+      receiptNumber: z.string(),
+    }),
+  ),
+  nextCursor: z.string().nullable(),
+});
 export const Health = z.object({ status: z.literal('ok'), version: z.string() });
 export const Ready = z.object({ status: z.literal('ready'), alarms: z.array(z.unknown()).optional().describe('to a caller on the host'), alarmCount: z.number().int().optional() });

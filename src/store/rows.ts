@@ -21,6 +21,7 @@ import type {
   Service,
   Terminal,
 } from '../domain/model.js';
+import { checkNoticeNumber } from '../domain/notice.js';
 import type { EventRow, IdempotencyRecord } from '../ledger/port.js';
 import type { PaymentLine, RebilledSums, WindowRow } from './settlement-types.js';
 
@@ -461,9 +462,14 @@ export interface PaymentLineRow {
   public_id: string;
   kind: PaymentLine['kind'];
   booked_at: number;
+  reversed_at: number | null;
   window: string;
   entity_id: string;
   service_code: string;
+  service_name: string;
+  identifier: string;
+  /** Of the payment option paid (NULL without one). */
+  notice_number: string | null;
   counter_id: string;
   terminal_id: string;
   channel: Payment['channel'];
@@ -478,15 +484,26 @@ export interface PaymentLineRow {
   circuit_fee_mode: Payment['circuitFeeMode'];
 }
 
+function iuvOf(notice: string | null): string | null {
+  if (notice === null) return null;
+  const check = checkNoticeNumber(notice);
+  return check.ok ? check.iuv : null;
+}
+
 export function toPaymentLine(r: PaymentLineRow): PaymentLine {
   return {
     id: r.id,
     paymentId: r.public_id,
     kind: r.kind,
     bookedAt: r.booked_at,
+    cancelledAt: r.kind === 'booking' ? null : r.reversed_at,
     settlementDate: r.window,
     entityId: r.entity_id,
     serviceCode: r.service_code,
+    serviceName: r.service_name,
+    identifier: r.identifier,
+    noticeNumber: r.notice_number,
+    iuv: iuvOf(r.notice_number),
     counterId: r.counter_id,
     terminalId: r.terminal_id,
     channel: r.channel,

@@ -50,15 +50,25 @@ export interface WindowSums {
   movements: AccountMovement[];
 }
 
-/** One payment line of a window (CSV export, rebilling detail). */
+/** One payment line of a window (CSV export, rebilling detail), with what an entity reconciles it by. */
 export interface PaymentLine {
   id: number;
   paymentId: string;
   kind: 'booking' | 'reversal' | 'adjustment';
+  /** When the payment was booked (a cancellation's row: the original payment's time). */
   bookedAt: number;
+  /** A cancellation's row: when it was booked; null on a booking's row. */
+  cancelledAt: number | null;
   settlementDate: string;
   entityId: string;
   serviceCode: string;
+  serviceName: string;
+  /** What the terminal named, normalised: a notice number, plate, fiscal code, 'FINENO/PLATE'... */
+  identifier: string;
+  /** The notice number (codice avviso) of the debt position paid; null for services paid without one. */
+  noticeNumber: string | null;
+  /** The IUV within that notice number (what an entity's pagoPA positions are keyed by). */
+  iuv: string | null;
   counterId: string;
   terminalId: string;
   channel: string;

@@ -111,7 +111,13 @@ describe('/openapi.json', () => {
     const names = (p: string) => (doc.paths[p]!.get!.parameters ?? []).filter((x) => x.in === 'query').map((x) => x.name);
     expect(names('/v1/debt-positions')).toEqual(['entityId', 'cursor', 'limit']);
     expect(names('/v1/settlements')).toEqual(['from', 'to']);
-    expect(names('/v1/rebilling/{month}/lines')).toEqual(['entityId', 'format', 'cursor', 'limit']);
+    expect(names('/v1/rebilling/{month}/lines')).toEqual(['entityId', 'format', 'dialect', 'cursor', 'limit']);
+    // Every CSV takes ?dialect=it (Italian Excel); the invoice is no CSV.
+    for (const p of ['/v1/settlements/{date}/entities/{entityId}', '/v1/settlements/{date}/counters/{counterId}', '/v1/settlements/{date}/entities.csv',
+      '/v1/settlements/{date}/counters.csv', '/v1/settlements/{date}/payments.csv', '/v1/rebilling/{month}']) {
+      expect(names(p), p).toContain('dialect');
+    }
+    expect(names('/v1/rebilling/{month}/invoice.xml')).not.toContain('dialect');
     expect(names('/v1/admin/terminals')).toEqual(['counterId']);
     expect(names('/v1/stream')).toEqual(expect.arrayContaining(['after', 'scope', 'type']));
     expect(doc.paths['/v1/stream']!.get!.responses['101']).toBeDefined();

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isValidIBAN } from 'ibantools';
 import { isValidIban } from '../../src/domain/iban.js';
 import type { SettlementFigures } from '../../settlement/figures.js';
-import { ENTITY_COLUMNS, LINE_COLUMNS } from '../../settlement/reports.js';
+import { ENTITY_COLUMNS, LINE_COLUMNS } from '../../settlement/csv-reports.js';
 import { NetworkService } from '../../src/network/service.js';
 import { bookDay, startSwitch, type Switch } from './support.js';
 

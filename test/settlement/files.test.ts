@@ -15,7 +15,8 @@ import { InvalidIbanError, settlementIbanProblem } from '../../settlement/iban.j
 import { buildStatement, monthBounds } from '../../settlement/rebilling.js';
 import { romeInstant } from '../../src/domain/calendar.js';
 import { formatEuro } from '../../src/domain/money.js';
-import { MOVEMENT_LABELS, countersCsv, linesCsv, reportPdf, windowPeriod } from '../../settlement/reports.js';
+import { countersCsv, linesCsv } from '../../settlement/csv-reports.js';
+import { MOVEMENT_LABELS, reportPdf, windowPeriod } from '../../settlement/reports.js';
 import {
   NothingToExportError,
   RETAINED_LABEL,
@@ -369,13 +370,17 @@ describe('reports', () => {
 
   it('payment lines: cancellations carry the negated split', () => {
     const line: PaymentLine = {
-      id: 1, paymentId: 'p', kind: 'booking', bookedAt: Date.parse('2026-11-20T09:00:00Z'), settlementDate: '2026-11-20', entityId: 'PISA',
-      serviceCode: 'TARIPISA', counterId: 'C0001', terminalId: 'T0001', channel: 'json', rrn: '000000000001', receiptNumber: 'r',
+      id: 1, paymentId: 'p', kind: 'booking', bookedAt: Date.parse('2026-11-20T09:00:00Z'), cancelledAt: null, settlementDate: '2026-11-20', entityId: 'PISA',
+      serviceCode: 'TARIPISA', serviceName: 'TARI Pisa', identifier: '301000000000000144', noticeNumber: '301000000000000144', iuv: '01000000000000144',
+      counterId: 'C0001', terminalId: 'T0001', channel: 'json', rrn: '000000000001', receiptNumber: 'r',
       amount: 12_345, fee: 150, commission: 98, operator: 42, royalty: 10, circuitFee: 25, circuitFeeMode: 'rebilled',
     };
-    const rows = parseCsv(linesCsv([line, { ...line, kind: 'reversal' }]), { columns: true }) as Record<string, string>[];
-    expect(rows[0]).toMatchObject({ kind: 'booking', amount: '12345', fee: '150', bookedAt: '2026-11-20T09:00:00.000Z', circuitFeeMode: 'rebilled' });
+    const reversal: PaymentLine = { ...line, kind: 'reversal', cancelledAt: Date.parse('2026-11-20T09:05:00Z') };
+    const rows = parseCsv(linesCsv([line, reversal]), { columns: true }) as Record<string, string>[];
+    expect(rows[0]).toMatchObject({ kind: 'booking', amount: '12345', fee: '150', bookedAt: '2026-11-20T09:00:00.000Z', circuitFeeMode: 'rebilled', cancelledAt: '' });
+    expect(rows[0]).toMatchObject({ serviceName: 'TARI Pisa', identifier: '301000000000000144', noticeNumber: '301000000000000144', iuv: '01000000000000144' });
     expect(rows[1]).toMatchObject({ kind: 'reversal', amount: '-12345', fee: '-150', commission: '-98', operator: '-42', royalty: '-10', circuitFee: '-25' });
+    expect(rows[1]!.cancelledAt).toBe('2026-11-20T09:05:00.000Z');
     expect(linesCsv([], false)).toBe('');
   });
 

@@ -76,7 +76,9 @@ export async function windowLines(ctx: PgContext, q: LinesQuery, cursor: string 
   return pageLines(cursor, limit, ({ dateColumn, kind }, after, rows) =>
     ctx.q<PaymentLineRow>(
       `SELECT id, public_id, ${kind} AS kind, booked_at, ${dateColumn} AS "window", entity_id, service_code, counter_id, terminal_id,
-         channel, rrn, receipt_number, amount_cents, fee_cents, fee_commission, fee_operator, fee_royalty, circuit_fee_cents, circuit_fee_mode
+         channel, rrn, receipt_number, amount_cents, fee_cents, fee_commission, fee_operator, fee_royalty, circuit_fee_cents, circuit_fee_mode,
+         reversed_at, identifier, (SELECT o.notice_number FROM payment_options o WHERE o.id = payments.option_id) AS notice_number,
+         (SELECT s.name FROM services s WHERE s.code = payments.service_code) AS service_name
        FROM payments WHERE ${dateColumn} BETWEEN $1 AND $2${filters} AND id > $${n + 1} ORDER BY id LIMIT $${n + 2}`,
       [...params, after, rows],
     ),

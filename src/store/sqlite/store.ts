@@ -573,7 +573,9 @@ export class SqliteStore implements Store {
     return pageLines(cursor, limit, ({ dateColumn, kind }, after, n) =>
       this.rq<[LinesParams], PaymentLineRow>(
         `SELECT id, public_id, ${kind} AS kind, booked_at, ${dateColumn} AS window, entity_id, service_code, counter_id, terminal_id,
-           channel, rrn, receipt_number, amount_cents, fee_cents, fee_commission, fee_operator, fee_royalty, circuit_fee_cents, circuit_fee_mode
+           channel, rrn, receipt_number, amount_cents, fee_cents, fee_commission, fee_operator, fee_royalty, circuit_fee_cents, circuit_fee_mode,
+           reversed_at, identifier, (SELECT o.notice_number FROM payment_options o WHERE o.id = payments.option_id) AS notice_number,
+           (SELECT s.name FROM services s WHERE s.code = payments.service_code) AS service_name
          FROM payments WHERE ${dateColumn} BETWEEN @from AND @to AND id > @after${filters} ORDER BY id LIMIT @limit`,
       ).all({ ...params, after, limit: n }),
     );
