@@ -30,7 +30,7 @@ export interface SettlementFilesSettings {
 export interface FinanceDeps {
   store: Store;
   /** The switch's clock and its door to booking (administrative refunds). */
-  payments: Pick<Payments, 'now' | 'adjust'>;
+  payments: Pick<Payments, 'now' | 'adjust' | 'cancel'>;
   cutoff: string;
   operator: Operator;
   files: SettlementFilesSettings;
@@ -63,6 +63,15 @@ export interface WindowView {
   approvedBy: string | null;
   exportedAt: string | null;
   figuresHash: string | null | undefined;
+}
+
+/** How the finance office's cancel was booked: a reversal in the payment's own window, or an adjustment in a later one. */
+export interface Cancellation {
+  kind: 'reversal' | 'adjustment';
+  window: string;
+  originalWindow: string;
+  actor: string;
+  reason: string;
 }
 
 /** Payment lines are read and written in pages of this many. */
@@ -271,14 +280,38 @@ export class Finance {
 
   /** Administrative refund of a payment whose window is closed, booked in the current window and audited. */
   async refund(publicId: string, actor: string, reason: string): Promise<{ payment: Payment; adjustment: { window: string | null; originalWindow: string; actor: string; reason: string } }> {
-    const id = publicId.toLowerCase();
-    const payment = /^[0-9a-f-]{36}$/.test(id) ? await this.store.getPayment(id) : undefined;
-    if (!payment) throw new PaymentError('NOT_FOUND', `no payment ${id}`);
+    const payment = await this.paymentByPublicId(publicId);
     if (payment.reversedAt !== null) {
       throw new PaymentError('ALREADY_REVERSED', `the payment was already ${payment.reversalKind === 'adjustment' ? 'refunded' : 'reversed'} in the window of ${payment.reversalSettlementDate}`);
     }
     const adjusted = await this.deps.payments.adjust(payment, actor, reason);
     return { payment: adjusted, adjustment: { window: adjusted.reversalSettlementDate, originalWindow: adjusted.settlementDate, actor, reason } };
+  }
+
+  /**
+   * The finance office cancels a payment (the console's "Storna"): a reversal while its
+   * window is open, the administrative refund above once it has closed, booked as one
+   * command so that a window closing meanwhile cannot split the difference. Already
+   * reversed or adjusted: ALREADY_REVERSED, said by the booking (of two at once, one books).
+   */
+  async cancel(publicId: string, actor: string, reason: string): Promise<{ payment: Payment; cancellation: Cancellation }> {
+    const payment = await this.paymentByPublicId(publicId);
+    const cancelled = await this.deps.payments.cancel(payment, actor, reason);
+    const cancellation: Cancellation = {
+      kind: cancelled.reversalKind ?? 'reversal',
+      window: cancelled.reversalSettlementDate!,
+      originalWindow: cancelled.settlementDate,
+      actor,
+      reason,
+    };
+    return { payment: cancelled, cancellation };
+  }
+
+  private async paymentByPublicId(publicId: string): Promise<Payment> {
+    const id = publicId.toLowerCase();
+    const payment = /^[0-9a-f-]{36}$/.test(id) ? await this.store.getPayment(id) : undefined;
+    if (!payment) throw new PaymentError('NOT_FOUND', `no payment ${id}`);
+    return payment;
   }
 
   // ---------------------------------------------------------------- rebilling

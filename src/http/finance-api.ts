@@ -223,6 +223,17 @@ export function financeApi(ctx: AppContext, finance: Finance): Router {
     res.status(201).json({ ...payments.view(payment), adjustment });
   });
 
+  documented({
+    method: 'post', path: '/v1/payments/:id/cancel', tag: 'Finance', roles: ['finance', 'admin'],
+    summary: "The finance office cancels a payment, audited with its reason: a reversal while its window is open, an adjustment once it has closed",
+    body: S.CancelInput, response: S.CancelledPayment, errors: ['NOT_FOUND', 'ALREADY_REVERSED'],
+  });
+  r.post('/v1/payments/:id/cancel', ...staff, async (req, res) => {
+    const body = S.CancelInput.parse(req.body);
+    const { payment, cancellation } = await finance.cancel(String(req.params.id), actor(req), body.reason);
+    res.json({ ...payments.view(payment), cancellation });
+  });
+
   // ------------------------------------------------------------------ rebilling
 
   documented({ method: 'get', path: '/v1/rebilling/:month', summary: "An entity's monthly circuit-fee statement: per service count × rate (JSON or CSV; finance and admin name ?entityId=)", roles: ['entity', 'finance', 'admin'],

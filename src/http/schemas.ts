@@ -171,6 +171,9 @@ export const ListQuery = z.strictObject({
 export const AdjustmentInput = z.strictObject({
   reason: text().trim().min(3).max(500).describe('why the payment is refunded; kept in the audit log'),
 });
+export const CancelInput = z.strictObject({
+  reason: text().trim().min(3).max(200).describe('why the finance office cancels the payment; kept in the audit log'),
+});
 export const SettlementDate = isoDate;
 export const Month = z.string().regex(/^\d{4}-(0[1-9]|1[0-2])$/, 'a month YYYY-MM');
 /** ?dialect=it: the CSV for Italian Excel (semicolons, euros with a decimal comma, Rome times, BOM); CSV only. */
@@ -227,6 +230,15 @@ export const CounterDetailOut = CounterOut.extend({ terminals: z.array(TerminalS
 export const UserStatusOut = z.object({ username: z.string(), role: z.string(), disabled: z.boolean() });
 export const AdjustedPayment = PaymentView.extend({
   adjustment: z.object({ window: isoDate.nullable(), originalWindow: isoDate, actor: z.string(), reason: z.string() }),
+});
+export const CancelledPayment = PaymentView.extend({
+  cancellation: z.object({
+    kind: z.enum(['reversal', 'adjustment']).describe("reversal: in the payment's own window, still open; adjustment: its window had closed"),
+    window: isoDate.describe('the window the cancellation is booked in'),
+    originalWindow: isoDate,
+    actor: z.string(),
+    reason: z.string(),
+  }),
 });
 
 const totals = z.record(z.string(), z.number().int()).describe('cents (payments: a count)');

@@ -262,8 +262,10 @@ export class Ledger {
       }
       return { ok: false, code: 'ORIGINAL_NOT_FOUND', detail: 'no such payment' };
     }
+    // The finance office's own (an adjustment, a cancel): no terminal's doing, so no terminal's rules.
+    const office = cmd.adjustment ?? cmd.cancel;
     // 2. a blocked terminal or a suspended counter can no more reverse than pay
-    if (!cmd.adjustment) {
+    if (!office) {
       const r = check.terminalActive(tx.terminalStatus(cmd.terminalId)) ?? check.counterActive(tx.counter(original.counterId));
       if (r) return refused(r);
     }
@@ -278,24 +280,32 @@ export class Ledger {
       }
     }
     // 4. amount; 5. terminal of the original
-    const r = check.reversalAmountMatches(original, 'amountCents' in o ? o.amountCents : undefined) ?? check.reversedBySameTerminal(original, cmd.terminalId);
+    const r = check.reversalAmountMatches(original, 'amountCents' in o ? o.amountCents : undefined) ?? (cmd.cancel ? null : check.reversedBySameTerminal(original, cmd.terminalId));
     if (r) return refused(r);
-    // 6. a second reversal answers with the payment as it is and changes nothing
+    // 6. a second reversal answers with the payment as it is and changes nothing; a
+    //    second cancel is told, so that of two cancels at once one is refused
+    if (cmd.cancel) {
+      const again = check.notReversedYet(original);
+      if (again) return refused(again);
+    }
     if (original.reversedAt !== null) return { ok: true, payment: original };
-    // 7. the window
-    const window = this.openWindow(cmd.settlementDate);
-    const w = cmd.adjustment ? check.adjustmentWindowClosed(original, window) : check.reversalWindowOpen(original, window);
-    if (w) return refused(w);
+    // 7. the window, and with it what the cancellation is
+    const { window, kind } = this.cancellationWindow(cmd, original);
+    if (!cmd.cancel) {
+      const w = cmd.adjustment ? check.adjustmentWindowClosed(original, window) : check.reversalWindowOpen(original, window);
+      if (w) return refused(w);
+    }
 
     // effects
-    if (cmd.adjustment) {
-      tx.audit({ actor: cmd.adjustment.actor, action: 'payment.adjustment', target: original.publicId, detail: { reason: cmd.adjustment.reason, window } }, cmd.at);
+    if (office) {
+      // Audited in the booking's own transaction: no cancellation without its row, nor the reverse.
+      const action = kind === 'adjustment' ? 'payment.adjustment' : 'payment.reversal';
+      tx.audit({ actor: office.actor, action, target: original.publicId, detail: { reason: office.reason, window } }, cmd.at);
     }
     const postings = tx.postingsOf(original.id);
     invariant(postings.length > 0, `payment ${original.id} has no postings`);
     assertPostingsBalanced(postings, `the stored postings of payment ${original.id}`);
     this.post(original.id, reversalPostings(postings), true, cmd.at, window);
-    const kind = cmd.adjustment ? 'adjustment' : 'reversal';
     tx.markReversed(original.id, cmd.at, window, kind);
     this.command.count(window, kind, original);
     if (original.optionId !== null) {
@@ -313,9 +323,22 @@ export class Ledger {
       counterId: original.counterId,
       entityId: original.entityId,
       serviceCode: original.serviceCode,
-      payload: cmd.adjustment ? { ...payload, adjustment: cmd.adjustment } : payload,
+      // Who cancelled and why, when it was the office: under `adjustment` or `reversal`.
+      payload: office ? { ...payload, [kind]: { actor: office.actor, reason: office.reason } } : payload,
     });
     return { ok: true, payment: reversed };
+  }
+
+  /**
+   * Where a cancellation is booked, and as what. A terminal's reversal and an adjustment:
+   * the window a booking made now goes into (their checks then say whether it may be).
+   * The finance office's cancel: the original's own window as long as it is not closed
+   * (past its cutoff too, until the settlement run closes it), else, as an adjustment,
+   * the window a booking made now goes into.
+   */
+  private cancellationWindow(cmd: ReverseCommand, original: Payment): { window: string; kind: 'reversal' | 'adjustment' } {
+    if (cmd.cancel && !this.isClosed(original.settlementDate)) return { window: original.settlementDate, kind: 'reversal' };
+    return { window: this.openWindow(cmd.settlementDate), kind: cmd.adjustment || cmd.cancel ? 'adjustment' : 'reversal' };
   }
 
   // ------------------------------------------------------------------ helpers
@@ -346,15 +369,19 @@ export class Ledger {
   private openWindow(date: string): string {
     let d = date;
     for (let i = 0; i < 366; i++) {
-      let closed = this.closedWindows.get(d);
-      if (closed === undefined) {
-        closed = this.tx.windowClosed(d);
-        this.closedWindows.set(d, closed);
-      }
-      if (!closed) return d;
+      if (!this.isClosed(d)) return d;
       d = nextWorkingDay(addDays(d, 1));
     }
     throw new LedgerInvariantError(`no open settlement window within a year of ${date}`);
+  }
+
+  private isClosed(date: string): boolean {
+    let closed = this.closedWindows.get(date);
+    if (closed === undefined) {
+      closed = this.tx.windowClosed(date);
+      this.closedWindows.set(date, closed);
+    }
+    return closed;
   }
 }
 

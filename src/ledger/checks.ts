@@ -57,6 +57,13 @@ export function reversedBySameTerminal(original: Payment, terminalId: string): R
   return original.terminalId === terminalId ? null : refuse('FORBIDDEN', 'a payment can be reversed only by the terminal that made it');
 }
 
+/** A cancellation by the finance office is for a payment not yet reversed or adjusted. */
+export function notReversedYet(original: Payment): Refusal | null {
+  if (original.reversedAt === null) return null;
+  const what = original.reversalKind === 'adjustment' ? 'refunded (an adjustment)' : 'reversed';
+  return refuse('ALREADY_REVERSED', `the payment was already ${what} in the window of ${original.reversalSettlementDate}`);
+}
+
 /** A terminal's reversal goes into the original's own window, while it is open. */
 export function reversalWindowOpen(original: Payment, window: string): Refusal | null {
   return original.settlementDate === window

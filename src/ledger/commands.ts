@@ -75,6 +75,14 @@ export interface ReverseCommand {
   idempotency?: IdempotencyKey;
   /** An administrative refund of a payment whose window has closed: booked in a later window, audited. */
   adjustment?: { actor: string; reason: string };
+  /**
+   * A cancellation by the finance office (no terminal's doing: terminal, counter, key and
+   * time rules do not apply; `terminalId` is the original's): a reversal in the original's
+   * window while that window is not closed, else an adjustment in the current one. Decided
+   * inside the transaction, audited in it with who and why; one already reversed or
+   * adjusted is refused (ALREADY_REVERSED), so of two at once only one books.
+   */
+  cancel?: { actor: string; reason: string };
 }
 
 export type BookingCommand = PayCommand | ReverseCommand;

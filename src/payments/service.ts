@@ -474,6 +474,28 @@ export class Payments {
     return result.payment!;
   }
 
+  /**
+   * A cancellation by the finance office (POST /v1/payments/{id}/cancel): a reversal while
+   * the payment's settlement window is not closed, an administrative refund (adjustment)
+   * in the current window once it is; which one is decided inside the booking transaction.
+   * Audited there with who and why. One already reversed or adjusted is refused
+   * (ALREADY_REVERSED): a retry books nothing.
+   */
+  async cancel(payment: Payment, actor: string, reason: string): Promise<Payment> {
+    const now = this.clock();
+    const result = await this.write({
+      kind: 'reverse',
+      original: { paymentId: payment.id },
+      // Not the terminal's doing; the command names the original's terminal as adjustments do.
+      terminalId: payment.terminalId,
+      at: now,
+      settlementDate: settlementDate(now, this.opts.settlementCutoff),
+      cancel: { actor, reason },
+    });
+    if (!result.ok) return fail(result.code, result.detail);
+    return result.payment!;
+  }
+
   /** The switch's totals for a terminal's business day (end-of-day reconciliation). */
   async terminalTotals(t: TerminalContext, date: string) {
     return this.store.terminalTotals(t.terminalId, date);

@@ -103,6 +103,8 @@ export async function loadBatch(c: Q, commands: readonly BookingCommand[], entit
   const payCounters = new Set<string>();
   const optionIds = new Set<number>();
   const paymentIds = new Set<number>();
+  /** Payments the finance office cancels: whether their own window is closed decides how. */
+  const cancelled: number[] = [];
   let pays = 0;
   let earliest = '9999-12-31';
   for (const cmd of commands) {
@@ -117,6 +119,7 @@ export async function loadBatch(c: Q, commands: readonly BookingCommand[], entit
       if (cmd.idempotency) addKey(cmd.terminalId, cmd.idempotency.key);
       if ('paymentId' in cmd.original) paymentIds.add(cmd.original.paymentId);
       else addKey(cmd.terminalId, cmd.original.key);
+      if (cmd.cancel && 'paymentId' in cmd.original) cancelled.push(cmd.original.paymentId);
     }
   }
 
@@ -137,7 +140,8 @@ export async function loadBatch(c: Q, commands: readonly BookingCommand[], entit
     [WINDOW_LOCK, locks.map(String), pays],
   );
   // 2. Plain reads after those locks: idempotency records and advices of the keys, the
-  //    terminals' status, the windows closed from the earliest one the batch names.
+  //    terminals' status, the windows closed from the earliest one the batch names (a
+  //    cancelled payment's own window included; its date never changes, so it is read unlocked).
   const [plain] = await rows<{
     idem: { t: string; k: string; h: string; s: number; r: string; p: number | null }[];
     advices: [string, string][];
@@ -150,8 +154,9 @@ export async function loadBatch(c: Q, commands: readonly BookingCommand[], entit
        (SELECT coalesce(json_agg(json_build_array(a.terminal_id, a.key)), '[]')
           FROM unnest($1::text[], $2::text[]) AS k (t, k) JOIN reversal_advices a ON a.terminal_id = k.t AND a.key = k.k) AS advices,
        (SELECT coalesce(json_agg(json_build_array(id, status)), '[]') FROM terminals WHERE id = ANY($3::text[])) AS terminals,
-       (SELECT coalesce(json_agg(date), '[]') FROM settlement_windows WHERE date >= $4) AS windows`,
-    [keyList.map((k) => k.terminalId), keyList.map((k) => k.key), [...terminals], earliest],
+       (SELECT coalesce(json_agg(date), '[]') FROM settlement_windows
+          WHERE date >= least($4, (SELECT min(settlement_date) FROM payments WHERE id = ANY($5::bigint[])))) AS windows`,
+    [keyList.map((k) => k.terminalId), keyList.map((k) => k.key), [...terminals], earliest, cancelled],
   );
   const idem = plain!.idem.map((r) => ({ terminal_id: r.t, key: r.k, request_hash: r.h, status: r.s, response: r.r, payment_id: r.p }));
   const advices = plain!.advices.map(([terminal_id, key]) => ({ terminal_id, key }));
