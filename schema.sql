@@ -204,6 +204,10 @@ CREATE INDEX IF NOT EXISTS payments_option ON payments (option_id) WHERE option_
 -- A notice (option) is paid at most once: by constraint, beside booking's own check.
 CREATE UNIQUE INDEX IF NOT EXISTS payments_option_paid_once ON payments (option_id) WHERE option_id IS NOT NULL AND reversed_at IS NULL;
 CREATE INDEX IF NOT EXISTS payments_reversal_window ON payments (reversal_settlement_date) WHERE reversal_settlement_date IS NOT NULL;
+-- The console's search by identifier (notice number, plate...); by RRN and receipt number
+-- it needs none: both are the payment's id by construction (src/store/console-reads.ts).
+-- Added by issue 14: made on an existing file at its next open (PostgreSQL 007).
+CREATE INDEX IF NOT EXISTS payments_identifier ON payments (identifier);
 
 -- Ledger accounts. kind says whose money it is; owner_id names the counter or entity.
 --   counter_cash        cash a counter collected and owes the circuit (debit balance)

@@ -16,6 +16,8 @@ import { auditApi } from './audit-api.js';
 import type { AppContext } from './context.js';
 import { entityApi } from './entity-api.js';
 import { financeApi } from './finance-api.js';
+import { consoleApi } from './console-api.js';
+import { ConsoleReads } from '../payments/reports.js';
 import { isLoopback, metricsHandler, requestDurations } from './metrics.js';
 import { documented, openApiDocument } from './openapi.js';
 import { referencePage } from './reference.js';
@@ -148,6 +150,8 @@ export function createApp(ctx: AppContext): express.Express {
   app.use(networkApi(ctx, new NetworkService(store, ctx.kek, ctx.clock ?? systemClock), () => payments.reloadCatalogue()));
   app.use(auditApi(ctx));
   app.use(financeApi(ctx, finance));
+  // The console's reads (issue 14): payment search, the day's figures, counters' day.
+  app.use(consoleApi(ctx, new ConsoleReads(store, payments, config.settlementCutoff)));
   // The console's page and its files (/console): plain static files, no build step.
   app.use(consoleRouter());
   app.use((req, res) => sendProblem(res, 'NOT_FOUND', `no route ${req.method} ${req.path}`));

@@ -83,6 +83,16 @@ export const PaymentView = PaymentReceipt.extend({
   terminalId: z.string(),
   counterId: z.string(),
   reversedAt: z.string().nullable(),
+  split: z
+    .object({
+      commission: cents.describe("the counter's commission"),
+      operator: cents.describe("the network operator's share"),
+      royalty: cents.describe("the circuit owner's royalty"),
+      circuitFee: cents.describe('the circuit fee the entity owes the owner for this payment'),
+      circuitFeeMode: z.enum(['netted', 'rebilled']).nullable().describe('netted from the payout, or rebilled monthly; null for the owner'),
+    })
+    .optional()
+    .describe('the fee split as booked (cents): to entity, finance and admin readers, not to terminals'),
 });
 
 export const IdempotencyKey = z.string().min(8).max(64).regex(/^[\x20-\x7e]+$/, 'printable ASCII');
@@ -285,3 +295,54 @@ export const RebillingLinesOut = z.object({
 });
 export const Health = z.object({ status: z.literal('ok'), version: z.string() });
 export const Ready = z.object({ status: z.literal('ready'), alarms: z.array(z.unknown()).optional().describe('to a caller on the host'), alarmCount: z.number().int().optional() });
+
+// ----- console reads (issue 14): payment search, the day's figures, counters' day
+
+export const PaymentSearchQuery = z.strictObject({
+  notice: z.string().regex(/^[\d ]{15,22}$/, 'a notice number (18 digits) or an IUV (15 or 17 digits)').optional()
+    .describe("payments of that notice: its payment option's, or whose identifier is the notice number"),
+  receipt: z.string().regex(/^\d{8}-\d{10}$/, 'a receipt number YYYYMMDD-NNNNNNNNNN').optional(),
+  rrn: z.string().regex(/^\d{1,12}$/, 'an RRN of up to 12 digits').optional(),
+  identifier: text().min(1).max(64).optional().describe('the identifier as paid (notice number, plate, FINENO/PLATE...)'),
+  counterId: text().min(1).max(15).optional(),
+  entityId: text().min(1).max(16).optional().describe("finance and admin; an entity user naming another entity is refused (403)"),
+  service: text().min(1).max(12).optional(),
+  from: isoDate.optional().describe('settlement date, inclusive'),
+  to: isoDate.optional().describe('settlement date, inclusive'),
+  limit: z.coerce.number().int().min(1).max(200).default(50),
+  cursor: z.string().regex(/^\d{1,15}$/, 'a cursor from a previous page').optional(),
+});
+export const PaymentSearchPage = z.object({
+  items: z.array(PaymentView),
+  nextCursor: z.string().nullable().describe('the cursor of the next page; null at the end'),
+});
+export const DayQuery = z.strictObject({
+  date: isoDate.optional().describe('the settlement window; by default the one a payment booked now falls in'),
+});
+const DayFigures = { count: z.number().int(), amount: cents, fee: cents };
+const DayGroup = z.object({ key: z.string(), name: z.string(), ...DayFigures });
+export const DayReport = z.object({
+  date: isoDate,
+  totals: z.object(DayFigures).describe("the window's bookings not reversed (cents)"),
+  reversed: z.object({ count: z.number().int(), amount: cents }).describe("the window's bookings reversed since"),
+  byService: z.array(DayGroup),
+  byEntity: z.array(DayGroup),
+  byChannel: z.array(DayGroup),
+  byCounterKind: z.array(DayGroup),
+  byHour: z.array(z.object({ hour: z.number().int().min(0).max(23).describe('Europe/Rome hour of booking'), count: z.number().int(), amount: cents })).length(24),
+  latest: z.array(PaymentView).describe("the window's 20 newest payments (reversed ones too)"),
+});
+export const CountersDay = z.array(
+  z.object({
+    id: z.string(),
+    name: z.string(),
+    kind: z.string(),
+    status: z.string(),
+    creditLimit: cents,
+    exposure: z.number().int().describe('credit used: cash collected and not yet settled (cents)'),
+    count: z.number().int(),
+    amount: cents,
+    fee: cents,
+    commission: cents,
+  }),
+);

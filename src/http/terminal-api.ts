@@ -5,6 +5,7 @@ import { API_SECRET_PATTERN, KEY_COST, NO_API_SECRET, secretVersion, verifySecre
 import type { Principal } from '../auth/principal.js';
 import { PaymentError, type ErrorCode } from '../payments/errors.js';
 import { receiptPdf, receiptText } from '../payments/receipt.js';
+import { splitOf } from '../payments/reports.js';
 import { requestHash } from '../payments/service.js';
 import type { Payment } from '../store/types.js';
 import { authenticate, currentTerminalSecret, principal, requireRole } from './auth.js';
@@ -163,9 +164,14 @@ export function terminalApi(ctx: AppContext, door: LoginDoor = loginDoor(ctx)): 
     res.json(payments.view(await payments.reverse(t, payment, { key, requestHash: hash })));
   });
 
-  documented({ method: 'get', path: '/v1/payments/:id', summary: 'A payment (terminals: their own; entities: theirs)', roles: ['terminal', 'entity', 'finance', 'admin'], response: S.PaymentView, errors: ['NOT_FOUND'] });
+  documented({
+    method: 'get', path: '/v1/payments/:id', summary: 'A payment (terminals: their own; entities: theirs, with its fee split as finance and admin)',
+    roles: ['terminal', 'entity', 'finance', 'admin'], response: S.PaymentView, errors: ['NOT_FOUND'],
+  });
   r.get('/v1/payments/:id', auth, async (req, res) => {
-    res.json(payments.view(await loadReadable(req)));
+    const payment = await loadReadable(req);
+    // The split (commissions, circuit fee) is the network's business, not a terminal's.
+    res.json(principal(req).role === 'terminal' ? payments.view(payment) : { ...payments.view(payment), split: splitOf(payment) });
   });
 
   documented({

@@ -22,6 +22,7 @@ import type { LinesQuery, PaymentLine, RebilledSums, WindowRow, WindowSums } fro
 import type { Reseal } from './reseal.js';
 import type { AuditHead, AuditQuery, AuditRecord } from './audit-chain.js';
 import type { Readiness } from './health.js';
+import type { CounterDay, DayGroup, PaymentSearch } from './console-reads.js';
 
 /**
  * The database cannot be reached (PostgreSQL down or failing over): answered UNAVAILABLE
@@ -123,6 +124,15 @@ export interface Store {
    * answer if it was booked, and whether a reversal advice (0420/0421) named it before.
    */
   priorRequest(terminalId: string, key: string): Promise<{ record: IdempotencyRecord | undefined; advised: boolean }>;
+  /**
+   * The console's payment search (src/store/console-reads.ts): newest first (id order
+   * descending), on indexed columns; the cursor is the last id of the page before.
+   */
+  searchPayments(q: PaymentSearch, cursor: number | null, limit: number): Promise<Page<Payment>>;
+  /** A window's bookings grouped by service, entity, channel, counter kind, UTC hour and reversed; optionally one entity's. */
+  dayGroups(date: string, entityId: string | null): Promise<DayGroup[]>;
+  /** Every counter with its credit used and its window's bookings not reversed. */
+  countersDay(date: string): Promise<CounterDay[]>;
   /** A terminal's own totals for a business day's window (0500 reconciliation): its payments and its reversals in it. */
   terminalTotals(terminalId: string, date: string): Promise<{ count: number; amountCents: number; reversalCount: number; reversalAmountCents: number }>;
   /** Appends an event to the log outside a booking (sign-on, sign-off). */

@@ -56,6 +56,8 @@ import * as Operations from './operations.js';
 import { isRetryable, isUnavailable, openPool, type Pool, type PoolClient } from './pool.js';
 import * as Positions from './positions.js';
 import * as Reads from './reads.js';
+import * as ConsoleReads from './console-reads.js';
+import type { PaymentSearch } from '../console-reads.js';
 import * as Settlement from './settlement.js';
 import * as Users from './users.js';
 import type { Reseal } from '../reseal.js';
@@ -347,6 +349,9 @@ export class PgStore implements Store {
   findOptionsByLookup = (serviceCode: string, lookupKey: string) => Reads.findOptionsByLookup(this.ctx, serviceCode, lookupKey);
   getPayment = (publicId: string) => Reads.getPayment(this.ctx, publicId);
   terminalTotals = (terminalId: string, date: string) => Reads.terminalTotals(this.ctx, terminalId, date);
+  searchPayments = (q: PaymentSearch, cursor: number | null, limit: number) => ConsoleReads.searchPayments(this.ctx, q, cursor, limit);
+  dayGroups = (date: string, entityId: string | null) => ConsoleReads.dayGroups(this.ctx, date, entityId);
+  countersDay = (date: string) => ConsoleReads.countersDay(this.ctx, date);
   getPosition = (id: number) => Positions.getPosition(this.ctx, id);
   listPositions = (entityId: string, cursor: number, limit: number) => Positions.listPositions(this.ctx, entityId, cursor, limit);
 

@@ -72,6 +72,7 @@ import type { AuditQuery } from '../audit-chain.js';
 import type { NetworkApplied, NetworkChange, NetworkState, NewSecrets } from '../../network/change.js';
 import { networkRows, networkStateOf } from '../network-change.js';
 import { parseFeeRule } from '../fee-rule.js';
+import { counterDaySql, dayGroupsSql, searchFilter, toCounterDay, toDayGroup, type CounterDayRow, type DayGroupRow, type PaymentSearch } from '../console-reads.js';
 
 
 /** Positions per transaction of a large import: short enough for booking to go on between them. */
@@ -338,6 +339,24 @@ export class SqliteStore implements Store {
 
   async eventsAfter(seq: number, limit: number): Promise<EventRow[]> {
     return this.rq<[number, number], EventDbRow>('SELECT * FROM events WHERE seq > ? ORDER BY seq LIMIT ?').all(seq, limit).map(toEvent);
+  }
+
+  // The console's reads (console-reads.ts): on the read connection, each one statement.
+  async searchPayments(q: PaymentSearch, cursor: number | null, limit: number): Promise<Page<Payment>> {
+    const { where, params } = searchFilter(q, cursor, () => '?');
+    const rows = this.r.prepare<unknown[], PaymentRow>(`SELECT ${PAYMENT_COLUMNS} FROM payments ${where} ORDER BY id DESC LIMIT ?`).all(...params, limit + 1);
+    const items = rows.slice(0, limit).map(toPayment);
+    return { items, nextCursor: rows.length > limit ? String(items[items.length - 1]!.id) : null };
+  }
+
+  async dayGroups(date: string, entityId: string | null) {
+    const sql = dayGroupsSql(entityId !== null, () => '?');
+    const rows = entityId === null ? this.rq<[string], DayGroupRow>(sql).all(date) : this.rq<[string, string], DayGroupRow>(sql).all(date, entityId);
+    return rows.map(toDayGroup);
+  }
+
+  async countersDay(date: string) {
+    return this.rq<[string], CounterDayRow>(counterDaySql(() => '?')).all(date).map(toCounterDay);
   }
 
   async terminalTotals(terminalId: string, date: string) {
