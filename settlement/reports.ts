@@ -1,7 +1,7 @@
 // Settlement reports: PDF for the finance office (the CSV files are csv-reports.ts).
-import PDFDocument from 'pdfkit';
 import { addDays, isWorkingDay, romeInstant, romeParts } from '../src/domain/calendar.js';
 import { formatEuro } from '../src/domain/money.js';
+import { PDF_FONT, PDF_FONT_BOLD, pdfDocument } from '../src/pdf.js';
 import type { WindowRow } from '../src/store/settlement-types.js';
 import type { CounterStatement, EntityStatement, SettlementFigures } from './figures.js';
 import { sepaSummary, type SettlementAccount } from './sepa.js';
@@ -32,10 +32,10 @@ export function romeText(instant: number): string {
 }
 
 // ---------------------------------------------------------------------------
-// PDF (A4 landscape, Helvetica: Italian text in WinAnsi)
+// PDF (A4 landscape, PDF/A-2b with embedded fonts: src/pdf.ts)
 
-const FONT = 'Helvetica';
-const BOLD = 'Helvetica-Bold';
+const FONT = PDF_FONT;
+const BOLD = PDF_FONT_BOLD;
 const MARGIN = 36;
 const ROW = 13;
 const STATUS_IT: Record<string, string> = { closed: 'chiusa', draft: 'bozza', approved: 'approvata', exported: 'esportata' };
@@ -55,13 +55,7 @@ interface Context {
 }
 
 function newDoc(c: Context): PDFKit.PDFDocument {
-  return new PDFDocument({
-    size: 'A4',
-    layout: 'landscape',
-    margin: MARGIN,
-    bufferPages: true,
-    info: { Title: `${c.title} ${c.date}`, Creator: 'tserve', Producer: 'tserve (PDFKit)', CreationDate: new Date(c.generatedAt) },
-  });
+  return pdfDocument({ title: `${c.title} ${c.date}`, createdAt: c.generatedAt }, { size: 'A4', layout: 'landscape', margin: MARGIN, bufferPages: true });
 }
 
 function render(doc: PDFKit.PDFDocument, c: Context, draw: (doc: PDFKit.PDFDocument) => void): Promise<Buffer> {

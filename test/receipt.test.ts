@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { formatAmount, receiptPdf, receiptText, romeDateTime, wrap, type ReceiptData } from '../src/payments/receipt.js';
+import { pdfTexts } from './helpers/pdf.js';
 
 const base: ReceiptData = {
   receiptNumber: 'R-2026-000123',
@@ -38,18 +39,8 @@ const longOne: ReceiptData = {
 const lines = (text: string): string[] => text.replace(/\n$/, '').split('\n');
 const squash = (s: string): string => s.replace(/\s+/g, '');
 
-/** Pull the text out of an uncompressed pdfkit content stream: one string per TJ operator. */
-function pdfTextRuns(pdf: Buffer): string[] {
-  const src = pdf.toString('latin1');
-  const runs: string[] = [];
-  for (const tj of src.matchAll(/\[([^\]]*)\]\s*TJ/g)) {
-    const body = tj[1] ?? '';
-    let s = '';
-    for (const hex of body.matchAll(/<([0-9a-fA-F]*)>/g)) s += Buffer.from(hex[1] ?? '', 'hex').toString('latin1');
-    runs.push(s);
-  }
-  return runs;
-}
+/** The text of the receipt's PDF, one string per TJ operator (decoded through the fonts' ToUnicode maps). */
+const pdfTextRuns = pdfTexts;
 
 describe('formatAmount and dates', () => {
   it('formats euros the Italian way', () => {
@@ -170,7 +161,8 @@ describe('receiptPdf', () => {
     expect(raw).toContain('(Ricevuta R-2026-000123)'); // document title
     expect(raw).toContain('(tserve)'); // creator
     expect(raw).toContain('D:20260715223005Z'); // creation date = bookedAt
-    expect(raw).toContain('/Helvetica-Bold');
+    expect(raw).toMatch(/\/BaseFont \/[A-Z]{6}\+DejaVuSansCondensed-Bold\b/); // embedded (a subset), never a standard font
+    expect(raw).not.toContain('/Helvetica');
     expect(raw).toContain('/Count 1');
   });
 

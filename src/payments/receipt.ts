@@ -6,9 +6,9 @@
  * can never disagree. Long values are wrapped, never cut; dates and times are
  * printed in Europe/Rome local time whatever the server's time zone.
  */
-import PDFDocument from 'pdfkit';
 import { romeParts } from '../domain/calendar.js';
 import { formatEuro } from '../domain/money.js';
+import { PDF_FONT, PDF_FONT_BOLD, pdfDocument } from '../pdf.js';
 
 export interface ReceiptData {
   receiptNumber: string;
@@ -235,8 +235,8 @@ const CONTENT_WIDTH = PAGE_WIDTH - 2 * MARGIN;
 const LABEL_WIDTH = 24 * MM;
 const VALUE_X = MARGIN + LABEL_WIDTH + 2 * MM;
 const VALUE_WIDTH = PAGE_WIDTH - MARGIN - VALUE_X;
-const FONT = 'Helvetica';
-const FONT_BOLD = 'Helvetica-Bold';
+const FONT = PDF_FONT;
+const FONT_BOLD = PDF_FONT_BOLD;
 const SIZE = 8;
 const SIZE_TITLE = 12;
 const SIZE_TOTAL = 10;
@@ -318,17 +318,7 @@ function layoutPdf(doc: PDFKit.PDFDocument, items: Item[], draw: boolean): numbe
 }
 
 function newDocument(r: ReceiptData, height: number): PDFKit.PDFDocument {
-  return new PDFDocument({
-    size: [PAGE_WIDTH, height],
-    margin: 0,
-    compress: false, // a receipt is tiny, and its text stays greppable
-    info: {
-      Title: `Ricevuta ${clean(r.receiptNumber)}`,
-      Creator: 'tserve',
-      Producer: 'tserve (PDFKit)',
-      CreationDate: new Date(r.bookedAt),
-    },
-  });
+  return pdfDocument({ title: `Ricevuta ${clean(r.receiptNumber)}`, createdAt: r.bookedAt }, { size: [PAGE_WIDTH, height], margin: 0 });
 }
 
 /** The receipt as a one-page PDF, 80 mm wide and as tall as its content; deterministic for given data. */

@@ -3,7 +3,6 @@
 // through the payments use-cases, an independent recomputation of the figures in plain
 // SQL. The XSD validator is in xsd.ts.
 import { seededRandom } from '../../terminals/simulator/common.js';
-import { inflateSync } from 'node:zlib';
 import { expect } from 'vitest';
 import type { SettlementFigures } from '../../settlement/figures.js';
 import { romeInstant } from '../../src/domain/calendar.js';
@@ -314,32 +313,9 @@ export function expectFiguresEqualRecomputation(f: SettlementFigures, r: Recompu
 }
 
 // ---------------------------------------------------------------------------
-// Reading a PDFKit document back
+// Reading a PDFKit document back (test/helpers/pdf.ts)
 
-/**
- * The text of each text-showing operator of a PDFKit document, in order: one string per
- * table cell or line (the content streams inflated, the hex strings of each TJ array
- * joined, WinAnsi read as Latin-1).
- */
-export function pdfTexts(pdf: Buffer): string[] {
-  const out: string[] = [];
-  const raw = pdf.toString('latin1');
-  // Each stream's bytes by its /Length (its data may end in a byte that looks like a line end).
-  for (const m of raw.matchAll(/\/Length (\d+)[^>]*>>\s*stream\r?\n/g)) {
-    const start = m.index + m[0].length;
-    let content: string;
-    try {
-      content = inflateSync(Buffer.from(raw.slice(start, start + Number(m[1])), 'latin1')).toString('latin1');
-    } catch {
-      continue; // not a compressed content stream (a font, an image)
-    }
-    for (const tj of content.matchAll(/\[([^\]]*)\]\s*TJ/g)) {
-      const hex = [...tj[1]!.matchAll(/<([0-9a-fA-F]*)>/g)].map((h) => h[1]).join('');
-      out.push(Buffer.from(hex, 'hex').toString('latin1'));
-    }
-  }
-  return out;
-}
+export { pdfTexts } from '../helpers/pdf.js';
 
 /** The cell right of the one that starts with `label` (a key-value table's amount). */
 export function pdfValueAfter(texts: string[], label: string): string | undefined {
