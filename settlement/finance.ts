@@ -15,7 +15,7 @@ import { monthBounds, rebillingStatement } from './rebilling.js';
 import { csvFilename, type Dialect } from './csv-dialect.js';
 import { countersCsv, entitiesCsv, linesCsv, rebillingCsv } from './csv-reports.js';
 import { counterStatementPdf, entityStatementPdf, reportPdf, windowPeriod } from './reports.js';
-import { settle } from './run.js';
+import { settle, windowsDue } from './run.js';
 import { circuitAccount, pain001, pain008, sepaSummary } from './sepa.js';
 
 /** The settlement files' settings (TSERVE_SDD_CREDITOR_ID, TSERVE_SETTLEMENT_IBAN/BIC, TSERVE_OWNER_VAT_NUMBER, TSERVE_FATTURAPA_CODES). */
@@ -164,6 +164,11 @@ export class Finance {
       return { window: this.entityView(window), statement: figures.entities.find((x) => x.entityId === e.id) ?? zeroStatement(e) };
     }
     return { window: this.view(window), figures, sepa: sepaSummary(figures, await this.account()) };
+  }
+
+  /** Business days whose windows are over and not settled yet, oldest first: what the nightly run would settle. */
+  due(): Promise<string[]> {
+    return windowsDue(this.store, this.deps.cutoff, this.now());
   }
 
   /** Close and settle a business day into a draft (settlement/run.ts). */

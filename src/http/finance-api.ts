@@ -9,7 +9,6 @@ import { z } from 'zod';
 import { principalName } from '../auth/principal.js';
 import { PaymentError } from '../payments/errors.js';
 import type { Finance, FinanceDocument, Format, Scope } from '../../settlement/finance.js';
-import { windowsDue } from '../../settlement/run.js';
 import { authenticate, principal, requireRole } from './auth.js';
 import type { AppContext } from './context.js';
 import { documented } from './openapi.js';
@@ -114,7 +113,7 @@ export function financeApi(ctx: AppContext, finance: Finance): Router {
     roles: ['finance', 'admin'], response: z.object({ due: z.array(S.SettlementDate) }),
   });
   r.get('/v1/settlements/due', ...staff, async (_req, res) => {
-    res.json({ due: await windowsDue(ctx.store, ctx.config.settlementCutoff, payments.now()) });
+    res.json({ due: await finance.due() });
   });
 
   documented({
