@@ -103,12 +103,28 @@ function sortGroups(groups: Map<string, Group>): Group[] {
   return [...groups.values()].sort((a, b) => b.amount - a.amount || a.key.localeCompare(b.key));
 }
 
+/** Day reports kept at most (windows × scopes asked for): beyond it the cache starts again. */
+const DAY_CACHE_SIZE = 64;
+
 export class ConsoleReads {
+  /**
+   * Day reports by window and scope, each with the commit count it was read at: every
+   * open console asks again after each booking, and until the next commit (on any
+   * instance: the store's tail delivers them all) they all get the same answer without
+   * reading the window again.
+   */
+  private readonly dayCache = new Map<string, { commits: number; report: Promise<DayReport> }>();
+  private commits = 0;
+
   constructor(
     private readonly store: Store,
     private readonly payments: Pick<Payments, 'view' | 'now' | 'service' | 'entityName'>,
     private readonly cutoff: string,
-  ) {}
+  ) {
+    store.onCommit(() => {
+      this.commits += 1;
+    });
+  }
 
   /** The window a payment booked now falls in: the day report's default. */
   currentWindow(): string {
@@ -151,8 +167,23 @@ export class ConsoleReads {
   }
 
   /** A window's figures: its bookings not reversed, grouped; the reversed ones apart; its newest payments. */
-  async day(date: string | undefined, scope: Scope): Promise<DayReport> {
+  day(date: string | undefined, scope: Scope): Promise<DayReport> {
     const window = date ?? this.currentWindow();
+    const key = `${window}|${scope ?? ''}`;
+    const cached = this.dayCache.get(key);
+    if (cached && cached.commits === this.commits) return cached.report;
+    if (this.dayCache.size >= DAY_CACHE_SIZE) this.dayCache.clear();
+    const report = this.readDay(window, scope);
+    const entry = { commits: this.commits, report };
+    this.dayCache.set(key, entry);
+    // A failed read is not kept.
+    report.catch(() => {
+      if (this.dayCache.get(key) === entry) this.dayCache.delete(key);
+    });
+    return report;
+  }
+
+  private async readDay(window: string, scope: Scope): Promise<DayReport> {
     const [groups, latest] = await Promise.all([
       this.store.dayGroups(window, scope),
       this.store.searchPayments({ from: window, to: window, ...(scope === null ? {} : { entityId: scope }) }, null, LATEST),

@@ -98,11 +98,28 @@ export function searchFilter(q: PaymentSearch, cursor: number | null, param: Par
 }
 
 /** A window's bookings grouped (DayGroup); `reversed` comes as 0/1 or a boolean by dialect. */
-export function dayGroupsSql(entityScoped: boolean, param: Param): string {
+export function dayGroupsSql(entityScoped: boolean, param: Param, idRange = false): string {
+  const range = idRange ? ` AND id BETWEEN ${param(entityScoped ? 3 : 2)} AND ${param(entityScoped ? 4 : 3)}` : '';
   return `SELECT service_code, entity_id, channel, counter_kind, booked_at / 3600000 AS utc_hour, reversed_at IS NOT NULL AS reversed,
       count(*) AS n, sum(amount_cents) AS amount, sum(fee_cents) AS fee
-    FROM payments WHERE settlement_date = ${param(1)}${entityScoped ? ` AND entity_id = ${param(2)}` : ''}
+    FROM payments WHERE settlement_date = ${param(1)}${entityScoped ? ` AND entity_id = ${param(2)}` : ''}${range}
     GROUP BY service_code, entity_id, channel, counter_kind, booked_at / 3600000, reversed_at IS NOT NULL`;
+}
+
+/** Sums groups of the same key (the slices of a window read apart). */
+export function mergeDayGroups(groups: DayGroup[]): DayGroup[] {
+  const merged = new Map<string, DayGroup>();
+  for (const g of groups) {
+    const key = `${g.serviceCode}|${g.entityId}|${g.channel}|${g.counterKind}|${g.utcHour}|${g.reversed}`;
+    const m = merged.get(key);
+    if (!m) merged.set(key, { ...g });
+    else {
+      m.count += g.count;
+      m.amountCents += g.amountCents;
+      m.feeCents += g.feeCents;
+    }
+  }
+  return [...merged.values()];
 }
 
 export interface DayGroupRow {
