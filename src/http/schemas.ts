@@ -24,6 +24,7 @@ export const ConsoleSessionOut = z.object({
   username: z.string(),
   role: z.enum(['entity', 'finance', 'admin']),
   entityId: z.string().nullable().describe("an entity user's entity; null for finance and admin"),
+  entityName: z.string().nullable().describe("that entity's name, as the catalogue has it"),
   csrfToken: z.string().describe('send it back as X-CSRF-Token on every POST, PUT, PATCH and DELETE made with the session cookie'),
   idleSeconds: z.number().int().describe('the session ends after this long without a request (each request slides it)'),
   expiresAt: z.string().describe('when the session ends if no other request comes (ISO 8601; the absolute cap included)'),

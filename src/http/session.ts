@@ -84,12 +84,13 @@ export class ConsoleSessions {
   }
 
   /** What the console's script is told: who, the CSRF token, the idle length. */
-  view(s: Session) {
+  view(s: Session, entityName: (id: string) => string) {
     const p = s.principal;
     return {
       username: p.username,
       role: p.role,
       entityId: p.role === 'entity' ? p.entityId : null,
+      entityName: p.role === 'entity' ? entityName(p.entityId) : null,
       csrfToken: this.sessions.csrfToken(s),
       idleSeconds: Math.round(this.sessions.limits.idleMs / 1000),
       expiresAt: new Date(this.sessions.expiresAt(s)).toISOString(),
@@ -122,7 +123,7 @@ export function sessionApi(ctx: AppContext, door: LoginDoor, sessions: ConsoleSe
     const p = await guard.loginUser(req, res, body.username, body.password); // null: refused, answered
     if (!p) return;
     const session = sessions.issue(res, sessions.sessions.open(p));
-    res.set('Cache-Control', 'no-store').json(sessions.view(session));
+    res.set('Cache-Control', 'no-store').json(sessions.view(session, (id) => ctx.payments.entityName(id)));
   });
 
   documented({
@@ -131,7 +132,7 @@ export function sessionApi(ctx: AppContext, door: LoginDoor, sessions: ConsoleSe
   });
   r.get('/console/session', async (req, res) => {
     const s = await live(req, res);
-    if (s) res.set('Cache-Control', 'no-store').json(sessions.view(sessions.issue(res, s)));
+    if (s) res.set('Cache-Control', 'no-store').json(sessions.view(sessions.issue(res, s), (id) => ctx.payments.entityName(id)));
   });
 
   documented({

@@ -61,7 +61,7 @@ const FRIDAY = '2026-11-20';
 describe('console sessions', () => {
   it('login answers who and the CSRF token, and sets an HttpOnly, SameSite=Strict cookie on Path=/ (not Secure over plain HTTP)', async () => {
     const { res } = await login('finance');
-    expect(res.body).toEqual({ username: 'finance', role: 'finance', entityId: null, csrfToken: expect.any(String), idleSeconds: 900, expiresAt: expect.any(String) });
+    expect(res.body).toEqual({ username: 'finance', role: 'finance', entityId: null, entityName: null, csrfToken: expect.any(String), idleSeconds: 900, expiresAt: expect.any(String) });
     expect(res.headers['cache-control']).toBe('no-store');
     const line = setCookies(res).find((l) => l.startsWith('tserve_session='))!;
     const attrs = line.split(';').map((a) => a.trim().toLowerCase());
@@ -71,7 +71,7 @@ describe('console sessions', () => {
     // Neither the password nor the CSRF token is in the cookie's clear part.
     expect(Buffer.from(line.split('.')[1]!, 'base64url').toString()).not.toMatch(new RegExp(`${passwordOf('finance')}|${res.body.csrfToken as string}`));
     const ente = await login('ente-pisa');
-    expect(ente.res.body).toMatchObject({ username: 'ente-pisa', role: 'entity', entityId: 'PISA' });
+    expect(ente.res.body).toMatchObject({ username: 'ente-pisa', role: 'entity', entityId: 'PISA', entityName: 'Comune di Pisa' });
   });
 
   it('the cookie is Secure when the HTTP listener is TLS', async () => {

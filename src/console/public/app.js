@@ -35,7 +35,7 @@ function startSession(s) {
   document.getElementById('who').replaceChildren(
     h('span', { class: 'who-name' }, s.username),
     ' · ',
-    h('span', { class: 'who-role' }, s.role === 'entity' && s.entityId ? `${role} ${s.entityId}` : role),
+    h('span', { class: 'who-role' }, s.role === 'entity' && s.entityId ? (s.entityName ?? `${role} ${s.entityId}`) : role),
   );
   document.getElementById('nav-links').replaceChildren(...pagesOf(s).map((p) => h('li', null, h('a', { href: `#/${p.path}`, 'data-page': p.path }, p.label))));
   top.hidden = false;

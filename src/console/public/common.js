@@ -21,6 +21,8 @@ export function paymentsTable(caption, items, { testid, empty = 'Nessun pagament
     rows: items,
     columns: [
       { label: 'Ricevuta', cell: (p) => h('a', { href: `#/pagamenti/${encodeURIComponent(p.paymentId)}`, class: 'mono' }, p.receiptNumber) },
+      // Second, so that a narrow screen scrolling the table sideways still shows it.
+      { label: 'Stato', cell: paymentStatus },
       { label: 'Data e ora', cell: (p) => h('span', { class: 'nowrap' }, romeDateTime(p.bookedAt)) },
       { label: 'Servizio ed ente', cell: (p) => [p.service, h('span', { class: 'small-note' }, p.entity)] },
       { label: 'Identificativo', cell: (p) => h('span', { class: 'mono' }, p.identifier) },
@@ -28,7 +30,6 @@ export function paymentsTable(caption, items, { testid, empty = 'Nessun pagament
       { label: 'Commissione', num: true, cell: (p) => money(p.fee) },
       { label: 'Sportello', cell: (p) => p.counterId },
       { label: 'Canale', cell: (p) => channelName(p.channel) },
-      { label: 'Stato', cell: paymentStatus },
     ],
   });
 }
