@@ -459,19 +459,8 @@ export class Payments {
    * why. A payment still in its window is refused (CONFLICT: its terminal reverses it);
    * one already reversed is answered as it is.
    */
-  async adjust(payment: Payment, actor: string, reason: string): Promise<Payment> {
-    const now = this.clock();
-    const result = await this.write({
-      kind: 'reverse',
-      original: { paymentId: payment.id },
-      // The store checks the terminal against the original's: an adjustment acts in its name.
-      terminalId: payment.terminalId,
-      at: now,
-      settlementDate: settlementDate(now, this.opts.settlementCutoff),
-      adjustment: { actor, reason },
-    });
-    if (!result.ok) return fail(result.code, result.detail);
-    return result.payment!;
+  adjust(payment: Payment, actor: string, reason: string): Promise<Payment> {
+    return this.reverseByStaff(payment, { adjustment: { actor, reason } });
   }
 
   /**
@@ -481,16 +470,21 @@ export class Payments {
    * Audited there with who and why. One already reversed or adjusted is refused
    * (ALREADY_REVERSED): a retry books nothing.
    */
-  async cancel(payment: Payment, actor: string, reason: string): Promise<Payment> {
+  cancel(payment: Payment, actor: string, reason: string): Promise<Payment> {
+    return this.reverseByStaff(payment, { cancel: { actor, reason } });
+  }
+
+  /** A reversal of the office's (adjustment or cancellation), booked in the current window's terms. */
+  private async reverseByStaff(payment: Payment, by: { adjustment: { actor: string; reason: string } } | { cancel: { actor: string; reason: string } }): Promise<Payment> {
     const now = this.clock();
     const result = await this.write({
       kind: 'reverse',
       original: { paymentId: payment.id },
-      // Not the terminal's doing; the command names the original's terminal as adjustments do.
+      // Not the terminal's doing: the command names the original's terminal, in whose name the office acts.
       terminalId: payment.terminalId,
       at: now,
       settlementDate: settlementDate(now, this.opts.settlementCutoff),
-      cancel: { actor, reason },
+      ...by,
     });
     if (!result.ok) return fail(result.code, result.detail);
     return result.payment!;
