@@ -395,3 +395,13 @@ CREATE TABLE IF NOT EXISTS login_failures (
   failures        INTEGER NOT NULL,
   last_failure_at INTEGER NOT NULL
 );
+
+-- Console sessions ended by logout (issue 14): a session is a signed cookie the switch
+-- does not store, so a copy taken before logout would hold until its idle end; its id is
+-- kept here until `until`, the session's absolute cap (login + TSERVE_CONSOLE_MAX_HOURS),
+-- past which the cookie is refused anyway. Rows past it are pruned at each logout.
+CREATE TABLE IF NOT EXISTS ended_sessions (
+  session_id TEXT PRIMARY KEY,
+  until      INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS ended_sessions_until ON ended_sessions (until);

@@ -67,12 +67,10 @@ function sessionOf(sessions: ConsoleSessions, tokens: TokenService, req: Request
     sessions.issue(res, s); // the idle expiry slides with each accepted request
     next();
   };
-  if (!getUser) return pass();
-  getUser(s.principal.username).then((u) => {
-    if (u && !u.disabled) return pass();
-    sessions.clear(res);
-    res.set('WWW-Authenticate', 'Bearer realm="tserve"');
-    sendProblem(res, 'UNAUTHORIZED', 'credentials revoked: the user is disabled');
+  // Ended by logout, or its user disabled since: both read at once (one round trip).
+  sessions.revoked(s, getUser ?? (async () => ({ disabled: false }))).then((refusal) => {
+    if (refusal === null) return pass();
+    sessions.refuse(res, refusal);
   }, next);
 }
 

@@ -3,9 +3,13 @@
 // /v1/auth/login (throttle, lockout, audit); every /v1 route then takes the cookie when
 // no Authorization header is sent (auth.ts), unsafe methods only with the session's
 // X-CSRF-Token. Each accepted request slides the idle expiry by re-issuing the cookie.
+// Logout records the session's id as ended (the store's ended_sessions, until the
+// session's absolute cap), so a copy of the cookie taken before is refused too.
 import type { Request, Response } from 'express';
 import { Router } from 'express';
 import { parse, serialize } from 'cookie';
+import { userAccount } from '../auth/login-throttle.js';
+import { principalName } from '../auth/principal.js';
 import { SESSION_COOKIE, SessionService, type Session } from '../auth/session.js';
 import { systemClock } from '../clock.js';
 import { logger } from '../log.js';
@@ -24,10 +28,13 @@ export class ConsoleSessions {
     readonly sessions: SessionService,
     /** The HTTP listener is TLS: the cookie is Secure (never sent over plain HTTP). */
     readonly secure: boolean,
+    /** Was this session ended by logout (the store's ended_sessions)? */
+    readonly ended: (id: string) => Promise<boolean>,
   ) {}
 
   static of(ctx: AppContext): ConsoleSessions {
-    return new ConsoleSessions(new SessionService(ctx.tokens, ctx.config.consoleSession, ctx.clock ?? systemClock), ctx.config.http.tls !== null);
+    const sessions = new SessionService(ctx.tokens, ctx.config.consoleSession, ctx.clock ?? systemClock);
+    return new ConsoleSessions(sessions, ctx.config.http.tls !== null, (id) => ctx.store.sessionEnded(id));
   }
 
   /** The session cookie's value, if the request carries one. */
@@ -50,6 +57,23 @@ export class ConsoleSessions {
 
   clear(res: Response): void {
     res.append('Set-Cookie', serialize(SESSION_COOKIE, '', { ...this.attributes(), maxAge: 0, expires: new Date(0) }));
+  }
+
+  /**
+   * Why a session that check() passed may not be used now, or null: ended by logout, or
+   * its user disabled (or removed). Both read at once, so the logout check adds no round trip.
+   */
+  async revoked(s: Session, getUser: (username: string) => Promise<{ disabled: boolean } | undefined>): Promise<string | null> {
+    const [user, ended] = await Promise.all([getUser(s.principal.username), this.ended(s.id)]);
+    if (ended) return 'the session was ended by logout: log in again';
+    return user && !user.disabled ? null : 'credentials revoked: the user is disabled';
+  }
+
+  /** A 401 for a session refused after check() (revoked()): the cookie cleared. */
+  refuse(res: Response, detail: string): void {
+    this.clear(res);
+    res.set('WWW-Authenticate', 'Bearer realm="tserve"');
+    sendProblem(res, 'UNAUTHORIZED', detail);
   }
 
   /**
@@ -102,14 +126,13 @@ export function sessionApi(ctx: AppContext, door: LoginDoor, sessions: ConsoleSe
   const r = Router();
   const { guard, limiter } = door;
 
-  /** A live session of a user still enabled, or null (refusal sent, cookie cleared). */
+  /** A live session, not ended by logout, of a user still enabled; or null (refusal sent, cookie cleared). */
   const live = async (req: Request, res: Response): Promise<Session | null> => {
     const s = sessions.check(req, res);
     if (!s) return null;
-    const user = await ctx.store.getUser(s.principal.username);
-    if (user && !user.disabled) return s;
-    sessions.clear(res);
-    sendProblem(res, 'UNAUTHORIZED', 'credentials revoked: the user is disabled');
+    const refusal = await sessions.revoked(s, (username) => ctx.store.getUser(username));
+    if (refusal === null) return s;
+    sessions.refuse(res, refusal);
     return null;
   };
 
@@ -136,14 +159,22 @@ export function sessionApi(ctx: AppContext, door: LoginDoor, sessions: ConsoleSe
   });
 
   documented({
-    method: 'delete', path: '/console/session', summary: 'Console logout: the cookie is cleared (send X-CSRF-Token)', roles: ['entity', 'finance', 'admin'],
-    cookie: true, status: 204,
+    method: 'delete', path: '/console/session', summary: 'Console logout: the session is ended on the switch (a copy of its cookie is refused too) and the cookie cleared (send X-CSRF-Token)',
+    roles: ['entity', 'finance', 'admin'], cookie: true, status: 204,
   });
-  r.delete('/console/session', (req, res) => {
+  r.delete('/console/session', async (req, res) => {
     const s = sessions.check(req, res);
     if (!s) return;
+    // Recorded before the cookie is cleared: from the commit on, every instance refuses
+    // this session. Ended already (a second logout): nothing more to record or audit.
+    if (!(await sessions.ended(s.id))) {
+      const p = s.principal;
+      const now = sessions.sessions.now();
+      await ctx.store.endSession(s.id, s.issuedAt + sessions.sessions.limits.maxMs, now);
+      await ctx.store.appendAudit([{ actor: principalName(p), action: 'session.logout', target: userAccount(p.username), detail: { address: req.ip ?? req.socket.remoteAddress ?? 'unknown' } }]);
+      logger.info('logout', { user: p.username });
+    }
     sessions.clear(res);
-    logger.info('logout', { user: s.principal.username });
     res.set('Cache-Control', 'no-store').status(204).end();
   });
 

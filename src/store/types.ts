@@ -188,6 +188,12 @@ export interface Store {
   /** Forgets counts whose last failure is older than `before` (epoch ms): a spray of made-up names leaves no lasting rows. */
   pruneLoginFailures(before: number): Promise<number>;
 
+  // console sessions ended by logout (src/http/session.ts): the cookie is stateless, so
+  // an ended session's id is kept until it would have ended anyway
+  /** Records the session as ended until `until` (epoch ms, its absolute cap); rows past theirs at `now` are pruned. */
+  endSession(id: string, until: number, now: number): Promise<void>;
+  sessionEnded(id: string): Promise<boolean>;
+
   // audit log (hash-chained, append-only: src/store/audit-chain.ts)
   /** Audit entries outside another write (logins, settlement runs, downloads), chained in one transaction. */
   appendAudit(entries: AuditEntry[]): Promise<void>;

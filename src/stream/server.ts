@@ -23,6 +23,8 @@ import type { EventRow, Store } from '../store/types.js';
 export const CLOSE = {
   GOING_AWAY: { code: 1001, reason: 'server shutting down; resume from your last seq' },
   TOKEN_EXPIRED: { code: 4401, reason: 'token expired; get a new token and resume from your last seq' },
+  /** The console's session ended by logout (seen at a heartbeat): the same code as its expiry. */
+  SESSION_ENDED: { code: 4401, reason: 'the session was ended by logout; log in again' },
   CURSOR_GONE: { code: 4410, reason: 'cursor older than the retained events; resynchronise from the API' },
   SLOW_CONSUMER: { code: 4413, reason: 'slow consumer: buffer full; resume from your last seq' },
   REVOKED: { code: 4403, reason: 'credentials revoked: terminal blocked, counter suspended or user disabled' },
@@ -95,6 +97,8 @@ interface Subscriber {
   pending: EventRow[];
   alive: boolean;
   expiryTimer: NodeJS.Timeout;
+  /** The console session it was opened with (cookie), if any: a logout ends the stream at the next beat. */
+  sessionId?: string;
 }
 
 /** May this principal see this event? Terminals their own (or their counter's), entities theirs, finance and admin all. */
@@ -245,7 +249,7 @@ export class StreamServer {
     const key = p.role === 'terminal' ? `terminal:${p.terminalId}` : `${p.role}:${p.username}`;
     const bounds = await this.store.eventBounds();
     // The credentials as they are now, not only as the token says (the last await before serving).
-    const refusal = await this.revocation(p);
+    const refusal = await this.revocation(p, v.sessionId);
     if (refusal) return refuse(socket, refusal.code, refusal.detail);
     const after = parsed.data.after;
     if (after !== undefined && after > bounds.maxSeq) {
@@ -257,7 +261,7 @@ export class StreamServer {
       return refuse(socket, 'RATE_LIMITED', `at most ${this.opts.maxConnectionsPerPrincipal} streams per principal`);
     }
     this.wss.handleUpgrade(req, socket, head, (ws) => {
-      void this.serve(ws, p, key, parsed.data, v.expiresAt, bounds).catch((err: unknown) => {
+      void this.serve(ws, p, key, parsed.data, v.expiresAt, bounds, v.sessionId).catch((err: unknown) => {
         logger.error('stream failed', { error: String(err) });
         ws.terminate();
       });
@@ -265,7 +269,9 @@ export class StreamServer {
   }
 
   /** Who opens the stream: a Bearer token, else (from the switch's own origin) the console's session cookie. */
-  private credentials(req: IncomingMessage): { ok: true; principal: Principal; expiresAt: number } | { ok: false; code: ErrorCode; detail: string } {
+  private credentials(
+    req: IncomingMessage,
+  ): { ok: true; principal: Principal; expiresAt: number; sessionId?: string } | { ok: false; code: ErrorCode; detail: string } {
     const token = tokenOf(req);
     const cookie = this.sessions && !token ? parseCookies(req.headers.cookie ?? '')[SESSION_COOKIE] : undefined;
     if (this.sessions && cookie !== undefined) {
@@ -274,7 +280,7 @@ export class StreamServer {
       const s = this.sessions.check(cookie);
       if (!s.ok) return { ok: false, code: 'UNAUTHORIZED', detail: s.error === 'expired' ? 'the session expired: log in again' : 'the session is not valid: log in again' };
       // The session's end as of now, on the wall clock the timer runs on (the stream does not slide it).
-      return { ok: true, principal: s.session.principal, expiresAt: Date.now() + (s.expiresAt - this.sessions.now()) };
+      return { ok: true, principal: s.session.principal, expiresAt: Date.now() + (s.expiresAt - this.sessions.now()), sessionId: s.session.id };
     }
     if (!token) return { ok: false, code: 'UNAUTHORIZED', detail: 'send Authorization: Bearer <token> or the subprotocol bearer.<token>' };
     const v = this.tokens.verify(token);
@@ -282,8 +288,8 @@ export class StreamServer {
     return v;
   }
 
-  /** Why this principal may no longer stream (blocked terminal, suspended counter, disabled user), or null. */
-  private async revocation(p: Principal): Promise<{ code: ErrorCode; detail: string } | null> {
+  /** Why this principal (with this console session) may no longer stream (blocked terminal, suspended counter, disabled user, logout), or null. */
+  private async revocation(p: Principal, sessionId?: string): Promise<{ code: ErrorCode; detail: string; ended?: true } | null> {
     if (p.role === 'terminal') {
       const terminal = await this.store.getTerminal(p.terminalId);
       if (!terminal || terminal.status !== 'active' || this.revoked.has(`terminal:${p.terminalId}`)) return { code: 'TERMINAL_BLOCKED', detail: 'the terminal is blocked' };
@@ -295,8 +301,10 @@ export class StreamServer {
       if (!counter || counter.status !== 'active' || this.revoked.has(`counter:${p.counterId}`)) return { code: 'COUNTER_SUSPENDED', detail: 'the counter is suspended' };
       return null;
     }
-    const user = await this.store.getUser(p.username);
+    // Both read at once: the logout check adds no round trip.
+    const [user, ended] = await Promise.all([this.store.getUser(p.username), sessionId === undefined ? false : this.store.sessionEnded(sessionId)]);
     if (!user || user.disabled || this.revoked.has(`user:${p.username}`)) return { code: 'UNAUTHORIZED', detail: 'credentials revoked: the user is disabled' };
+    if (ended) return { code: 'UNAUTHORIZED', detail: 'the session was ended by logout: log in again', ended: true };
     return null;
   }
 
@@ -333,8 +341,10 @@ export class StreamServer {
     query: Query,
     expiresAt: number,
     bounds: { minSeq: number; maxSeq: number },
+    sessionId?: string,
   ): Promise<void> {
     const sub: Subscriber = {
+      ...(sessionId === undefined ? {} : { sessionId }),
       ws,
       principal,
       key,
@@ -425,10 +435,11 @@ export class StreamServer {
 
   private beat(): void {
     // Credentials read again at each beat: what no event told this server (a user disabled
-    // by `tserve user disable` in another process on the SQLite file) closes within a beat.
+    // by `tserve user disable` in another process on the SQLite file, a console session
+    // ended by logout on any instance) closes within a beat.
     for (const sub of this.subscribers) {
-      void this.revocation(sub.principal).then(
-        (r) => r && this.close(sub, CLOSE.REVOKED),
+      void this.revocation(sub.principal, sub.sessionId).then(
+        (r) => r && this.close(sub, r.ended ? CLOSE.SESSION_ENDED : CLOSE.REVOKED),
         () => undefined, // the store unreachable: the next beat asks again
       );
     }
@@ -445,7 +456,7 @@ export class StreamServer {
 
   private close(sub: Subscriber, how: { code: number; reason: string }): void {
     if (this.subscribers.has(sub)) {
-      const reason = Object.entries(CLOSE).find(([, c]) => c.code === how.code)?.[0].toLowerCase() ?? String(how.code);
+      const reason = (Object.entries(CLOSE).find(([, c]) => c === how) ?? Object.entries(CLOSE).find(([, c]) => c.code === how.code))?.[0].toLowerCase() ?? String(how.code);
       this.closed[reason] = (this.closed[reason] ?? 0) + 1;
     }
     this.drop(sub);

@@ -3,7 +3,8 @@
 // unsafe methods only with the session's own X-CSRF-Token; the idle expiry slides with
 // each request on the switch's (injected) clock, under an absolute cap; logout clears it;
 // a disabled user's session is refused; the stream takes it from the switch's own origin
-// only; bad passwords meet the same throttle as POST /v1/auth/login.
+// only; bad passwords meet the same throttle as POST /v1/auth/login. Logout ends the
+// session on the switch (ended_sessions): a copy of its cookie is refused everywhere.
 import type { AddressInfo } from 'node:net';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -239,5 +240,98 @@ describe('console sessions', () => {
     const capped = await c.api().get('/v1/settlements').set('Cookie', s.cookie);
     expectProblem(capped, 401, 'UNAUTHORIZED');
     expect(capped.body.detail).toMatch(/session expired: it reached its limit of 8 hours/);
+  });
+});
+
+describe('logout ends the session on the switch, not only in the browser', () => {
+  const port = () => (c.server.address() as AddressInfo).port;
+  /** The session id inside a cookie (its claims' sid). */
+  const claimsOf = (cookie: string) => JSON.parse(Buffer.from(cookie.split('.')[1]!, 'base64url').toString()) as { sid: string; iat: number };
+  const sidOf = (cookie: string) => claimsOf(cookie).sid;
+  const logout = (s: Login) => c.api().delete('/console/session').set('Cookie', s.cookie).set('X-CSRF-Token', s.csrf);
+  const upgrade = (cookie: string) =>
+    new Promise<{ opened: true; ws: WebSocket } | { opened: false; status: number; body: Record<string, unknown> }>((resolve, reject) => {
+      const ws = new WebSocket(`ws://127.0.0.1:${port()}/v1/stream`, ['tserve.v1'], { headers: { Cookie: cookie, Origin: `http://127.0.0.1:${port()}` } });
+      ws.once('message', () => resolve({ opened: true, ws }));
+      ws.once('unexpected-response', (_req, res) => {
+        let text = '';
+        res.on('data', (d: Buffer) => (text += d.toString()));
+        res.on('end', () => resolve({ opened: false, status: res.statusCode ?? 0, body: JSON.parse(text) as Record<string, unknown> }));
+      });
+      ws.once('error', (err) => (err.message.includes('Unexpected server response') ? undefined : reject(err)));
+    });
+
+  it('a copy of the cookie taken before logout is refused (API, GET /console/session, stream); other sessions of the same user go on; a new login works', async () => {
+    const mine = await login('finance');
+    const colleague = await login('finance'); // another officer on the shared finance user
+    const audits = () => c.db.scalar("SELECT count(*) FROM audit_log WHERE action = 'session.logout' AND actor = 'finance:finance' AND target = 'user:finance'");
+    const before = await audits();
+
+    const out = await logout(mine);
+    expect(out.status, out.text).toBe(204);
+    expect(sessionCookieOf(out)).toBe('');
+    expect(await c.db.scalar('SELECT count(*) FROM ended_sessions WHERE session_id = ?', sidOf(mine.cookie))).toBe(1);
+    expect(await audits()).toBe(before + 1);
+
+    // The copy: refused, and cleared, wherever it is shown.
+    const api = await c.api().get('/v1/settlements').set('Cookie', mine.cookie);
+    expectProblem(api, 401, 'UNAUTHORIZED');
+    expect(api.body.detail).toMatch(/ended by logout/);
+    expect(sessionCookieOf(api)).toBe('');
+    const again = await c.api().get('/console/session').set('Cookie', mine.cookie);
+    expectProblem(again, 401, 'UNAUTHORIZED');
+    expect(again.body.detail).toMatch(/ended by logout/);
+    expect(sessionCookieOf(again)).toBe('');
+    expect(await upgrade(mine.cookie)).toMatchObject({ opened: false, status: 401, body: { code: 'UNAUTHORIZED', detail: expect.stringMatching(/ended by logout/) } });
+    // A second logout with the copy: 204, nothing recorded twice.
+    expect((await logout(mine)).status).toBe(204);
+    expect(await audits()).toBe(before + 1);
+
+    // The colleague's session of the same user is untouched.
+    expect((await c.api().get('/v1/settlements').set('Cookie', colleague.cookie)).status).toBe(200);
+    expect((await c.api().get('/console/session').set('Cookie', colleague.cookie)).status).toBe(200);
+    const stream = await upgrade(colleague.cookie);
+    expect(stream.opened).toBe(true);
+    if (stream.opened) stream.ws.close();
+    // A fresh login after logout is a new session.
+    const fresh = await login('finance');
+    expect(sidOf(fresh.cookie)).not.toBe(sidOf(mine.cookie));
+    expect((await c.api().get('/v1/settlements').set('Cookie', fresh.cookie)).status).toBe(200);
+  });
+
+  it("an open stream of a session that logs out closes with 4401 at the next heartbeat; the others' stay open", async () => {
+    const mine = await login('finance');
+    const colleague = await login('finance');
+    const a = await upgrade(mine.cookie);
+    const b = await upgrade(colleague.cookie);
+    if (!a.opened || !b.opened) throw new Error('the streams did not open');
+    const closed = new Promise<number>((resolve) => a.ws.once('close', (code) => resolve(code)));
+    expect((await logout(mine)).status).toBe(204);
+    (stream as unknown as { beat(): void }).beat(); // the test's heartbeat is an hour long
+    expect(await closed).toBe(4401);
+    expect(b.ws.readyState).toBe(WebSocket.OPEN);
+    b.ws.close();
+  });
+
+  it('rows past their session cap are pruned at the next logout', async () => {
+    const first = await login('admin');
+    expect((await logout(first)).status).toBe(204);
+    const ended = (s: Login) => c.db.scalar('SELECT count(*) FROM ended_sessions WHERE session_id = ?', sidOf(s.cookie));
+    expect(await ended(first)).toBe(1);
+    const until = await c.db.scalar('SELECT until FROM ended_sessions WHERE session_id = ?', sidOf(first.cookie));
+    expect(until).toBe(claimsOf(first.cookie).iat + 8 * 3_600_000); // its absolute cap
+
+    advance(4 * 60); // before the first's cap: it stays
+    const second = await login('admin');
+    expect((await logout(second)).status).toBe(204);
+    expect(await ended(first)).toBe(1);
+
+    advance(4 * 60 + 1); // past the first's cap, not the second's
+    const later = await login('admin');
+    expect((await logout(later)).status).toBe(204);
+    expect(await ended(first)).toBe(0);
+    expect(await ended(second)).toBe(1);
+    expect(await ended(later)).toBe(1);
+    expect(await c.db.scalar('SELECT count(*) FROM ended_sessions WHERE until < ?', clock())).toBe(0);
   });
 });

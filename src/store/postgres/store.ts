@@ -382,6 +382,8 @@ export class PgStore implements Store {
   setUserDisabled = (username: string, disabled: boolean, audit: AuditEntry) => Users.setUserDisabled(this.ctx, username, disabled, audit);
   setCreditLimit = (id: string, cents: number, audit: AuditEntry) => Admin.setCreditLimit(this.ctx, id, cents, audit);
   addUser = (u: { username: string; role: 'entity' | 'finance' | 'admin'; entityId: string | null; passwordHash: string }) => Users.addUser(this.ctx, u);
+  endSession = (id: string, until: number, now: number) => Users.endSession(this.ctx, id, until, now);
+  sessionEnded = (id: string) => Users.sessionEnded(this.ctx, id);
 
   // login throttling and audit (audit.ts; the chain is the trigger's)
   loginFailures = (account: string) => Audit.loginFailures(this.ctx.q, account);

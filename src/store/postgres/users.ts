@@ -1,5 +1,5 @@
 // Users of the administration API on PostgreSQL (their failed logins and the audit log
-// are in audit.ts).
+// are in audit.ts), and the console sessions ended by logout.
 import { toUser, type UserRow } from '../rows.js';
 import type { AuditEntry } from '../types.js';
 import type { PgContext } from './context.js';
@@ -26,4 +26,17 @@ export async function addUser(ctx: PgContext, u: { username: string; role: 'enti
 export async function getUser(ctx: PgContext, username: string) {
   const r = await ctx.one<UserRow>('SELECT * FROM users WHERE username = $1', [username]);
   return r && toUser(r);
+}
+
+/** One statement (one round trip): the rows past their cap pruned, the session recorded. */
+export async function endSession(ctx: PgContext, id: string, until: number, now: number): Promise<void> {
+  await ctx.exec(
+    `WITH pruned AS (DELETE FROM ended_sessions WHERE until < $3)
+     INSERT INTO ended_sessions (session_id, until) VALUES ($1, $2) ON CONFLICT (session_id) DO NOTHING`,
+    [id, until, now],
+  );
+}
+
+export async function sessionEnded(ctx: PgContext, id: string): Promise<boolean> {
+  return (await ctx.one('SELECT 1 FROM ended_sessions WHERE session_id = $1', [id])) !== undefined;
 }

@@ -537,6 +537,16 @@ export class SqliteStore implements Store {
     return this.written(this.thread.call('pruneLoginFailures', before));
   }
 
+  // ---------------------------------------------------------------- console sessions ended by logout
+
+  async endSession(id: string, until: number, now: number): Promise<void> {
+    return this.written(this.thread.call('endSession', id, until, now));
+  }
+
+  async sessionEnded(id: string): Promise<boolean> {
+    return this.rq<[string]>('SELECT 1 FROM ended_sessions WHERE session_id = ?').get(id) !== undefined;
+  }
+
   async appendAudit(entries: AuditEntry[]) {
     if (entries.length > 0) await this.written(this.thread.call('appendAudit', entries, this.clock()));
   }

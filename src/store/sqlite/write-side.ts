@@ -398,6 +398,15 @@ export class SqliteWriteSide {
     return { value: this.w.prepare('DELETE FROM login_failures WHERE last_failure_at < ?').run(before).changes, events: [] };
   }
 
+  // ---------------------------------------------------------------- console sessions ended by logout
+
+  endSession(id: string, until: number, now: number): Written<void> {
+    return this.tx(() => {
+      this.w.prepare('DELETE FROM ended_sessions WHERE until < ?').run(now);
+      this.w.prepare('INSERT OR IGNORE INTO ended_sessions (session_id, until) VALUES (?, ?)').run(id, until);
+    });
+  }
+
   // ---------------------------------------------------------------- network configuration
 
   /** A network change, planned against the rows as they are now and written in one transaction (network-change.ts). */
