@@ -338,6 +338,7 @@ export const CountersDay = z.array(
     id: z.string(),
     name: z.string(),
     kind: z.string(),
+    kindName: z.string().describe('the kind as the console shows it (Tabaccheria, Agenzia, Supermercato)'),
     status: z.string(),
     creditLimit: cents,
     exposure: z.number().int().describe('credit used: cash collected and not yet settled (cents)'),

@@ -67,6 +67,7 @@ export interface CounterDayView {
   id: string;
   name: string;
   kind: string;
+  kindName: string;
   status: string;
   creditLimit: number;
   exposure: number;
@@ -234,7 +235,7 @@ export class ConsoleReads {
   async countersDay(date: string | undefined): Promise<CounterDayView[]> {
     const rows = await this.store.countersDay(date ?? this.currentWindow());
     return rows.map((c) => ({
-      id: c.id, name: c.name, kind: c.kind, status: c.status, creditLimit: c.creditLimitCents, exposure: c.exposureCents,
+      id: c.id, name: c.name, kind: c.kind, kindName: KIND_NAMES[c.kind] ?? c.kind, status: c.status, creditLimit: c.creditLimitCents, exposure: c.exposureCents,
       count: c.count, amount: c.amountCents, fee: c.feeCents, commission: c.commissionCents,
     }));
   }

@@ -287,6 +287,7 @@ describe('GET /v1/reports/day and GET /v1/counters/day', () => {
     const admin = await c.api().get(`/v1/admin/counters/${counterA}`).set(user('admin'));
     expect(admin.status, admin.text).toBe(200);
     expect(a).toMatchObject({ kind: admin.body.kind, status: admin.body.status, creditLimit: admin.body.creditLimit, exposure: admin.body.exposure });
+    expect(a.kindName).toBe(({ tabaccaio: 'Tabaccheria', agenzia: 'Agenzia', supermercato: 'Supermercato' } as Record<string, string>)[a.kind]);
     expectProblem(await c.api().get('/v1/counters/day').set(user('ente-prato')), 403, 'FORBIDDEN');
     expectProblem(await c.api().get('/v1/counters/day').set(bearer(c.h.terminalToken(terminalA))), 403, 'FORBIDDEN');
   });

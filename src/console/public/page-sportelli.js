@@ -40,11 +40,11 @@ export async function render({ view, session }) {
 
   function show() {
     const f = filter.value.trim().toLowerCase();
-    const rows = f ? counters.filter((c) => `${c.id} ${c.name} ${c.kind}`.toLowerCase().includes(f)) : counters;
+    const rows = f ? counters.filter((c) => `${c.id} ${c.name} ${c.kind} ${c.kindName ?? ''}`.toLowerCase().includes(f)) : counters;
     const columns = [
       { label: 'Sportello', cell: (c) => c.id },
       { label: 'Nome', cell: (c) => c.name },
-      { label: 'Tipo', cell: (c) => c.kind },
+      { label: 'Tipo', cell: (c) => c.kindName ?? c.kind },
       { label: 'Stato', cell: (c) => (c.status === 'active' ? badge('attivo', 'ok') : c.status === 'suspended' ? badge('sospeso', 'bad') : badge(c.status)) },
       { label: 'Pagamenti', num: true, cell: (c) => count(c.count) },
       { label: 'Importo', num: true, cell: (c) => money(c.amount) },
