@@ -46,6 +46,7 @@ interface DayReport {
 interface CounterDay {
   id: string;
   kind: string;
+  kindName: string;
   status: string;
   creditLimit: number;
   exposure: number;
