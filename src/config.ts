@@ -5,6 +5,7 @@ import { isIP } from 'node:net';
 import path from 'node:path';
 import { z } from 'zod';
 import { fileDescriptorLimit } from './net/connection-caps.js';
+import type { PspClientConfig } from './pagopa/client.js';
 
 const Env = z.object({
   TSERVE_DATA_DIR: z.string().default('./data'),
@@ -94,6 +95,18 @@ const Env = z.object({
     .string()
     .regex(/^([A-Z0-9]+=[A-Z0-9]{6})?(,[A-Z0-9]+=[A-Z0-9]{6})*$/, 'ENTITY=CODE pairs, comma-separated, each code the 6 uppercase letters or digits of the IPA office code, e.g. PISA=UFABC1,PISTOIA=UFXYZ2')
     .default(''),
+  // pagoPA's node (docs/pagopa.md): unset URL, the bridge is off. Secrets also from *_FILE (first line).
+  TSERVE_PAGOPA_NODE_URL: z.string().regex(/^https?:\/\/[^\s]+$/, 'an http(s) URL of the nodeForPsp endpoint').optional(),
+  TSERVE_PAGOPA_PSP_ID: z.string().min(1).max(35).optional(),
+  TSERVE_PAGOPA_BROKER_ID: z.string().min(1).max(35).optional(),
+  TSERVE_PAGOPA_CHANNEL_ID: z.string().min(1).max(35).optional(),
+  TSERVE_PAGOPA_PSP_FISCAL_CODE: z.string().regex(/^[a-zA-Z0-9]{2,18}$/, '2..18 letters or digits (the prefix of idempotency keys)').optional(),
+  TSERVE_PAGOPA_PASSWORD: z.string().min(8).max(15).optional(),
+  TSERVE_PAGOPA_PASSWORD_FILE: z.string().min(1).optional(),
+  TSERVE_PAGOPA_SUBSCRIPTION_KEY: z.string().min(1).optional(),
+  TSERVE_PAGOPA_SUBSCRIPTION_KEY_FILE: z.string().min(1).optional(),
+  TSERVE_PAGOPA_TIMEOUT_MS: z.coerce.number().int().min(100).max(60_000).default(8000),
+  TSERVE_PAGOPA_TOKEN_EXPIRATION_MS: z.coerce.number().int().min(60_000).max(1_800_000).default(1_800_000),
 });
 
 export interface Config {
@@ -164,6 +177,8 @@ export interface Config {
    * CodiceDestinatario (IPA office code) per entity id; an entity without one gets no invoice.
    */
   settlementFiles: { creditorId: string; iban: string | null; bic: string | null; ownerVatNumber: string; invoiceCodes: Record<string, string> };
+  /** The PSP client of pagoPA's node; null: TSERVE_PAGOPA_NODE_URL unset, the bridge is off. */
+  pagopa: PspClientConfig | null;
 }
 
 /** Parses KEY=VALUE lines (# comments) of the file named by TSERVE_CONFIG. */
@@ -266,6 +281,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
           .map((pair) => pair.split('=') as [string, string]),
       ),
     },
+    pagopa: pagopaConfig(e),
   };
 }
 
@@ -276,6 +292,44 @@ function metricsToken(e: z.infer<typeof Env>): string | null {
   const token = (readFileSync(e.TSERVE_METRICS_TOKEN_FILE, 'utf8').split(/\r?\n/)[0] ?? '').trim();
   if (token.length < 32) throw new Error('invalid configuration: TSERVE_METRICS_TOKEN_FILE: the token must be at least 32 characters (openssl rand -hex 32)');
   return token;
+}
+
+/** The PSP's identity on pagoPA's node, all of it or none (no URL: the bridge is off). */
+function pagopaConfig(e: z.infer<typeof Env>): PspClientConfig | null {
+  if (!e.TSERVE_PAGOPA_NODE_URL) return null;
+  const secret = (name: string, value: string | undefined, file: string | undefined): string | undefined => {
+    if (value && file) throw new Error(`invalid configuration: set ${name} or ${name}_FILE, not both`);
+    return file ? (readFileSync(file, 'utf8').split(/\r?\n/)[0] ?? '').trim() : value;
+  };
+  const password = secret('TSERVE_PAGOPA_PASSWORD', e.TSERVE_PAGOPA_PASSWORD, e.TSERVE_PAGOPA_PASSWORD_FILE);
+  const subscriptionKey = secret('TSERVE_PAGOPA_SUBSCRIPTION_KEY', e.TSERVE_PAGOPA_SUBSCRIPTION_KEY, e.TSERVE_PAGOPA_SUBSCRIPTION_KEY_FILE);
+  const missing = [
+    ['TSERVE_PAGOPA_PSP_ID', e.TSERVE_PAGOPA_PSP_ID],
+    ['TSERVE_PAGOPA_BROKER_ID', e.TSERVE_PAGOPA_BROKER_ID],
+    ['TSERVE_PAGOPA_CHANNEL_ID', e.TSERVE_PAGOPA_CHANNEL_ID],
+    ['TSERVE_PAGOPA_PSP_FISCAL_CODE', e.TSERVE_PAGOPA_PSP_FISCAL_CODE],
+    ['TSERVE_PAGOPA_PASSWORD', password],
+    ['TSERVE_PAGOPA_SUBSCRIPTION_KEY', subscriptionKey],
+  ].filter(([, v]) => !v).map(([name]) => name);
+  if (missing.length > 0) throw new Error(`invalid configuration: TSERVE_PAGOPA_NODE_URL is set, so set also ${missing.join(', ')}`);
+  if (password!.length < 8 || password!.length > 15) throw new Error('invalid configuration: TSERVE_PAGOPA_PASSWORD(_FILE): the node takes 8..15 characters');
+  // The PSP's password and subscription key travel in every request: never in clear outside a test bench.
+  if (e.TSERVE_MODE === 'production' && !e.TSERVE_PAGOPA_NODE_URL.startsWith('https://')) {
+    throw new Error('invalid configuration: TSERVE_PAGOPA_NODE_URL must be https:// in production mode');
+  }
+  return {
+    nodeUrl: e.TSERVE_PAGOPA_NODE_URL,
+    identity: {
+      idPSP: e.TSERVE_PAGOPA_PSP_ID!,
+      idBrokerPSP: e.TSERVE_PAGOPA_BROKER_ID!,
+      idChannel: e.TSERVE_PAGOPA_CHANNEL_ID!,
+      password: password!,
+      subscriptionKey: subscriptionKey!,
+    },
+    pspFiscalCode: e.TSERVE_PAGOPA_PSP_FISCAL_CODE!,
+    timeoutMs: e.TSERVE_PAGOPA_TIMEOUT_MS,
+    tokenExpirationMs: e.TSERVE_PAGOPA_TOKEN_EXPIRATION_MS,
+  };
 }
 
 /**

@@ -42,6 +42,8 @@ export const ERROR_CODES = {
   NOTICE_ALREADY_PAID: { iso: '80', http: 409, title: 'Notice already paid' },
   PAYMENT_IN_PROGRESS: { iso: '81', http: 409, title: 'Payment of this notice in progress elsewhere' },
   NOTICE_CANCELLED: { iso: '82', http: 409, title: 'Notice cancelled' },
+  // pagoPA (docs/pagopa.md): the node or the creditor's system unreachable or timed out; nothing was booked.
+  CREDITOR_UNAVAILABLE: { iso: '91', http: 503, title: "Creditor's system unavailable" },
   DUPLICATE: { iso: '94', http: 409, title: 'Duplicate transmission' },
   IDEMPOTENCY_CONFLICT: { iso: '94', http: 409, title: 'Idempotency key reused with a different request' },
   CONFLICT: { iso: '94', http: 409, title: 'Conflict' },
