@@ -310,7 +310,9 @@ function writeSeq(parent: XMLBuilder, seq: Element[], value: Tree, path: string)
         if (typeof item !== 'string') throw new Error(`soap: ${path}/${el.name} is text`);
         const problem = checkSimple(el, item, `${path}/${el.name}`);
         if (problem) throw new Error(`soap: ${problem}`);
-        child.txt(item);
+        // xmlbuilder2 leaves an "&" that starts an entity ("&amp;") as it is, so a text holding
+        // "&amp;" would arrive as "&": escape every "&" first (the writer leaves ours alone).
+        child.txt(item.replaceAll('&', '&amp;'));
       }
     }
   }
