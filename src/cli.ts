@@ -1,4 +1,4 @@
-// The `tserve` command line: start, seed, user add, watch, check, copy, kek rotate, terminal (the simulator).
+// The `tserve` command line: start, seed, user add, watch, check, copy, kek rotate, terminal (the simulator), pagopa-node (pagoPA's node simulated).
 import { randomBytes } from 'node:crypto';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { PASSWORD_COST, hashSecret } from './auth/secrets.js';
@@ -18,6 +18,7 @@ import { addCredentialCommands } from './credentials-cli.js';
 import { addNetworkCommands } from './network-cli.js';
 import { addOpsCommands } from './ops-cli.js';
 import { addNetworkImportCommands } from './network-import-cli.js';
+import { addPagopaNodeCommand } from './pagopa-node-cli.js';
 
 const int = (name: string) => (v: string) => {
   if (!/^\d+$/.test(v)) throw new InvalidArgumentError(`${name} must be a non-negative integer`);
@@ -175,6 +176,7 @@ addCredentialCommands(program, () => loadConfig());
 addNetworkCommands(program, () => loadConfig());
 addOpsCommands(program, () => loadConfig());
 addNetworkImportCommands(program, () => loadConfig());
+addPagopaNodeCommand(program, () => loadConfig());
 
 program.parseAsync().catch((err: unknown) => {
   console.error(`tserve: ${err instanceof Error ? err.message : String(err)}`);

@@ -1,6 +1,6 @@
 // The node simulator's state machine, rule by rule, on a clock the test moves by hand.
 import { describe, expect, it } from 'vitest';
-import { NodeSimulator } from '../../src/pagopa/simulator/node.js';
+import { NodeState } from '../../src/pagopa/simulator/node.js';
 import { defaultCreditors, assertCreditor, type Creditor } from '../../src/pagopa/simulator/creditors.js';
 import { checkNoticeNumber } from '../../src/domain/notice.js';
 import type { ActivateRequest, OutcomeDetails, PspCredentials } from '../../src/pagopa/types.js';
@@ -9,9 +9,9 @@ export const PSP = { idPSP: 'TSERVEPSP', idBrokerPSP: 'TSERVEBROKER', idChannel:
 const CRED: PspCredentials = { idPSP: PSP.idPSP, idBrokerPSP: PSP.idBrokerPSP, idChannel: PSP.idChannel, password: PSP.password };
 const DETAILS: OutcomeDetails = { feeCents: 150, applicationDate: '2025-03-10', transferDate: '2025-03-11' };
 
-function setup(extra: Partial<ConstructorParameters<typeof NodeSimulator>[0]> = {}) {
+function setup(extra: Partial<ConstructorParameters<typeof NodeState>[0]> = {}) {
   let now = Date.UTC(2025, 2, 10, 9, 0, 0);
-  const node = new NodeSimulator({ clock: () => now, psp: PSP, ...extra });
+  const node = new NodeState({ clock: () => now, psp: PSP, ...extra });
   const firenze = node.creditors.get('01307110484')!;
   const notice = firenze.positions[0]!; // 42.00, one transfer
   const activate = (over: Partial<ActivateRequest> = {}) =>
@@ -126,8 +126,8 @@ describe('activate', () => {
     expect(code(node.verify(CRED, { fiscalCode: firenze.fiscalCode, noticeNumber: notice.noticeNumber }))).toBe('OK');
     const second = token(activate({ expirationMs: 60_000 }));
     expect(second).not.toBe(first);
-    // The default lifetime is the maximum, 30 minutes.
     expect(node.activation(second)!.expiresAt - node.activation(second)!.activatedAt).toBe(60_000);
+    // Without expirationTime, the maximum: 30 minutes.
     advance(60_000);
     const third = token(activate({ idempotencyKey: 'TSERVEPSP_cccccccccc' }));
     expect(node.activation(third)!.expiresAt - node.activation(third)!.activatedAt).toBe(1_800_000);
@@ -189,7 +189,7 @@ describe('outcome', () => {
   it("another PSP's token is unknown to this PSP", () => {
     const { node, activate } = setup();
     const t = token(activate());
-    const other = new NodeSimulator({ clock: () => 0, psp: { ...PSP, idPSP: 'OTHERPSP' } });
+    const other = new NodeState({ clock: () => 0, psp: { ...PSP, idPSP: 'OTHERPSP' } });
     expect(code(other.sendOutcome({ ...CRED, idPSP: 'OTHERPSP' }, { idempotencyKey: 'OTHERPSP_oooooooooo', paymentToken: t, outcome: 'KO' }))).toBe('PPT_TOKEN_SCONOSCIUTO');
     expect(node.activation(t)).toBeDefined();
   });

@@ -2,6 +2,7 @@
 // as the node simulator reads it: the fields its checks need, amounts in cents. Elements
 // are found by local name in schema order, so any prefix the sender chose is fine.
 import { create } from 'xmlbuilder2';
+import { amountToCents, centsToAmount } from '../soap.js';
 
 export const FLOW_NAMESPACE = 'http://www.digitpa.gov.it/schemas/2011/Pagamenti/';
 
@@ -32,12 +33,6 @@ export interface ReportingFlow {
   totalPayments: number;
   totalCents: number;
   payments: FlowPayment[];
-}
-
-/** "30.00" → 3000, by digits (never through a float); null if not \d+.\d{2}. */
-export function centsOfDecimal(text: string): number | null {
-  const m = /^(\d{1,9})\.(\d{2})$/.exec(text);
-  return m ? Number(m[1]) * 100 + Number(m[2]) : null;
 }
 
 interface DomNode {
@@ -71,8 +66,13 @@ const text = (node: DomNode, name: string) => (child(node, name).textContent ?? 
 
 function amount(node: DomNode, name: string, allowZero: boolean): number {
   const value = text(node, name);
-  const cents = centsOfDecimal(value);
-  if (cents === null || (!allowZero && cents === 0)) throw new FlowError(`${name} "${value}" is not an amount with two decimals`);
+  let cents: number;
+  try {
+    cents = amountToCents(value);
+  } catch {
+    throw new FlowError(`${name} "${value.slice(0, 40)}" is not an amount with two decimals`);
+  }
+  if (!allowZero && cents === 0) throw new FlowError(`${name} must be at least 0.01`);
   return cents;
 }
 
@@ -86,6 +86,8 @@ function date(node: DomNode, name: string): string {
 
 /** Parses the document; a malformed one (not XML, elements missing, bad values) is refused with the first reason. */
 export function parseFlow(xml: string): { ok: true; flow: ReportingFlow } | { ok: false; reason: string } {
+  // No DTDs, as in soap.ts: a flow needs none, and entities are an attack surface.
+  if (/<!DOCTYPE/i.test(xml)) return { ok: false, reason: 'a DOCTYPE is not allowed in a flow' };
   let root: DomNode;
   try {
     const doc = create(xml).node as unknown as DomNode;
@@ -138,4 +140,38 @@ export function parseFlow(xml: string): { ok: true; flow: ReportingFlow } | { ok
     if (err instanceof FlowError) return { ok: false, reason: err.message };
     throw err;
   }
+}
+
+/** Writes a flow in the schema's element order (the PSP's side; tests and the next step's reporting). */
+export function buildFlowXml(flow: ReportingFlow): string {
+  const ns = FLOW_NAMESPACE;
+  const root = create({ version: '1.0', encoding: 'UTF-8' }).ele(ns, 'pay_i:FlussoRiversamento');
+  const ele = (parent: typeof root, name: string, value?: string) => {
+    const e = parent.ele(ns, `pay_i:${name}`);
+    if (value !== undefined) e.txt(value);
+    return e;
+  };
+  ele(root, 'versioneOggetto', '1.0');
+  ele(root, 'identificativoFlusso', flow.flowId);
+  ele(root, 'dataOraFlusso', flow.flowDateTime);
+  ele(root, 'identificativoUnivocoRegolamento', flow.settlementReference);
+  ele(root, 'dataRegolamento', flow.settlementDate);
+  const sender = ele(ele(root, 'istitutoMittente'), 'identificativoUnivocoMittente');
+  ele(sender, 'tipoIdentificativoUnivoco', 'B');
+  ele(sender, 'codiceIdentificativoUnivoco', flow.senderId);
+  const receiver = ele(ele(root, 'istitutoRicevente'), 'identificativoUnivocoRicevente');
+  ele(receiver, 'tipoIdentificativoUnivoco', 'G');
+  ele(receiver, 'codiceIdentificativoUnivoco', flow.receiverId);
+  ele(root, 'numeroTotalePagamenti', String(flow.totalPayments));
+  ele(root, 'importoTotalePagamenti', centsToAmount(flow.totalCents));
+  for (const p of flow.payments) {
+    const d = ele(root, 'datiSingoliPagamenti');
+    ele(d, 'identificativoUnivocoVersamento', p.iuv);
+    ele(d, 'identificativoUnivocoRiscossione', p.iur);
+    if (p.index !== undefined) ele(d, 'indiceDatiSingoloPagamento', String(p.index));
+    ele(d, 'singoloImportoPagato', centsToAmount(p.amountCents));
+    ele(d, 'codiceEsitoSingoloPagamento', p.outcomeCode);
+    ele(d, 'dataEsitoSingoloPagamento', p.outcomeDate);
+  }
+  return root.end({ prettyPrint: true });
 }

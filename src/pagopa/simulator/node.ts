@@ -1,4 +1,4 @@
-// The node simulator's state machine: pagoPA's node as a PSP sees it (verify, activate,
+// The node simulator's state machine (NodeState): pagoPA's node as a PSP sees it (verify, activate,
 // outcome, reporting flows), with no HTTP, on an injected clock, so each rule of
 // ../shared/spec/pagopa-psp.md is testable alone. http.ts puts it on the wire.
 // Each operation is a fixed sequence of named checks; the first that fails answers.
@@ -33,7 +33,7 @@ export function seededRandom(seed: number): () => number {
   };
 }
 
-export interface NodeSimulatorOptions {
+export interface NodeStateOptions {
   clock: Clock;
   /** The one PSP this node knows (identity, password, subscription key). */
   psp: PspIdentity;
@@ -124,7 +124,7 @@ const paa = (code: string, description: string) => fault('PPT_ERRORE_EMESSO_DA_P
 
 const FLOW_ID = /^[a-zA-Z0-9\-_]{1,35}$/;
 
-export class NodeSimulator {
+export class NodeState {
   readonly clock: Clock;
   readonly psp: PspIdentity;
   readonly creditors: Map<string, Creditor>;
@@ -155,7 +155,7 @@ export class NodeSimulator {
     nodoInviaFlussoRendicontazione: 0,
   };
 
-  constructor(options: NodeSimulatorOptions) {
+  constructor(options: NodeStateOptions) {
     this.clock = options.clock;
     this.psp = options.psp;
     const creditors = options.creditors ?? defaultCreditors();
