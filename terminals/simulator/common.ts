@@ -72,8 +72,8 @@ export const RESPONSE_MEANINGS: Readonly<Record<string, string>> = {
   '80': 'notice already paid',
   '81': 'payment in progress elsewhere',
   '82': 'notice cancelled',
-  '94': 'duplicate transmission',
   '91': "creditor's system unavailable (pagoPA node or creditor)",
+  '94': 'duplicate transmission',
   '95': 'reconciliation error',
   '96': 'system malfunction',
 };
