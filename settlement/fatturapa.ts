@@ -29,6 +29,7 @@ import { create } from 'xmlbuilder2';
 import { addDays } from '../src/domain/calendar.js';
 import { formatEuroPlain } from '../src/domain/money.js';
 import { PaymentError } from '../src/payments/errors.js';
+import { xmlText } from '../src/xml.js';
 import type { Entity } from '../src/store/types.js';
 import { assertValidIbans } from './iban.js';
 import type { RebillingStatement } from './rebilling.js';
@@ -118,7 +119,10 @@ export function invoiceNumber(entityId: string, month: string): string {
   return `TS-${month.replace('-', '')}-${entityId}`.slice(0, 20);
 }
 
-/** Text the schema's Latin types accept: Latin-1 only, single spaces, at most `max` characters. */
+/**
+ * Text the schema's Latin types accept: Latin-1 only, single spaces, at most `max` characters
+ * (counted before xmlText, as the schema counts what a parser reads).
+ */
 function latin(s: string, max: number): string {
   return s
     .replace(/[^\u0020-\u007e\u00a0-\u00ff]/g, ' ')
@@ -144,10 +148,10 @@ type Node = ReturnType<ReturnType<typeof create>['ele']>;
 
 function sede(parent: Node, s: Seat): void {
   const n = parent.ele('Sede');
-  n.ele('Indirizzo').txt(latin(s.street, 60));
-  if (s.number) n.ele('NumeroCivico').txt(basic(s.number, 8));
+  n.ele('Indirizzo').txt(xmlText(latin(s.street, 60)));
+  if (s.number) n.ele('NumeroCivico').txt(xmlText(basic(s.number, 8)));
   n.ele('CAP').txt(s.cap);
-  n.ele('Comune').txt(latin(s.town, 60));
+  n.ele('Comune').txt(xmlText(latin(s.town, 60)));
   n.ele('Provincia').txt(s.province);
   n.ele('Nazione').txt('IT');
 }
@@ -181,14 +185,14 @@ export function fatturaPA(st: RebillingStatement, opts: InvoiceOptions): string 
   iva.ele('IdPaese').txt('IT');
   iva.ele('IdCodice').txt(opts.issuerVatNumber);
   cpd.ele('CodiceFiscale').txt(opts.issuer.fiscalCode);
-  cpd.ele('Anagrafica').ele('Denominazione').txt(latin(opts.issuer.name, 80));
+  cpd.ele('Anagrafica').ele('Denominazione').txt(xmlText(latin(opts.issuer.name, 80)));
   cpd.ele('RegimeFiscale').txt('RF01');
   sede(cp, seatOf(seats, opts.issuer.id));
 
   const cc = header.ele('CessionarioCommittente');
   const ccd = cc.ele('DatiAnagrafici');
   ccd.ele('CodiceFiscale').txt(st.fiscalCode);
-  ccd.ele('Anagrafica').ele('Denominazione').txt(latin(st.name, 80));
+  ccd.ele('Anagrafica').ele('Denominazione').txt(xmlText(latin(st.name, 80)));
   sede(cc, seatOf(seats, st.entityId));
 
   const body = root.ele('FatturaElettronicaBody');
@@ -198,14 +202,14 @@ export function fatturaPA(st: RebillingStatement, opts: InvoiceOptions): string 
   dgd.ele('Data').txt(date);
   dgd.ele('Numero').txt(number);
   dgd.ele('ImportoTotaleDocumento').txt(amount2(st.totals.amount));
-  dgd.ele('Causale').txt(latin(`Riaddebito commissioni di circuito T-Serve sui pagamenti del mese ${st.month} (finestre di regolamento dal ${st.from} al ${st.to})`, 200));
+  dgd.ele('Causale').txt(xmlText(latin(`Riaddebito commissioni di circuito T-Serve sui pagamenti del mese ${st.month} (finestre di regolamento dal ${st.from} al ${st.to})`, 200)));
 
   const beni = body.ele('DatiBeniServizi');
   let n = 0;
   const line = (description: string, quantity: number, unitCents: number) => {
     const l = beni.ele('DettaglioLinee');
     l.ele('NumeroLinea').txt(String(++n));
-    l.ele('Descrizione').txt(latin(description, 1000));
+    l.ele('Descrizione').txt(xmlText(latin(description, 1000)));
     l.ele('Quantita').txt(`${quantity}.00`);
     l.ele('UnitaMisura').txt('pagamenti');
     l.ele('DataInizioPeriodo').txt(st.from);
@@ -225,12 +229,12 @@ export function fatturaPA(st: RebillingStatement, opts: InvoiceOptions): string 
   riepilogo.ele('Natura').txt(VAT.nature);
   riepilogo.ele('ImponibileImporto').txt(amount2(st.totals.amount));
   riepilogo.ele('Imposta').txt('0.00');
-  riepilogo.ele('RiferimentoNormativo').txt(latin(VAT.reference, 100));
+  riepilogo.ele('RiferimentoNormativo').txt(xmlText(latin(VAT.reference, 100)));
 
   const pay = body.ele('DatiPagamento');
   pay.ele('CondizioniPagamento').txt('TP02');
   const det = pay.ele('DettaglioPagamento');
-  det.ele('Beneficiario').txt(latin(opts.issuer.name, 200));
+  det.ele('Beneficiario').txt(xmlText(latin(opts.issuer.name, 200)));
   det.ele('ModalitaPagamento').txt('MP05');
   det.ele('DataScadenzaPagamento').txt(addDays(date, 30));
   det.ele('ImportoPagamento').txt(amount2(st.totals.amount));

@@ -89,7 +89,8 @@ export function euros(cents: number): string {
 
 /**
  * Text restricted to the SEPA basic Latin set (EPC217-08): accents dropped, '&' as '+',
- * anything else outside the set as a space; trimmed to `max` characters.
+ * anything else outside the set as a space; trimmed to `max` characters. So no '&' reaches
+ * xmlbuilder2 and no xmlText (src/xml.ts) is needed: test/settlement/xml-text.test.ts.
  */
 export function sepaText(s: string, max: number): string {
   const out = s
