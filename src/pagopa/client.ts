@@ -5,9 +5,13 @@
 // answers or the deadline (the token's expiry) passes. A business KO is an answer, never
 // retried here. The node's faults come back as values (NodeAnswer); transport failures
 // throw a NodeTransportError, which faults.ts maps like a fault (timeout → 91).
+// A reporting flow (sendFlow) is retried like verify: the node keeps one flow per id and
+// answers a resend of the same content OK again.
 import { createHash } from 'node:crypto';
 import type { Clock } from '../clock.js';
 import type { TransportFaultCode } from './faults.js';
+import { FLOW_OPERATION, buildFlowRequest, parseFlowResponse } from './flow-soap.js';
+import type { BuiltFlow } from './flow.js';
 import { SoapSyntaxError, buildRequest, parseResponse, type Operations } from './soap.js';
 import type { ActivateRequest, NodeAnswer, OperationName, OutcomeRequest, PspIdentity, VerifyRequest } from './types.js';
 
@@ -122,19 +126,37 @@ export class PspClient {
     return this.call('sendPaymentOutcome', request, { attempts: null, deadline: options.deadline ?? this.clock() + this.config.tokenExpirationMs });
   }
 
-  private async call<Op extends OperationName>(
+  /**
+   * nodoInviaFlussoRendicontazione: the flow for its creditor (identificativoDominio).
+   * OK means the node accepted it (or had accepted this very flow before).
+   */
+  sendFlow(flow: Pick<BuiltFlow, 'flowId' | 'creditorFiscalCode' | 'flowDateTime' | 'xml'>): Promise<NodeAnswer<null>> {
+    const body = buildFlowRequest(this.config.identity, { domain: flow.creditorFiscalCode, flowId: flow.flowId, flowDateTime: flow.flowDateTime, xml: flow.xml });
+    return this.retried(FLOW_OPERATION, body, parseFlowResponse, { attempts: this.retry.attempts, deadline: null });
+  }
+
+  private call<Op extends OperationName>(
     operation: Op,
     request: Operations[Op]['request'],
     limit: { attempts: number | null; deadline: number | null },
   ): Promise<NodeAnswer<Operations[Op]['answer']>> {
     const body = buildRequest(operation, this.config.identity, request);
+    return this.retried(operation, body, (text) => parseResponse(operation, text), limit);
+  }
+
+  private async retried<T>(
+    operation: string,
+    body: string,
+    parse: (text: string) => NodeAnswer<T>,
+    limit: { attempts: number | null; deadline: number | null },
+  ): Promise<NodeAnswer<T>> {
     // Bounded either way: by attempts, or by the deadline (and, as a backstop, 1,000 tries).
     const maxAttempts = limit.attempts ?? 1000;
     for (let attempt = 1; ; attempt++) {
       const remaining = limit.deadline === null ? this.config.timeoutMs : limit.deadline - this.clock();
       try {
         if (remaining <= 0) throw new NodeTransportError('NODE_TIMEOUT', `pagoPA ${operation}: the deadline passed before an answer`);
-        return await this.attempt(operation, body, Math.min(this.config.timeoutMs, remaining));
+        return await this.attempt(operation, body, parse, Math.min(this.config.timeoutMs, remaining));
       } catch (e) {
         if (!(e instanceof NodeTransportError) || !e.transient || attempt >= maxAttempts) throw e;
         const delay = this.backoff(attempt);
@@ -150,7 +172,7 @@ export class PspClient {
     return Math.round(ceiling * (0.5 + this.random() / 2));
   }
 
-  private async attempt<Op extends OperationName>(operation: Op, body: string, timeoutMs: number): Promise<NodeAnswer<Operations[Op]['answer']>> {
+  private async attempt<T>(operation: string, body: string, parse: (text: string) => NodeAnswer<T>, timeoutMs: number): Promise<NodeAnswer<T>> {
     let response: Response;
     let text: string;
     try {
@@ -180,7 +202,7 @@ export class PspClient {
     }
     if (Buffer.byteLength(text) > MAX_ANSWER_BYTES) throw new NodeTransportError('NODE_BAD_ANSWER', `pagoPA ${operation}: answer over ${MAX_ANSWER_BYTES} bytes`, status);
     try {
-      return parseResponse(operation, text);
+      return parse(text);
     } catch (e) {
       if (e instanceof SoapSyntaxError || e instanceof RangeError) throw new NodeTransportError('NODE_BAD_ANSWER', `pagoPA ${operation}: ${e.message}`, status);
       throw e;

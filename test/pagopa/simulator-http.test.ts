@@ -2,7 +2,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NodeSimulator } from '../../src/pagopa/simulator/server.js';
 import { buildFlowXml, type ReportingFlow } from '../../src/pagopa/simulator/flow.js';
-import { buildFlowRequest, parseFlowResponse } from '../../src/pagopa/simulator/flow-soap.js';
+import { buildFlowRequest, parseFlowResponse } from '../../src/pagopa/flow-soap.js';
 import { buildRequest, parseResponse, NODE_FOR_PSP_NS } from '../../src/pagopa/soap.js';
 import type { OperationName, PspCredentials } from '../../src/pagopa/types.js';
 
@@ -160,8 +160,11 @@ describe('reporting flows', () => {
     const kept = sim.state.flows.at(-1)!;
     expect(kept).toMatchObject({ ok: true, flowId: f.flowId, domain: FIRENZE });
     expect(kept.flow!.totalCents).toBe(4200 + 10_000 + 25_000 + 17_550);
-    // The same flow again is refused.
-    expect(await send(f)).toMatchObject({ ok: false, fault: { code: 'PPT_SEMANTICA', description: expect.stringMatching(/already received/) } });
+    // The same flow again (a retry) is answered OK and kept once; the same id with other content is refused.
+    const before = sim.state.flows.length;
+    expect(await send(f)).toEqual({ ok: true, value: null });
+    expect(sim.state.flows.length).toBe(before);
+    expect(await send(flow(f.flowId, lines.slice(1)))).toMatchObject({ ok: false, fault: { code: 'PPT_SEMANTICA', description: expect.stringMatching(/already received, with other content/) } });
   });
 
   it('refuses totals that differ from the payments, a payment it never saw, an amount that differs, a bad identifier, wrong credentials', async () => {

@@ -1,39 +1,15 @@
 // A reporting flow (FlussoRiversamento 1.0.4, namespace of the 2011 "Pagamenti" schemas)
 // as the node simulator reads it: the fields its checks need, amounts in cents. Elements
 // are found by local name in schema order, so any prefix the sender chose is fine.
+// The types and the writer are the PSP's (../flow.ts): the node reads and checks what the
+// PSP writes with its own parser, here.
 import { create } from 'xmlbuilder2';
-import { amountToCents, centsToAmount } from '../soap.js';
+import { FLOW_NAMESPACE, writeFlowXml, type FlowDocument, type FlowLine } from '../flow.js';
+import { amountToCents } from '../soap.js';
 
-export const FLOW_NAMESPACE = 'http://www.digitpa.gov.it/schemas/2011/Pagamenti/';
-
-export interface FlowPayment {
-  /** identificativoUnivocoVersamento. */
-  iuv: string;
-  /** identificativoUnivocoRiscossione: the paymentToken. */
-  iur: string;
-  /** indiceDatiSingoloPagamento, 1..5 (the transfer's index); absent means 1. */
-  index?: number;
-  amountCents: number;
-  /** codiceEsitoSingoloPagamento: 0 paid, 3 revoked, 4 paid in stand-in, 9 paid without receipt. */
-  outcomeCode: '0' | '3' | '4' | '9';
-  /** dataEsitoSingoloPagamento, YYYY-MM-DD. */
-  outcomeDate: string;
-}
-
-export interface ReportingFlow {
-  flowId: string;
-  flowDateTime: string;
-  /** identificativoUnivocoRegolamento: the credit transfer's reference. */
-  settlementReference: string;
-  /** dataRegolamento, YYYY-MM-DD. */
-  settlementDate: string;
-  senderId: string;
-  /** The creditor's fiscal code (istitutoRicevente). */
-  receiverId: string;
-  totalPayments: number;
-  totalCents: number;
-  payments: FlowPayment[];
-}
+export { FLOW_NAMESPACE };
+export type FlowPayment = FlowLine;
+export type ReportingFlow = FlowDocument;
 
 interface DomNode {
   nodeType: number;
@@ -142,36 +118,5 @@ export function parseFlow(xml: string): { ok: true; flow: ReportingFlow } | { ok
   }
 }
 
-/** Writes a flow in the schema's element order (the PSP's side; tests and the next step's reporting). */
-export function buildFlowXml(flow: ReportingFlow): string {
-  const ns = FLOW_NAMESPACE;
-  const root = create({ version: '1.0', encoding: 'UTF-8' }).ele(ns, 'pay_i:FlussoRiversamento');
-  const ele = (parent: typeof root, name: string, value?: string) => {
-    const e = parent.ele(ns, `pay_i:${name}`);
-    if (value !== undefined) e.txt(value);
-    return e;
-  };
-  ele(root, 'versioneOggetto', '1.0');
-  ele(root, 'identificativoFlusso', flow.flowId);
-  ele(root, 'dataOraFlusso', flow.flowDateTime);
-  ele(root, 'identificativoUnivocoRegolamento', flow.settlementReference);
-  ele(root, 'dataRegolamento', flow.settlementDate);
-  const sender = ele(ele(root, 'istitutoMittente'), 'identificativoUnivocoMittente');
-  ele(sender, 'tipoIdentificativoUnivoco', 'B');
-  ele(sender, 'codiceIdentificativoUnivoco', flow.senderId);
-  const receiver = ele(ele(root, 'istitutoRicevente'), 'identificativoUnivocoRicevente');
-  ele(receiver, 'tipoIdentificativoUnivoco', 'G');
-  ele(receiver, 'codiceIdentificativoUnivoco', flow.receiverId);
-  ele(root, 'numeroTotalePagamenti', String(flow.totalPayments));
-  ele(root, 'importoTotalePagamenti', centsToAmount(flow.totalCents));
-  for (const p of flow.payments) {
-    const d = ele(root, 'datiSingoliPagamenti');
-    ele(d, 'identificativoUnivocoVersamento', p.iuv);
-    ele(d, 'identificativoUnivocoRiscossione', p.iur);
-    if (p.index !== undefined) ele(d, 'indiceDatiSingoloPagamento', String(p.index));
-    ele(d, 'singoloImportoPagato', centsToAmount(p.amountCents));
-    ele(d, 'codiceEsitoSingoloPagamento', p.outcomeCode);
-    ele(d, 'dataEsitoSingoloPagamento', p.outcomeDate);
-  }
-  return root.end({ prettyPrint: true });
-}
+/** The PSP's writer (../flow.ts), for tests that send flows, right or wrong. */
+export const buildFlowXml: (flow: ReportingFlow) => string = writeFlowXml;

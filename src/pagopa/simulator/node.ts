@@ -19,7 +19,10 @@ import {
   type VerifyRequest,
 } from '../types.js';
 import { assertCreditor, defaultCreditors, type Creditor, type DebtPosition, type StationState } from './creditors.js';
+import type { FlowSubmission } from '../flow-soap.js';
 import { parseFlow, type ReportingFlow } from './flow.js';
+
+export type { FlowSubmission } from '../flow-soap.js';
 
 /** mulberry32: small and repeatable; for simulated faults and tokens, never for secrets. */
 export function seededRandom(seed: number): () => number {
@@ -105,14 +108,6 @@ export interface FlowReceived {
   flow?: ReportingFlow;
 }
 
-export interface FlowSubmission {
-  /** identificativoDominio: the creditor the flow is for. */
-  domain: string;
-  /** identificativoFlusso as sent beside the XML. */
-  flowId: string;
-  /** The FlussoRiversamento document, decoded from base64. */
-  xml: string;
-}
 
 const fault = (code: string, description?: string, originalFaultCode?: string): { ok: false; fault: NodeFault } => ({
   ok: false,
@@ -123,6 +118,13 @@ const fault = (code: string, description?: string, originalFaultCode?: string): 
 const paa = (code: string, description: string) => fault('PPT_ERRORE_EMESSO_DA_PAA', description, code);
 
 const FLOW_ID = /^[a-zA-Z0-9\-_]{1,35}$/;
+
+/** Two flows say the same thing: everything but dataOraFlusso. */
+function sameContent(a: ReportingFlow, b: ReportingFlow): boolean {
+  const { flowDateTime: _a, ...restA } = a;
+  const { flowDateTime: _b, ...restB } = b;
+  return JSON.stringify(restA) === JSON.stringify(restB);
+}
 
 export class NodeState {
   readonly clock: Clock;
@@ -353,6 +355,13 @@ export class NodeState {
     const parsed = parseFlow(sub.xml);
     if (!parsed.ok) return refuse('PPT_SINTASSI_XSD', parsed.reason);
     const flow = parsed.flow;
+    // A resend (the PSP's retry after a lost answer) is answered like the first time; the
+    // same identifier with other content is a conflict. The flow's timestamp may differ.
+    const earlier = this.flows.find((f) => f.ok && (f.flowId === flow.flowId || f.flowId === sub.flowId));
+    if (earlier) {
+      const same = earlier.flowId === sub.flowId && flow.flowId === sub.flowId && earlier.domain === sub.domain && sameContent(earlier.flow!, flow);
+      return same ? { ok: true, value: null } : refuse('PPT_SEMANTICA', `flow ${earlier.flowId} already received, with other content`, flow);
+    }
     const why = this.flowProblem(c, sub, flow);
     if (why) return refuse('PPT_SEMANTICA', why, flow);
     this.flows.push({ at, flowId: sub.flowId, domain: sub.domain, ok: true, flow });
@@ -366,7 +375,6 @@ export class NodeState {
     if (!flow.flowId.startsWith(prefix) || flow.flowId.length === prefix.length) {
       return `identificativoFlusso must be <dataRegolamento><idPSP>-<unique>, "${prefix}..."`;
     }
-    if (this.flows.some((f) => f.ok && f.flowId === flow.flowId)) return `flow ${flow.flowId} already received`;
     if (!this.creditors.has(sub.domain)) return `identificativoDominio ${sub.domain} is not a creditor of this node`;
     if (flow.receiverId !== sub.domain) return 'istitutoRicevente differs from identificativoDominio';
     if (flow.payments.length !== flow.totalPayments) return `numeroTotalePagamenti ${flow.totalPayments}, payments listed ${flow.payments.length}`;

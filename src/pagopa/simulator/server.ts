@@ -1,6 +1,6 @@
 // NodeSimulator: pagoPA's node for one PSP over HTTP (SOAP 1.1), around the state machine
 // in node.ts, with the codec the client uses (soap.ts) and the reporting-flow primitive
-// (flow-soap.ts). Tests and the bench start it in-process on port 0; `tserve pagopa-node`
+// (../flow-soap.ts). Tests and the bench start it in-process on port 0; `tserve pagopa-node`
 // runs it alone. Any POST path is the node's endpoint; the operation is the body's root.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -8,7 +8,7 @@ import { systemClock, type Clock } from '../../clock.js';
 import { buildResponse, parseRequest, ROOT_ELEMENTS, SoapSyntaxError, type ParsedRequest } from '../soap.js';
 import type { NodeAnswer, NodeFault, OperationName, PspIdentity } from '../types.js';
 import type { Creditor } from './creditors.js';
-import { buildFlowResponse, isFlowRequest, parseFlowRequest, soapFault, FLOW_OPERATION } from './flow-soap.js';
+import { buildFlowResponse, isFlowRequest, parseFlowRequest, soapFault, FLOW_OPERATION } from '../flow-soap.js';
 import { NodeState, type CallPlan, type Injected, type NodeStateOptions } from './node.js';
 
 /** A flow of a settled day can be large; nothing else is. */

@@ -1,12 +1,22 @@
 // nodoInviaFlussoRendicontazione (nodeForPsp.xsd): the PSP sends a reporting flow, base64
-// in the body, and the node answers esito OK or KO with a fault. Both sides are here,
-// beside the simulator that receives it; soap.ts covers the three payment operations.
+// in the body, and the node answers esito OK or KO with a fault. Both sides are here: the
+// PSP's (PspClient.sendFlow) and the node simulator's; soap.ts covers the three payment
+// operations, flow.ts builds the flow itself.
 // Element order as the schema's sequences: the request's eight fields, then the
 // response's fault? and esito.
 import { create } from 'xmlbuilder2';
-import { NODE_FOR_PSP_NS, NODE_ID, SOAP_ENV_NS } from '../soap.js';
-import type { NodeAnswer, NodeFault, PspCredentials } from '../types.js';
-import type { FlowSubmission } from './node.js';
+import { NODE_FOR_PSP_NS, NODE_ID, SOAP_ENV_NS, SoapSyntaxError } from './soap.js';
+import type { NodeAnswer, NodeFault, PspCredentials } from './types.js';
+
+/** What a nodoInviaFlussoRendicontazione carries beside the credentials. */
+export interface FlowSubmission {
+  /** identificativoDominio: the creditor the flow is for. */
+  domain: string;
+  /** identificativoFlusso as sent beside the XML. */
+  flowId: string;
+  /** The FlussoRiversamento document, decoded from base64. */
+  xml: string;
+}
 
 export const FLOW_OPERATION = 'nodoInviaFlussoRendicontazione';
 const REQUEST = 'nodoInviaFlussoRendicontazioneRequest';
@@ -98,12 +108,18 @@ export function buildFlowResponse(answer: NodeAnswer<unknown>): string {
   return root.end({ prettyPrint: false });
 }
 
-/** The PSP's side: esito OK, or the fault. */
+/** The PSP's side: esito OK, or the fault; an answer that is not one throws a SoapSyntaxError. */
 export function parseFlowResponse(xml: string): NodeAnswer<null> {
-  const envelope = create(xml).root().node as unknown as DomNode;
+  if (/<!DOCTYPE/i.test(xml)) throw new SoapSyntaxError('PPT_SINTASSI_EXTRAXSD', 'a DOCTYPE is not allowed in a SOAP message');
+  let envelope: DomNode;
+  try {
+    envelope = create(xml).root().node as unknown as DomNode;
+  } catch (err) {
+    throw new SoapSyntaxError('PPT_SINTASSI_EXTRAXSD', `not XML: ${err instanceof Error ? err.message.split('\n')[0] : String(err)}`);
+  }
   const body = elements(envelope).find((e) => e.localName === 'Body');
   const root = body && elements(body)[0];
-  if (!root || root.localName !== RESPONSE) throw new Error(`expected ${RESPONSE}`);
+  if (!root || root.localName !== RESPONSE) throw new SoapSyntaxError('PPT_SINTASSI_EXTRAXSD', `expected ${RESPONSE}`);
   const text = (n: DomNode, name: string) => (elements(n).find((e) => e.localName === name)?.textContent ?? '').trim();
   if (text(root, 'esito') === 'OK') return { ok: true, value: null };
   const fault = elements(root).find((e) => e.localName === 'fault');
