@@ -6,7 +6,8 @@
  * first makes each one "&amp;", which the writer then leaves alone.
  *
  * Every XML writer of the switch whose text can hold free input (names, descriptions)
- * passes it through here: settlement/fatturapa.ts. (SEPA text never holds "&": its
+ * passes it through here: settlement/fatturapa.ts, src/pagopa/soap.ts, flow.ts and
+ * flow-soap.ts. (SEPA text never holds "&": its
  * character set maps it to "+", see sepaText.)
  */
 export function xmlText(value: string): string {

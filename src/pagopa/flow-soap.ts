@@ -5,6 +5,7 @@
 // Element order as the schema's sequences: the request's eight fields, then the
 // response's fault? and esito.
 import { create } from 'xmlbuilder2';
+import { xmlText } from '../xml.js';
 import { NODE_FOR_PSP_NS, NODE_ID, SOAP_ENV_NS, SoapSyntaxError } from './soap.js';
 import type { NodeAnswer, NodeFault, PspCredentials } from './types.js';
 
@@ -90,7 +91,7 @@ export function parseFlowRequest(xml: string): ({ ok: true } & FlowRequest) | { 
 export function buildFlowRequest(credentials: PspCredentials, r: { domain: string; flowId: string; flowDateTime: string; xml: string }): string {
   const doc = create({ version: '1.0', encoding: 'UTF-8' }).ele(SOAP_ENV_NS, 'soapenv:Envelope').ele(SOAP_ENV_NS, 'soapenv:Body').ele(NODE_FOR_PSP_NS, `nfp:${REQUEST}`);
   const values = [credentials.idPSP, credentials.idBrokerPSP, credentials.idChannel, credentials.password, r.domain, r.flowId, r.flowDateTime, Buffer.from(r.xml, 'utf8').toString('base64')];
-  FIELDS.forEach((f, i) => doc.ele(f).txt(values[i]!));
+  FIELDS.forEach((f, i) => doc.ele(f).txt(xmlText(values[i]!)));
   return doc.end({ prettyPrint: false });
 }
 
@@ -100,9 +101,9 @@ export function buildFlowResponse(answer: NodeAnswer<unknown>): string {
   if (!answer.ok) {
     const f = root.ele('fault');
     f.ele('faultCode').txt(answer.fault.code);
-    f.ele('faultString').txt(answer.fault.description ?? answer.fault.code);
+    f.ele('faultString').txt(xmlText(answer.fault.description ?? answer.fault.code));
     f.ele('id').txt(NODE_ID);
-    if (answer.fault.description) f.ele('description').txt(answer.fault.description);
+    if (answer.fault.description) f.ele('description').txt(xmlText(answer.fault.description));
   }
   root.ele('esito').txt(answer.ok ? 'OK' : 'KO');
   return root.end({ prettyPrint: false });
@@ -132,6 +133,6 @@ export function parseFlowResponse(xml: string): NodeAnswer<null> {
 export function soapFault(code: string, message: string): string {
   const fault = create({ version: '1.0', encoding: 'UTF-8' }).ele(SOAP_ENV_NS, 'soapenv:Envelope').ele(SOAP_ENV_NS, 'soapenv:Body').ele(SOAP_ENV_NS, 'soapenv:Fault');
   fault.ele('faultcode').txt(code);
-  fault.ele('faultstring').txt(message.slice(0, 300));
+  fault.ele('faultstring').txt(xmlText(message.slice(0, 300)));
   return fault.end({ prettyPrint: false });
 }

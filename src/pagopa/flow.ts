@@ -5,6 +5,7 @@
 // Element names, order and types follow xsd-common/FlussoRiversamento_1_0_4.xsd
 // (repository pagopa/pagopa-api); amounts are written from cents by digits (soap.ts).
 import { create } from 'xmlbuilder2';
+import { xmlText } from '../xml.js';
 import { MAX_AMOUNT_CENTS, centsToAmount } from './soap.js';
 
 export const FLOW_NAMESPACE = 'http://www.digitpa.gov.it/schemas/2011/Pagamenti/';
@@ -181,7 +182,7 @@ export function writeFlowXml(flow: FlowDocument): string {
   const root = create({ version: '1.0', encoding: 'UTF-8' }).ele(ns, 'pay_i:FlussoRiversamento');
   const ele = (parent: typeof root, name: string, value?: string) => {
     const e = parent.ele(ns, `pay_i:${name}`);
-    if (value !== undefined) e.txt(value);
+    if (value !== undefined) e.txt(xmlText(value));
     return e;
   };
   ele(root, 'versioneOggetto', '1.0');

@@ -10,6 +10,7 @@
 // element (the simulator answers PPT_SINTASSI_XSD). Root elements are in the nodeForPsp
 // namespace, their children unqualified.
 import { create } from 'xmlbuilder2';
+import { xmlText } from '../xml.js';
 import type { XMLBuilder } from 'xmlbuilder2/lib/interfaces.js';
 import {
   MAX_EXPIRATION_MS,
@@ -310,9 +311,7 @@ function writeSeq(parent: XMLBuilder, seq: Element[], value: Tree, path: string)
         if (typeof item !== 'string') throw new Error(`soap: ${path}/${el.name} is text`);
         const problem = checkSimple(el, item, `${path}/${el.name}`);
         if (problem) throw new Error(`soap: ${problem}`);
-        // xmlbuilder2 leaves an "&" that starts an entity ("&amp;") as it is, so a text holding
-        // "&amp;" would arrive as "&": escape every "&" first (the writer leaves ours alone).
-        child.txt(item.replaceAll('&', '&amp;'));
+        child.txt(xmlText(item));
       }
     }
   }
