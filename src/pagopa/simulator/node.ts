@@ -21,20 +21,10 @@ import {
 import { assertCreditor, defaultCreditors, type Creditor, type DebtPosition, type StationState } from './creditors.js';
 import type { FlowSubmission } from '../flow-soap.js';
 import { parseFlow, type ReportingFlow } from './flow.js';
+// The terminal simulator's seeded generator (mulberry32): repeatable faults and tokens, never secrets.
+import { seededRandom } from '../../../terminals/simulator/common.js';
 
 export type { FlowSubmission } from '../flow-soap.js';
-
-/** mulberry32: small and repeatable; for simulated faults and tokens, never for secrets. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 export interface NodeStateOptions {
   clock: Clock;
