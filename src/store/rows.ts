@@ -302,6 +302,7 @@ export interface EntityRow {
   segregation_code: string | null;
   vat_number: string | null;
   office_code: string | null;
+  pagopa: number;
 }
 
 export interface CircuitFeeRow {
@@ -328,6 +329,7 @@ export function toEntity(e: EntityRow, fee: CircuitFeeRow | undefined): Entity {
     segregationCode: e.segregation_code,
     vatNumber: e.vat_number,
     officeCode: e.office_code,
+    pagopa: e.pagopa === 1,
     circuitFee: fee ? toCircuitFee(fee) : null,
   };
 }
