@@ -11,6 +11,7 @@ import { systemClock, type Clock } from './clock.js';
 import type { Config } from './config.js';
 import { createApp } from './http/app.js';
 import { logger } from './log.js';
+import { PspClient } from './pagopa/client.js';
 import { Payments } from './payments/service.js';
 import { StreamServer } from './stream/server.js';
 import { IsoServer } from '../terminals/server.js';
@@ -106,6 +107,7 @@ async function startUnlocked(config: Config, opts: ServerOptions): Promise<Runni
     settlementCutoff: config.settlementCutoff,
     clock,
     onOutcome: (channel, result) => metrics.payments.inc({ channel, result }),
+    pagopa: config.pagopa ? new PspClient(config.pagopa, { clock }) : null,
   });
   const tokens = new TokenService(rt.jwtKey, config.tokenTtlSeconds);
   const app = createApp({ config, store: rt.store, payments, tokens, kek: rt.kek, version: version(), metrics, clock });

@@ -491,6 +491,7 @@ export class IsoServer {
               [TAGS.daysLate, tagToWire(TAGS.daysLate, v.breakdown.daysLate)],
             ] as [string, string][])
           : []),
+        ...(v.pagopa ? ([[TAGS.creditorFiscalCode, v.pagopa.creditorFiscalCode]] as [string, string][]) : []),
       ],
     };
   }

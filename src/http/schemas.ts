@@ -41,9 +41,9 @@ const identification = {
 
 export const VerifyRequest = z.strictObject(identification);
 export const VerifyAnswer = z.object({
-  entity: z.string(),
-  entityId: z.string(),
-  service: z.string(),
+  entity: z.string().describe("the creditor's name (a pagoPA notice: the name the node gives)"),
+  entityId: z.string().nullable().describe('the catalogue entity; null: a pagoPA notice of a creditor outside the catalogue'),
+  service: z.string().nullable().describe('the catalogue service; null: a pagoPA notice named by its QR code'),
   description: z.string(),
   amountDue: cents.describe('cents; 0 for self-assessed services, see minAmount/maxAmount'),
   minAmount: cents.optional(),
@@ -55,6 +55,10 @@ export const VerifyAnswer = z.object({
     .object({ tax: cents, sanction: cents, interest: cents, daysLate: z.number().int().min(0) })
     .optional()
     .describe('bollo auto only: what amountDue is made of (cents) and the days late'),
+  pagopa: z
+    .object({ creditorFiscalCode: z.string(), companyName: z.string(), officeName: z.string().optional() })
+    .optional()
+    .describe("a notice verified through pagoPA's node: the creditor it names (fee 0 until pagoPA payments are booked)"),
 });
 
 export const PayRequest = z.strictObject({

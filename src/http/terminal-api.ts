@@ -118,7 +118,7 @@ export function terminalApi(ctx: AppContext, door: LoginDoor = loginDoor(ctx)): 
     );
   });
 
-  documented({ method: 'post', path: '/v1/verify', summary: 'What is due on an identifier', roles: ['terminal'], body: S.VerifyRequest, response: S.VerifyAnswer, errors: IDENTIFY });
+  documented({ method: 'post', path: '/v1/verify', summary: 'What is due on an identifier', roles: ['terminal'], body: S.VerifyRequest, response: S.VerifyAnswer, errors: [...IDENTIFY, 'PAYMENT_IN_PROGRESS', 'CREDITOR_UNAVAILABLE'] });
   r.post('/v1/verify', auth, requireRole('terminal'), async (req, res) => {
     const body = S.VerifyRequest.parse(req.body);
     res.json(await payments.verify(terminalContext(req), body));

@@ -19,6 +19,8 @@ export { toReceipt, type PaymentReceipt };
 import { logger } from '../log.js';
 import type { CatalogueSnapshot, Channel, Counter, Entity, IdempotencyRecord, OptionView, Payment, Service, Store } from '../store/types.js';
 import { PaymentError, type ErrorCode } from './errors.js';
+import { PAGOPA_PAYMENT_NOT_YET, PagoPaBridge, type PagoPaCreditor, type PagoPaNotice } from './pagopa.js';
+import type { PspClient } from '../pagopa/client.js';
 import type { ReceiptData } from './receipt.js';
 
 export interface TerminalContext {
@@ -51,8 +53,10 @@ export interface BolloBreakdown {
 
 export interface Verification {
   entity: string;
-  entityId: string;
-  service: string;
+  /** Null: a pagoPA notice of a creditor outside the catalogue. */
+  entityId: string | null;
+  /** Null: a pagoPA notice named by its QR code (no service of the catalogue; the booking step brings one). */
+  service: string | null;
   description: string;
   amountDue: number;
   minAmount?: number;
@@ -62,6 +66,8 @@ export interface Verification {
   status: string;
   /** Bollo auto only: tax, sanction, interest and days late, summing to amountDue. */
   breakdown?: BolloBreakdown;
+  /** A notice verified through pagoPA's node: the creditor it names (ISO field 48 `EF`). */
+  pagopa?: PagoPaCreditor;
 }
 
 
@@ -94,6 +100,8 @@ export interface PaymentsOptions {
   clock?: () => number;
   /** Told the outcome of every payment request ('approved' or the error code), for metrics. */
   onOutcome?: (channel: Channel, result: string) => void;
+  /** pagoPA's node (config.pagopa); null or absent: the bridge is off, every notice is the circuit's. */
+  pagopa?: PspClient | null;
 }
 
 /** The amount due on an option on a day: as published, or by the service's rule. */
@@ -180,6 +188,7 @@ export class Payments {
   /** Requests in flight per terminal + idempotency key: a retry joins the first. */
   private readonly keysInFlight = new Map<string, Promise<{ status: number; body: unknown }>>();
   private readonly clock: () => number;
+  private readonly bridge: PagoPaBridge | null;
 
   private constructor(
     private readonly store: Store,
@@ -187,6 +196,7 @@ export class Payments {
     private readonly opts: PaymentsOptions,
   ) {
     this.clock = opts.clock ?? Date.now;
+    this.bridge = opts.pagopa ? new PagoPaBridge(opts.pagopa) : null;
   }
 
   /**
@@ -236,6 +246,8 @@ export class Payments {
   // ------------------------------------------------------------------ verify
 
   async verify(t: TerminalContext, req: VerifyRequest): Promise<Verification> {
+    const viaPagoPa = this.bridge?.routes(req, this.catalogue);
+    if (viaPagoPa) return this.verifyThroughPagoPa(t, req, viaPagoPa);
     const now = this.clock();
     const r = await this.resolve(t, req, romeDate(now));
     const fee = this.feeFor(r.service, r.counter, r.service.amountKind === 'S' ? r.service.minCents! : r.amountDue, now);
@@ -251,6 +263,30 @@ export class Payments {
       dueDate: r.dueDate,
       status: r.option ? r.option.positionStatus : 'PAYABLE',
       ...(r.breakdown ? { breakdown: r.breakdown } : {}),
+    };
+  }
+
+  /**
+   * A notice whose positions live in pagoPA, verified by the node (nothing is held). The
+   * fee is the named service's, if any; a QR code of a creditor outside the catalogue has
+   * no service yet, so 0 until the booking step brings the PAGOPA service and its schedule.
+   */
+  private async verifyThroughPagoPa(t: TerminalContext, req: VerifyRequest, n: PagoPaNotice): Promise<Verification> {
+    const bridge = this.bridge!;
+    const counter = await this.allowedCounter(t);
+    bridge.checkRequest(req, n);
+    const v = await bridge.verify(n);
+    const fee = n.service ? this.feeFor(n.service, counter, v.amountCents, this.clock()).feeCents : 0;
+    return {
+      entity: v.creditor.companyName,
+      entityId: n.entity?.id ?? null,
+      service: n.service?.code ?? null,
+      description: v.description,
+      amountDue: v.amountCents,
+      fee,
+      dueDate: v.dueDate,
+      status: 'PAYABLE',
+      pagopa: v.creditor,
     };
   }
 
@@ -330,6 +366,11 @@ export class Payments {
     channel: Channel,
     stan: string | null,
   ): Promise<{ status: number; body: PaymentReceipt; payment: Payment }> {
+    if (this.bridge?.routes(req, this.catalogue)) {
+      // Refused before anything is held or booked: the activation comes with the booking step.
+      await this.allowedCounter(t);
+      fail('UNSUPPORTED', PAGOPA_PAYMENT_NOT_YET);
+    }
     const now = this.clock();
     const today = romeDate(now);
     const r = await this.resolve(t, req, today);
@@ -584,12 +625,18 @@ export class Payments {
 
   // ------------------------------------------------------------------ rules
 
-  private async resolve(t: TerminalContext, req: VerifyRequest, today: string): Promise<Resolved> {
+  /** The terminal's counter, if the terminal and its counter may transact. */
+  private async allowedCounter(t: TerminalContext): Promise<Counter> {
     const [terminal, counter] = await Promise.all([this.store.getTerminal(t.terminalId), this.store.getCounter(t.counterId)]);
     if (!terminal || terminal.counterId !== t.counterId) return fail('FORBIDDEN', 'unknown terminal');
     // Early answers with the ledger's own checks; booking runs them again, authoritatively.
     const notAllowed = check.terminalActive(terminal.status) ?? check.counterActive(counter);
     if (notAllowed || !counter) return fail(notAllowed!.code, notAllowed!.detail);
+    return counter;
+  }
+
+  private async resolve(t: TerminalContext, req: VerifyRequest, today: string): Promise<Resolved> {
+    const counter = await this.allowedCounter(t);
 
     let serviceCode = req.service?.trim().toUpperCase();
     let identifierText = req.identifier?.trim();

@@ -31,6 +31,8 @@ export const TAGS = {
   error: 'ER',
   sessionKey: 'SK',
   switchTotals: 'ST',
+  // 0110 of a notice verified through pagoPA: the creditor's fiscal code (§1.4).
+  creditorFiscalCode: 'EF',
   // Extensions (0110 of a bollo auto; terminals that do not know them ignore them, §1.4):
   // the amount due broken down, in cents, and the days late.
   tax: 'TX',

@@ -12,6 +12,7 @@ import { TokenService } from '../../src/auth/tokens.js';
 import { openRuntime, seedDemo, type DemoCredentials, type Runtime } from '../../src/bootstrap.js';
 import { loadConfig, type Config } from '../../src/config.js';
 import { createApp } from '../../src/http/app.js';
+import { PspClient } from '../../src/pagopa/client.js';
 import { Payments } from '../../src/payments/service.js';
 import { testClock } from './clock.js';
 import { storeEnv } from './store.js';
@@ -54,7 +55,11 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
   });
   const rt = await openRuntime(config, opts.clock ?? testClock, { checkBalances: true, create: true });
   const { credentials } = await seedDemo(rt, config);
-  const payments = await Payments.create(rt.store, { settlementCutoff: config.settlementCutoff, clock: rt.clock });
+  const payments = await Payments.create(rt.store, {
+    settlementCutoff: config.settlementCutoff,
+    clock: rt.clock,
+    pagopa: config.pagopa ? new PspClient(config.pagopa, { clock: rt.clock }) : null,
+  });
   const tokens = new TokenService(rt.jwtKey, config.tokenTtlSeconds);
   const app = createApp({ config, store: rt.store, payments, tokens, kek: rt.kek, version: 'test', clock: rt.clock });
   const counterOf = new Map(credentials.terminals.map((t) => [t.terminalId, t.counterId]));
