@@ -49,12 +49,9 @@ interface Identification {
   identifier?: string;
 }
 
-/**
- * The entity's positions live in pagoPA. Read as a plain field that may be absent: a
- * catalogue loaded before entities carried the flag serves every entity locally.
- */
+/** The entity's positions live in pagoPA (the network's `pagopa` flag). */
 export function inPagoPa(entity: Entity): boolean {
-  return (entity as { pagopa?: unknown }).pagopa === true;
+  return entity.pagopa === true;
 }
 
 export const PAGOPA_PAYMENT_NOT_YET = 'payment of pagoPA notices comes with the next release: nothing was booked';
