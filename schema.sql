@@ -26,7 +26,8 @@ CREATE TABLE IF NOT EXISTS entities (
   is_circuit_owner INTEGER NOT NULL DEFAULT 0 CHECK (is_circuit_owner IN (0, 1)),
   segregation_code TEXT CHECK (segregation_code IS NULL OR length(segregation_code) = 2),
   vat_number       TEXT CHECK (vat_number IS NULL OR length(vat_number) = 11),   -- partita IVA (the owner's issues the invoices)
-  office_code      TEXT CHECK (office_code IS NULL OR length(office_code) = 6)   -- FatturaPA CodiceDestinatario (IPA)
+  office_code      TEXT CHECK (office_code IS NULL OR length(office_code) = 6),  -- FatturaPA CodiceDestinatario (IPA)
+  pagopa           INTEGER NOT NULL DEFAULT 0 CHECK (pagopa IN (0, 1))         -- its debt positions live in pagoPA (docs/pagopa.md)
 );
 CREATE UNIQUE INDEX IF NOT EXISTS entities_one_owner ON entities (is_circuit_owner) WHERE is_circuit_owner = 1;
 

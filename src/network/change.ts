@@ -22,6 +22,8 @@ export interface EntityInput {
   officeCode: string | null;
   isCircuitOwner: boolean;
   segregationCode: string | null; // 2 digits
+  /** Its debt positions live in pagoPA: its notices go to the node (docs/pagopa.md). */
+  pagopa: boolean;
 }
 
 /** A circuit fee version: what an entity owes the owner per payment, from a date. */

@@ -73,6 +73,7 @@ const SCHEMAS: { [K in NetworkKind]: z.ZodType } = {
       .regex(/^\d{2}$/, '2 digits')
       .refine((s) => !(s in RESERVED_SEGREGATION_CODES), 'a nationally reserved segregation code')
       .nullable(),
+    pagopa: z.boolean(),
   }),
   circuitFees: z.strictObject({ entityId, effectiveFrom: isoDate, feeCents: cents, mode: z.enum(['netted', 'rebilled']) }),
   services: z

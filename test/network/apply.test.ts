@@ -114,6 +114,30 @@ describe('applying a network change', () => {
     expect((await store.getCounter(c.counters[0]!.id))!.status).toBe('suspended');
   });
 
+  it('an entity flagged pagopa reads back flagged, in the network and in the catalogue, audited from and to', async () => {
+    const c = demoChange();
+    const pisa = c.entities.find((e) => e.id === 'PISA')!;
+    expect(pisa.pagopa).toBe(false);
+    const r = await service.apply({ entities: [{ ...pisa, pagopa: true }] }, 'admin');
+    expect(r).toMatchObject({ ok: true, applied: { entities: { updated: 1 } } });
+    const last = (await store.listAudit({}, null, 1)).items[0]!;
+    expect(last).toMatchObject({ action: 'entity.save', target: 'PISA', actor: 'admin' });
+    expect(JSON.parse(String(last.detail))).toEqual({ pagopa: { from: false, to: true } });
+    expect((await store.networkState()).entities.find((e) => e.id === 'PISA')!.pagopa).toBe(true);
+    const catalogue = await store.loadCatalogue();
+    expect(catalogue.entities.get('PISA')!.pagopa).toBe(true);
+    expect(catalogue.entities.get('PRATO')!.pagopa).toBe(false);
+    // A new entity may start flagged; the flag is a boolean, nothing else.
+    const empoli = { ...pisa, id: 'EMPOLI', name: 'Comune di Empoli', fiscalCode: '01329160483', vatNumber: null, segregationCode: null, pagopa: true };
+    expect(await service.apply({ entities: [empoli] }, 'admin')).toMatchObject({ ok: true, applied: { entities: { created: 1 } } });
+    expect(JSON.parse(String((await store.listAudit({}, null, 1)).items[0]!.detail))).toMatchObject({ created: true, pagopa: true });
+    expect((await store.loadCatalogue()).entities.get('EMPOLI')!.pagopa).toBe(true);
+    const bad = await service.apply({ entities: [{ ...empoli, pagopa: 'si' as unknown as boolean }] }, 'admin');
+    expect(bad).toMatchObject({ ok: false, problems: [{ kind: 'entities', index: 0, field: 'pagopa' }] });
+    // Back as it was, for the tests that follow.
+    expect(await service.apply({ entities: [pisa] }, 'admin')).toMatchObject({ ok: true, applied: { entities: { updated: 1 } } });
+  });
+
   it('round trip: whatever valid edits are applied, the network reads back as the change made it', async () => {
     const demo = demoChange();
     const edit = fc.record({
@@ -124,6 +148,7 @@ describe('applying a network change', () => {
       limit: fc.nat(10_000_000),
       entity: fc.nat(demo.entities.length - 1),
       officeCode: fc.option(fc.stringMatching(/^[A-Z0-9]{6}$/), { nil: null }),
+      pagopa: fc.boolean(),
       newCounter: fc.boolean(),
     });
     let n = 0;
@@ -138,7 +163,7 @@ describe('applying a network change', () => {
             ...(e.newCounter ? [{ ...demo.counters[0]!, id, status: 'active' as const }] : []),
           ],
           terminals: e.newCounter ? [{ id: `TP${String(n).padStart(4, '0')}`, counterId: id, status: 'active' }] : [],
-          entities: [{ ...before.entities.find((x) => x.id === demo.entities[e.entity]!.id)!, officeCode: e.officeCode }],
+          entities: [{ ...before.entities.find((x) => x.id === demo.entities[e.entity]!.id)!, officeCode: e.officeCode, pagopa: e.pagopa }],
         };
         const r = await service.apply(change, 'admin');
         if (!r.ok) throw new Error(JSON.stringify(r.problems));

@@ -86,6 +86,16 @@ describe('a running switch and the door', () => {
     await expect.poll(async () => (await pay('MUSICA', 9000)).code).toBe('COUNTER_SUSPENDED');
   });
 
+  it('sees an entity flagged pagopa through the door, without restart', async () => {
+    expect(h.payments.entities.find((e) => e.id === 'PISA')!.pagopa).toBe(false);
+    const pisa = (await door.networkState()).entities.find((e) => e.id === 'PISA')!;
+    await apply({ entities: [{ ...pisa, pagopa: true }] });
+    await expect.poll(() => h.payments.entities.find((e) => e.id === 'PISA')!.pagopa).toBe(true);
+    expect(h.payments.entities.filter((e) => e.pagopa).map((e) => e.id)).toEqual(['PISA']);
+    await apply({ entities: [pisa] });
+    await expect.poll(() => h.payments.entities.find((e) => e.id === 'PISA')!.pagopa).toBe(false);
+  });
+
   it('tells network.changed to finance and admin, never to a terminal or an entity', () => {
     const e: EventRow = { seq: 1, type: 'network.changed', at: 0, terminalId: null, counterId: null, entityId: null, serviceCode: null, payload: {} };
     expect(maySee({ role: 'finance', username: 'finance' }, 'terminal', e)).toBe(true);

@@ -28,6 +28,7 @@ export function demoChange(opts: { counters?: number } = {}): NetworkChange & Re
       officeCode: e.officeCode ?? null,
       isCircuitOwner: e.isCircuitOwner,
       segregationCode: e.segregationCode,
+      pagopa: e.pagopa,
     })),
     circuitFees: CATALOGUE.entities.flatMap((e) => (e.circuitFee ? [{ entityId: e.id, ...e.circuitFee }] : [])),
     services: CATALOGUE.services.map((s) => ({ ...s, enabled: true })),

@@ -72,8 +72,8 @@ export async function seed(ctx: PgContext, catalogue: Catalogue, network: Networ
     await c.query("SELECT setval('payments_id_seq', 1, false)");
     for (const e of catalogue.entities) {
       await c.query(
-        'INSERT INTO entities (id, name, fiscal_code, iban, is_circuit_owner, segregation_code, vat_number, office_code) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)',
-        [e.id, e.name, e.fiscalCode, e.iban, e.isCircuitOwner ? 1 : 0, e.segregationCode, e.vatNumber ?? null, e.officeCode ?? null],
+        'INSERT INTO entities (id, name, fiscal_code, iban, is_circuit_owner, segregation_code, vat_number, office_code, pagopa) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)',
+        [e.id, e.name, e.fiscalCode, e.iban, e.isCircuitOwner ? 1 : 0, e.segregationCode, e.vatNumber ?? null, e.officeCode ?? null, e.pagopa ? 1 : 0],
       );
       if (e.circuitFee) {
         await c.query('INSERT INTO circuit_fees (entity_id, effective_from, fee_cents, mode) VALUES ($1, $2, $3, $4)', [

@@ -22,6 +22,7 @@ const ADDED_COLUMNS: { table: string; column: string; ddl: string }[] = [
   { table: 'users', column: 'disabled', ddl: 'INTEGER NOT NULL DEFAULT 0 CHECK (disabled IN (0, 1))' },
   { table: 'entities', column: 'vat_number', ddl: 'TEXT CHECK (vat_number IS NULL OR length(vat_number) = 11)' },
   { table: 'entities', column: 'office_code', ddl: 'TEXT CHECK (office_code IS NULL OR length(office_code) = 6)' },
+  { table: 'entities', column: 'pagopa', ddl: 'INTEGER NOT NULL DEFAULT 0 CHECK (pagopa IN (0, 1))' },
 ];
 
 function addMissingColumns(db: Database.Database): void {

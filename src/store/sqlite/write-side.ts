@@ -439,11 +439,11 @@ export class SqliteWriteSide {
       for (const t of SEED_TABLES) w.prepare(`DELETE FROM ${t}`).run();
       w.prepare("DELETE FROM meta WHERE key = 'ledger_checkpoint'").run();
       const insEntity = w.prepare(
-        'INSERT INTO entities (id, name, fiscal_code, iban, is_circuit_owner, segregation_code, vat_number, office_code) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+        'INSERT INTO entities (id, name, fiscal_code, iban, is_circuit_owner, segregation_code, vat_number, office_code, pagopa) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
       );
       const insFee = w.prepare('INSERT INTO circuit_fees (entity_id, effective_from, fee_cents, mode) VALUES (?, ?, ?, ?)');
       for (const e of catalogue.entities) {
-        insEntity.run(e.id, e.name, e.fiscalCode, e.iban, e.isCircuitOwner ? 1 : 0, e.segregationCode, e.vatNumber ?? null, e.officeCode ?? null);
+        insEntity.run(e.id, e.name, e.fiscalCode, e.iban, e.isCircuitOwner ? 1 : 0, e.segregationCode, e.vatNumber ?? null, e.officeCode ?? null, e.pagopa ? 1 : 0);
         if (e.circuitFee) insFee.run(e.id, e.circuitFee.effectiveFrom, e.circuitFee.feeCents, e.circuitFee.mode);
       }
       const insService = w.prepare(
