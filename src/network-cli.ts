@@ -88,10 +88,13 @@ function parsed<T extends z.ZodType>(schema: T, kind: NetworkKind, value: unknow
   return r.data;
 }
 
+/** Boolean fields: their --no-x option means false, not none. */
+const FLAGS = new Set(['isCircuitOwner', 'pagopa']);
+
 /** Fields given as options over the current item (or nothing for a new one): undefined options keep the current value. */
 function merged<T extends object>(current: T | undefined, given: Record<string, unknown>): Record<string, unknown> {
   const out: Record<string, unknown> = { ...(current ?? {}) };
-  for (const [k, v] of Object.entries(given)) if (v !== undefined) out[k] = v === false && k !== 'isCircuitOwner' ? null : v;
+  for (const [k, v] of Object.entries(given)) if (v !== undefined) out[k] = v === false && !FLAGS.has(k) ? null : v;
   return out;
 }
 
@@ -108,7 +111,7 @@ function entityCommands(program: Command, config: () => Config): void {
     .action(async (o: { json?: boolean }) => {
       const s = await session(config(), false, (x) => x.state());
       const rows = s.entities.map((e) => ({ ...e, circuitFee: s.circuitFees.filter((f) => f.entityId === e.id).map((f) => `${f.effectiveFrom} ${f.feeCents} ${f.mode}`).pop() ?? null }));
-      print(rows, o.json, ['id', 'name', 'fiscalCode', 'vatNumber', 'iban', 'officeCode', 'isCircuitOwner', 'segregationCode', 'circuitFee']);
+      print(rows, o.json, ['id', 'name', 'fiscalCode', 'vatNumber', 'iban', 'officeCode', 'isCircuitOwner', 'segregationCode', 'pagopa', 'circuitFee']);
     });
   entity
     .command('show <id>')
@@ -137,12 +140,14 @@ function entityCommands(program: Command, config: () => Config): void {
     .option('--no-circuit-owner', 'the entity does not own the circuit')
     .option('--segregation-code <nn>', '2 digits, for aux-3 notice numbers')
     .option('--no-segregation-code', 'none')
+    .option('--pagopa', 'its debt positions live in pagoPA: its notices go to the node')
+    .option('--no-pagopa', 'its notices are its own positions here (the default)')
     .action(async (id: string, o: Record<string, string | boolean | undefined>) => {
       await session(config(), true, async (x) => {
         const current = (await x.state()).entities.find((e) => e.id === id);
         const { id: _id, ...fields } = merged(current, {
           name: o.name, fiscalCode: o.fiscalCode, vatNumber: o.vatNumber, iban: o.iban, officeCode: o.officeCode,
-          isCircuitOwner: o.circuitOwner, segregationCode: o.segregationCode,
+          isCircuitOwner: o.circuitOwner, segregationCode: o.segregationCode, pagopa: o.pagopa,
         });
         void _id;
         const body = parsed(N.EntityBody, 'entities', fields);

@@ -36,6 +36,7 @@ export const EntityBody = z.strictObject({
   officeCode: text().max(16).nullable().default(null).describe('FatturaPA Codice Univoco Ufficio (IPA), 6 characters; null: no e-invoice'),
   isCircuitOwner: z.boolean().default(false),
   segregationCode: text().max(4).nullable().default(null).describe('2 digits, for aux-3 notice numbers'),
+  pagopa: z.boolean().default(false).describe('its debt positions live in pagoPA: its notices are verified and paid through the node'),
 });
 export const CircuitFeeBody = z.strictObject({
   effectiveFrom: isoDate.describe('a date after today (Rome): money never changes retroactively'),
@@ -52,6 +53,7 @@ export const EntityOut = z.object({
   officeCode: z.string().nullable(),
   isCircuitOwner: z.boolean(),
   segregationCode: z.string().nullable(),
+  pagopa: z.boolean(),
   circuitFees: z.array(CircuitFeeOut).describe('versions, oldest first'),
 });
 

@@ -49,7 +49,7 @@ describe.skipIf(ON_POSTGRES)('tserve entity, service, fee', () => {
       '--iban', italianIban('03069', '37830', '000000012345'), '--office-code', 'UFEMP1', '--segregation-code', '31',
     );
     expect(out).toMatch(/entity EMPOLI created/);
-    expect(await ok('entity', 'set', 'EMPOLI', '--no-office-code')).toMatch(/updated/);
+    expect(await ok('entity', 'set', 'EMPOLI', '--no-office-code', '--pagopa')).toMatch(/updated/);
     // Writes one at a time: on SQLite a write refuses to run beside another process on the file.
     const bad = await cli('entity', 'set', 'BADENT', '--name', 'Bad', '--fiscal-code', '12345678901', '--iban', 'IT00X0000000000000000000000', '--office-code', 'x!');
     const past = await cli('entity', 'circuit-fee', 'EMPOLI', '--from', '2020-01-01', '--cents', '30', '--mode', 'netted');
@@ -60,7 +60,7 @@ describe.skipIf(ON_POSTGRES)('tserve entity, service, fee', () => {
     expect(past.stderr).toMatch(/effectiveFrom: .*retroactively/);
     expect(await ok('entity', 'circuit-fee', 'EMPOLI', '--from', future, '--cents', '30', '--mode', 'rebilled')).toMatch(/created/);
     const [shown, list] = await Promise.all([json<Record<string, unknown>>('entity', 'show', 'EMPOLI'), ok('entity', 'list')]);
-    expect(shown).toMatchObject({ name: 'Comune di Empoli', officeCode: null, vatNumber: fiscal('0132916048') });
+    expect(shown).toMatchObject({ name: 'Comune di Empoli', officeCode: null, vatNumber: fiscal('0132916048'), pagopa: true, isCircuitOwner: false });
     expect(shown.circuitFees).toEqual([{ entityId: 'EMPOLI', effectiveFrom: future, feeCents: 30, mode: 'rebilled' }]);
     expect(list).toMatch(/^EMPOLI\s+Comune di Empoli/m);
     expect(list).not.toMatch(/BADENT/);

@@ -85,6 +85,26 @@ describe('entities', () => {
     expect(rows.every((r) => r.actor === 'admin:admin')).toBe(true);
   });
 
+  it('pagopa: a PUT flags an entity (omitted: false, as a whole replace); GET shows it; the running catalogue sees it; audited from and to', async () => {
+    const flagged = await c.api().put('/v1/admin/entities/EMPOLIPA').set(admin).send({ ...EMPOLI, fiscalCode: partitaIva('0132916049'), vatNumber: null, segregationCode: null, pagopa: true });
+    expect(flagged.status, flagged.text).toBe(201);
+    expect(flagged.body).toMatchObject({ id: 'EMPOLIPA', pagopa: true });
+    expect((await c.api().get('/v1/admin/entities/EMPOLIPA').set(finance)).body.pagopa).toBe(true);
+    const all = (await c.api().get('/v1/admin/entities').set(finance)).body as { id: string; pagopa: boolean }[];
+    expect(all.find((e) => e.id === 'PRATO')!.pagopa).toBe(false);
+    await expect.poll(() => c.h.payments.entities.find((e) => e.id === 'EMPOLIPA')?.pagopa).toBe(true);
+    expect(c.h.payments.entities.filter((e) => e.pagopa).map((e) => e.id)).toEqual(['EMPOLIPA']);
+    expect((await audit('entity.save', 'EMPOLIPA'))[0]!.detail).toMatchObject({ created: true, pagopa: true });
+
+    const cleared = await c.api().put('/v1/admin/entities/EMPOLIPA').set(admin).send({ ...EMPOLI, fiscalCode: partitaIva('0132916049'), vatNumber: null, segregationCode: null });
+    expect(cleared.status, cleared.text).toBe(200);
+    expect(cleared.body.pagopa).toBe(false);
+    await expect.poll(() => c.h.payments.entities.find((e) => e.id === 'EMPOLIPA')?.pagopa).toBe(false);
+    const rows = await audit('entity.save', 'EMPOLIPA');
+    expect(rows.map((r) => r.detail)).toContainEqual({ pagopa: { from: true, to: false } });
+    expectProblem(await c.api().put('/v1/admin/entities/EMPOLIPA').set(admin).send({ ...EMPOLI, pagopa: 'si' }), 422, 'NETWORK_INVALID');
+  });
+
   it('bad input: 422 NETWORK_INVALID listing every problem, nothing written', async () => {
     const res = await c.api().put('/v1/admin/entities/BADENT').set(admin).send({ ...EMPOLI, fiscalCode: '12345678901', iban: 'IT00X0000000000000000000000', officeCode: 'x!' });
     expectProblem(res, 422, 'NETWORK_INVALID');
