@@ -153,6 +153,7 @@ const ROWS = {
     officeCode: optionalText,
     isCircuitOwner: bool,
     segregationCode: optionalText,
+    pagopa: bool,
   }),
   circuitFees: z.object({ entityId: text, effectiveFrom: date, feeCents: cents, mode: oneOf(['netted', 'rebilled'] as const) }),
   services: z.object({
@@ -195,7 +196,7 @@ const shapes = NETWORK_KINDS.map((k) => [k, (k === 'feeSchedules' ? FeeRow : ROW
 export const COLUMNS = Object.fromEntries(shapes.map(([k, shape]) => [k, Object.keys(shape)])) as unknown as Readonly<Record<NetworkKind, readonly string[]>>;
 
 /** What a column left out, or a cell left empty, reads as: empty, but for these. */
-const DEFAULTS: Record<string, string> = { enabled: 'true', status: 'active' };
+const DEFAULTS: Record<string, string> = { enabled: 'true', status: 'active', pagopa: 'false' };
 /** A column a file may leave out: one whose empty (or default) value is valid. */
 const OPTIONAL_COLUMNS = new Set(shapes.flatMap(([k, shape]) => Object.entries(shape).filter(([c, t]) => t.safeParse(DEFAULTS[c] ?? '').success).map(([c]) => `${k}.${c}`)));
 
@@ -380,12 +381,19 @@ function rowsOf(state: NetworkState): Record<NetworkKind, object[]> {
   };
 }
 
+/**
+ * Columns written only when some row holds other than their default: a network that
+ * uses nothing of what they add exports the same bytes as before they existed.
+ */
+const WRITTEN_WHEN_USED: Partial<Record<NetworkKind, readonly string[]>> = { entities: ['pagopa'] };
+
 /** The files of a network: name → content. `bom`: a UTF-8 BOM first, which Excel needs to read accents right. */
 export function writeNetwork(state: NetworkState, opts: { delimiter?: ',' | ';'; bom?: boolean } = {}): Map<string, string> {
   const rows = rowsOf(state);
   const out = new Map<string, string>();
   for (const kind of NETWORK_KINDS) {
-    const columns = COLUMNS[kind];
+    const unused = (c: string) => rows[kind].every((r) => cell((r as Record<string, unknown>)[c]) === (DEFAULTS[c] ?? ''));
+    const columns = COLUMNS[kind].filter((c) => !WRITTEN_WHEN_USED[kind]?.includes(c) || !unused(c));
     const records = rows[kind].map((r) => columns.map((c) => cell((r as Record<string, unknown>)[c])));
     const csv = stringify([columns as string[], ...records], { delimiter: opts.delimiter ?? ',', record_delimiter: 'unix' });
     out.set(NETWORK_FILES[kind], (opts.bom ? '\ufeff' : '') + csv);

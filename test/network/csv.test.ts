@@ -55,6 +55,26 @@ describe('the example network', () => {
     expect(read.change.services!.find((s) => s.code === 'CIE')!.name).toBe("Carta d'identità elettronica");
   });
 
+  it('the pagopa column: optional (false when left out), read as the booleans are; written only when an entity is flagged', () => {
+    const entities = fixtureFiles().find((f) => f.kind === 'entities')!.bytes.toString('utf8');
+    expect(readNetwork(fixtureFiles()).change.entities!.map((e) => e.pagopa)).toEqual([false, false]);
+    const [header, cbtn, lucca] = entities.trimEnd().split('\n');
+    const read = (a: string, b: string) => readNetwork([{ kind: 'entities', file: 'entities.csv', bytes: Buffer.from(`${header},pagopa\n${cbtn},${a}\n${lucca},${b}\n`) }]);
+    for (const [a, b, flags] of [['true', 'false', [true, false]], ['1', '0', [true, false]], ['si', 'no', [true, false]], ['Sì', '', [true, false]], ['yes', 'TRUE', [true, true]]] as const) {
+      const r = read(a, b);
+      expect(r.problems).toEqual([]);
+      expect(r.change.entities!.map((e) => e.pagopa), `${a}/${b}`).toEqual(flags);
+    }
+    expect(read('forse', 'false').problems.map(formatProblem)).toEqual(['entities.csv:2: pagopa: true or false expected, got "forse"']);
+    // Written when used, as true/false, and read back the same; unused, the file is as before the column existed.
+    const state = asState(readNetwork(fixtureFiles()).change);
+    const flagged = { ...state, entities: state.entities.map((e) => ({ ...e, pagopa: e.id === 'CBTN' })) };
+    const written = writeNetwork(flagged).get('entities.csv')!;
+    expect(written).toBe(`${header},pagopa\n${cbtn},true\n${lucca},false\n`);
+    expect(readNetwork([{ kind: 'entities', file: 'entities.csv', bytes: Buffer.from(written) }]).change.entities).toEqual(flagged.entities);
+    expect(writeNetwork(state).get('entities.csv')).toBe(entities);
+  });
+
   it('reads a UTF-8 file with a BOM, as export --bom writes it', () => {
     const withBom = writeNetwork(asState(readNetwork(fixtureFiles()).change), { delimiter: ';', bom: true });
     const read = readNetwork(fixtureFiles().map((f) => ({ ...f, bytes: Buffer.from(withBom.get(f.file)!, 'utf8') })));

@@ -249,4 +249,34 @@ describe('the example network on an empty production database', () => {
     expect(await networkState(dir())).toEqual(before);
     expect(readdirSync(path.join(root, 'handover'))).not.toContain('broken.json');
   }, SLOW);
+
+  it('an entities.csv with a pagopa column flags the entity: stored, in the catalogue, exported; the fixture again unflags it', async () => {
+    const flagged = path.join(root, 'flagged');
+    mkdirSync(flagged);
+    const fixture = readFileSync(path.join(FIXTURE, 'entities.csv'), 'utf8');
+    const [header, cbtn, lucca] = fixture.trimEnd().split('\n');
+    writeFileSync(path.join(flagged, 'entities.csv'), `${header},pagopa\n${cbtn},si\n${lucca},\n`);
+    const imported = await cli(dir(), 'import', path.join(flagged, 'entities.csv'));
+    expect(imported.code, imported.out).toBe(0);
+    expect(imported.out).toMatch(/entities\.csv\s+0 new, 1 changed, 1 unchanged/);
+    expect((await networkState(dir())).entities.map((e) => [e.id, e.pagopa])).toEqual([['CBTN', true], ['LUCCA', false]]);
+    const store = await openStore(await configOf(dir()));
+    try {
+      const catalogue = await store.loadCatalogue();
+      expect([catalogue.entities.get('CBTN')!.pagopa, catalogue.entities.get('LUCCA')!.pagopa]).toEqual([true, false]);
+      const audit = (await store.listAudit({ action: 'entity.save' }, null, 1)).items[0]!;
+      expect(audit).toMatchObject({ actor: 'cli', target: 'CBTN' });
+      expect(JSON.parse(String(audit.detail))).toEqual({ pagopa: { from: false, to: true } });
+    } finally {
+      await store.close();
+    }
+    const out = path.join(root, 'export-flagged');
+    expect((await cli(dir(), 'export', out)).code).toBe(0);
+    expect(readFileSync(path.join(out, 'entities.csv'), 'utf8')).toBe(`${header},pagopa\n${cbtn},true\n${lucca},false\n`);
+    // The fixture's file has no pagopa column: its entities are not flagged, and the export is the fixture's again.
+    expect((await cli(dir(), 'import', path.join(FIXTURE, 'entities.csv'))).code).toBe(0);
+    const back = path.join(root, 'export-back');
+    expect((await cli(dir(), 'export', back)).code).toBe(0);
+    expect(files(back)).toEqual(files(FIXTURE));
+  }, SLOW);
 });
