@@ -5,7 +5,7 @@
 // Element order as the schema's sequences: the request's eight fields, then the
 // response's fault? and esito.
 import { create } from 'xmlbuilder2';
-import { xmlText } from '../xml.js';
+import { parseXml, xmlText } from '../xml.js';
 import { NODE_FOR_PSP_NS, NODE_ID, SOAP_ENV_NS, SoapSyntaxError } from './soap.js';
 import type { NodeAnswer, NodeFault, PspCredentials } from './types.js';
 
@@ -62,7 +62,7 @@ export function parseFlowRequest(xml: string): ({ ok: true } & FlowRequest) | { 
   if (/<!DOCTYPE/i.test(xml)) return bad('PPT_SINTASSI_EXTRAXSD', 'a DOCTYPE is not allowed in a SOAP message');
   let root: DomNode | undefined;
   try {
-    const envelope = create(xml).root().node as unknown as DomNode;
+    const envelope = parseXml(xml).root().node as unknown as DomNode;
     if (envelope.localName !== 'Envelope' || envelope.namespaceURI !== SOAP_ENV_NS) return bad('PPT_SINTASSI_EXTRAXSD', 'not a SOAP 1.1 envelope');
     const body = elements(envelope).find((e) => e.localName === 'Body' && e.namespaceURI === SOAP_ENV_NS);
     root = body && elements(body)[0];
@@ -114,7 +114,7 @@ export function parseFlowResponse(xml: string): NodeAnswer<null> {
   if (/<!DOCTYPE/i.test(xml)) throw new SoapSyntaxError('PPT_SINTASSI_EXTRAXSD', 'a DOCTYPE is not allowed in a SOAP message');
   let envelope: DomNode;
   try {
-    envelope = create(xml).root().node as unknown as DomNode;
+    envelope = parseXml(xml).root().node as unknown as DomNode;
   } catch (err) {
     throw new SoapSyntaxError('PPT_SINTASSI_EXTRAXSD', `not XML: ${err instanceof Error ? err.message.split('\n')[0] : String(err)}`);
   }

@@ -10,7 +10,7 @@
 // element (the simulator answers PPT_SINTASSI_XSD). Root elements are in the nodeForPsp
 // namespace, their children unqualified.
 import { create } from 'xmlbuilder2';
-import { xmlText } from '../xml.js';
+import { parseXml, xmlText } from '../xml.js';
 import type { XMLBuilder } from 'xmlbuilder2/lib/interfaces.js';
 import {
   MAX_EXPIRATION_MS,
@@ -387,7 +387,7 @@ function openEnvelope(xml: string): { root: DomNode; soapFault: null } | { root:
   if (/<!DOCTYPE/i.test(xml)) throw new SoapSyntaxError('PPT_SINTASSI_EXTRAXSD', 'a DOCTYPE is not allowed in a SOAP message');
   let envelopeNode: DomNode;
   try {
-    envelopeNode = create(xml).root().node as unknown as DomNode;
+    envelopeNode = parseXml(xml).root().node as unknown as DomNode;
   } catch (e) {
     throw new SoapSyntaxError('PPT_SINTASSI_EXTRAXSD', `not XML: ${(e as Error).message.slice(0, 120)}`);
   }

@@ -3,9 +3,9 @@
 // are found by local name in schema order, so any prefix the sender chose is fine.
 // The types and the writer are the PSP's (../flow.ts): the node reads and checks what the
 // PSP writes with its own parser, here.
-import { create } from 'xmlbuilder2';
 import { FLOW_NAMESPACE, writeFlowXml, type FlowDocument, type FlowLine } from '../flow.js';
 import { amountToCents } from '../soap.js';
+import { parseXml } from '../../xml.js';
 
 export { FLOW_NAMESPACE };
 export type FlowPayment = FlowLine;
@@ -66,7 +66,7 @@ export function parseFlow(xml: string): { ok: true; flow: ReportingFlow } | { ok
   if (/<!DOCTYPE/i.test(xml)) return { ok: false, reason: 'a DOCTYPE is not allowed in a flow' };
   let root: DomNode;
   try {
-    const doc = create(xml).node as unknown as DomNode;
+    const doc = parseXml(xml).node as unknown as DomNode;
     const top = children(doc)[0];
     if (!top) throw new FlowError('empty document');
     root = top;
@@ -96,8 +96,12 @@ export function parseFlow(xml: string): { ok: true; flow: ReportingFlow } | { ok
         };
       });
     if (payments.length === 0) throw new FlowError('no datiSingoliPagamenti');
-    const sender = child(child(root, 'istitutoMittente'), 'identificativoUnivocoMittente');
-    const receiver = child(child(root, 'istitutoRicevente'), 'identificativoUnivocoRicevente');
+    const senderInstitute = child(root, 'istitutoMittente');
+    const receiverInstitute = child(root, 'istitutoRicevente');
+    const sender = child(senderInstitute, 'identificativoUnivocoMittente');
+    const receiver = child(receiverInstitute, 'identificativoUnivocoRicevente');
+    const senderName = optionalText(senderInstitute, 'denominazioneMittente');
+    const receiverName = optionalText(receiverInstitute, 'denominazioneRicevente');
     return {
       ok: true,
       flow: {
@@ -106,7 +110,9 @@ export function parseFlow(xml: string): { ok: true; flow: ReportingFlow } | { ok
         settlementReference: text(root, 'identificativoUnivocoRegolamento'),
         settlementDate: date(root, 'dataRegolamento'),
         senderId: text(sender, 'codiceIdentificativoUnivoco'),
+        ...(senderName !== undefined ? { senderName } : {}),
         receiverId: text(receiver, 'codiceIdentificativoUnivoco'),
+        ...(receiverName !== undefined ? { receiverName } : {}),
         totalPayments: Number(totalText),
         totalCents: amount(root, 'importoTotalePagamenti', true),
         payments,
