@@ -53,3 +53,19 @@ const isXmlChar = (c: number) =>
 export function parseXml(xml: string): ReturnType<typeof create> {
   return create({ parser: { _decodeText: decodeXmlText } as ParserOptions }, xml);
 }
+
+/** The DOM xmlbuilder2's parser gives, as far as the readers use it. */
+export interface DomNode {
+  nodeType: number;
+  localName?: string | null;
+  namespaceURI?: string | null;
+  textContent: string | null;
+  childNodes: ArrayLike<DomNode>;
+}
+
+export const ELEMENT_NODE = 1;
+
+/** A node's element children (text, comments and the rest left out). */
+export function elementsOf(node: DomNode): DomNode[] {
+  return Array.from(node.childNodes).filter((c) => c.nodeType === ELEMENT_NODE);
+}

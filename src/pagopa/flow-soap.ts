@@ -5,7 +5,7 @@
 // Element order as the schema's sequences: the request's eight fields, then the
 // response's fault? and esito.
 import { create } from 'xmlbuilder2';
-import { parseXml, xmlText } from '../xml.js';
+import { elementsOf, parseXml, xmlText, type DomNode } from '../xml.js';
 import { NODE_FOR_PSP_NS, NODE_ID, SOAP_ENV_NS, SoapSyntaxError } from './soap.js';
 import type { NodeAnswer, NodeFault, PspCredentials } from './types.js';
 
@@ -23,15 +23,7 @@ export const FLOW_OPERATION = 'nodoInviaFlussoRendicontazione';
 const REQUEST = 'nodoInviaFlussoRendicontazioneRequest';
 const RESPONSE = 'nodoInviaFlussoRendicontazioneResponse';
 
-interface DomNode {
-  nodeType: number;
-  localName?: string | null;
-  namespaceURI?: string | null;
-  textContent: string | null;
-  childNodes: ArrayLike<DomNode>;
-}
-
-const elements = (n: DomNode) => Array.from(n.childNodes).filter((c) => c.nodeType === 1);
+const elements = elementsOf;
 
 /** Whether a body is this primitive's request (the others go to soap.ts). */
 export function isFlowRequest(xml: string): boolean {

@@ -10,7 +10,7 @@
 // element (the simulator answers PPT_SINTASSI_XSD). Root elements are in the nodeForPsp
 // namespace, their children unqualified.
 import { create } from 'xmlbuilder2';
-import { parseXml, xmlText } from '../xml.js';
+import { ELEMENT_NODE, parseXml, xmlText, type DomNode } from '../xml.js';
 import type { XMLBuilder } from 'xmlbuilder2/lib/interfaces.js';
 import {
   MAX_EXPIRATION_MS,
@@ -317,16 +317,6 @@ function writeSeq(parent: XMLBuilder, seq: Element[], value: Tree, path: string)
   }
 }
 
-/** The DOM the parser gives (xmlbuilder2's own DOM): only what the reader uses. */
-interface DomNode {
-  nodeType: number;
-  localName?: string | null;
-  namespaceURI?: string | null;
-  textContent: string | null;
-  childNodes: ArrayLike<DomNode>;
-}
-
-const ELEMENT_NODE = 1;
 const TEXT_NODE = 3;
 const CDATA_NODE = 4;
 

@@ -5,25 +5,13 @@
 // PSP writes with its own parser, here.
 import { FLOW_NAMESPACE, writeFlowXml, type FlowDocument, type FlowLine } from '../flow.js';
 import { amountToCents } from '../soap.js';
-import { parseXml } from '../../xml.js';
+import { elementsOf, parseXml, type DomNode } from '../../xml.js';
 
 export { FLOW_NAMESPACE };
 export type FlowPayment = FlowLine;
 export type ReportingFlow = FlowDocument;
 
-interface DomNode {
-  nodeType: number;
-  localName?: string | null;
-  namespaceURI?: string | null;
-  textContent: string | null;
-  childNodes: ArrayLike<DomNode>;
-}
-
-const ELEMENT = 1;
-
-function children(node: DomNode): DomNode[] {
-  return Array.from(node.childNodes).filter((n) => n.nodeType === ELEMENT);
-}
+const children = elementsOf;
 
 class FlowError extends Error {}
 
