@@ -406,3 +406,40 @@ CREATE TABLE IF NOT EXISTS ended_sessions (
   until      INTEGER NOT NULL
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS ended_sessions_until ON ended_sessions (until);
+
+-- pagoPA payments (issue 15, docs/pagopa.md): a payment booked on an activation of
+-- pagoPA's node. One row per such payment, written in the booking's own transaction;
+-- it is also the outcome's outbox: `outcome` 'pending' until sendPaymentOutcome OK is
+-- answered ('sent'), or 'refund_due' when the node took no receipt for money the counter
+-- took (answered PPT_PAGAMENTO_DUPLICATO, the token expired, or it no longer knows it).
+-- A sender claims pending rows for `claimed_until` (another instance's crash frees them
+-- at that time); a restart takes every pending row again.
+CREATE TABLE IF NOT EXISTS pagopa_payments (
+  payment_id           INTEGER PRIMARY KEY REFERENCES payments (id),
+  creditor_fiscal_code TEXT NOT NULL,
+  creditor_name        TEXT NOT NULL,
+  notice_number        TEXT NOT NULL,
+  iuv                  TEXT NOT NULL,
+  payment_token        TEXT NOT NULL UNIQUE,
+  idempotency_key      TEXT NOT NULL,
+  activated_at         INTEGER NOT NULL,
+  token_expires_at     INTEGER NOT NULL,
+  outcome              TEXT NOT NULL DEFAULT 'pending' CHECK (outcome IN ('pending', 'sent', 'refund_due')),
+  outcome_at           INTEGER,
+  outcome_fault        TEXT,
+  attempts             INTEGER NOT NULL DEFAULT 0,
+  claimed_until        INTEGER
+);
+CREATE INDEX IF NOT EXISTS pagopa_payments_pending ON pagopa_payments (token_expires_at) WHERE outcome = 'pending';
+CREATE INDEX IF NOT EXISTS pagopa_payments_notice ON pagopa_payments (notice_number);
+
+-- The activation's transfer list (1..5): settlement pays each amount to its IBAN.
+CREATE TABLE IF NOT EXISTS pagopa_transfers (
+  payment_id   INTEGER NOT NULL REFERENCES pagopa_payments (payment_id),
+  idx          INTEGER NOT NULL CHECK (idx BETWEEN 1 AND 5),
+  amount_cents INTEGER NOT NULL CHECK (amount_cents > 0),
+  fiscal_code  TEXT NOT NULL,
+  iban         TEXT NOT NULL,
+  remittance   TEXT NOT NULL,
+  PRIMARY KEY (payment_id, idx)
+) WITHOUT ROWID;

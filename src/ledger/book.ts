@@ -230,8 +230,13 @@ export class Ledger {
       invariant(tx.markOptionPaid(option.optionId, id), `option ${option.optionId} would be paid twice`);
       this.refreshPositionStatus(option.positionId);
     }
+    if (cmd.pagopa) {
+      const sum = cmd.pagopa.transfers.reduce((a, t) => a + t.amountCents, 0);
+      invariant(sum === cmd.amountCents, `payment ${cmd.publicId}: pagoPA transfers sum to ${sum}, not ${cmd.amountCents}`);
+      tx.insertPagoPa(id, cmd.pagopa);
+    }
     if (cmd.idempotency) {
-      const answer = JSON.stringify(toReceipt(payment));
+      const answer = JSON.stringify(toReceipt(payment, cmd.pagopa));
       tx.insertIdempotency({ terminalId: cmd.terminalId, ...cmd.idempotency, status: 201, response: answer, paymentId: id }, cmd.bookedAt);
     }
     this.emit(events, {
@@ -241,7 +246,7 @@ export class Ledger {
       counterId: cmd.counterId,
       entityId: cmd.entityId,
       serviceCode: cmd.serviceCode,
-      payload: paymentEventPayload(payment, tx.entityName(cmd.entityId)),
+      payload: paymentEventPayload(payment, tx.entityName(cmd.entityId), cmd.pagopa),
     });
     return { ok: true, payment };
   }
@@ -282,6 +287,9 @@ export class Ledger {
     // 4. amount; 5. terminal of the original
     const r = check.reversalAmountMatches(original, 'amountCents' in o ? o.amountCents : undefined) ?? (cmd.cancel ? null : check.reversedBySameTerminal(original, cmd.terminalId));
     if (r) return refused(r);
+    // 5b. a pagoPA payment: no undo once its outcome is on the way
+    const pagopa = check.pagopaReversible(tx.pagopaOutcome(original.id), office !== undefined);
+    if (pagopa) return refused(pagopa);
     // 6. a second reversal answers with the payment as it is and changes nothing; a
     //    second cancel is told, so that of two cancels at once one is refused
     if (cmd.cancel) {

@@ -3,7 +3,7 @@
 // payments use-cases may run the same functions earlier for an early answer.
 import type { Payment } from '../domain/model.js';
 import { refusalToPay, type OptionState } from '../domain/positions.js';
-import type { IdempotencyKey, Refusal } from './commands.js';
+import type { IdempotencyKey, PagoPaOutcomeState, Refusal } from './commands.js';
 import type { CounterState, IdempotencyRecord } from './port.js';
 
 const refuse = (code: Refusal['code'], detail: string): Refusal => ({ code, detail });
@@ -76,4 +76,20 @@ export function adjustmentWindowClosed(original: Payment, window: string): Refus
   return original.settlementDate === window
     ? refuse('CONFLICT', 'the payment is still in its settlement window: the terminal can reverse it')
     : null;
+}
+
+/**
+ * A pagoPA payment has no undo on the node once its outcome is on the way (docs/pagopa.md
+ * "Reversals"): no terminal reverses one; the finance office cancels only one whose money
+ * reached no creditor (refund_due: the node took no receipt), to give the citizen it back.
+ */
+export function pagopaReversible(state: PagoPaOutcomeState | undefined, byOffice: boolean): Refusal | null {
+  if (state === undefined) return null;
+  if (byOffice && state === 'refund_due') return null;
+  return refuse(
+    'REVERSAL_NOT_ALLOWED',
+    byOffice
+      ? 'a pagoPA payment whose outcome was sent belongs to its creditor: a refund goes through the creditor, not the switch'
+      : 'a pagoPA payment cannot be reversed at the counter: its outcome goes to pagoPA at once and pagoPA has no undo; refunds go through the creditor',
+  );
 }

@@ -19,6 +19,7 @@ export type RefusalCode =
   | 'IDEMPOTENCY_CONFLICT'
   | 'NOT_FOUND'
   | 'ORIGINAL_NOT_FOUND'
+  | 'REVERSAL_NOT_ALLOWED'
   | 'REVERSAL_WINDOW_CLOSED'
   | 'SYSTEM'
   | 'TERMINAL_BLOCKED';
@@ -32,6 +33,34 @@ export interface IdempotencyKey {
   key: string;
   requestHash: string;
 }
+
+/** One of the 1..5 credit transfers of a pagoPA activation: settlement pays it to its IBAN. */
+export interface PagoPaTransfer {
+  index: number;
+  amountCents: number;
+  fiscalCode: string;
+  iban: string;
+  remittance: string;
+}
+
+/**
+ * What a payment of a pagoPA notice is booked on: the node's activation (docs/pagopa.md).
+ * Stored with the payment in its transaction; the row is also the outcome's outbox.
+ */
+export interface PagoPaBooking {
+  creditorFiscalCode: string;
+  creditorName: string;
+  noticeNumber: string;
+  iuv: string;
+  paymentToken: string;
+  idempotencyKey: string;
+  activatedAt: number;
+  tokenExpiresAt: number;
+  transfers: PagoPaTransfer[];
+}
+
+/** Where a pagoPA payment's outcome stands: to send, answered OK, or money taken without the node's receipt. */
+export type PagoPaOutcomeState = 'pending' | 'sent' | 'refund_due';
 
 /** A payment to book; booking re-checks every precondition inside its transaction. */
 export interface PayCommand {
@@ -58,6 +87,8 @@ export interface PayCommand {
   settlementDate: string;
   postings: Posting[];
   idempotency: IdempotencyKey | null;
+  /** A pagoPA notice: the activation it is paid on. */
+  pagopa?: PagoPaBooking;
 }
 
 export interface ReverseCommand {

@@ -3,6 +3,7 @@
 // Savepoints and rollback replay an undo log.
 import type { Payment, PositionStatus } from '../domain/model.js';
 import type { OptionState } from '../domain/positions.js';
+import type { PagoPaBooking, PagoPaOutcomeState } from './commands.js';
 import type { AuditEntry, CounterState, EventRow, IdempotencyRecord, LedgerTx, WindowTotal } from './port.js';
 import { accountKey, type AccountRef, type Posting } from './postings.js';
 
@@ -35,6 +36,9 @@ export class MemoryLedgerTx implements LedgerTx {
   readonly advices = new Set<string>();
   readonly events: EventRow[] = [];
   readonly auditLog: (AuditEntry & { at: number })[] = [];
+  /** pagoPA payments by payment id: the activation booked in this port, and every outcome's state known. */
+  readonly pagopa = new Map<number, PagoPaBooking>();
+  readonly pagopaStates = new Map<number, PagoPaOutcomeState>();
   private nextId = 1;
   private seq = 0;
 
@@ -110,6 +114,9 @@ export class MemoryLedgerTx implements LedgerTx {
     const p = this.payments.get(id);
     return p && { ...p };
   }
+  pagopaOutcome(paymentId: number): PagoPaOutcomeState | undefined {
+    return this.pagopaStates.get(paymentId);
+  }
   postingsOf(paymentId: number): Posting[] {
     return this.entries.filter((e) => e.paymentId === paymentId && !e.isReversal).map((e) => ({ account: e.account, amountCents: e.amountCents }));
   }
@@ -166,6 +173,15 @@ export class MemoryLedgerTx implements LedgerTx {
     if (this.idempotency_.has(k)) throw new Error(`idempotency record ${k} exists`);
     this.idempotency_.set(k, { ...r });
     this.record(() => this.idempotency_.delete(k));
+  }
+  insertPagoPa(paymentId: number, b: PagoPaBooking): void {
+    if (this.pagopaStates.has(paymentId)) throw new Error(`pagoPA row of payment ${paymentId} exists`);
+    this.pagopa.set(paymentId, { ...b, transfers: b.transfers.map((t) => ({ ...t })) });
+    this.pagopaStates.set(paymentId, 'pending');
+    this.record(() => {
+      this.pagopa.delete(paymentId);
+      this.pagopaStates.delete(paymentId);
+    });
   }
   insertAdvice(terminalId: string, key: string, _at?: number): void {
     const k = `${terminalId}\0${key}`;

@@ -3,6 +3,7 @@
 // suite); the rules in book.ts run over it and know no SQL.
 import type { Payment, PositionStatus } from '../domain/model.js';
 import type { OptionState } from '../domain/positions.js';
+import type { PagoPaBooking, PagoPaOutcomeState } from './commands.js';
 import type { AccountRef, Posting } from './postings.js';
 
 export interface IdempotencyRecord {
@@ -82,6 +83,8 @@ export interface LedgerTx {
   payment(id: number): Payment | undefined;
   /** A payment's own postings (not its reversal's), in the order booked. */
   postingsOf(paymentId: number): Posting[];
+  /** A pagoPA payment's outcome state; undefined: not a pagoPA payment. */
+  pagopaOutcome(paymentId: number): PagoPaOutcomeState | undefined;
 
   // ---- writes
   allocatePaymentId(): number;
@@ -93,6 +96,8 @@ export interface LedgerTx {
   setPositionStatus(positionId: number, status: PositionStatus): void;
   markReversed(paymentId: number, at: number, window: string, kind: 'reversal' | 'adjustment'): void;
   insertIdempotency(r: IdempotencyRecord, at: number): void;
+  /** A pagoPA payment's activation and transfers, its outcome pending (the outbox row). */
+  insertPagoPa(paymentId: number, b: PagoPaBooking): void;
   insertAdvice(terminalId: string, key: string, at: number): void;
   insertEvent(e: Omit<EventRow, 'seq'>): number;
   audit(a: AuditEntry, at: number): void;

@@ -10,6 +10,8 @@ export const ERROR_CODES = {
   SERVICE_DISABLED: { iso: '12', http: 403, title: 'Service disabled' },
   REVERSAL_WINDOW_CLOSED: { iso: '12', http: 409, title: 'Settlement window of the payment is closed' },
   ALREADY_REVERSED: { iso: '12', http: 409, title: 'Payment already reversed' },
+  // pagoPA (docs/pagopa.md "Reversals"): the node has no undo for a counter payment.
+  REVERSAL_NOT_ALLOWED: { iso: '12', http: 409, title: 'Payment cannot be reversed' },
   AMOUNT_MISMATCH: { iso: '13', http: 422, title: 'Amount does not match the amount due' },
   AMOUNT_OUT_OF_RANGE: { iso: '13', http: 422, title: 'Amount out of range' },
   FEE_MISMATCH: { iso: '13', http: 422, title: 'Fee does not match the fee schedule' },

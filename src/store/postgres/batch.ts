@@ -12,7 +12,7 @@
 // PostgreSQL still reports a deadlock or a serialization failure, the whole batch runs
 // again from step 1. Nothing is answered before COMMIT, so a retry never books twice.
 import type { Payment, PositionStatus } from '../../domain/model.js';
-import type { BookingCommand } from '../../ledger/commands.js';
+import type { BookingCommand, PagoPaOutcomeState } from '../../ledger/commands.js';
 import { MemoryLedgerTx } from '../../ledger/memory.js';
 import type { AuditEntry, EventRow, IdempotencyRecord, WindowTotal } from '../../ledger/port.js';
 import { accountKey, type AccountKind, type AccountRef } from '../../ledger/postings.js';
@@ -168,10 +168,12 @@ export async function loadBatch(c: Q, commands: readonly BookingCommand[], entit
   type EntryRow = { payment_id: number; kind: AccountKind; owner_id: string; amount_cents: number; settlement_date: string };
   let payments: Payment[] = [];
   let entries: EntryRow[] = [];
+  let pagopa: [number, PagoPaOutcomeState][] = [];
   if (paymentIds.size > 0) {
-    const [r] = await rows<{ payments: PaymentRow[]; entries: EntryRow[] }>(
+    const [r] = await rows<{ payments: PaymentRow[]; entries: EntryRow[]; pagopa: [number, PagoPaOutcomeState][] }>(
       `WITH p AS (SELECT ${PAYMENT_COLUMNS} FROM payments WHERE id = ANY($1::bigint[]) ORDER BY id FOR UPDATE)
        SELECT (SELECT coalesce(json_agg(p), '[]') FROM p) AS payments,
+         (SELECT coalesce(json_agg(json_build_array(payment_id, outcome)), '[]') FROM pagopa_payments WHERE payment_id = ANY($1::bigint[])) AS pagopa,
          (SELECT coalesce(json_agg(json_build_object('payment_id', e.payment_id, 'kind', a.kind, 'owner_id', a.owner_id, 'amount_cents', e.amount_cents,
             'settlement_date', e.settlement_date) ORDER BY e.id), '[]')
           FROM ledger_entries e JOIN ledger_accounts a ON a.id = e.account_id WHERE e.payment_id = ANY($1::bigint[]) AND e.is_reversal = 0) AS entries`,
@@ -179,6 +181,7 @@ export async function loadBatch(c: Q, commands: readonly BookingCommand[], entit
     );
     payments = r!.payments.map(toPayment);
     entries = r!.entries;
+    pagopa = r!.pagopa;
   }
   const counterIds = new Set(payCounters);
   for (const p of payments) {
@@ -229,6 +232,7 @@ export async function loadBatch(c: Q, commands: readonly BookingCommand[], entit
     for (const e of entries) {
       t.entries.push({ paymentId: e.payment_id, account: { kind: e.kind, ownerId: e.owner_id }, amountCents: e.amount_cents, isReversal: false, window: e.settlement_date });
     }
+    for (const [id, state] of pagopa) t.pagopaStates.set(Number(id), state);
     for (const r of counters) t.counters.set(r.id, { status: r.status, creditLimitCents: r.credit_limit_cents, settledCents: r.settled_cents });
     for (const b of cash) t.balances.set(accountKey({ kind: 'counter_cash', ownerId: b.owner_id }), b.balance_cents);
     for (const r of terminalRows) t.terminals.set(r.id, r.status);
@@ -433,6 +437,26 @@ export async function writeBatch(c: Q, tx: PgBatchTx, accounts: AccountIds): Pro
       `INSERT INTO idempotency_records (terminal_id, key, request_hash, status, response, payment_id, created_at)
        SELECT * FROM unnest($[1]::text[], $[2]::text[], $[3]::text[], $[4]::integer[], $[5]::text[], $[6]::bigint[], $[7]::bigint[])`,
       [r.map((x) => x.terminalId), r.map((x) => x.key), r.map((x) => x.requestHash), r.map((x) => x.status), r.map((x) => x.response), r.map((x) => x.paymentId), r.map((x) => x.at)],
+    );
+  }
+  const pagopa = newPayments.flatMap((p) => {
+    const b = tx.pagopa.get(p.id);
+    return b ? [{ id: p.id, ...b }] : [];
+  });
+  if (pagopa.length > 0) {
+    w.add(
+      `INSERT INTO pagopa_payments (payment_id, creditor_fiscal_code, creditor_name, notice_number, iuv, payment_token, idempotency_key, activated_at, token_expires_at)
+       SELECT * FROM unnest($[1]::bigint[], $[2]::text[], $[3]::text[], $[4]::text[], $[5]::text[], $[6]::text[], $[7]::text[], $[8]::bigint[], $[9]::bigint[])`,
+      [
+        pagopa.map((b) => b.id), pagopa.map((b) => b.creditorFiscalCode), pagopa.map((b) => b.creditorName), pagopa.map((b) => b.noticeNumber),
+        pagopa.map((b) => b.iuv), pagopa.map((b) => b.paymentToken), pagopa.map((b) => b.idempotencyKey), pagopa.map((b) => b.activatedAt), pagopa.map((b) => b.tokenExpiresAt),
+      ],
+    );
+    const transfers = pagopa.flatMap((b) => b.transfers.map((t) => ({ id: b.id, ...t })));
+    w.add(
+      `INSERT INTO pagopa_transfers (payment_id, idx, amount_cents, fiscal_code, iban, remittance)
+       SELECT * FROM unnest($[1]::bigint[], $[2]::smallint[], $[3]::bigint[], $[4]::text[], $[5]::text[], $[6]::text[])`,
+      [transfers.map((t) => t.id), transfers.map((t) => t.index), transfers.map((t) => t.amountCents), transfers.map((t) => t.fiscalCode), transfers.map((t) => t.iban), transfers.map((t) => t.remittance)],
     );
   }
   if (tx.newAdvices.length > 0) {

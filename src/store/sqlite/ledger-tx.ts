@@ -4,6 +4,7 @@
 import type Database from 'better-sqlite3';
 import type { Payment, PositionStatus } from '../../domain/model.js';
 import type { OptionState } from '../../domain/positions.js';
+import type { PagoPaBooking, PagoPaOutcomeState } from '../../ledger/commands.js';
 import type { AuditEntry, CounterState, EventRow, IdempotencyRecord, LedgerTx, WindowTotal } from '../../ledger/port.js';
 import { accountKey, type AccountKind, type AccountRef, type Posting } from '../../ledger/postings.js';
 import { PAYMENT_COLUMNS, paymentParams, toPayment, type IdempotencyRow, type PaymentRow } from '../rows.js';
@@ -91,6 +92,14 @@ function statements(w: Db) {
       'INSERT INTO audit_log (id, at, actor, action, target, detail, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
     ),
     setAuditHead: w.prepare<[number, string]>('UPDATE audit_chain SET last_id = ?, last_hash = ? WHERE id = 1'),
+    pagopaOutcome: w.prepare<[number], PagoPaOutcomeState>('SELECT outcome FROM pagopa_payments WHERE payment_id = ?').pluck(),
+    insertPagoPa: w.prepare<[number, string, string, string, string, string, string, number, number]>(
+      `INSERT INTO pagopa_payments (payment_id, creditor_fiscal_code, creditor_name, notice_number, iuv, payment_token, idempotency_key, activated_at, token_expires_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    ),
+    insertPagoPaTransfer: w.prepare<[number, number, number, string, string, string]>(
+      'INSERT INTO pagopa_transfers (payment_id, idx, amount_cents, fiscal_code, iban, remittance) VALUES (?, ?, ?, ?, ?, ?)',
+    ),
   };
 }
 
@@ -207,6 +216,13 @@ export class SqliteLedgerTx implements LedgerTx {
   }
   insertIdempotency(r: IdempotencyRecord, at: number): void {
     this.s.insertIdem.run(r.terminalId, r.key, r.requestHash, r.status, r.response, r.paymentId, at);
+  }
+  pagopaOutcome(paymentId: number): PagoPaOutcomeState | undefined {
+    return this.s.pagopaOutcome.get(paymentId);
+  }
+  insertPagoPa(paymentId: number, b: PagoPaBooking): void {
+    this.s.insertPagoPa.run(paymentId, b.creditorFiscalCode, b.creditorName, b.noticeNumber, b.iuv, b.paymentToken, b.idempotencyKey, b.activatedAt, b.tokenExpiresAt);
+    for (const t of b.transfers) this.s.insertPagoPaTransfer.run(paymentId, t.index, t.amountCents, t.fiscalCode, t.iban, t.remittance);
   }
   insertAdvice(terminalId: string, key: string, at: number): void {
     this.s.insertAdvice.run(terminalId, key, at);
