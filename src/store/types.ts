@@ -18,6 +18,7 @@ import type {
 } from '../domain/model.js';
 import type { BookingCommand, BookingResult, PayCommand, RefusalCode, ReverseCommand } from '../ledger/commands.js';
 import type { AuditEntry, EventRow, IdempotencyRecord } from '../ledger/port.js';
+import type { PagoPaOutbox, PagoPaOutcomeRecord, PagoPaRecord } from './pagopa-types.js';
 import type { LinesQuery, PaymentLine, RebilledSums, WindowRow, WindowSums } from './settlement-types.js';
 import type { Reseal } from './reseal.js';
 import type { AuditHead, AuditQuery, AuditRecord } from './audit-chain.js';
@@ -141,6 +142,23 @@ export interface Store {
   writerBacklog(): number;
   /** Books through the single writer; resolves after the commit is on disk. */
   write(cmd: BookingCommand): Promise<BookingResult>;
+
+  // pagoPA (docs/pagopa.md): the outcome outbox and what a payment was booked on
+  /**
+   * Pending outcomes no sender holds (or whose claim lapsed), soonest token expiry first,
+   * claimed until `now + leaseMs` (PostgreSQL: SKIP LOCKED, so instances share the work).
+   */
+  claimPagoPaOutcomes(now: number, leaseMs: number, limit: number): Promise<PagoPaOutbox[]>;
+  /**
+   * The node's answer: the row leaves 'pending' once (false if it had already left it);
+   * `event` (pagopa.refund_due) is appended in the same transaction only when it does.
+   */
+  recordPagoPaOutcome(paymentId: number, r: PagoPaOutcomeRecord, event: Omit<EventRow, 'seq'> | null): Promise<boolean>;
+  getPagoPa(paymentId: number): Promise<PagoPaRecord | undefined>;
+  /** pagoPA payments booked in a settlement window (reversed ones included), by payment id. */
+  pagopaPaymentsOfWindow(date: string): Promise<PagoPaRecord[]>;
+  /** Payments marked refund_due, newest first: what the finance office must refund or report. */
+  pagopaRefundsDue(limit: number): Promise<PagoPaRecord[]>;
 
   // administration (each writes an audit entry in the same transaction)
   insertTerminal(t: { id: string; counterId: string; tmkSealed: string; secretHash: string }, audit: AuditEntry): Promise<void>;

@@ -4,6 +4,8 @@
 // in seq order by every instance (events.ts), so a subscriber on any instance sees every
 // instance's commits in order; terminal and counter caches are forgotten on every
 // instance when one of them changes a row (NOTIFY tserve_cache).
+import * as PagoPa from './pagopa.js';
+import type { PagoPaOutcomeRecord } from '../pagopa-types.js';
 import * as Admin from './admin.js';
 import * as Audit from './audit.js';
 import type { AuditQuery } from '../audit-chain.js';
@@ -356,6 +358,14 @@ export class PgStore implements Store {
   listPositions = (entityId: string, cursor: number, limit: number) => Positions.listPositions(this.ctx, entityId, cursor, limit);
 
   // ---------------------------------------------------------------- events (events.ts)
+
+  // ---------------------------------------------------------------- pagoPA (pagopa.ts)
+
+  claimPagoPaOutcomes = (now: number, leaseMs: number, limit: number) => PagoPa.claimPagoPaOutcomes(this.ctx, now, leaseMs, limit);
+  recordPagoPaOutcome = (paymentId: number, r: PagoPaOutcomeRecord, event: Omit<EventRow, 'seq'> | null) => PagoPa.recordPagoPaOutcome(this.ctx, paymentId, r, event);
+  getPagoPa = (paymentId: number) => PagoPa.getPagoPa(this.ctx, paymentId);
+  pagopaPaymentsOfWindow = (date: string) => PagoPa.pagopaPaymentsOfWindow(this.ctx, date);
+  pagopaRefundsDue = (limit: number) => PagoPa.pagopaRefundsDue(this.ctx, limit);
 
   async recordEvent(e: Omit<EventRow, 'seq'>): Promise<void> {
     await this.tx(async (t) => t.emit(e));

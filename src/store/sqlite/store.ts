@@ -24,6 +24,7 @@ import type {
   Store,
   Terminal,
 } from '../types.js';
+import { PAGOPA_COLUMNS, toPagoPaRecord, type PagoPaOutbox, type PagoPaOutcomeRecord, type PagoPaRecord, type PagoPaRow, type PagoPaTransferRow } from '../pagopa-types.js';
 import type { LinesQuery, RebilledSums, WindowRow, WindowSums } from '../settlement-types.js';
 import { openReadConnection, prepareDatabase } from './connection.js';
 import type { Reseal } from '../reseal.js';
@@ -388,6 +389,38 @@ export class SqliteStore implements Store {
        WHERE reversal_settlement_date = ? AND reversal_kind = 'reversal' AND terminal_id = ?`,
     ).get(date, terminalId)!;
     return { count: paid.n, amountCents: paid.s, reversalCount: reversed.n, reversalAmountCents: reversed.s };
+  }
+
+  // ---------------------------------------------------------------- pagoPA
+
+  async claimPagoPaOutcomes(now: number, leaseMs: number, limit: number): Promise<PagoPaOutbox[]> {
+    return this.written(this.thread.call('claimPagoPaOutcomes', now, leaseMs, limit));
+  }
+
+  async recordPagoPaOutcome(paymentId: number, r: PagoPaOutcomeRecord, event: Omit<EventRow, 'seq'> | null): Promise<boolean> {
+    return this.written(this.thread.call('recordPagoPaOutcome', paymentId, r, event));
+  }
+
+  async getPagoPa(paymentId: number): Promise<PagoPaRecord | undefined> {
+    return this.pagopaRecords('WHERE payment_id = ?', [paymentId])[0];
+  }
+
+  async pagopaPaymentsOfWindow(date: string): Promise<PagoPaRecord[]> {
+    return this.pagopaRecords('WHERE payment_id IN (SELECT id FROM payments WHERE settlement_date = ?) ORDER BY payment_id', [date]);
+  }
+
+  async pagopaRefundsDue(limit: number): Promise<PagoPaRecord[]> {
+    return this.pagopaRecords("WHERE outcome = 'refund_due' ORDER BY payment_id DESC LIMIT ?", [limit]);
+  }
+
+  private pagopaRecords(where: string, params: (string | number)[]): PagoPaRecord[] {
+    const rows = this.rq<(string | number)[], PagoPaRow>(`SELECT ${PAGOPA_COLUMNS} FROM pagopa_payments ${where}`).all(...params);
+    if (rows.length === 0) return [];
+    const ids = rows.map((r) => r.payment_id);
+    const transfers = this.rq<number[], PagoPaTransferRow>(
+      `SELECT payment_id, idx, amount_cents, fiscal_code, iban, remittance FROM pagopa_transfers WHERE payment_id IN (${ids.map(() => '?').join(', ')})`,
+    ).all(...ids);
+    return rows.map((r) => toPagoPaRecord(r, transfers));
   }
 
   async recordEvent(e: Omit<EventRow, 'seq'>): Promise<void> {

@@ -8,6 +8,7 @@ import type { BookingCommand, BookingResult, Refusal } from '../../ledger/comman
 import type { AuditEntry, EventRow } from '../../ledger/port.js';
 import type { LoginFailures, NewPosition, StoreRefusalCode } from '../types.js';
 import type { WindowRow } from '../settlement-types.js';
+import { OUTBOX_COLUMNS, type PagoPaOutbox, type PagoPaOutcomeRecord } from '../pagopa-types.js';
 import { openReadConnection, openWriteConnection } from './connection.js';
 import { verifyBalances, type BalanceMismatch } from './balance-check.js';
 import { ImportCheck } from './import-check.js';
@@ -28,7 +29,7 @@ export type CancelResult = { ok: true } | ({ ok: false } & Refusal);
 
 // Not the audit log: it is append-only and outlives a re-seed (its chain goes on).
 const SEED_TABLES = [
-  'ledger_checkpoints', 'events', 'settlement_windows', 'reversal_advices', 'idempotency_records', 'window_movements', 'window_totals', 'ledger_entries',
+  'ledger_checkpoints', 'events', 'pagopa_transfers', 'pagopa_payments', 'settlement_windows', 'reversal_advices', 'idempotency_records', 'window_movements', 'window_totals', 'ledger_entries',
   'ledger_balances', 'ledger_accounts', 'payment_options', 'payments', 'debt_positions', 'terminals', 'counters', 'fee_schedules',
   'services', 'circuit_fees', 'users', 'entities',
 ] as const;
@@ -108,6 +109,38 @@ export class SqliteWriteSide {
 
   recordEvent(e: Omit<EventRow, 'seq'>): Written<void> {
     return this.tx(() => this.emit(e));
+  }
+
+  // ---------------------------------------------------------------- pagoPA outbox
+
+  claimPagoPaOutcomes(now: number, leaseMs: number, limit: number): Written<PagoPaOutbox[]> {
+    return this.tx(() => {
+      const rows = this.w
+        .prepare<[number, number], PagoPaOutbox>(
+          `SELECT ${OUTBOX_COLUMNS} FROM pagopa_payments g JOIN payments p ON p.id = g.payment_id
+           WHERE g.outcome = 'pending' AND (g.claimed_until IS NULL OR g.claimed_until <= ?) ORDER BY g.token_expires_at, g.payment_id LIMIT ?`,
+        )
+        .all(now, limit);
+      const claim = this.w.prepare<[number, number]>('UPDATE pagopa_payments SET claimed_until = ?, attempts = attempts + 1 WHERE payment_id = ?');
+      for (const r of rows) {
+        claim.run(now + leaseMs, r.paymentId);
+        r.attempts += 1;
+      }
+      return rows;
+    });
+  }
+
+  recordPagoPaOutcome(paymentId: number, r: PagoPaOutcomeRecord, event: Omit<EventRow, 'seq'> | null): Written<boolean> {
+    return this.tx(() => {
+      const changed =
+        this.w
+          .prepare<[string, number, string | null, number]>(
+            "UPDATE pagopa_payments SET outcome = ?, outcome_at = ?, outcome_fault = ?, claimed_until = NULL WHERE payment_id = ? AND outcome = 'pending'",
+          )
+          .run(r.outcome, r.at, r.fault, paymentId).changes === 1;
+      if (changed && event) this.emit(event);
+      return changed;
+    });
   }
 
   pruneEvents(before: number): Written<number> {
