@@ -443,3 +443,27 @@ CREATE TABLE IF NOT EXISTS pagopa_transfers (
   remittance   TEXT NOT NULL,
   PRIMARY KEY (payment_id, idx)
 ) WITHOUT ROWID;
+
+-- pagoPA reporting flows (docs/pagopa.md "Settlement and reporting flows"): one per SEPA
+-- credit transfer of an approved window to a creditor's IBAN, its id in the transfer's
+-- remittance information; built at approval, sent to the node until it accepts it.
+-- state: 'pending' (not accepted yet: sent again by the nightly job), 'accepted',
+-- 'refused' (the node said why, in last_fault: the same content would be refused again).
+CREATE TABLE IF NOT EXISTS pagopa_flows (
+  flow_id              TEXT PRIMARY KEY,
+  settlement_date      TEXT NOT NULL,
+  creditor_fiscal_code TEXT NOT NULL,
+  creditor_name        TEXT NOT NULL,
+  iban                 TEXT NOT NULL,
+  total_cents          INTEGER NOT NULL CHECK (total_cents > 0),
+  count                INTEGER NOT NULL CHECK (count > 0),
+  flow_date_time       TEXT NOT NULL,
+  xml                  TEXT NOT NULL,
+  created_at           INTEGER NOT NULL,
+  state                TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'accepted', 'refused')),
+  attempts             INTEGER NOT NULL DEFAULT 0,
+  last_fault           TEXT,
+  sent_at              INTEGER
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS pagopa_flows_date ON pagopa_flows (settlement_date);
+CREATE INDEX IF NOT EXISTS pagopa_flows_pending ON pagopa_flows (settlement_date) WHERE state = 'pending';

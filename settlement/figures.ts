@@ -10,6 +10,8 @@
 import { PaymentError } from '../src/payments/errors.js';
 import type { CatalogueSnapshot, Counter } from '../src/store/types.js';
 import type { CounterSums, EntityServiceSums, WindowSums } from '../src/store/settlement-types.js';
+import type { PagoPaSettlementRecord } from '../src/store/pagopa-flow-types.js';
+import { pagopaSettlement, type PagoPaFigures } from './pagopa.js';
 
 export interface ServiceLine {
   serviceCode: string;
@@ -39,6 +41,11 @@ export interface EntityStatement {
   royaltiesReceived: number;
   circuitFeesReceived: number;
   netPayout: number;
+  /**
+   * Of the net payout, what goes to pagoPA creditors' IBANs instead of the entity's
+   * (its pagoPA payments not reversed in the window); present only when there is some.
+   */
+  pagopaTransferred?: number;
 }
 
 export interface CounterStatement {
@@ -57,12 +64,15 @@ export interface CounterStatement {
 }
 
 export interface Transfer {
-  party: 'entity' | 'operator' | 'counter';
+  /** pagopa: to a pagoPA creditor's IBAN (id: its fiscal code), with its reporting flow's id. */
+  party: 'entity' | 'operator' | 'counter' | 'pagopa';
   id: string;
   name: string;
   iban: string;
   amount: number;
   mandateRef?: string;
+  /** party pagopa: the reporting flow's id, the credit transfer's remittance information and end-to-end id. */
+  flowId?: string;
 }
 
 export interface SettlementFigures {
@@ -88,6 +98,14 @@ export interface SettlementFigures {
   directDebits: Transfer[];
   /** Entities whose cancellations exceed their collections: they owe the circuit. */
   receivables: Transfer[];
+  /** The window's pagoPA payments, per creditor and IBAN (settlement/pagopa.ts); only when it has some. */
+  pagopa?: PagoPaFigures;
+}
+
+/** A window's pagoPA payments and the PSP's id (the flow ids' middle part). */
+export interface PagoPaInput {
+  records: PagoPaSettlementRecord[];
+  idPSP: string;
 }
 
 /** SETTLEMENT_UNBALANCED: the window's figures do not check against the ledger; nothing is stored. */
@@ -115,9 +133,13 @@ export function computeFigures(
   catalogue: CatalogueSnapshot,
   counters: Map<string, Counter>,
   operator: Operator,
+  pagopaInput: PagoPaInput | null = null,
 ): SettlementFigures {
   const problems: string[] = [];
   const owner = catalogue.owner;
+  const catalogueNames = new Map([...catalogue.entities.values()].map((e) => [e.fiscalCode, e.name]));
+  const pagopa = pagopaInput ? pagopaSettlement(date, pagopaInput.records, pagopaInput.idPSP, catalogueNames, problems) : null;
+  const pagopaOf = new Map((pagopa?.entities ?? []).map((e) => [e.entityId, e.amount]));
 
   // ---- entities, by service
   const entityRows = new Map<string, EntityServiceSums[]>();
@@ -278,9 +300,17 @@ export function computeFigures(
   const creditTransfers: Transfer[] = [];
   const receivables: Transfer[] = [];
   for (const e of entities) {
-    const t: Transfer = { party: 'entity', id: e.entityId, name: e.name, iban: e.iban, amount: Math.abs(e.netPayout) };
-    if (e.netPayout > 0) creditTransfers.push(t);
-    else if (e.netPayout < 0) receivables.push(t);
+    // Its pagoPA payments' money goes to the creditors' IBANs (below), not to the entity's.
+    const toPagoPa = pagopaOf.get(e.entityId) ?? 0;
+    if (toPagoPa !== 0) e.pagopaTransferred = toPagoPa;
+    const own = e.netPayout - toPagoPa;
+    const t: Transfer = { party: 'entity', id: e.entityId, name: e.name, iban: e.iban, amount: Math.abs(own) };
+    if (own > 0) creditTransfers.push(t);
+    else if (own < 0) receivables.push(t);
+  }
+  for (const id of pagopaOf.keys()) if (!entities.some((e) => e.entityId === id)) problems.push(`pagoPA payments for entity ${id}, which has no statement`);
+  for (const c of pagopa?.creditors ?? []) {
+    for (const sct of c.scts) creditTransfers.push({ party: 'pagopa', id: sct.fiscalCode, name: sct.name, iban: sct.iban, amount: sct.amount, flowId: sct.flowId });
   }
   if (operatorFees > 0) creditTransfers.push({ party: 'operator', id: 'OPERATOR', name: operator.name, iban: operator.iban, amount: operatorFees });
   const directDebits: Transfer[] = [];
@@ -320,5 +350,6 @@ export function computeFigures(
     creditTransfers,
     directDebits,
     receivables,
+    ...(pagopa ? { pagopa } : {}),
   };
 }

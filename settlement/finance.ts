@@ -5,6 +5,8 @@
 // confined to as `scope`), calls one method here and encodes. Every refusal is a
 // PaymentError with a code of the one table (src/payments/errors.ts).
 import { logger } from '../src/log.js';
+import type { PspClient } from '../src/pagopa/client.js';
+import type { PagoPaFlow } from '../src/store/pagopa-flow-types.js';
 import { PaymentError } from '../src/payments/errors.js';
 import type { Payments } from '../src/payments/service.js';
 import type { WindowRow } from '../src/store/settlement-types.js';
@@ -15,6 +17,7 @@ import { monthBounds, rebillingStatement } from './rebilling.js';
 import { csvFilename, type Dialect } from './csv-dialect.js';
 import { countersCsv, entitiesCsv, linesCsv, rebillingCsv } from './csv-reports.js';
 import { counterStatementPdf, entityStatementPdf, reportPdf, windowPeriod } from './reports.js';
+import { buildWindowFlows, flowDeadline, sendPagoPaFlows } from './pagopa.js';
 import { settle, windowsDue } from './run.js';
 import { circuitAccount, pain001, pain008, sepaSummary } from './sepa.js';
 
@@ -34,6 +37,8 @@ export interface FinanceDeps {
   cutoff: string;
   operator: Operator;
   files: SettlementFilesSettings;
+  /** pagoPA's node (config.pagopa): builds and sends the reporting flows at approval; null or absent: the bridge is off. */
+  pagopa?: PspClient | null;
 }
 
 /**
@@ -78,6 +83,23 @@ export interface Cancellation {
 export const LINES_PAGE = 5000;
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
+
+/** A reporting flow as the API shows it (without its XML). */
+function flowView(f: PagoPaFlow) {
+  return {
+    flowId: f.flowId,
+    creditorFiscalCode: f.creditorFiscalCode,
+    creditorName: f.creditorName,
+    iban: f.iban,
+    totalCents: f.totalCents,
+    count: f.count,
+    state: f.state,
+    attempts: f.attempts,
+    lastFault: f.lastFault,
+    createdAt: iso(f.createdAt)!,
+    sentAt: iso(f.sentAt),
+  };
+}
 
 function zeroStatement(e: Entity): EntityStatement {
   return {
@@ -163,7 +185,57 @@ export class Finance {
       const e = await this.readableEntity(scope, undefined);
       return { window: this.entityView(window), statement: figures.entities.find((x) => x.entityId === e.id) ?? zeroStatement(e) };
     }
-    return { window: this.view(window), figures, sepa: sepaSummary(figures, await this.account()) };
+    const pagopa = figures.pagopa ? { pagopa: await this.pagopaReport(date, figures) } : {};
+    return { window: this.view(window), figures, sepa: sepaSummary(figures, await this.account()), ...pagopa };
+  }
+
+  /** The pagoPA payments of a window apart, per creditor: each credit transfer with its reporting flow's state. */
+  private async pagopaReport(date: string, figures: SettlementFigures) {
+    const flows = new Map((await this.store.pagopaFlows({ date })).map((f) => [f.flowId, f]));
+    return {
+      payments: figures.pagopa!.payments,
+      amount: figures.pagopa!.amount,
+      reversedInWindow: figures.pagopa!.reversedInWindow,
+      deadline: new Date(flowDeadline(date)).toISOString(),
+      creditors: figures.pagopa!.creditors.map((c) => ({
+        ...c,
+        scts: c.scts.map((s) => ({ ...s, flow: flows.has(s.flowId) ? flowView(flows.get(s.flowId)!) : null })),
+      })),
+    };
+  }
+
+  /** The reporting flows of a window (finance, admin): built at approval, with the node's answer. */
+  async pagopaFlows(date: string) {
+    const { window, figures } = await this.settled(date);
+    const flows = await this.store.pagopaFlows({ date });
+    return {
+      date,
+      status: window.status,
+      deadline: figures.pagopa ? new Date(flowDeadline(date)).toISOString() : null,
+      scts: figures.pagopa ? figures.pagopa.creditors.reduce((a, c) => a + c.scts.length, 0) : 0,
+      flows: flows.map(flowView),
+    };
+  }
+
+  /**
+   * The reporting flows of an approved window: built (once; the same document again on a
+   * second call) and sent at once. A flow the node does not accept now stays pending and
+   * the nightly job sends it again; nothing here undoes the approval.
+   */
+  private async reportFlows(date: string, w: WindowRow): Promise<void> {
+    const figures = JSON.parse(w.figures!) as SettlementFigures;
+    if (!figures.pagopa) return;
+    const client = this.deps.pagopa;
+    if (!client) {
+      logger.warn('pagoPA flows not built: the bridge is off (TSERVE_PAGOPA_NODE_URL); the nightly job builds them once it is on', { date });
+      return;
+    }
+    try {
+      await buildWindowFlows(this.store, date, figures.pagopa, { idPSP: client.config.identity.idPSP, approvedAt: w.approvedAt! });
+      await sendPagoPaFlows(this.store, client, () => this.now(), { date });
+    } catch (err) {
+      logger.error('pagoPA flows of an approved window could not be built or sent: the nightly job tries again', { date, error: err instanceof Error ? err.message : String(err) });
+    }
   }
 
   /** Business days whose windows are over and not settled yet, oldest first: what the nightly run would settle. */
@@ -174,7 +246,8 @@ export class Finance {
   /** Close and settle a business day into a draft (settlement/run.ts). */
   async run(date: string, actor: string) {
     try {
-      const result = await settle(this.store, date, { cutoff: this.deps.cutoff, operator: this.deps.operator, now: this.now(), actor });
+      const pagopa = this.deps.pagopa ? { idPSP: this.deps.pagopa.config.identity.idPSP } : null;
+      const result = await settle(this.store, date, { cutoff: this.deps.cutoff, operator: this.deps.operator, now: this.now(), actor, pagopa });
       return { outcome: result.outcome, window: this.view(result.window), figures: result.figures };
     } catch (err) {
       // A broken invariant: refused (SETTLEMENT_UNBALANCED), and said loudly.
@@ -192,6 +265,7 @@ export class Finance {
     const figures = JSON.parse(before.figures) as SettlementFigures;
     const collected = new Map(figures.counters.map((c) => [c.counterId, c.collected]));
     const w = await this.store.approveWindow(date, actor, this.now(), collected);
+    await this.reportFlows(date, w);
     return { changed: before.status === 'draft', window: this.view(w) };
   }
 

@@ -18,6 +18,11 @@ export interface SettleOptions {
   onProgress?: (step: string, done: number, total: number) => void;
   /** Who runs it, for the audit log: 'finance:anna', 'cli', 'system:scheduler'. */
   actor?: string;
+  /**
+   * The PSP on pagoPA's node (config.pagopa's idPSP): its pagoPA payments' credit transfers
+   * carry flow ids made of it. Null or absent: a window with pagoPA payments is refused.
+   */
+  pagopa?: { idPSP: string } | null;
 }
 
 export interface SettleResult {
@@ -68,8 +73,12 @@ async function settleDay(store: Store, date: string, opts: SettleOptions): Promi
   progress('summing the window', 1, 4);
   const sums = await store.windowSums(date);
   progress('checking against the ledger', 2, 4);
-  const [catalogue, counters] = await Promise.all([store.loadCatalogue(), store.listCounters()]);
-  const figures = computeFigures(date, opts.cutoff, sums, catalogue, new Map<string, Counter>(counters.map((c) => [c.id, c])), opts.operator);
+  const [catalogue, counters, pagopaRecords] = await Promise.all([store.loadCatalogue(), store.listCounters(), store.pagopaSettlementOfWindow(date)]);
+  if (pagopaRecords.length > 0 && !opts.pagopa) {
+    throw new PaymentError('UNAVAILABLE', `the window of ${date} has ${pagopaRecords.length} pagoPA payments: settling them needs the PSP's identity (TSERVE_PAGOPA_NODE_URL, TSERVE_PAGOPA_PSP_ID...)`);
+  }
+  const pagopa = pagopaRecords.length > 0 ? { records: pagopaRecords, idPSP: opts.pagopa!.idPSP } : null;
+  const figures = computeFigures(date, opts.cutoff, sums, catalogue, new Map<string, Counter>(counters.map((c) => [c.id, c])), opts.operator, pagopa);
   const json = JSON.stringify(figures);
   const hash = figuresHash(json);
   progress('saving the draft', 3, 4);

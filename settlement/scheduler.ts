@@ -1,9 +1,13 @@
 // The nightly run inside the server: a little after each cutoff (Europe/Rome), close
-// and settle every business-day window that is over and not yet settled, oldest first.
+// and settle every business-day window that is over and not yet settled, oldest first;
+// then, with pagoPA's bridge on, build the reporting flows of approved windows that
+// lack them and send every flow the node has not accepted yet (settlement/pagopa.ts).
 import { Cron } from 'croner';
 import { systemClock, type Clock } from '../src/clock.js';
 import { logger } from '../src/log.js';
+import type { PspClient } from '../src/pagopa/client.js';
 import type { Store } from '../src/store/types.js';
+import { reportPagoPaFlows } from './pagopa.js';
 import type { Operator } from './figures.js';
 import { settleDue } from './run.js';
 
@@ -15,7 +19,14 @@ export type RunOutcome = 'ok' | 'failed' | 'skipped';
 
 export function scheduleSettlement(
   store: Store,
-  opts: { cutoff: string; operator: Operator; clock?: Clock; onRun?: (outcome: RunOutcome, seconds: number) => void },
+  opts: {
+    cutoff: string;
+    operator: Operator;
+    clock?: Clock;
+    onRun?: (outcome: RunOutcome, seconds: number) => void;
+    /** pagoPA's node (config.pagopa); null or absent: the bridge is off, no flows. */
+    pagopa?: PspClient | null;
+  },
 ): Cron {
   const clock = opts.clock ?? systemClock;
   const [h, m] = opts.cutoff.split(':').map(Number) as [number, number];
@@ -24,7 +35,7 @@ export function scheduleSettlement(
   return new Cron(pattern, { timezone: 'Europe/Rome', protect: true, name: 'settlement' }, async () => {
     const started = performance.now();
     // Several instances on one PostgreSQL: the first to take the lock runs, the others skip.
-    const run = await store.exclusively('settlement', () => runDue(store, opts.cutoff, opts.operator, clock())).catch((err: unknown) => {
+    const run = await store.exclusively('settlement', () => nightly(store, opts.cutoff, opts.operator, clock, opts.pagopa ?? null)).catch((err: unknown) => {
       logger.error('settlement run could not start', { error: err instanceof Error ? err.message : String(err) });
       return { ran: true as const, value: 'failed' as const };
     });
@@ -33,7 +44,20 @@ export function scheduleSettlement(
   });
 }
 
-async function runDue(store: Store, cutoff: string, operator: Operator, now: number): Promise<'ok' | 'failed'> {
+/** One night's work: the windows due, then the pagoPA flows (sent even when a window was refused). */
+export async function nightly(store: Store, cutoff: string, operator: Operator, clock: Clock, pagopa: PspClient | null): Promise<'ok' | 'failed'> {
+  const settled = await runDue(store, cutoff, operator, clock(), pagopa);
+  if (!pagopa) return settled;
+  try {
+    await reportPagoPaFlows(store, pagopa, clock);
+    return settled;
+  } catch (err) {
+    logger.error('pagoPA flows could not be sent', { error: err instanceof Error ? err.message : String(err) });
+    return 'failed';
+  }
+}
+
+async function runDue(store: Store, cutoff: string, operator: Operator, now: number, pagopa: PspClient | null): Promise<'ok' | 'failed'> {
   try {
     // Every window over and not settled, oldest first (a night or more of downtime caught
     // up); stops at the first refusal, leaving the later ones for tomorrow, in order.
@@ -42,6 +66,7 @@ async function runDue(store: Store, cutoff: string, operator: Operator, now: num
       operator,
       now,
       actor: 'system:scheduler',
+      pagopa: pagopa ? { idPSP: pagopa.config.identity.idPSP } : null,
       onSettled: (r) => logger.info('settlement run', { date: r.window.date, outcome: r.outcome, payments: r.figures.totals.payments, gross: r.figures.totals.gross }),
     });
     if (run.failed) {

@@ -2,7 +2,9 @@
 //
 // - pain.001.001.09, credit transfers from the circuit's settlement account to the
 //   entities (net payouts), the network operator (its fees) and the counters the circuit
-//   owes money (more refunded than collected);
+//   owes money (more refunded than collected), and pagoPA creditors' IBANs (one per
+//   creditor and IBAN, its reporting flow's id as end-to-end id and remittance
+//   information: settlement/pagopa.ts);
 // - pain.008.001.08, SEPA Core direct debits (recurrent, RCUR) from the counters for the
 //   cash they collected less their commission, each under the counter's mandate.
 //
@@ -24,6 +26,7 @@ import { addDays, romeDate, romeParts } from '../src/domain/calendar.js';
 import { normalizeIban } from '../src/domain/iban.js';
 import { formatEuroPlain } from '../src/domain/money.js';
 import { nextTarget2BusinessDay, target2BusinessDayOnOrAfter } from '../src/domain/target2.js';
+import { sctRemittanceInformation } from '../src/pagopa/flow.js';
 import { PaymentError } from '../src/payments/errors.js';
 import type { SettlementFigures, Transfer } from './figures.js';
 import { assertValidIbans } from './iban.js';
@@ -266,12 +269,14 @@ export function pain001(figures: SettlementFigures, opts: Pain001Options): strin
   pmt.ele('ChrgBr').txt('SLEV');
   for (const t of credits) {
     const tx = pmt.ele('CdtTrfTxInf');
-    tx.ele('PmtId').ele('EndToEndId').txt(`TSERVE-${compact(figures.date)}-${t.id}`.slice(0, 35));
+    // A pagoPA creditor's transfer: its reporting flow's id, exactly, as end-to-end id and remittance information.
+    const flow = t.party === 'pagopa' ? sctRemittanceInformation(t.flowId ?? '') : null;
+    tx.ele('PmtId').ele('EndToEndId').txt(flow ?? `TSERVE-${compact(figures.date)}-${t.id}`.slice(0, 35));
     tx.ele('Amt').ele('InstdAmt', { Ccy: 'EUR' }).txt(euros(t.amount));
     tx.ele('Cdtr').ele('Nm').txt(sepaText(t.name, 70));
     account(tx, 'CdtrAcct', t.iban);
     const what = t.party === 'entity' ? 'riversamento incassi' : t.party === 'operator' ? 'compensi gestore rete' : 'rimborso sportello';
-    tx.ele('RmtInf').ele('Ustrd').txt(sepaText(`T-Serve regolamento ${figures.date} ${what} ${t.id}`, 140));
+    tx.ele('RmtInf').ele('Ustrd').txt(flow ?? sepaText(`T-Serve regolamento ${figures.date} ${what} ${t.id}`, 140));
   }
   return doc.end({ prettyPrint: true });
 }

@@ -34,6 +34,8 @@ export function addSettleCommand(program: Command, loadConfig: () => Config): vo
         operator: config.operator,
         now: rt.clock(),
         actor: 'cli',
+        // The PSP's id makes the flow ids of pagoPA payments' credit transfers (settlement/pagopa.ts).
+        pagopa: config.pagopa ? { idPSP: config.pagopa.identity.idPSP } : null,
         onProgress: (step: string, done: number) => bar.update(done, { step }),
       };
       try {

@@ -135,7 +135,7 @@ export function createApp(ctx: AppContext): express.Express {
   const { store, payments, config } = ctx;
   const positions = new DebtPositions(store, payments, config.imports);
   const network = new NetworkAdmin(store, ctx.kek);
-  const finance = new Finance({ store, payments, cutoff: config.settlementCutoff, operator: config.operator, files: config.settlementFiles });
+  const finance = new Finance({ store, payments, cutoff: config.settlementCutoff, operator: config.operator, files: config.settlementFiles, pagopa: ctx.pagopa ?? null });
 
   checkUsersWith(ctx.tokens, (username) => store.getUser(username));
   // The console's cookie sessions, taken by every route as tokens are; one login door for both.

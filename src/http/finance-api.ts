@@ -140,6 +140,15 @@ export function financeApi(ctx: AppContext, finance: Finance): Router {
     res.json(await finance.approve(dateParam(req), actor(req)));
   });
 
+  documented({
+    method: 'get', path: '/v1/settlements/:date/pagopa-flows', summary: "The window's pagoPA reporting flows (one per credit transfer to a creditor's IBAN) and the node's answer to each",
+    description: 'Built when the window is approved and sent to the node at once; the nightly job sends again what is not accepted, until the end of D+2 (docs/pagopa.md).',
+    roles: ['finance', 'admin'], params: DATE, response: S.PagoPaFlowsOut, errors: ['NOT_FOUND'],
+  });
+  r.get('/v1/settlements/:date/pagopa-flows', ...staff, async (req, res) => {
+    res.json(await finance.pagopaFlows(dateParam(req)));
+  });
+
   // ------------------------------------------------------------------ statements
 
   documented({

@@ -279,6 +279,27 @@ export const SettlementOut = z.object({
   figures: Figures.optional().describe('finance and admin'),
   sepa: z.looseObject({}).optional().describe('finance and admin: what the SEPA files carry'),
   statement: EntityStatementOut.optional().describe("an entity: its own statement"),
+  pagopa: z.looseObject({}).optional().describe("finance and admin, a window with pagoPA payments: per creditor, its credit transfers and their reporting flows' state (docs/pagopa.md)"),
+});
+const PagoPaFlowOut = z.object({
+  flowId: z.string().describe("identificativoFlusso: the credit transfer's remittance information"),
+  creditorFiscalCode: z.string(),
+  creditorName: z.string(),
+  iban: z.string(),
+  totalCents: z.number().int(),
+  count: z.number().int().describe('transfers listed'),
+  state: z.enum(['pending', 'accepted', 'refused']).describe('pending: not accepted yet, sent again by the nightly job; refused: the node said why (lastFault)'),
+  attempts: z.number().int(),
+  lastFault: z.string().nullable(),
+  createdAt: z.string(),
+  sentAt: z.string().nullable(),
+});
+export const PagoPaFlowsOut = z.object({
+  date: isoDate,
+  status: z.string().describe("the window's status"),
+  deadline: z.string().nullable().describe('end of D+2: the flows must be accepted before it'),
+  scts: z.number().int().describe("the window's credit transfers to pagoPA creditors (one flow each, built at approval)"),
+  flows: z.array(PagoPaFlowOut),
 });
 export const SettlementRunOut = z.object({ outcome: z.string().describe('created, or what the window was already'), window: SettlementWindowOut, figures: Figures });
 export const SettlementApproveOut = z.object({ changed: z.boolean(), window: SettlementWindowOut });

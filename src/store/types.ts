@@ -19,6 +19,7 @@ import type {
 import type { BookingCommand, BookingResult, PayCommand, RefusalCode, ReverseCommand } from '../ledger/commands.js';
 import type { AuditEntry, EventRow, IdempotencyRecord } from '../ledger/port.js';
 import type { PagoPaOutbox, PagoPaOutcomeRecord, PagoPaRecord } from './pagopa-types.js';
+import type { NewPagoPaFlow, PagoPaFlow, PagoPaFlowAttempt, PagoPaSettlementRecord } from './pagopa-flow-types.js';
 import type { LinesQuery, PaymentLine, RebilledSums, WindowRow, WindowSums } from './settlement-types.js';
 import type { Reseal } from './reseal.js';
 import type { AuditHead, AuditQuery, AuditRecord } from './audit-chain.js';
@@ -159,6 +160,15 @@ export interface Store {
   pagopaPaymentsOfWindow(date: string): Promise<PagoPaRecord[]>;
   /** Payments marked refund_due, newest first: what the finance office must refund or report. */
   pagopaRefundsDue(limit: number): Promise<PagoPaRecord[]>;
+  // pagoPA settlement and reporting flows (settlement/pagopa.ts)
+  /** A window's pagoPA payments with their entity, amount and whether they were reversed in that window, by payment id. */
+  pagopaSettlementOfWindow(date: string): Promise<PagoPaSettlementRecord[]>;
+  /** Stores built reporting flows; a flow already stored under its id stays as it is. Returns how many were new. */
+  savePagoPaFlows(flows: NewPagoPaFlow[]): Promise<number>;
+  /** Reporting flows of a window (or of every window), optionally only the pending ones; by settlement date and flow id. */
+  pagopaFlows(q: { date?: string; pendingOnly?: boolean }): Promise<PagoPaFlow[]>;
+  /** Records one attempt to send a flow and the node's answer; an accepted flow stays accepted. */
+  recordPagoPaFlowAttempt(flowId: string, a: PagoPaFlowAttempt): Promise<void>;
 
   // administration (each writes an audit entry in the same transaction)
   insertTerminal(t: { id: string; counterId: string; tmkSealed: string; secretHash: string }, audit: AuditEntry): Promise<void>;

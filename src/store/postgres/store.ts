@@ -5,6 +5,8 @@
 // instance's commits in order; terminal and counter caches are forgotten on every
 // instance when one of them changes a row (NOTIFY tserve_cache).
 import * as PagoPa from './pagopa.js';
+import * as PagoPaFlows from './pagopa-flows.js';
+import type { NewPagoPaFlow, PagoPaFlowAttempt } from '../pagopa-flow-types.js';
 import type { PagoPaOutcomeRecord } from '../pagopa-types.js';
 import * as Admin from './admin.js';
 import * as Audit from './audit.js';
@@ -366,6 +368,10 @@ export class PgStore implements Store {
   getPagoPa = (paymentId: number) => PagoPa.getPagoPa(this.ctx, paymentId);
   pagopaPaymentsOfWindow = (date: string) => PagoPa.pagopaPaymentsOfWindow(this.ctx, date);
   pagopaRefundsDue = (limit: number) => PagoPa.pagopaRefundsDue(this.ctx, limit);
+  pagopaSettlementOfWindow = (date: string) => PagoPaFlows.pagopaSettlementOfWindow(this.ctx, date);
+  savePagoPaFlows = (flows: NewPagoPaFlow[]) => PagoPaFlows.savePagoPaFlows(this.ctx, flows);
+  pagopaFlows = (q: { date?: string; pendingOnly?: boolean }) => PagoPaFlows.pagopaFlows(this.ctx, q);
+  recordPagoPaFlowAttempt = (flowId: string, a: PagoPaFlowAttempt) => PagoPaFlows.recordPagoPaFlowAttempt(this.ctx, flowId, a);
 
   async recordEvent(e: Omit<EventRow, 'seq'>): Promise<void> {
     await this.tx(async (t) => t.emit(e));

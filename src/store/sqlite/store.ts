@@ -24,6 +24,7 @@ import type {
   Store,
   Terminal,
 } from '../types.js';
+import { FLOW_COLUMNS, toPagoPaFlow, type NewPagoPaFlow, type PagoPaFlow, type PagoPaFlowAttempt, type PagoPaFlowRow, type PagoPaSettlementExtra, type PagoPaSettlementRecord } from '../pagopa-flow-types.js';
 import { PAGOPA_COLUMNS, toPagoPaRecord, type PagoPaOutbox, type PagoPaOutcomeRecord, type PagoPaRecord, type PagoPaRow, type PagoPaTransferRow } from '../pagopa-types.js';
 import type { LinesQuery, RebilledSums, WindowRow, WindowSums } from '../settlement-types.js';
 import { openReadConnection, prepareDatabase } from './connection.js';
@@ -411,6 +412,42 @@ export class SqliteStore implements Store {
 
   async pagopaRefundsDue(limit: number): Promise<PagoPaRecord[]> {
     return this.pagopaRecords("WHERE outcome = 'refund_due' ORDER BY payment_id DESC LIMIT ?", [limit]);
+  }
+
+  async pagopaSettlementOfWindow(date: string): Promise<PagoPaSettlementRecord[]> {
+    const g = PAGOPA_COLUMNS.split(', ').map((c) => `g.${c}`).join(', ');
+    const rows = this.rq<[string], PagoPaRow & PagoPaSettlementExtra>(
+      `SELECT ${g}, p.entity_id, p.amount_cents,
+              (p.reversal_kind = 'reversal' AND p.reversal_settlement_date = p.settlement_date) IS 1 AS reversed_in_window
+       FROM pagopa_payments g JOIN payments p ON p.id = g.payment_id WHERE p.settlement_date = ? ORDER BY g.payment_id`,
+    ).all(date);
+    if (rows.length === 0) return [];
+    const transfers = this.rq<[string], PagoPaTransferRow>(
+      'SELECT t.payment_id, t.idx, t.amount_cents, t.fiscal_code, t.iban, t.remittance FROM pagopa_transfers t JOIN payments p ON p.id = t.payment_id WHERE p.settlement_date = ?',
+    ).all(date);
+    return rows.map((r) => ({ ...toPagoPaRecord(r, transfers), entityId: r.entity_id, amountCents: Number(r.amount_cents), reversedInWindow: Boolean(r.reversed_in_window) }));
+  }
+
+  async savePagoPaFlows(flows: NewPagoPaFlow[]): Promise<number> {
+    if (flows.length === 0) return 0;
+    return this.written(this.thread.call('savePagoPaFlows', flows));
+  }
+
+  async pagopaFlows(q: { date?: string; pendingOnly?: boolean }): Promise<PagoPaFlow[]> {
+    const where: string[] = [];
+    const params: string[] = [];
+    if (q.date !== undefined) {
+      where.push('settlement_date = ?');
+      params.push(q.date);
+    }
+    if (q.pendingOnly) where.push("state = 'pending'");
+    return this.rq<string[], PagoPaFlowRow>(`SELECT ${FLOW_COLUMNS} FROM pagopa_flows ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY settlement_date, flow_id`)
+      .all(...params)
+      .map(toPagoPaFlow);
+  }
+
+  async recordPagoPaFlowAttempt(flowId: string, a: PagoPaFlowAttempt): Promise<void> {
+    await this.written(this.thread.call('recordPagoPaFlowAttempt', flowId, a));
   }
 
   private pagopaRecords(where: string, params: (string | number)[]): PagoPaRecord[] {

@@ -9,6 +9,7 @@ import type { AuditEntry, EventRow } from '../../ledger/port.js';
 import type { LoginFailures, NewPosition, StoreRefusalCode } from '../types.js';
 import type { WindowRow } from '../settlement-types.js';
 import { OUTBOX_COLUMNS, type PagoPaOutbox, type PagoPaOutcomeRecord } from '../pagopa-types.js';
+import { flowValues, type NewPagoPaFlow, type PagoPaFlowAttempt } from '../pagopa-flow-types.js';
 import { openReadConnection, openWriteConnection } from './connection.js';
 import { verifyBalances, type BalanceMismatch } from './balance-check.js';
 import { ImportCheck } from './import-check.js';
@@ -29,7 +30,7 @@ export type CancelResult = { ok: true } | ({ ok: false } & Refusal);
 
 // Not the audit log: it is append-only and outlives a re-seed (its chain goes on).
 const SEED_TABLES = [
-  'ledger_checkpoints', 'events', 'pagopa_transfers', 'pagopa_payments', 'settlement_windows', 'reversal_advices', 'idempotency_records', 'window_movements', 'window_totals', 'ledger_entries',
+  'ledger_checkpoints', 'events', 'pagopa_flows', 'pagopa_transfers', 'pagopa_payments', 'settlement_windows', 'reversal_advices', 'idempotency_records', 'window_movements', 'window_totals', 'ledger_entries',
   'ledger_balances', 'ledger_accounts', 'payment_options', 'payments', 'debt_positions', 'terminals', 'counters', 'fee_schedules',
   'services', 'circuit_fees', 'users', 'entities',
 ] as const;
@@ -141,6 +142,26 @@ export class SqliteWriteSide {
       if (changed && event) this.emit(event);
       return changed;
     });
+  }
+
+  /** Reporting flows as built; one already stored under its id stays as it is (settlement/pagopa.ts). */
+  savePagoPaFlows(flows: NewPagoPaFlow[]): Written<number> {
+    return this.tx(() => {
+      const insert = this.w.prepare(
+        `INSERT INTO pagopa_flows (flow_id, settlement_date, creditor_fiscal_code, creditor_name, iban, total_cents, count, flow_date_time, xml, created_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (flow_id) DO NOTHING`,
+      );
+      let added = 0;
+      for (const f of flows) added += insert.run(...flowValues(f)).changes;
+      return added;
+    });
+  }
+
+  recordPagoPaFlowAttempt(flowId: string, a: PagoPaFlowAttempt): Written<void> {
+    this.w
+      .prepare("UPDATE pagopa_flows SET state = ?, last_fault = ?, sent_at = ?, attempts = attempts + 1 WHERE flow_id = ? AND state <> 'accepted'")
+      .run(a.state, a.fault, a.at, flowId);
+    return { value: undefined, events: [] };
   }
 
   pruneEvents(before: number): Written<number> {
