@@ -11,6 +11,10 @@ import { systemClock, type Clock } from './clock.js';
 import type { Config } from './config.js';
 import { createApp } from './http/app.js';
 import { logger } from './log.js';
+import { ensurePagoPaCatalogue } from './network/pagopa-catalogue.js';
+import { NetworkService } from './network/service.js';
+import { PagoPaOutcomes } from './payments/pagopa-outcomes.js';
+import { ROYALTY_CENTS } from '../fixtures/catalogue.js';
 import { PspClient } from './pagopa/client.js';
 import { Payments } from './payments/service.js';
 import { StreamServer } from './stream/server.js';
@@ -34,6 +38,8 @@ export interface RunningServer {
   port: number;
   /** The listeners' connection caps: open, refused, evicted, timed out (src/net/connection-caps.ts). */
   connectionStats(): { iso: CapStats | null; http: CapStats };
+  /** pagoPA's outcome sender; null when the bridge is off. */
+  pagopaOutcomes: PagoPaOutcomes | null;
   close(): Promise<void>;
 }
 
@@ -105,12 +111,21 @@ async function startUnlocked(config: Config, opts: ServerOptions): Promise<Runni
   });
   // One client of pagoPA's node for the payments, the finance office's approvals and the nightly job.
   const pagopa = config.pagopa ? new PspClient(config.pagopa, { clock }) : null;
+  if (pagopa) {
+    // Creditors outside the catalogue are booked under entity and service PAGOPA (docs/pagopa.md).
+    await ensurePagoPaCatalogue(new NetworkService(rt.store, rt.kek, clock), { mode: config.mode, iban: config.operator.iban, royaltyCents: ROYALTY_CENTS, clock });
+  }
+  // The outcome outbox's sender: takes over every pending outcome at start (a crash's included).
+  const outcomes = pagopa ? new PagoPaOutcomes(rt.store, pagopa, { clock }) : null;
   const payments = await Payments.create(rt.store, {
     settlementCutoff: config.settlementCutoff,
     clock,
     onOutcome: (channel, result) => metrics.payments.inc({ channel, result }),
     pagopa,
+    pspName: config.operator.name,
+    onPagoPaBooked: () => outcomes?.wake(),
   });
+  outcomes?.start();
   const tokens = new TokenService(rt.jwtKey, config.tokenTtlSeconds);
   const app = createApp({ config, store: rt.store, payments, tokens, kek: rt.kek, version: version(), metrics, clock, pagopa });
   const tls = config.http.tls;
@@ -161,6 +176,7 @@ async function startUnlocked(config: Config, opts: ServerOptions): Promise<Runni
     isoPort,
     stream,
     connectionStats: () => ({ iso: running.iso.connectionStats(), http: httpCaps.stats() }),
+    pagopaOutcomes: outcomes,
     async close() {
       // Stop accepting and reading; let requests in flight finish (their commits
       // included) and their answers go out; then close the store.
@@ -169,6 +185,7 @@ async function startUnlocked(config: Config, opts: ServerOptions): Promise<Runni
       const httpClosed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
       await Promise.all([running.iso.close(), running.stream.closeAll(), httpClosed]);
+      await outcomes?.stop();
       await rt.store.close();
     },
   };

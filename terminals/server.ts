@@ -517,7 +517,15 @@ export class IsoServer {
       return {
         code: null,
         fields: { ...wireFields({ 15: monthDayOf(r.settlementDate), 28: r.fee }), 37: r.rrn, 38: r.approvalCode },
-        tags: [[TAGS.receiptNumber, r.receiptNumber]],
+        tags: [
+          [TAGS.receiptNumber, r.receiptNumber],
+          ...(r.pagopa
+            ? ([
+                [TAGS.paymentToken, r.pagopa.paymentToken],
+                [TAGS.creditorFiscalCode, r.pagopa.creditorFiscalCode],
+              ] as [string, string][])
+            : []),
+        ],
       };
     } catch (err) {
       if (isPaymentError(err) && err.code === 'IDEMPOTENCY_CONFLICT') throw new PaymentError('DUPLICATE', err.detail);

@@ -171,7 +171,8 @@ export function terminalApi(ctx: AppContext, door: LoginDoor = loginDoor(ctx)): 
   r.get('/v1/payments/:id', auth, async (req, res) => {
     const payment = await loadReadable(req);
     // The split (commissions, circuit fee) is the network's business, not a terminal's.
-    res.json(principal(req).role === 'terminal' ? payments.view(payment) : { ...payments.view(payment), split: splitOf(payment) });
+    const view = await payments.detail(payment);
+    res.json(principal(req).role === 'terminal' ? view : { ...view, split: splitOf(payment) });
   });
 
   documented({

@@ -179,6 +179,14 @@ export function checkNetworkChange(current: NetworkState, change: NetworkChange,
   const problems: NetworkProblem[] = [];
   const add = (kind: NetworkKind, index: number, message: string, field?: string) => problems.push({ kind, index, message, ...(field ? { field } : {}) });
   const firstNetwork = current.entities.length === 0;
+  // A version of a service or entity this very change creates has no history either: no
+  // payment was ever booked under it, so no date of it can be retroactive.
+  const newServices = new Set((change.services ?? []).map((x) => x.code).filter((c) => !current.services.some((x) => x.code === c)));
+  const newEntities = new Set((change.entities ?? []).map((x) => x.id).filter((id) => !current.entities.some((x) => x.id === id)));
+  const createdWith = (item: unknown): boolean => {
+    const v = item as { serviceCode?: string; entityId?: string };
+    return v.serviceCode !== undefined ? newServices.has(v.serviceCode) : v.entityId !== undefined && newEntities.has(v.entityId);
+  };
 
   // Formats, item by item; only well-formed items go on to the network's rules.
   const valid: { [K in NetworkKind]?: { item: Item<K>; index: number }[] } = {};
@@ -221,7 +229,7 @@ export function checkNetworkChange(current: NetworkState, change: NetworkChange,
             if (!sameValue(was, (item as Record<string, unknown>)[f])) add(kind, index, `${f} cannot change once created (it is ${JSON.stringify(was)})`, f);
           }
         }
-      } else if (VERSIONED.includes(kind) && !firstNetwork) {
+      } else if (VERSIONED.includes(kind) && !firstNetwork && !createdWith(item)) {
         const from = (item as { effectiveFrom: string }).effectiveFrom;
         if (!(from > today)) add(kind, index, `a new version starts after today (${today}): money never changes retroactively`, 'effectiveFrom');
       }

@@ -9,6 +9,9 @@ import { logger } from '../log.js';
 import { NodeTransportError, type PspClient } from '../pagopa/client.js';
 import { faultError } from '../pagopa/faults.js';
 import type { NodeFault } from '../pagopa/types.js';
+import type { PagoPaBooking } from '../ledger/commands.js';
+import { isValidFiscalCode } from '../domain/fiscal-code.js';
+import { PAGOPA_SERVICE_CODE } from '../network/pagopa-catalogue.js';
 import type { Entity, Service } from '../store/types.js';
 import { PaymentError } from './errors.js';
 
@@ -47,6 +50,7 @@ interface Identification {
   qr?: string;
   service?: string;
   identifier?: string;
+  fiscalCode?: string;
 }
 
 /** The entity's positions live in pagoPA (the network's `pagopa` flag). */
@@ -54,7 +58,12 @@ export function inPagoPa(entity: Entity): boolean {
   return entity.pagopa === true;
 }
 
-export const PAGOPA_PAYMENT_NOT_YET = 'payment of pagoPA notices comes with the next release: nothing was booked';
+/** What an activation gave: the token the payment is booked on, and what the node says is owed to whom. */
+export interface PagoPaActivation {
+  booking: PagoPaBooking;
+  amountCents: number;
+  description: string;
+}
 
 export class PagoPaBridge {
   constructor(private readonly client: PspClient) {}
@@ -80,6 +89,15 @@ export class PagoPaBridge {
     if (!entity || !inPagoPa(entity)) return null;
     const notice = checkNoticeNumber(req.identifier);
     if (!notice.ok) return null;
+    if (service.code === PAGOPA_SERVICE_CODE) {
+      // Creditors outside the catalogue: the terminal names the creditor by its fiscal code.
+      const cf = req.fiscalCode?.trim();
+      if (!cf || !/^\d{11}$/.test(cf) || !isValidFiscalCode(cf)) {
+        throw new PaymentError('FORMAT', `service ${PAGOPA_SERVICE_CODE} needs the creditor's fiscal code (11 digits) in fiscalCode (field 48 CF), or send the notice's QR code`);
+      }
+      const known = entityByFiscalCode(catalogue, cf);
+      return { fiscalCode: cf, noticeNumber: notice.notice, entity: known ?? null, service };
+    }
     return { fiscalCode: entity.fiscalCode, noticeNumber: notice.notice, entity, service };
   }
 
@@ -89,7 +107,7 @@ export class PagoPaBridge {
     if (req.identifier !== undefined && req.identifier.replace(/\s/g, '') !== n.noticeNumber) {
       throw new PaymentError('FORMAT', 'identifier and QR code name different notices');
     }
-    if (req.service !== undefined && req.service.trim() !== '') {
+    if (req.service !== undefined && req.service.trim() !== '' && req.service.trim().toUpperCase() !== PAGOPA_SERVICE_CODE) {
       throw new PaymentError('FORMAT', `the QR code names a pagoPA notice of creditor ${n.fiscalCode}, which is not a ${req.service.trim().toUpperCase()} notice: send the QR code alone`);
     }
   }
@@ -113,12 +131,66 @@ export class PagoPaBridge {
     };
   }
 
-  private refused(n: PagoPaNotice, fault: NodeFault | { code: NodeTransportError['code'] }, why: string | undefined): PaymentError {
+  /**
+   * activatePaymentNotice under the key the terminal's own retransmission or idempotency
+   * key gives (a retried 0200 gets the same token back); the node locks the notice for the
+   * token's lifetime. Refusals as for verify; an activation for another amount than the
+   * terminal's is released at once (outcome KO) and refused AMOUNT_MISMATCH.
+   */
+  async activate(n: PagoPaNotice, req: { terminalId: string; terminalKey: string; amountCents: number }, now: number): Promise<PagoPaActivation> {
+    const idempotencyKey = this.client.keyFor(req.terminalId, req.terminalKey);
+    let answer;
+    try {
+      answer = await this.client.activate({ idempotencyKey, fiscalCode: n.fiscalCode, noticeNumber: n.noticeNumber, amountCents: req.amountCents });
+    } catch (err) {
+      if (err instanceof NodeTransportError) throw this.refused(n, { code: err.code }, err.message, 'activate');
+      throw err;
+    }
+    if (!answer.ok) {
+      // The creditor refusing the amount (PAA_SEMANTICA on an activation) is the terminal's wrong amount.
+      if (answer.fault.originalFaultCode === 'PAA_SEMANTICA') throw new PaymentError('AMOUNT_MISMATCH', `pagoPA: the creditor refuses ${req.amountCents} cents for notice ${n.noticeNumber}: verify it for the amount due`);
+      throw this.refused(n, answer.fault, answer.fault.description, 'activate');
+    }
+    const a = answer.value;
+    const booking: PagoPaBooking = {
+      creditorFiscalCode: a.fiscalCodePA,
+      creditorName: a.companyName,
+      noticeNumber: n.noticeNumber,
+      iuv: a.creditorReferenceId,
+      paymentToken: a.paymentToken,
+      idempotencyKey,
+      activatedAt: now,
+      tokenExpiresAt: now + this.client.config.tokenExpirationMs,
+      transfers: a.transfers.map((t) => ({ index: t.index, amountCents: t.amountCents, fiscalCode: t.fiscalCodePA, iban: t.iban, remittance: t.remittanceInformation })),
+    };
+    if (a.totalAmountCents !== req.amountCents) {
+      this.release(booking, 'the activation is for another amount');
+      throw new PaymentError('AMOUNT_MISMATCH', `the amount due is ${a.totalAmountCents} cents, not ${req.amountCents}`);
+    }
+    return { booking, amountCents: a.totalAmountCents, description: a.description };
+  }
+
+  /**
+   * sendPaymentOutcome KO for an activation nothing was booked on (a refusal of the
+   * booking after the activation): the node reopens the notice now rather than at the
+   * token's expiry. Not awaited by the terminal's answer; retried until the token expires.
+   */
+  release(b: Pick<PagoPaBooking, 'idempotencyKey' | 'paymentToken' | 'tokenExpiresAt' | 'creditorFiscalCode' | 'noticeNumber'>, why: string): void {
+    const fields = { creditor: b.creditorFiscalCode, notice: b.noticeNumber, why };
+    this.client
+      .sendOutcome({ idempotencyKey: b.idempotencyKey, paymentToken: b.paymentToken, outcome: 'KO' }, { deadline: b.tokenExpiresAt })
+      .then(
+        (a) => (a.ok ? logger.info('pagoPA outcome KO sent: nothing was booked', fields) : logger.warn('pagoPA outcome KO refused', { ...fields, node: a.fault.code })),
+        (err: unknown) => logger.warn('pagoPA outcome KO not sent: the token expires by itself', { ...fields, error: err instanceof Error ? err.message : String(err) }),
+      );
+  }
+
+  private refused(n: PagoPaNotice, fault: NodeFault | { code: NodeTransportError['code'] }, why: string | undefined, operation = 'verify'): PaymentError {
     const err = faultError(fault);
     // The creditor's fiscal code is an entity's (public); the notice identifies no person.
     const fields = { creditor: n.fiscalCode, notice: n.noticeNumber, code: err.code, node: fault.code, ...(why ? { why: why.slice(0, 200) } : {}) };
-    if (err.code === 'CREDITOR_UNAVAILABLE' || err.code === 'UNAVAILABLE' || err.code === 'SYSTEM') logger.warn('pagoPA verify failed', fields);
-    else logger.info('pagoPA verify refused', fields);
+    if (err.code === 'CREDITOR_UNAVAILABLE' || err.code === 'UNAVAILABLE' || err.code === 'SYSTEM') logger.warn(`pagoPA ${operation} failed`, fields);
+    else logger.info(`pagoPA ${operation} refused`, fields);
     return err;
   }
 }

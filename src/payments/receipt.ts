@@ -31,6 +31,12 @@ export interface ReceiptData {
   reversed: boolean; // print a clear "ANNULLATO / REVERSED" banner when true
   /** Bollo auto: what the amount is made of (cents), printed under it. */
   breakdown?: { tax: number; sanction: number; interest: number; daysLate: number };
+  /**
+   * A notice paid through pagoPA: the attestation pagoPA asks the counter to print
+   * (pagopa-psp.md §6): the creditor (printed as the entity), the notice and IUV, the PSP
+   * and the payment token.
+   */
+  pagopa?: { noticeNumber: string; iuv: string; paymentToken: string; pspName: string; pspFiscalCode: string };
 }
 
 /** Columns of a thermal receipt line. */
@@ -38,6 +44,7 @@ export const RECEIPT_WIDTH = 40;
 
 const TITLE = 'T-SERVE PRATO';
 const SUBTITLE = 'RICEVUTA DI PAGAMENTO';
+const PAGOPA_SUBTITLE = 'ATTESTAZIONE DI PAGAMENTO pagoPA';
 const REVERSED_BANNER = 'ANNULLATO / REVERSED';
 const FOOTER = [
   "Conservare la ricevuta come prova dell'avvenuto pagamento.",
@@ -96,7 +103,7 @@ function receiptItems(r: ReceiptData): Item[] {
 
   const items: Item[] = [
     { kind: 'title', text: TITLE },
-    { kind: 'center', text: SUBTITLE },
+    { kind: 'center', text: r.pagopa ? PAGOPA_SUBTITLE : SUBTITLE },
     { kind: 'gap' },
     { kind: 'center', text: clean(r.counterName) },
     { kind: 'center', text: clean(r.counterAddress) },
@@ -111,6 +118,15 @@ function receiptItems(r: ReceiptData): Item[] {
     field('Cod. servizio', r.serviceCode),
     field('Identificativo', r.identifier),
   );
+  if (r.pagopa) {
+    items.push(
+      field('Codice avviso', r.pagopa.noticeNumber),
+      field('IUV', r.pagopa.iuv),
+      field('PSP', r.pagopa.pspName),
+      field('C.F. PSP', r.pagopa.pspFiscalCode),
+      field('Token pagoPA', r.pagopa.paymentToken),
+    );
+  }
   const description = clean(r.description);
   if (description) items.push({ kind: 'para', text: description });
   items.push({ kind: 'rule', heavy: false }, field('Importo', formatAmount(r.amountCents)));

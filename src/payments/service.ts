@@ -13,13 +13,14 @@ import * as check from '../ledger/checks.js';
 import type { BookingCommand, BookingResult } from '../ledger/commands.js';
 import { WriterOverloadedError } from '../ledger/writer.js';
 import { paymentPostings } from '../ledger/postings.js';
-import { toReceipt, type PaymentReceipt } from '../ledger/views.js';
+import { pagopaReceipt, toReceipt, type PagoPaReceipt, type PaymentReceipt } from '../ledger/views.js';
 
 export { toReceipt, type PaymentReceipt };
 import { logger } from '../log.js';
 import type { CatalogueSnapshot, Channel, Counter, Entity, IdempotencyRecord, OptionView, Payment, Service, Store } from '../store/types.js';
 import { PaymentError, type ErrorCode } from './errors.js';
-import { PAGOPA_PAYMENT_NOT_YET, PagoPaBridge, type PagoPaCreditor, type PagoPaNotice } from './pagopa.js';
+import { PagoPaBridge, type PagoPaCreditor, type PagoPaNotice } from './pagopa.js';
+import { PAGOPA_SERVICE_CODE } from '../network/pagopa-catalogue.js';
 import type { PspClient } from '../pagopa/client.js';
 import type { ReceiptData } from './receipt.js';
 
@@ -102,6 +103,10 @@ export interface PaymentsOptions {
   onOutcome?: (channel: Channel, result: string) => void;
   /** pagoPA's node (config.pagopa); null or absent: the bridge is off, every notice is the circuit's. */
   pagopa?: PspClient | null;
+  /** The PSP's name on pagoPA attestations (the network operator's). */
+  pspName?: string;
+  /** Told after a pagoPA payment commits: the outcome sender sends at once. */
+  onPagoPaBooked?: () => void;
 }
 
 /** The amount due on an option on a day: as published, or by the service's rule. */
@@ -185,6 +190,8 @@ async function servedCatalogue(store: Store): Promise<ServedCatalogue> {
 export class Payments {
   /** Payments in flight per option: a second terminal gets PAYMENT_IN_PROGRESS. */
   private readonly optionsInFlight = new Set<number>();
+  /** pagoPA notices (creditor/notice) being activated and booked here: a second terminal gets PAYMENT_IN_PROGRESS. */
+  private readonly noticesInFlight = new Set<string>();
   /** Requests in flight per terminal + idempotency key: a retry joins the first. */
   private readonly keysInFlight = new Map<string, Promise<{ status: number; body: unknown }>>();
   private readonly clock: () => number;
@@ -276,11 +283,13 @@ export class Payments {
     const counter = await this.allowedCounter(t);
     bridge.checkRequest(req, n);
     const v = await bridge.verify(n);
-    const fee = n.service ? this.feeFor(n.service, counter, v.amountCents, this.clock()).feeCents : 0;
+    // A QR code names no service: the fee is the PAGOPA service's (creditors through pagoPA), as its payment's will be.
+    const service = n.service ?? this.catalogue.services.get(PAGOPA_SERVICE_CODE);
+    const fee = service ? this.feeFor(service, counter, v.amountCents, this.clock()).feeCents : 0;
     return {
       entity: v.creditor.companyName,
       entityId: n.entity?.id ?? null,
-      service: n.service?.code ?? null,
+      service: service?.code ?? null,
       description: v.description,
       amountDue: v.amountCents,
       fee,
@@ -366,11 +375,8 @@ export class Payments {
     channel: Channel,
     stan: string | null,
   ): Promise<{ status: number; body: PaymentReceipt; payment: Payment }> {
-    if (this.bridge?.routes(req, this.catalogue)) {
-      // Refused before anything is held or booked: the activation comes with the booking step.
-      await this.allowedCounter(t);
-      fail('UNSUPPORTED', PAGOPA_PAYMENT_NOT_YET);
-    }
+    const viaPagoPa = this.bridge?.routes(req, this.catalogue);
+    if (viaPagoPa) return this.payThroughPagoPa(t, req, viaPagoPa, idem, channel, stan);
     const now = this.clock();
     const today = romeDate(now);
     const r = await this.resolve(t, req, today);
@@ -380,12 +386,7 @@ export class Payments {
     if (req.fee !== undefined && req.fee !== fee.feeCents) {
       fail('FEE_MISMATCH', `the fee for this payment is ${fee.feeCents} cents, not ${req.fee}`);
     }
-    let payerCf: string | null = null;
-    if (req.payer) {
-      payerCf = req.payer.trim().toUpperCase();
-      // Payer codes in the wild are often invalid: warn, don't block (domain.md §4.3).
-      if (!isValidFiscalCode(payerCf)) logger.warn('payer fiscal code fails its check', { payer: maskFiscalCode(payerCf) });
-    }
+    const payerCf = this.payerOf(req);
     const entity = this.catalogue.entities.get(service.entityId)!;
     const circuit = entity.isCircuitOwner ? null : (scheduleInForce(this.catalogue.circuitFees.get(entity.id) ?? [], today) ?? null);
     const split = fee.split;
@@ -439,6 +440,97 @@ export class Payments {
     } finally {
       if (optionId !== null) this.optionsInFlight.delete(optionId);
     }
+  }
+
+  /**
+   * A notice of a creditor on pagoPA (docs/pagopa.md "The payment"): activated at the node
+   * under the terminal's key (a retransmission reuses the activation), booked with the
+   * activation and its outcome outbox row in one transaction, answered after the commit;
+   * the outcome sender then tells the node. Nothing is booked without an activation, and
+   * an activation whose booking is refused is released at once (outcome KO).
+   */
+  private async payThroughPagoPa(
+    t: TerminalContext,
+    req: PayRequest,
+    n: PagoPaNotice,
+    idem: { key: string; requestHash: string } | null,
+    channel: Channel,
+    stan: string | null,
+  ): Promise<{ status: number; body: PaymentReceipt; payment: Payment }> {
+    const bridge = this.bridge!;
+    const counter = await this.allowedCounter(t);
+    bridge.checkRequest(req, n);
+    // A QR code names no service: the catalogue's PAGOPA service (creditors through pagoPA) takes it.
+    const service = n.service ?? this.catalogue.services.get(PAGOPA_SERVICE_CODE);
+    if (!service) return fail('SERVICE_UNKNOWN', `notices of creditors outside the catalogue need service ${PAGOPA_SERVICE_CODE}, which this network has not configured (docs/pagopa.md)`);
+    if (!service.enabled) fail('SERVICE_DISABLED', `service ${service.code} is disabled`);
+    const entity = this.catalogue.entities.get(service.entityId);
+    if (!entity) return fail('SERVICE_UNKNOWN', `service ${service.code} names no entity`);
+    const now = this.clock();
+    const fee = this.feeFor(service, counter, req.amount, now);
+    if (req.fee !== undefined && req.fee !== fee.feeCents) fail('FEE_MISMATCH', `the fee for this payment is ${fee.feeCents} cents, not ${req.fee}`);
+    const payerCf = this.payerOf(req);
+    // One terminal at a time per notice on this instance (the node refuses a second key anyway: 81).
+    const notice = `${n.fiscalCode}/${n.noticeNumber}`;
+    if (this.noticesInFlight.has(notice)) fail('PAYMENT_IN_PROGRESS', 'this notice is being paid at another terminal right now');
+    this.noticesInFlight.add(notice);
+    try {
+      const activation = await bridge.activate(n, { terminalId: t.terminalId, terminalKey: idem?.key ?? uuidv7(now), amountCents: req.amount }, now);
+      const at = this.clock();
+      const postings = paymentPostings({ counterId: counter.id, entityId: entity.id, amountCents: req.amount, feeCents: fee.feeCents, ...fee.split, circuitFeeCents: 0, circuitFeeMode: null });
+      let result: BookingResult;
+      try {
+        result = await this.write({
+          kind: 'pay',
+          channel,
+          terminalId: t.terminalId,
+          counterId: counter.id,
+          counterKind: counter.kind,
+          entityId: entity.id,
+          serviceCode: service.code,
+          identifier: n.noticeNumber,
+          optionId: null,
+          payerCf,
+          amountCents: req.amount,
+          feeCents: fee.feeCents,
+          split: fee.split,
+          // The creditor is no member of the circuit: it owes the circuit no fee.
+          circuitFeeCents: 0,
+          circuitFeeMode: null,
+          stan,
+          approvalCode: approvalCode(),
+          publicId: uuidv7(at),
+          description: activation.description,
+          bookedAt: at,
+          settlementDate: settlementDate(at, this.opts.settlementCutoff),
+          postings,
+          idempotency: idem,
+          pagopa: activation.booking,
+        });
+      } catch (err) {
+        bridge.release(activation.booking, 'the booking failed');
+        throw err;
+      }
+      if (!result.ok) {
+        // Replayed or booked by a retry meanwhile, the token is that payment's: never KO it.
+        if (result.code !== 'IDEMPOTENCY_CONFLICT') bridge.release(activation.booking, `the booking was refused: ${result.code}`);
+        return fail(result.code, result.detail);
+      }
+      if (result.payment === null) throw new Error('a payment command came back without a payment');
+      if (result.replayed) return { status: result.replayed.status, body: JSON.parse(result.replayed.response) as PaymentReceipt, payment: result.payment };
+      this.opts.onPagoPaBooked?.();
+      return { status: 201, body: toReceipt(result.payment, activation.booking), payment: result.payment };
+    } finally {
+      this.noticesInFlight.delete(notice);
+    }
+  }
+
+  /** The payer's fiscal code as given; one failing its check is kept and warned of (domain.md §4.3). */
+  private payerOf(req: PayRequest): string | null {
+    if (!req.payer) return null;
+    const payerCf = req.payer.trim().toUpperCase();
+    if (!isValidFiscalCode(payerCf)) logger.warn('payer fiscal code fails its check', { payer: maskFiscalCode(payerCf) });
+    return payerCf;
   }
 
   // ------------------------------------------------------------------ reverse
@@ -567,6 +659,14 @@ export class Payments {
 
   // ------------------------------------------------------------------ reads
 
+  /** The view, with a pagoPA payment's attestation fields and where its outcome stands. */
+  async detail(p: Payment): Promise<Omit<PaymentView, 'pagopa'> & { pagopa?: PagoPaReceipt & { outcome: string; outcomeAt: string | null; outcomeFault: string | null } }> {
+    const { pagopa: _none, ...v } = this.view(p);
+    const g = await this.store.getPagoPa(p.id);
+    if (!g) return v;
+    return { ...v, pagopa: { ...pagopaReceipt(g), outcome: g.outcome, outcomeAt: g.outcomeAt === null ? null : new Date(g.outcomeAt).toISOString(), outcomeFault: g.outcomeFault } };
+  }
+
   view(p: Payment): PaymentView {
     return {
       ...toReceipt(p),
@@ -587,12 +687,14 @@ export class Payments {
     const service = this.catalogue.services.get(p.serviceCode)!;
     const counter = (await this.store.getCounter(p.counterId))!;
     const breakdown = await this.breakdownOf(p);
+    const pagopa = await this.store.getPagoPa(p.id);
     return {
       receiptNumber: p.receiptNumber,
       rrn: p.rrn,
       approvalCode: p.approvalCode,
-      entityName: entity.name,
-      entityFiscalCode: entity.fiscalCode,
+      // A pagoPA notice: the creditor the node named, not the catalogue entity it was booked under.
+      entityName: pagopa?.creditorName ?? entity.name,
+      entityFiscalCode: pagopa?.creditorFiscalCode ?? entity.fiscalCode,
       serviceName: service.name,
       serviceCode: service.code,
       identifier: p.identifier,
@@ -607,6 +709,9 @@ export class Payments {
       settlementDate: p.settlementDate,
       reversed: p.reversedAt !== null,
       ...(breakdown ? { breakdown } : {}),
+      ...(pagopa
+        ? { pagopa: { noticeNumber: pagopa.noticeNumber, iuv: pagopa.iuv, paymentToken: pagopa.paymentToken, pspName: this.opts.pspName ?? 'T-Serve', pspFiscalCode: this.opts.pagopa?.config.pspFiscalCode ?? '' } }
+        : {}),
     };
   }
 

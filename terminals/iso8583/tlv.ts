@@ -31,8 +31,10 @@ export const TAGS = {
   error: 'ER',
   sessionKey: 'SK',
   switchTotals: 'ST',
-  // 0110 of a notice verified through pagoPA: the creditor's fiscal code (§1.4).
+  // 0110/0210 of a notice verified or paid through pagoPA: the creditor's fiscal code (§1.4).
   creditorFiscalCode: 'EF',
+  // 0210 of a notice paid through pagoPA: the payment token the receipt prints (§1.4).
+  paymentToken: 'PT',
   // Extensions (0110 of a bollo auto; terminals that do not know them ignore them, §1.4):
   // the amount due broken down, in cents, and the days late.
   tax: 'TX',

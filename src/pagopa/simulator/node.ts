@@ -128,7 +128,7 @@ export class NodeState {
   private readonly random: () => number;
   private readonly tokenRandom: () => number;
   /** Forced failures for the next calls, oldest first (failNext). */
-  private readonly forced: Injected[] = [];
+  private readonly forced: (Injected | { how: Injected; operation: OperationName | 'nodoInviaFlussoRendicontazione' })[] = [];
   /** By paymentToken. */
   private readonly activations = new Map<string, Activation>();
   /** `${idPSP} ${idempotencyKey}` → the activation it made (while its token lives). */
@@ -165,15 +165,20 @@ export class NodeState {
 
   // ---- faults and latency -------------------------------------------------------------
 
-  /** The next `count` calls fail as `how` (then the node answers normally again). */
-  failNext(count: number, how: Injected = 'fault'): void {
-    for (let i = 0; i < count; i++) this.forced.push(how);
+  /**
+   * The next `count` calls fail as `how` (then the node answers normally again); with
+   * `operation`, the next `count` calls of that operation only (the others pass).
+   */
+  failNext(count: number, how: Injected = 'fault', operation?: OperationName | 'nodoInviaFlussoRendicontazione'): void {
+    for (let i = 0; i < count; i++) this.forced.push(operation ? { how, operation } : how);
   }
 
   /** What the HTTP layer does for this call: drawn from the seeded generator, in call order. */
   plan(operation: OperationName | 'nodoInviaFlussoRendicontazione', creditorFiscalCode?: string): CallPlan {
     this.calls[operation]++;
-    const forced = this.forced.shift();
+    const at = this.forced.findIndex((f) => typeof f === 'string' || f.operation === operation);
+    const entry = at < 0 ? undefined : this.forced.splice(at, 1)[0];
+    const forced = entry === undefined ? undefined : typeof entry === 'string' ? entry : entry.how;
     const jitter = this.jitterMs > 0 ? Math.floor(this.random() * this.jitterMs) : 0;
     const failed = this.failRate > 0 && this.random() < this.failRate;
     let delayMs = this.latencyMs + jitter;

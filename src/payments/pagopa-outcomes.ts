@@ -1,0 +1,194 @@
+// The outcome sender (docs/pagopa.md "The outcome"): every pagoPA payment booked has its
+// outbox row (pagopa_payments, outcome 'pending'), written in the booking's transaction;
+// this sends sendPaymentOutcome OK for each, at once after the commit, and again until the
+// node answers. One per instance: rows are claimed under a lease, so instances on one
+// PostgreSQL share them and a crashed sender's rows are taken again when it lapses; at
+// start every pending row is taken again (a crash between the commit and the send: the
+// outcome goes once after the restart, under the same idempotencyKey, which the node
+// answers as the first time).
+import { addDays, nextWorkingDay, romeDate } from '../domain/calendar.js';
+import { isValidFiscalCode } from '../domain/fiscal-code.js';
+import { logger } from '../log.js';
+import { NodeTransportError, type PspClient } from '../pagopa/client.js';
+import type { NodeFault } from '../pagopa/types.js';
+import type { PagoPaOutbox, PagoPaOutcomeRecord } from '../store/pagopa-types.js';
+import type { EventRow, Store } from '../store/types.js';
+import { pagopaReceipt, paymentEventPayload } from '../ledger/views.js';
+
+/**
+ * What an answer to an outcome OK means for the money the counter took. `sent`: the node
+ * has the receipt. `refund_due`: it has none, and never will for this token (someone paid
+ * the notice meanwhile, the token expired or is unknown): the citizen is owed the money
+ * back, or the creditor gets it reported with code 9. `retry`: no verdict yet.
+ */
+const OUTCOME_ANSWERS: Readonly<Record<string, 'sent' | 'refund_due' | 'retry'>> = {
+  // The node took this outcome before (our earlier attempt, whose answer was lost).
+  PPT_ESITO_GIA_ACQUISITO: 'sent',
+  PPT_PAGAMENTO_DUPLICATO: 'refund_due',
+  PPT_TOKEN_SCADUTO: 'refund_due',
+  PPT_TOKEN_SCONOSCIUTO: 'refund_due',
+  PPT_PAGAMENTO_SCONOSCIUTO: 'refund_due',
+};
+
+export interface OutcomeSenderOptions {
+  clock: () => number;
+  /** How long a claim holds before another sender may take the row. */
+  leaseMs?: number;
+  /** Rows per claim. */
+  batch?: number;
+  /** How often pending rows are looked for when nothing wakes the sender. */
+  pollMs?: number;
+}
+
+export class PagoPaOutcomes {
+  private readonly leaseMs: number;
+  private readonly batch: number;
+  private readonly pollMs: number;
+  private timer: NodeJS.Timeout | null = null;
+  private draining: Promise<void> | null = null;
+  private again = false;
+  private stopped = false;
+  private started = false;
+  private readonly inFlight = new Set<Promise<void>>();
+  private readonly sending = new Set<number>();
+
+  constructor(
+    private readonly store: Store,
+    private readonly client: PspClient,
+    private readonly opts: OutcomeSenderOptions,
+  ) {
+    this.leaseMs = opts.leaseMs ?? 60_000;
+    this.batch = opts.batch ?? 32;
+    this.pollMs = opts.pollMs ?? 5_000;
+  }
+
+  /** Takes every pending row again (whoever claimed it before a crash), then polls. */
+  start(): void {
+    if (this.started) return;
+    this.started = true;
+    this.wake(true);
+    this.timer = setInterval(() => this.wake(), this.pollMs);
+    this.timer.unref();
+  }
+
+  /** After a commit: send what is pending now. Calls while a drain runs make it run once more. */
+  wake(takeOver = false): void {
+    if (this.stopped) return;
+    if (this.draining) {
+      this.again = true;
+      return;
+    }
+    this.draining = this.drain(takeOver)
+      .catch((err: unknown) => {
+        logger.error('pagoPA outcomes: claim failed', { error: err instanceof Error ? err.message : String(err) });
+      })
+      .finally(() => {
+        this.draining = null;
+        if (this.again) {
+          this.again = false;
+          this.wake();
+        }
+      });
+  }
+
+  /** Stops claiming; the sends in flight finish (their rows stay pending if unanswered). */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearInterval(this.timer);
+    await this.draining;
+    await Promise.allSettled([...this.inFlight]);
+  }
+
+  /** Resolves once nothing is being sent (tests). */
+  async idle(): Promise<void> {
+    while (this.draining || this.inFlight.size > 0) {
+      await this.draining;
+      await Promise.allSettled([...this.inFlight]);
+    }
+  }
+
+  private async drain(takeOver: boolean): Promise<void> {
+    const now = this.opts.clock();
+    // Taking over: a claim made before this process started is a dead process's.
+    const rows = await this.store.claimPagoPaOutcomes(takeOver ? now + this.leaseMs : now, this.leaseMs, this.batch);
+    for (const row of rows) {
+      // Still being sent here (its send retries until the token expires): the new claim only extends it.
+      if (this.sending.has(row.paymentId)) continue;
+      this.sending.add(row.paymentId);
+      const p = this.send(row)
+        .catch((err: unknown) => {
+          logger.error('pagoPA outcome: send failed', { payment: row.paymentId, error: err instanceof Error ? err.message : String(err) });
+        })
+        .finally(() => {
+          this.inFlight.delete(p);
+          this.sending.delete(row.paymentId);
+        });
+      this.inFlight.add(p);
+    }
+    // A full claim: more may wait.
+    if (rows.length === this.batch) this.again = true;
+  }
+
+  private async send(row: PagoPaOutbox): Promise<void> {
+    const now = this.opts.clock();
+    const day = romeDate(row.bookedAt);
+    let verdict: 'sent' | 'refund_due' | 'retry';
+    let fault: string | null = null;
+    try {
+      const answer = await this.client.sendOutcome(
+        {
+          idempotencyKey: row.idempotencyKey,
+          paymentToken: row.paymentToken,
+          outcome: 'OK',
+          details: {
+            feeCents: row.feeCents,
+            applicationDate: day,
+            // The credit transfer to the creditor leaves with the settlement of the next business day.
+            transferDate: nextWorkingDay(addDays(day, 1)),
+            ...(row.payerCf && isValidFiscalCode(row.payerCf) ? { payer: { type: row.payerCf.length === 16 ? ('F' as const) : ('G' as const), id: row.payerCf, fullName: 'ANONIMO' } } : {}),
+          },
+        },
+        // Until the token expires; past it, one attempt still: only the node knows whether an
+        // earlier attempt of ours arrived (then it answers OK again) or not (PPT_TOKEN_SCADUTO).
+        { deadline: Math.max(row.tokenExpiresAt, now + this.client.config.timeoutMs) },
+      );
+      if (answer.ok) verdict = 'sent';
+      else {
+        fault = answer.fault.code;
+        verdict = OUTCOME_ANSWERS[fault] ?? 'retry';
+        if (verdict === 'retry') this.warn(row, answer.fault);
+      }
+    } catch (err) {
+      if (!(err instanceof NodeTransportError)) throw err;
+      verdict = 'retry';
+      fault = err.code;
+      logger.warn('pagoPA outcome not answered: retried when its claim lapses', { payment: row.paymentId, code: err.code, error: err.message });
+    }
+    if (verdict === 'retry') return;
+    await this.record(row, { outcome: verdict, at: this.opts.clock(), fault });
+  }
+
+  private warn(row: PagoPaOutbox, fault: NodeFault): void {
+    logger.warn('pagoPA outcome refused: retried when its claim lapses', { payment: row.paymentId, node: fault.code, ...(fault.description ? { why: fault.description.slice(0, 200) } : {}) });
+  }
+
+  private async record(row: PagoPaOutbox, r: PagoPaOutcomeRecord): Promise<void> {
+    let event: Omit<EventRow, 'seq'> | null = null;
+    if (r.outcome === 'refund_due') {
+      const [payment, g] = await Promise.all([this.store.getPaymentById(row.paymentId), this.store.getPagoPa(row.paymentId)]);
+      if (payment && g) {
+        event = {
+          type: 'pagopa.refund_due',
+          at: r.at,
+          terminalId: payment.terminalId,
+          counterId: payment.counterId,
+          entityId: payment.entityId,
+          serviceCode: payment.serviceCode,
+          payload: { ...paymentEventPayload(payment, g.creditorName), pagopa: pagopaReceipt(g), reason: r.fault },
+        };
+      }
+      logger.warn('pagoPA payment marked refund_due: the node took no receipt for it', { payment: row.paymentId, node: r.fault });
+    } else logger.info('pagoPA outcome sent', { payment: row.paymentId });
+    await this.store.recordPagoPaOutcome(row.paymentId, r, event);
+  }
+}
