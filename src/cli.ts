@@ -34,7 +34,7 @@ program
   .command('start')
   .description('run the switch (same as npm start)')
   .action(async () => {
-    const server = await startServer(loadConfig());
+    const server = await startServer(loadConfig(process.env, { TSERVE_PAGOPA_DEMO_NODE: 'true' }));
     // Not awaited: a signal handler has no caller to await it. A close that fails is an
     // unhandled rejection, which ends the process with the error (exit 1).
     const stop = () => void server.close().then(() => process.exit(0));

@@ -95,6 +95,10 @@ const Env = z.object({
     .string()
     .regex(/^([A-Z0-9]+=[A-Z0-9]{6})?(,[A-Z0-9]+=[A-Z0-9]{6})*$/, 'ENTITY=CODE pairs, comma-separated, each code the 6 uppercase letters or digits of the IPA office code, e.g. PISA=UFABC1,PISTOIA=UFXYZ2')
     .default(''),
+  // Demo mode only: with no TSERVE_PAGOPA_NODE_URL, start pagoPA's node simulator in the
+  // process on loopback and turn the bridge on against it (docs/pagopa.md "The demo").
+  // `npm start` and `tserve start` default it to true; unset elsewhere (tests) it is off.
+  TSERVE_PAGOPA_DEMO_NODE: z.enum(['true', 'false']).default('false'),
   // pagoPA's node (docs/pagopa.md): unset URL, the bridge is off. Secrets also from *_FILE (first line).
   TSERVE_PAGOPA_NODE_URL: z.string().regex(/^https?:\/\/[^\s]+$/, 'an http(s) URL of the nodeForPsp endpoint').optional(),
   TSERVE_PAGOPA_PSP_ID: z.string().min(1).max(35).optional(),
@@ -179,6 +183,8 @@ export interface Config {
   settlementFiles: { creditorId: string; iban: string | null; bic: string | null; ownerVatNumber: string; invoiceCodes: Record<string, string> };
   /** The PSP client of pagoPA's node; null: TSERVE_PAGOPA_NODE_URL unset, the bridge is off. */
   pagopa: PspClientConfig | null;
+  /** Demo mode without a node URL: run the node simulator in the process and pay against it. */
+  pagopaDemoNode: boolean;
 }
 
 /** Parses KEY=VALUE lines (# comments) of the file named by TSERVE_CONFIG. */
@@ -191,9 +197,10 @@ function readConfigFile(file: string): Record<string, string> {
   return out;
 }
 
-export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+/** `defaults`: what a command assumes when neither the environment nor TSERVE_CONFIG says. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env, defaults: Record<string, string> = {}): Config {
   const fromFile = env.TSERVE_CONFIG ? readConfigFile(env.TSERVE_CONFIG) : {};
-  const parsed = Env.safeParse({ ...fromFile, ...env });
+  const parsed = Env.safeParse({ ...defaults, ...fromFile, ...env });
   if (!parsed.success) {
     const lines = parsed.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`);
     throw new Error(`invalid configuration:\n${lines.join('\n')}`);
@@ -282,6 +289,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       ),
     },
     pagopa: pagopaConfig(e),
+    pagopaDemoNode: e.TSERVE_MODE === 'demo' && !e.TSERVE_PAGOPA_NODE_URL && e.TSERVE_PAGOPA_DEMO_NODE === 'true',
   };
 }
 

@@ -4,7 +4,8 @@ import { logger } from './log.js';
 import { startServer } from './server.js';
 
 async function main(): Promise<void> {
-  const config = loadConfig();
+  // The demo pays pagoPA notices against the node simulator unless told otherwise.
+  const config = loadConfig(process.env, { TSERVE_PAGOPA_DEMO_NODE: 'true' });
   const server = await startServer(config);
   let stopping = false;
   const stop = (signal: string) => {

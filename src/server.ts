@@ -14,7 +14,10 @@ import { logger } from './log.js';
 import { ensurePagoPaCatalogue } from './network/pagopa-catalogue.js';
 import { NetworkService } from './network/service.js';
 import { PagoPaOutcomes } from './payments/pagopa-outcomes.js';
-import { ROYALTY_CENTS } from '../fixtures/catalogue.js';
+import { CATALOGUE, ROYALTY_CENTS } from '../fixtures/catalogue.js';
+import { DEMO_PSP, DEMO_PSP_FISCAL_CODE, NodeSimulator } from './pagopa/simulator/server.js';
+import { MAX_EXPIRATION_MS } from './pagopa/types.js';
+import type { PspClientConfig } from './pagopa/client.js';
 import { PspClient } from './pagopa/client.js';
 import { Payments } from './payments/service.js';
 import { StreamServer } from './stream/server.js';
@@ -54,6 +57,23 @@ const EMPTY_IN_PRODUCTION =
 export interface ServerOptions {
   /** The switch's clock (tests inject one); the wall clock by default. */
   clock?: Clock;
+}
+
+/** The demo PSP's client settings against a node simulator started here, and a few notices to pay. */
+async function startDemoNode(clock: () => number): Promise<{ sim: NodeSimulator; config: PspClientConfig }> {
+  // A creditor's station answers in 50 ms, the node itself in 10: a real node's order of magnitude.
+  const sim = new NodeSimulator({ psp: DEMO_PSP, clock, latencyMs: 10, seed: 1 });
+  for (const c of sim.creditors) if (c.station === 'up' && c.latencyMs < 1000) c.latencyMs = 50;
+  const nodeUrl = await sim.start();
+  // One notice per creditor reached only through the node (Regione Toscana is also in the demo catalogue, unflagged).
+  const inCatalogue = new Set(CATALOGUE.entities.map((e) => e.fiscalCode));
+  const shown = new Set<string>();
+  const examples = sim.state
+    .payableNotices()
+    .filter(({ creditor }) => creditor.station === 'up' && creditor.latencyMs < 1000 && !inCatalogue.has(creditor.fiscalCode) && !shown.has(creditor.fiscalCode) && shown.add(creditor.fiscalCode))
+    .map(({ creditor, position }) => `PAGOPA|002|${position.noticeNumber}|${creditor.fiscalCode}|${position.amountCents}`);
+  logger.info('demo: pagoPA node simulator started (TSERVE_PAGOPA_DEMO_NODE=false to run without); notices of creditors outside the catalogue to pay with --qr', { nodeUrl, examples });
+  return { sim, config: { nodeUrl, identity: DEMO_PSP, pspFiscalCode: DEMO_PSP_FISCAL_CODE, timeoutMs: 8000, tokenExpirationMs: MAX_EXPIRATION_MS } };
 }
 
 export async function startServer(config: Config, opts: ServerOptions = {}): Promise<RunningServer> {
@@ -109,8 +129,11 @@ async function startUnlocked(config: Config, opts: ServerOptions): Promise<Runni
     metrics.batchSize.observe(size);
     metrics.commitSeconds.observe(ms / 1000);
   });
+  // The demo's own pagoPA node (docs/pagopa.md "The demo"): a simulator in this process, on loopback.
+  const demoNode = config.pagopaDemoNode ? await startDemoNode(clock) : null;
+  const pagopaConfig = config.pagopa ?? demoNode?.config ?? null;
   // One client of pagoPA's node for the payments, the finance office's approvals and the nightly job.
-  const pagopa = config.pagopa ? new PspClient(config.pagopa, { clock }) : null;
+  const pagopa = pagopaConfig ? new PspClient(pagopaConfig, { clock }) : null;
   if (pagopa) {
     // Creditors outside the catalogue are booked under entity and service PAGOPA (docs/pagopa.md).
     await ensurePagoPaCatalogue(new NetworkService(rt.store, rt.kek, clock), { mode: config.mode, iban: config.operator.iban, royaltyCents: ROYALTY_CENTS, clock });
@@ -186,6 +209,7 @@ async function startUnlocked(config: Config, opts: ServerOptions): Promise<Runni
       server.closeIdleConnections();
       await Promise.all([running.iso.close(), running.stream.closeAll(), httpClosed]);
       await outcomes?.stop();
+      await demoNode?.sim.stop();
       await rt.store.close();
     },
   };

@@ -182,10 +182,14 @@ export function terminalPay(o: PayOptions): Promise<number> {
       out(label('RRN') + (r.fields.get(37) ?? '-'));
       out(label('approval') + (r.fields.get(38) ?? '-'));
       out(label('receipt no.') + receiptNumber);
+      // A notice paid through pagoPA: the token and the creditor (field 48 PT, EF).
+      if (r.tlv.has(TAGS.paymentToken)) out(label('pagoPA token') + r.tlv.get(TAGS.paymentToken));
+      if (r.tlv.has(TAGS.creditorFiscalCode)) out(label('creditor CF') + r.tlv.get(TAGS.creditorFiscalCode));
       out(label('settlement') + settlement);
       out(label('total') + `${formatAmount(amount + fee)} (fee ${formatAmount(fee)})`);
       if (!r.macOk) out(label('warning') + 'the MAC of this answer does not verify');
-      out(label('to reverse') + reverseHint(creds, sent, amount));
+      // pagoPA has no undo for a counter payment: the switch refuses its reversal (REVERSAL_NOT_ALLOWED).
+      if (!r.tlv.has(TAGS.paymentToken)) out(label('to reverse') + reverseHint(creds, sent, amount));
       out('');
       out(receipt(o, creds, inquiry, r, amount, fee, settlement, term.now()));
       return EXIT_APPROVED;
@@ -210,7 +214,10 @@ function receipt(
   bookedAt: number,
 ): string {
   const notice = o.qr?.split('|')[2];
-  const service = serviceByCode(o.service) ?? (notice ? serviceOfNotice(notice) : undefined);
+  // Paid through pagoPA (PT in the 0210): the creditor is the node's, named by EF; no service of the catalogue.
+  const token = r.tlv.get(TAGS.paymentToken);
+  const creditor = r.tlv.get(TAGS.creditorFiscalCode);
+  const service = token ? undefined : (serviceByCode(o.service) ?? (notice ? serviceOfNotice(notice) : undefined));
   const entityName = inquiry.tlv.get(TAGS.entity) ?? '-';
   const entity = service ? entityById(service.entityId) : undefined;
   const counter = generateNetwork({ seed: o.seed, positions: 0 }).counters.find((c) => c.id === creds.counterId);
@@ -222,9 +229,9 @@ function receipt(
     rrn: r.fields.get(37) ?? '-',
     approvalCode: r.fields.get(38) ?? '-',
     entityName,
-    entityFiscalCode: entity?.fiscalCode ?? '-',
-    serviceName: service?.name ?? '-',
-    serviceCode: service?.code ?? o.service ?? '-',
+    entityFiscalCode: creditor ?? entity?.fiscalCode ?? '-',
+    serviceName: token ? 'Avviso pagoPA' : (service?.name ?? '-'),
+    serviceCode: token ? 'PAGOPA' : (service?.code ?? o.service ?? '-'),
     identifier,
     description: inquiry.tlv.get(TAGS.description) ?? '',
     amountCents: amount,
@@ -236,6 +243,8 @@ function receipt(
     bookedAt,
     settlementDate,
     reversed: false,
+    // The PSP's name and fiscal code are the switch's: a terminal prints them from its configuration; '-' here.
+    ...(token && notice ? { pagopa: { noticeNumber: notice, iuv: notice.slice(1), paymentToken: token, pspName: 'T-Serve', pspFiscalCode: '-' } } : {}),
   });
 }
 

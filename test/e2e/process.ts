@@ -28,6 +28,8 @@ export function childEnv(dataDir: string, extra: Record<string, string> = {}): N
     TSERVE_LOG_LEVEL: 'warn',
     TSERVE_RATE_LIMIT_PER_MINUTE: '10000000',
     TSERVE_AUTH_RATE_LIMIT_PER_MINUTE: '100000',
+    // The demo's in-process pagoPA node: only the tests that pay pagoPA notices want one.
+    TSERVE_PAGOPA_DEMO_NODE: 'false',
     ...extra,
   };
 }

@@ -36,6 +36,9 @@ export interface CallReport {
  * The PSP the simulator knows when the switch has no TSERVE_PAGOPA_* identity: the demo's,
  * written here and in docs/pagopa.md, so never a production secret.
  */
+/** The demo PSP's fiscal code (made up, valid check digit): the prefix of its idempotency keys, printed on attestations. */
+export const DEMO_PSP_FISCAL_CODE = '12345678903';
+
 export const DEMO_PSP: PspIdentity = {
   idPSP: 'TSERVEPSP',
   idBrokerPSP: 'TSERVEBROKER',
