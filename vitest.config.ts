@@ -11,6 +11,10 @@ const BEHAVIOUR = [
   'test/postgres/**/*.test.ts',
   'test/ops/**/*.test.ts',
   'test/network/**/*.test.ts',
+  // pagoPA: the payment path end to end and across a crash; the rest of test/pagopa runs in
+  // the sqlite project only.
+  'test/pagopa/pay.test.ts',
+  'test/pagopa/crash.test.ts',
 ];
 
 /**
