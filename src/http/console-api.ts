@@ -47,5 +47,14 @@ export function consoleApi(ctx: AppContext, reads: ConsoleReads): Router {
     res.json(await reads.countersDay(S.DayQuery.parse(req.query).date));
   });
 
+  documented({
+    method: 'get', path: '/v1/pagopa/refunds', summary: 'pagoPA payments the node took no receipt for (refund_due), newest first: refund the citizen or report them with code 9',
+    tag: 'Finance', roles: ['finance', 'admin'], response: S.PagoPaRefunds,
+    description: 'A payment is marked when its outcome is answered PPT_PAGAMENTO_DUPLICATO (someone paid the notice meanwhile) or the token expired or is unknown to the node. Cancelling it (POST /v1/payments/{id}/cancel) refunds the citizen; otherwise the reporting flow carries it with code 9 (docs/pagopa.md).',
+  });
+  r.get('/v1/pagopa/refunds', ...staff, async (_req, res) => {
+    res.json(await reads.pagopaRefunds());
+  });
+
   return r;
 }

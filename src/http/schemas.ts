@@ -358,6 +358,27 @@ export const DayReport = z.object({
   byHour: z.array(z.object({ hour: z.number().int().min(0).max(23).describe('Europe/Rome hour of booking'), count: z.number().int(), amount: cents })).length(24),
   latest: z.array(PaymentView).describe("the window's 20 newest payments (reversed ones too)"),
 });
+export const PagoPaRefunds = z.array(
+  z.object({
+    paymentId: z.string(),
+    receiptNumber: z.string(),
+    bookedAt: z.string(),
+    counterId: z.string(),
+    terminalId: z.string(),
+    amount: z.number().int().describe('cents'),
+    fee: z.number().int().describe('cents'),
+    creditorFiscalCode: z.string(),
+    creditorName: z.string(),
+    noticeNumber: z.string(),
+    iuv: z.string(),
+    paymentToken: z.string(),
+    markedAt: z.string().nullable().describe('when the node answered that it has no receipt for it'),
+    reason: z.string().nullable().describe('the node\'s fault code: PPT_PAGAMENTO_DUPLICATO (paid elsewhere meanwhile), PPT_TOKEN_SCADUTO...'),
+    refunded: z.boolean().describe('the office cancelled the payment: the citizen got the money back'),
+    settlementDate: z.string(),
+  }),
+);
+
 export const CountersDay = z.array(
   z.object({
     id: z.string(),

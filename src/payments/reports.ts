@@ -107,6 +107,27 @@ function sortGroups(groups: Map<string, Group>): Group[] {
 /** Day reports kept at most (windows × scopes asked for): beyond it the cache starts again. */
 const DAY_CACHE_SIZE = 64;
 
+export interface PagoPaRefundView {
+  paymentId: string;
+  receiptNumber: string;
+  bookedAt: string;
+  counterId: string;
+  terminalId: string;
+  amount: number;
+  fee: number;
+  creditorFiscalCode: string;
+  creditorName: string;
+  noticeNumber: string;
+  iuv: string;
+  paymentToken: string;
+  markedAt: string | null;
+  /** The node's fault code that made it refund_due. */
+  reason: string | null;
+  /** The office cancelled it (the citizen got the money back). */
+  refunded: boolean;
+  settlementDate: string;
+}
+
 export class ConsoleReads {
   /**
    * Day reports by window and scope, each with the commit count it was read at: every
@@ -232,6 +253,27 @@ export class ConsoleReads {
   }
 
   /** Every counter: status, credit limit and credit used, and the window's bookings not reversed. */
+  /**
+   * pagoPA payments the node took no receipt for (docs/pagopa.md "Refunds"), newest first:
+   * the counter took the money, so the citizen is refunded (the office cancels the payment)
+   * or the creditor is paid and told with code 9 in the reporting flow.
+   */
+  async pagopaRefunds(limit = 200): Promise<PagoPaRefundView[]> {
+    const rows = await this.store.pagopaRefundsDue(limit);
+    const out: PagoPaRefundView[] = [];
+    for (const g of rows) {
+      const p = await this.store.getPaymentById(g.paymentId);
+      if (!p) continue;
+      out.push({
+        paymentId: p.publicId, receiptNumber: p.receiptNumber, bookedAt: new Date(p.bookedAt).toISOString(), counterId: p.counterId, terminalId: p.terminalId,
+        amount: p.amountCents, fee: p.feeCents, creditorFiscalCode: g.creditorFiscalCode, creditorName: g.creditorName, noticeNumber: g.noticeNumber, iuv: g.iuv,
+        paymentToken: g.paymentToken, markedAt: g.outcomeAt === null ? null : new Date(g.outcomeAt).toISOString(), reason: g.outcomeFault,
+        refunded: p.reversedAt !== null, settlementDate: p.settlementDate,
+      });
+    }
+    return out;
+  }
+
   async countersDay(date: string | undefined): Promise<CounterDayView[]> {
     const rows = await this.store.countersDay(date ?? this.currentWindow());
     return rows.map((c) => ({

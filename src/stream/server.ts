@@ -33,6 +33,8 @@ export const CLOSE = {
 export const EVENT_TYPES = [
   'payment.booked',
   'payment.reversed',
+  // A pagoPA payment the node took no receipt for (docs/pagopa.md): its counter and the office are told.
+  'pagopa.refund_due',
   'terminal.signed_on',
   'terminal.signed_off',
   'terminal.blocked',

@@ -54,7 +54,9 @@ let isoTerminal: IsoTerminal;
 
 interface DemoCredentials {
   terminals: { terminalId: string; counterId: string; tmk: string; apiSecret: string }[];
+  users: { username: string; password: string }[];
 }
+let financeToken: string;
 
 const positions = (fiscalCode: string) => sim.creditors.find((c) => c.fiscalCode === fiscalCode)!.positions;
 /** Payable positions of a creditor, each handed out once across the file. */
@@ -107,6 +109,10 @@ beforeAll(async () => {
     expect(res.status, res.text).toBe(200);
     tokens.push(res.body.accessToken ?? res.body.token);
   }
+  const finance = credentials.users.find((u) => u.username === 'finance')!;
+  const login = await api().post('/v1/auth/login').send({ username: 'finance', password: finance.password });
+  expect(login.status, login.text).toBe(200);
+  financeToken = login.body.accessToken ?? login.body.token;
   const i = pool[2]!;
   isoTerminal = new IsoTerminal({ terminalId: i.terminalId, counterId: i.counterId, tmk: Buffer.from(i.tmk, 'hex') }, { host: '127.0.0.1', port: server.isoPort, timeoutMs: 20_000, clock });
   await isoTerminal.connect();
@@ -254,5 +260,19 @@ describe('a pagoPA notice of a creditor outside the catalogue, paid at the count
     expect(row).toEqual({ outcome: 'refund_due', outcome_fault: 'PPT_PAGAMENTO_DUPLICATO' });
     const event = await db.get<{ type: string; payload: string }>("SELECT type, payload FROM events WHERE type = 'pagopa.refund_due' ORDER BY seq DESC LIMIT 1");
     expect(JSON.parse(event!.payload)).toMatchObject({ paymentId: res.body.paymentId, reason: 'PPT_PAGAMENTO_DUPLICATO', pagopa: { creditorFiscalCode: FIRENZE } });
+
+    // The finance office sees it, and refunds the citizen by cancelling it; a payment whose
+    // outcome was taken by the node cannot be cancelled by the office (it is the creditor's).
+    const office = (r: request.Test) => r.set('authorization', `Bearer ${financeToken}`);
+    const refunds = await office(api().get('/v1/pagopa/refunds'));
+    expect(refunds.status, refunds.text).toBe(200);
+    expect(refunds.body.find((x: { paymentId: string }) => x.paymentId === res.body.paymentId)).toMatchObject({ reason: 'PPT_PAGAMENTO_DUPLICATO', refunded: false, creditorFiscalCode: FIRENZE, amount: p.amountCents });
+    const cancel = await office(api().post(`/v1/payments/${res.body.paymentId}/cancel`)).send({ reason: 'rimborsato allo sportello: avviso già pagato altrove' });
+    expect(cancel.status, cancel.text).toBe(200);
+    const after = await office(api().get('/v1/pagopa/refunds'));
+    expect(after.body.find((x: { paymentId: string }) => x.paymentId === res.body.paymentId).refunded).toBe(true);
+    const sent = await db.get<{ public_id: string }>("SELECT p.public_id FROM payments p JOIN pagopa_payments g ON g.payment_id = p.id WHERE g.outcome = 'sent' LIMIT 1");
+    const refused = await office(api().post(`/v1/payments/${sent!.public_id}/cancel`)).send({ reason: 'prova' });
+    expect([refused.status, refused.body.code]).toEqual([409, 'REVERSAL_NOT_ALLOWED']);
   });
 });

@@ -212,8 +212,10 @@ describe('what stays on the circuit', () => {
   });
 });
 
-describe('paying a pagoPA notice (not yet)', () => {
-  it('JSON and ISO 0200 are refused 12 UNSUPPORTED, the node is not asked and nothing is booked', async () => {
+describe('paying a pagoPA notice on a network without service PAGOPA', () => {
+  // The harness seeds the demo network without entity and service PAGOPA (the switch's
+  // start adds them in demo mode only): a production network that has not imported them.
+  it('JSON and ISO 0200 of a creditor outside the catalogue are refused 12 SERVICE_UNKNOWN, the node is not asked and nothing is booked', async () => {
     const p = firenze(0);
     const qr = qrOf(FIRENZE, p);
     const db = await openTestDb(h.dir);
@@ -221,17 +223,13 @@ describe('paying a pagoPA notice (not yet)', () => {
     const before = { payments: await booked(), calls: nodeCalls() };
 
     const res = await pay({ qr, amount: p.amountCents }, 'pagopa-pay-0001');
-    expect([res.status, res.body.code]).toEqual([400, 'UNSUPPORTED']);
-    expect(res.body.detail).toContain('payment of pagoPA notices comes with the next release');
+    expect([res.status, res.body.code]).toEqual([404, 'SERVICE_UNKNOWN']);
+    expect(res.body.detail).toContain('service PAGOPA');
 
     const r = await terminal.pay({ qr }, p.amountCents);
     expect(r.response.code).toBe('12');
-    expect(r.response.tlv.get('ER')).toBe('UNSUPPORTED');
+    expect(r.response.tlv.get('ER')).toBe('SERVICE_UNKNOWN');
     expect(r.response.fields.has(38)).toBe(false);
-
-    // A retransmission is refused the same way.
-    const again = await pay({ qr, amount: p.amountCents }, 'pagopa-pay-0001');
-    expect([again.status, again.body.code]).toEqual([400, 'UNSUPPORTED']);
 
     expect({ payments: await booked(), calls: nodeCalls() }).toEqual(before);
     await db.close();

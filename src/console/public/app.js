@@ -12,6 +12,7 @@ const STAFF = [
   { path: 'finestre', label: 'Finestre di regolamento', load: () => import('./page-finestre.js') },
   { path: 'sportelli', label: 'Sportelli', load: () => import('./page-sportelli.js') },
   { path: 'pagamenti', label: 'Pagamenti', load: () => import('./page-pagamenti.js') },
+  { path: 'pagopa', label: 'pagoPA', load: () => import('./page-pagopa.js') },
 ];
 const ENTITY = [
   { path: 'pagamenti', label: 'Pagamenti', load: () => import('./page-pagamenti.js') },
