@@ -142,6 +142,17 @@ export function defaultCreditors(): Creditor[] {
       ],
     },
     {
+      // A creditor of other creditors' transfers only (the TEFA of Firenze's TARI, the
+      // provincial contribution of a building permit): the reporting flows of the credit
+      // transfers to it are its own, so the node knows it; no notices of its own here.
+      fiscalCode: CITTA_METROPOLITANA_FI,
+      companyName: 'Città Metropolitana di Firenze',
+      segregationCode: '40',
+      station: 'up',
+      latencyMs: 0,
+      positions: [],
+    },
+    {
       // A creditor whose station answers slower than the node waits: PPT_STAZIONE_INT_PA_TIMEOUT.
       fiscalCode: '77777777701',
       companyName: 'Ente di prova lento (simulatore)',
