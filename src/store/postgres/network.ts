@@ -13,7 +13,13 @@ import type { PoolClient } from './pool.js';
 const NETWORK_LOCK = 7_351_013;
 
 function rows(c: PoolClient): Promise<NetworkRows> {
-  return networkRowsAsync(async (sql) => (await c.query(sql)).rows);
+  // One query at a time on one client: pg queues concurrent ones but deprecates it (gone in pg 9).
+  let last: Promise<unknown> = Promise.resolve();
+  return networkRowsAsync((sql) => {
+    const next = last.then(async () => (await c.query(sql)).rows);
+    last = next.catch(() => undefined);
+    return next;
+  });
 }
 
 export async function networkState(ctx: PgContext): Promise<NetworkState> {
