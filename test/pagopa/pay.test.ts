@@ -57,6 +57,7 @@ interface DemoCredentials {
   users: { username: string; password: string }[];
 }
 let financeToken: string;
+let pool: DemoCredentials['terminals'];
 
 const positions = (fiscalCode: string) => sim.creditors.find((c) => c.fiscalCode === fiscalCode)!.positions;
 /** Payable positions of a creditor, each handed out once across the file. */
@@ -103,7 +104,7 @@ beforeAll(async () => {
   const credentials = JSON.parse(readFileSync(path.join(dir, 'demo-credentials.json'), 'utf8')) as DemoCredentials;
   // Terminals of different counters: two JSON ones and one ISO 8583.
   const seen = new Set<string>();
-  const pool = credentials.terminals.filter((t) => !seen.has(t.counterId) && seen.add(t.counterId));
+  pool = credentials.terminals.filter((t) => !seen.has(t.counterId) && seen.add(t.counterId));
   for (const t of pool.slice(0, 2)) {
     const res = await api().post('/v1/auth/token').send({ terminalId: t.terminalId, secret: t.apiSecret });
     expect(res.status, res.text).toBe(200);
@@ -233,6 +234,28 @@ describe('a pagoPA notice of a creditor outside the catalogue, paid at the count
     expect([wrong.status, wrong.body.code]).toEqual([422, 'AMOUNT_MISMATCH']);
     const right = await pay({ qr: qrOf(FIRENZE, p), amount: p.amountCents }, 'pagopa-right');
     expect(right.status, right.text).toBe(201);
+  });
+
+  it('a booking refused after the activation (over the credit limit) sends outcome KO: nothing booked, the notice payable again', async () => {
+    const p = notice(FIRENZE);
+    const koFrom = sim.state.outcomes.length;
+    const counter = pool[1]!.counterId;
+    const limit = await db.scalar('SELECT credit_limit_cents FROM counters WHERE id = ?', counter);
+    await db.run('UPDATE counters SET credit_limit_cents = 1 WHERE id = ?', counter);
+    let refused;
+    try {
+      refused = await pay({ qr: qrOf(FIRENZE, p), amount: p.amountCents }, 'pagopa-limit', 1);
+    } finally {
+      await db.run('UPDATE counters SET credit_limit_cents = ? WHERE id = ?', limit, counter);
+    }
+    expect([refused.status, refused.body.code]).toEqual([403, 'CREDIT_LIMIT_EXCEEDED']);
+    // The KO goes out after the answer: wait for the node to have it (bounded).
+    const ko = async () => sim.state.outcomes.find((o) => o.request.outcome === 'KO' && sim.state.outcomes.indexOf(o) >= koFrom);
+    for (let i = 0; i < 100 && !(await ko()); i++) await new Promise((r) => setTimeout(r, 50));
+    expect((await ko())?.answer.ok).toBe(true);
+    expect(await count('SELECT count(*) AS n FROM pagopa_payments WHERE notice_number = ?', p.noticeNumber)).toBe(0);
+    const again = await pay({ qr: qrOf(FIRENZE, p), amount: p.amountCents }, 'pagopa-limit-again', 0);
+    expect(again.status, again.text).toBe(201);
   });
 
   it('a terminal reversal of a pagoPA payment is refused: pagoPA has no undo', async () => {
