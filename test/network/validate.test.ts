@@ -1,5 +1,6 @@
 // checkNetworkChange: the demo network as a first import passes; each rule refuses what
 // it should, naming the list, the item and the field; all problems come at once.
+import { DEMO_PAGOPA_FISCAL_CODE, pagopaCatalogueChange } from '../../src/network/pagopa-catalogue.js';
 import { describe, expect, it } from 'vitest';
 import type { NetworkChange, NetworkKind, NetworkState } from '../../src/network/change.js';
 import { checkNetworkChange } from '../../src/network/validate.js';
@@ -67,6 +68,17 @@ const CASES: Case[] = [
 describe('checkNetworkChange', () => {
   it('accepts the demo network as a first import, whatever its dates', () => {
     expect(checkNetworkChange(EMPTY, demoChange(), TODAY)).toEqual([]);
+  });
+
+  it("takes today's versions of a service or entity the same change creates (no payment was ever booked under them), and the PAGOPA entry of the pagoPA bridge", () => {
+    const change = pagopaCatalogueChange({ fiscalCode: DEMO_PAGOPA_FISCAL_CODE, iban: STORED.entities[0]!.iban, from: TODAY, royaltyCents: 10 });
+    expect(checkNetworkChange(STORED, change, TODAY)).toEqual([]);
+    // Once the service exists, a version of it from today is retroactive again.
+    const stored = { ...STORED, entities: [...STORED.entities, ...change.entities!], services: [...STORED.services, ...change.services!], feeSchedules: [...STORED.feeSchedules, ...change.feeSchedules!] } as NetworkState;
+    const later = { feeSchedules: [{ ...change.feeSchedules![0]!, effectiveFrom: TODAY, royaltyCents: 20 }] };
+    expect(checkNetworkChange(stored, later, TODAY)).toMatchObject([{ kind: 'feeSchedules', index: 0 }]);
+    const { entities: _e, services: _s, ...withoutItems } = change;
+    expect(checkNetworkChange(STORED, withoutItems, TODAY).map((p) => p.field)).toContain('serviceCode');
   });
 
   it('accepts the stored network sent again (nothing changes) and future versions', () => {
