@@ -341,6 +341,8 @@ async function main(): Promise<void> {
         node: Math.round((100 * (nodeAfter.cpuSeconds - nodeBefore.cpuSeconds)) / l.elapsedSeconds),
         driver: Math.round((100 * driverCpu) / l.elapsedSeconds),
       },
+      /** The server's CPU per approved payment (all threads; the main thread alone): what its ceiling comes from. */
+      serverCpuMsPerPayment: approved > 0 ? { all: round(((threads1.main + threads1.others - threads0.main - threads0.others) * 1000) / approved), main: round(((threads1.main - threads0.main) * 1000) / approved) } : null,
       nodeEventLoopDelayMs: nodeAfter.eventLoopDelayMs,
       /** Share of the run in which some task on this machine waited for a CPU (/proc/pressure/cpu; others' work included). */
       cpuPressurePct: pressure0 !== null && pressure1 !== null ? round((pressure1 - pressure0) / (l.elapsedSeconds * 1e4), 1) : null,
@@ -362,7 +364,7 @@ async function main(): Promise<void> {
       `${n} terminal${n === 1 ? '' : 's'}: ${run.paymentsPerSecond}/s (${approved} approved${l.answered > approved ? `, refused ${JSON.stringify(l.refusals)}` : ''}${l.errors ? `, ${l.errors} errors: ${l.errorSample}` : ''}); ` +
         `0200 p50 ${run.latencyMs.p50} ms p99 ${run.latencyMs.p99} ms max ${run.latencyMs.max} ms; server event loop p99 ${run.serverEventLoopDelayMs.p99} ms; ` +
         `booking batches ${batches} of ${run.writer.meanBatch} in ${run.writer.meanBatchMs} ms; ` +
-        `CPU server ${run.cpuPct.server}% (main thread ${run.cpuPct.serverMain}%) node ${run.cpuPct.node}% driver ${run.cpuPct.driver}%; outcomes pending at end ${pendingAtEnd}, all sent ${c.pendingLeft === 0 ? `after ${c.ms} ms` : `NOT within ${c.ms} ms (${c.pendingLeft} left)`}, node took ${run.outcomes.okAtNode} OK`,
+        `CPU server ${run.cpuPct.server}% (main thread ${run.cpuPct.serverMain}%, ${run.serverCpuMsPerPayment?.main ?? '-'} ms per payment) node ${run.cpuPct.node}% driver ${run.cpuPct.driver}%; outcomes pending at end ${pendingAtEnd}, all sent ${c.pendingLeft === 0 ? `after ${c.ms} ms` : `NOT within ${c.ms} ms (${c.pendingLeft} left)`}, node took ${run.outcomes.okAtNode} OK`,
     );
   }
   for (const t of terms) t.close();

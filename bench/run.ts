@@ -6,8 +6,9 @@
 //                 [--side-rate R] [--max-in-flight N] [--overload-rate R] [--profile] [--log-level warn]
 //                 [--https-workers N] [--whatif-jwt] [--ws-nice N] [--ws-rate R] [--ws-samples FILE]
 //                 [--pg-url URL] [--pg-settle 1000000,10000000] [--pg-load sql|copy] [--pg-check] [--pg-pool N] [--pg-statements]
+//                 [--pagopa-terminals 1,20,50] [--pagopa-seconds S]
 // PHASES: a comma-separated list of ceiling, closed, wire, open1000, open2500, overload, ws,
-// https, bulk, settle, settleload, restart, pgclosed, pgclosed2, pgopen1000, pgsettle, conns
+// https, bulk, settle, settleload, restart, pgclosed, pgclosed2, pgopen1000, pgsettle, conns, pagopa
 // (`iso` stands for closed, open1000, open2500 and overload; `pg` for the four PostgreSQL
 // phases); --only runs those (also TSERVE_BENCH_ONLY, or the names first on the command
 // line: `npm run bench -- conns`), --skip leaves them out.
@@ -43,6 +44,11 @@
 //              500/s (--side-rate) for --conns-seconds (30): the terminals' p99 meanwhile,
 //              what the connection caps refused (issue 12, finding 1; docs/connections.md);
 //              the attackers run at nice 19 (--conns-nice N), their CPU being elsewhere in life
+//  pagopa      bench/pagopa.ts: ISO 8583 terminals paying pagoPA notices by QR code against the
+//              node simulator (its own process; creditor station 50 ms, node 5 ms), closed loops
+//              of 1, 20 and 50 terminals (--pagopa-terminals) for --pagopa-seconds (10; quick 5)
+//              each, on its own server (the bridge on, seeded at its start): 0200 rate and
+//              p50/p99, N terminals against N x 1 terminal, the outcome sender keeping up (issue 15)
 //  pgsettle    windows of 1M and 10M payments generated in PostgreSQL (bench/gen-settlement-pg.ts,
 //              in SQL; or --pg-load copy: gen-settlement.ts, then `tserve copy`, timed), settle() timed
 // PostgreSQL (--pg-url, TSERVE_BENCH_PG_URL; default postgres://postgres@127.0.0.1:5432/postgres:
@@ -133,7 +139,7 @@ const pgStatements = flag('pg-statements');
 
 const PHASES = [
   'ceiling', 'closed', 'wire', 'open1000', 'open2500', 'overload', 'ws', 'https', 'bulk', 'settle', 'settleload', 'restart',
-  'pgclosed', 'pgclosed2', 'pgopen1000', 'pgsettle', 'conns',
+  'pgclosed', 'pgclosed2', 'pgopen1000', 'pgsettle', 'conns', 'pagopa',
 ] as const;
 type Phase = (typeof PHASES)[number];
 const PG_PHASES: Phase[] = ['pgclosed', 'pgclosed2', 'pgopen1000', 'pgsettle'];
@@ -237,6 +243,9 @@ const figures = {
   pgOpen1000: figure('PostgreSQL open loop 1,000/s: p99', '<= 20 ms', ['pgopen1000']),
   pgSettle10m: figure('PostgreSQL settlement of 10M', '<= 30 s', ['pgsettle']),
   conns: figure('Terminals p99 while 20,000 silent connections hit the ISO port', '< 50 ms', ['conns']),
+  pagopa: figure('pagoPA notices, creditor 50 ms: 0200 rate and p99, most terminals', 'reported', ['pagopa']),
+  pagopaScaling: figure('pagoPA: N terminals / N x 1 terminal (not serialized by the node)', '>= 50% at 20', ['pagopa']),
+  pagopaOutcomes: figure('pagoPA: every outcome sent by the end of each loop', 'all sent', ['pagopa']),
 };
 type FigureId = keyof typeof figures;
 function setFigure(id: FigureId, value: string, v: Verdict, note = ''): void {
@@ -1161,6 +1170,82 @@ async function phaseConns(template: string): Promise<void> {
     verdict: verdict(ok),
   });
   setFigure('conns', fmtMs(p99), verdict(ok), `${fmtN(during?.count ?? l.answered)} payments during the flood (p99 ${fmtMs(before?.p99)} in the 5 s before it); ${fmtN(flood.attempts)} connections opened, ${fmtN(refused)} refused by a cap, ${fmtN(flood.evicted)} pushed out, ${fmtN(flood.signOnTimeouts)} timed out`);
+}
+
+// ---------------------------------------------------------------- pagoPA (issue 15)
+
+interface PagoPaBench {
+  nodeFloorMs: number;
+  options: { creditorLatencyMs: number; latencyMs: number };
+  runs: {
+    terminals: number;
+    approved: number;
+    paymentsPerSecond: number;
+    byCode: Record<string, number>;
+    refusals: Record<string, number>;
+    errors: number;
+    latencyMs: { p50: number; p99: number; p999: number };
+    serverEventLoopDelayMs: { p99: number };
+    cpuPct: { server: number; serverMain: number; node: number; driver: number };
+    serverCpuMsPerPayment: { all: number; main: number } | null;
+    outcomes: { pendingAtEnd: number; catchUpMs: number; pendingLeft: number; okAtNode: number };
+  }[];
+  scaling: { terminals: number; paymentsPerSecond: number; ideal: number; efficiency: number }[];
+  ranOutOfNotices: boolean;
+}
+
+async function phasePagoPa(): Promise<void> {
+  const terminals = arg('pagopa-terminals') ?? '1,20,50';
+  const seconds = Number(arg('pagopa-seconds') ?? (quick ? 5 : 10));
+  log(`pagoPA: terminals ${terminals} paying notices against the node simulator (creditor 50 ms), ${seconds} s each`);
+  const r = await runJson<PagoPaBench>('bench/pagopa.ts', ['--terminals', terminals, '--seconds', String(seconds), '--log-level', logLevel], {
+    timeoutMs: (terminals.split(',').length * (seconds + 25) + 120) * 1000,
+    echo: 'pagopa',
+  });
+  results.pagopa = r;
+  for (const x of r.runs) {
+    const problems = [
+      ...Object.entries(x.refusals).map(([k, n]) => `${k}: ${n}`),
+      x.errors ? `${x.errors} errors` : '',
+      x.outcomes.pendingLeft ? `${x.outcomes.pendingLeft} outcomes not sent` : '',
+    ].filter(Boolean);
+    if (problems.length) notes.push(`pagoPA, ${x.terminals} terminals: ${problems.join('; ')}`);
+    const s = r.scaling.find((y) => y.terminals === x.terminals);
+    addRow({
+      phase: `pagoPA 0200, ${x.terminals} terminal${x.terminals === 1 ? '' : 's'}, creditor ${r.options.creditorLatencyMs} ms${s ? ` (${Math.round(100 * s.efficiency)}% of ${x.terminals} x 1)` : ''}`,
+      throughput: `${fmtN(x.paymentsPerSecond)}/s`,
+      p50: fmtMs(x.latencyMs.p50),
+      p99: fmtMs(x.latencyMs.p99),
+      p999: fmtMs(x.latencyMs.p999),
+      cpu: `${x.cpuPct.server}% / ${x.cpuPct.driver}%`,
+      // The smallest N > 1 is the not-serialized check (its ideal is within the server's CPU);
+      // larger N show where the server's CPU, not the node, sets the ceiling.
+      target: !s ? 'reference' : s === r.scaling[0] ? '>= 50% of N x 1' : 'reported',
+      verdict: !s ? '' : s === r.scaling[0] ? verdict(s.efficiency >= 0.5) : 'reported',
+    });
+  }
+  if (r.ranOutOfNotices) notes.push('pagoPA: the driver ran out of notices (bench/pagopa.ts --positions)');
+  const most = r.runs.reduce((a, b) => (b.terminals > a.terminals ? b : a));
+  setFigure(
+    'pagopa',
+    `${fmtN(most.paymentsPerSecond)}/s, p99 ${fmtMs(most.latencyMs.p99)}`,
+    'reported',
+    `${most.terminals} terminals; p50 ${fmtMs(most.latencyMs.p50)} against the node's ${r.nodeFloorMs} ms; server event-loop p99 ${fmtMs(most.serverEventLoopDelayMs.p99)}; ` +
+      r.runs.map((x) => `${x.terminals}: ${fmtN(x.paymentsPerSecond)}/s`).join(', '),
+  );
+  if (r.scaling.length) {
+    const first = r.scaling[0]!;
+    const cpu = r.runs.map((x) => `${x.terminals}: ${x.serverCpuMsPerPayment?.main ?? '-'} ms`).join(', ');
+    setFigure(
+      'pagopaScaling',
+      `${Math.round(100 * first.efficiency)}% at ${first.terminals}`,
+      verdict(first.efficiency >= 0.5),
+      `${r.scaling.map((y) => `${y.terminals}: ${fmtN(y.paymentsPerSecond)}/s of ${fmtN(y.ideal)}/s`).join('; ')}; server main-thread CPU per payment ${cpu}`,
+    );
+  } else notAvailable('pagopaScaling', 'no 1-terminal run (--pagopa-terminals)');
+  const left = r.runs.reduce((a, x) => a + x.outcomes.pendingLeft, 0);
+  const slowest = Math.max(...r.runs.map((x) => x.outcomes.catchUpMs));
+  setFigure('pagopaOutcomes', left === 0 ? 'all sent' : `${fmtN(left)} not sent`, verdict(left === 0), `at most ${fmtN(Math.max(...r.runs.map((x) => x.outcomes.pendingAtEnd)))} pending when a loop ended, all sent ${fmtN(slowest)} ms later at most`);
 }
 
 // ---------------------------------------------------------------- settlement, under load, restart
@@ -2095,6 +2180,7 @@ async function main(): Promise<void> {
     [['https'], () => phaseHttps(template)],
     [['bulk'], () => phaseBulk(template)],
     [['conns'], () => phaseConns(template)],
+    [['pagopa'], () => phasePagoPa()],
     [['pgclosed'], async () => phasePgClosed(await pgTemplate())],
     [['pgclosed2'], async () => phasePgClosed2(await pgTemplate())],
     [['pgopen1000'], async () => phasePgOpen(await pgTemplate())],
