@@ -273,7 +273,7 @@ async function main(): Promise<void> {
   const node = await startNode();
   // Seeded at its first start, with the bridge on (entity and service PAGOPA).
   const server = await startServer(serverEnv(dir, node.url), profileDir ? { nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${path.resolve(profileDir)}`] } : {});
-  log(`switch seeded and listening in ${(server.startMs / 1000).toFixed(1)} s (bridge on, node at ${node.url})`);
+  log(`switch (pid ${server.pid}) seeded and listening in ${(server.startMs / 1000).toFixed(1)} s (bridge on, node at ${node.url})`);
   const loadAverageAtStart = os.loadavg().map((x) => round(x));
   log(`load average ${loadAverageAtStart.join(' ')}`);
   const maxTerminals = Math.max(...terminalCounts);
