@@ -10,7 +10,7 @@ import { parseIdentifier } from '../domain/identifiers.js';
 import { multaAmountDue } from '../domain/multe.js';
 import { parsePagoPaQr } from '../domain/qr.js';
 import * as check from '../ledger/checks.js';
-import type { BookingCommand, BookingResult } from '../ledger/commands.js';
+import type { BookingCommand, BookingResult, PayCommand } from '../ledger/commands.js';
 import { WriterOverloadedError } from '../ledger/writer.js';
 import { paymentPostings } from '../ledger/postings.js';
 import { pagopaReceipt, toReceipt, type PagoPaReceipt, type PaymentReceipt } from '../ledger/views.js';
@@ -407,29 +407,13 @@ export class Payments {
     }
     try {
       const result = await this.write({
-        kind: 'pay',
-        channel,
-        terminalId: t.terminalId,
-        counterId: counter.id,
-        counterKind: counter.kind,
-        entityId: entity.id,
-        serviceCode: service.code,
+        ...this.payCommand({ t, channel, counter, entity, service, stan, at: now, amount: req.amount, fee, payerCf, idem }),
         identifier: r.identifier,
         optionId,
-        payerCf,
-        amountCents: req.amount,
-        feeCents: fee.feeCents,
-        split,
         circuitFeeCents: circuit?.feeCents ?? 0,
         circuitFeeMode: circuit?.mode ?? null,
-        stan,
-        approvalCode: approvalCode(),
-        publicId: uuidv7(now),
         description: r.description,
-        bookedAt: now,
-        settlementDate: settlementDate(now, this.opts.settlementCutoff),
         postings,
-        idempotency: idem,
       });
       if (!result.ok) return fail(result.code, result.detail);
       if (result.payment === null) throw new Error('a payment command came back without a payment');
@@ -481,30 +465,14 @@ export class Payments {
       let result: BookingResult;
       try {
         result = await this.write({
-          kind: 'pay',
-          channel,
-          terminalId: t.terminalId,
-          counterId: counter.id,
-          counterKind: counter.kind,
-          entityId: entity.id,
-          serviceCode: service.code,
+          ...this.payCommand({ t, channel, counter, entity, service, stan, at, amount: req.amount, fee, payerCf, idem }),
           identifier: n.noticeNumber,
           optionId: null,
-          payerCf,
-          amountCents: req.amount,
-          feeCents: fee.feeCents,
-          split: fee.split,
-          // The creditor is no member of the circuit: it owes the circuit no fee.
+          // No circuit fee on a pagoPA payment: its money goes to the activation's IBANs, through no entity's payout.
           circuitFeeCents: 0,
           circuitFeeMode: null,
-          stan,
-          approvalCode: approvalCode(),
-          publicId: uuidv7(at),
           description: activation.description,
-          bookedAt: at,
-          settlementDate: settlementDate(at, this.opts.settlementCutoff),
           postings,
-          idempotency: idem,
           pagopa: activation.booking,
         });
       } catch (err) {
@@ -523,6 +491,41 @@ export class Payments {
     } finally {
       this.noticesInFlight.delete(notice);
     }
+  }
+
+  /** What every payment command says of who pays what where, when, and under which key. */
+  private payCommand(o: {
+    t: TerminalContext;
+    channel: Channel;
+    counter: Counter;
+    entity: Entity;
+    service: Service;
+    stan: string | null;
+    at: number;
+    amount: number;
+    fee: { feeCents: number; split: PayCommand['split'] };
+    payerCf: string | null;
+    idem: { key: string; requestHash: string } | null;
+  }): Omit<PayCommand, 'identifier' | 'optionId' | 'circuitFeeCents' | 'circuitFeeMode' | 'description' | 'postings'> {
+    return {
+      kind: 'pay',
+      channel: o.channel,
+      terminalId: o.t.terminalId,
+      counterId: o.counter.id,
+      counterKind: o.counter.kind,
+      entityId: o.entity.id,
+      serviceCode: o.service.code,
+      payerCf: o.payerCf,
+      amountCents: o.amount,
+      feeCents: o.fee.feeCents,
+      split: o.fee.split,
+      stan: o.stan,
+      approvalCode: approvalCode(),
+      publicId: uuidv7(o.at),
+      bookedAt: o.at,
+      settlementDate: settlementDate(o.at, this.opts.settlementCutoff),
+      idempotency: o.idem,
+    };
   }
 
   /** The payer's fiscal code as given; one failing its check is kept and warned of (domain.md §4.3). */

@@ -8,6 +8,7 @@
 import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { pspEnv } from './psp-env.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { formatPagoPaQr } from '../../src/domain/qr.js';
 import { NodeSimulator } from '../../src/pagopa/simulator/server.js';
@@ -29,13 +30,7 @@ beforeAll(async () => {
     TSERVE_SEED_POSITIONS: '100',
     TSERVE_SETTLEMENT_SCHEDULE: 'false',
     TSERVE_PAGOPA_DEMO_NODE: 'false',
-    TSERVE_PAGOPA_NODE_URL: url,
-    TSERVE_PAGOPA_PSP_ID: PSP.idPSP,
-    TSERVE_PAGOPA_BROKER_ID: PSP.idBrokerPSP,
-    TSERVE_PAGOPA_CHANNEL_ID: PSP.idChannel,
-    TSERVE_PAGOPA_PSP_FISCAL_CODE: '01234567890',
-    TSERVE_PAGOPA_PASSWORD: PSP.password,
-    TSERVE_PAGOPA_SUBSCRIPTION_KEY: PSP.subscriptionKey,
+    ...pspEnv(url, PSP),
     // The hung outcome must still be waiting for its answer when the process is killed.
     TSERVE_PAGOPA_TIMEOUT_MS: '60000',
   };

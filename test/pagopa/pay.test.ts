@@ -8,6 +8,7 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import request from 'supertest';
+import { pspEnv, localSwitchEnv } from './psp-env.js';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { Clock } from '../../src/clock.js';
 import { loadConfig } from '../../src/config.js';
@@ -78,24 +79,8 @@ beforeAll(async () => {
   const url = await sim.start();
   dir = mkdtempSync(path.join(os.tmpdir(), 'tserve-pagopa-pay-'));
   const config = loadConfig({
-    TSERVE_DATA_DIR: dir,
-    TSERVE_HTTP_HOST: '127.0.0.1',
-    TSERVE_HTTP_PORT: '0',
-    TSERVE_ISO_HOST: '127.0.0.1',
-    TSERVE_ISO_PORT: '0',
-    TSERVE_SEED_POSITIONS: '100',
-    TSERVE_SETTLEMENT_SCHEDULE: 'false',
-    TSERVE_RATE_LIMIT_PER_MINUTE: '1000000',
-    TSERVE_AUTH_RATE_LIMIT_PER_MINUTE: '1000000',
-    TSERVE_LOG_LEVEL: 'silent',
-    TSERVE_PAGOPA_NODE_URL: url,
-    TSERVE_PAGOPA_PSP_ID: PSP.idPSP,
-    TSERVE_PAGOPA_BROKER_ID: PSP.idBrokerPSP,
-    TSERVE_PAGOPA_CHANNEL_ID: PSP.idChannel,
-    TSERVE_PAGOPA_PSP_FISCAL_CODE: '01234567890',
-    TSERVE_PAGOPA_PASSWORD: PSP.password,
-    TSERVE_PAGOPA_SUBSCRIPTION_KEY: PSP.subscriptionKey,
-    TSERVE_PAGOPA_TIMEOUT_MS: '2000',
+    ...localSwitchEnv(dir),
+    ...pspEnv(url, PSP),
     ...(await storeEnv(dir)),
   });
   const log = vi.spyOn(console, 'log').mockImplementation(() => undefined); // "demo network seeded"

@@ -5,6 +5,7 @@
 // comes back as its code, a catalogue entity without the flag keeps the circuit's path,
 // a payment of such a notice is refused with nothing booked, and without the bridge the
 // same QR codes get today's answers.
+import { pspEnv } from './psp-env.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TerminalKeys } from '../../src/auth/terminal-keys.js';
 import { createApp } from '../../src/http/app.js';
@@ -43,14 +44,7 @@ beforeAll(async () => {
   h = await startHarness({
     positions: 200,
     env: {
-      TSERVE_PAGOPA_NODE_URL: url,
-      TSERVE_PAGOPA_PSP_ID: PSP.idPSP,
-      TSERVE_PAGOPA_BROKER_ID: PSP.idBrokerPSP,
-      TSERVE_PAGOPA_CHANNEL_ID: PSP.idChannel,
-      TSERVE_PAGOPA_PSP_FISCAL_CODE: '01234567890',
-      TSERVE_PAGOPA_PASSWORD: PSP.password,
-      TSERVE_PAGOPA_SUBSCRIPTION_KEY: PSP.subscriptionKey,
-      TSERVE_PAGOPA_TIMEOUT_MS: '2000',
+      ...pspEnv(url, PSP),
     },
   });
   iso = new IsoServer(h.payments, new TerminalKeys(h.rt.store, h.rt.kek), { host: '127.0.0.1', port: 0, clock: h.rt.clock });
