@@ -258,6 +258,8 @@ export async function startServer(env: Record<string, string>, opts: { nodeArgs?
         TSERVE_HTTP_PORT: '0',
         TSERVE_ISO_PORT: '0',
         TSERVE_SETTLEMENT_SCHEDULE: 'false',
+        // Every phase measures the switch alone: the demo's in-process pagoPA node only where a phase asks for pagoPA.
+        TSERVE_PAGOPA_DEMO_NODE: 'false',
         ...env,
       },
     }),
