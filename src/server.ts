@@ -146,7 +146,7 @@ async function startUnlocked(config: Config, opts: ServerOptions): Promise<Runni
     onOutcome: (channel, result) => metrics.payments.inc({ channel, result }),
     pagopa,
     pspName: config.operator.name,
-    onPagoPaBooked: () => outcomes?.wake(),
+    onPagoPaBooked: (row) => outcomes?.booked(row),
   });
   outcomes?.start();
   const tokens = new TokenService(rt.jwtKey, config.tokenTtlSeconds);

@@ -56,6 +56,8 @@ export interface PagoPaBooking {
   idempotencyKey: string;
   activatedAt: number;
   tokenExpiresAt: number;
+  /** The booking instance's outcome sender holds the outbox row until then: it sends at once, no claim needed. */
+  claimedUntil: number;
   transfers: PagoPaTransfer[];
 }
 

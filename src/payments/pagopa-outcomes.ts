@@ -1,17 +1,18 @@
 // The outcome sender (docs/pagopa.md "The outcome"): every pagoPA payment booked has its
-// outbox row (pagopa_payments, outcome 'pending'), written in the booking's transaction;
-// this sends sendPaymentOutcome OK for each, at once after the commit, and again until the
-// node answers. One per instance: rows are claimed under a lease, so instances on one
-// PostgreSQL share them and a crashed sender's rows are taken again when it lapses; at
-// start every pending row is taken again (a crash between the commit and the send: the
-// outcome goes once after the restart, under the same idempotencyKey, which the node
-// answers as the first time).
+// outbox row (pagopa_payments, outcome 'pending'), written in the booking's transaction
+// already claimed by the booking instance; this sends sendPaymentOutcome OK for it at once
+// after the commit (no claim, no extra write on the way), and records the answers of
+// several payments in one transaction. Rows not answered are taken again under a lease
+// (polling), so instances on one PostgreSQL share them and a crashed sender's rows are
+// taken again when it lapses; at start every pending row is taken again (a crash between
+// the commit and the send: the outcome goes once after the restart, under the same
+// idempotencyKey, which the node answers as the first time).
 import { addDays, nextWorkingDay, romeDate } from '../domain/calendar.js';
 import { isValidFiscalCode } from '../domain/fiscal-code.js';
 import { logger } from '../log.js';
 import { NodeTransportError, type PspClient } from '../pagopa/client.js';
 import type { NodeFault } from '../pagopa/types.js';
-import type { PagoPaOutbox, PagoPaOutcomeRecord } from '../store/pagopa-types.js';
+import type { PagoPaOutbox, PagoPaOutcomeRecord, PagoPaOutcomeWrite } from '../store/pagopa-types.js';
 import type { EventRow, Store } from '../store/types.js';
 import { pagopaReceipt, paymentEventPayload } from '../ledger/views.js';
 
@@ -29,6 +30,9 @@ const OUTCOME_ANSWERS: Readonly<Record<string, 'sent' | 'refund_due' | 'retry'>>
   PPT_TOKEN_SCONOSCIUTO: 'refund_due',
   PPT_PAGAMENTO_SCONOSCIUTO: 'refund_due',
 };
+
+/** How long the booking instance holds a new outbox row, and a poll's claim holds a row. */
+export const OUTCOME_LEASE_MS = 60_000;
 
 export interface OutcomeSenderOptions {
   clock: () => number;
@@ -51,13 +55,15 @@ export class PagoPaOutcomes {
   private started = false;
   private readonly inFlight = new Set<Promise<void>>();
   private readonly sending = new Set<number>();
+  private readonly queued: { write: PagoPaOutcomeWrite; resolve: () => void; reject: (err: unknown) => void }[] = [];
+  private flushing: Promise<void> | null = null;
 
   constructor(
     private readonly store: Store,
     private readonly client: PspClient,
     private readonly opts: OutcomeSenderOptions,
   ) {
-    this.leaseMs = opts.leaseMs ?? 60_000;
+    this.leaseMs = opts.leaseMs ?? OUTCOME_LEASE_MS;
     this.batch = opts.batch ?? 32;
     this.pollMs = opts.pollMs ?? 5_000;
   }
@@ -111,22 +117,29 @@ export class PagoPaOutcomes {
     const now = this.opts.clock();
     // Taking over: a claim made before this process started is a dead process's.
     const rows = await this.store.claimPagoPaOutcomes(takeOver ? now + this.leaseMs : now, this.leaseMs, this.batch);
-    for (const row of rows) {
-      // Still being sent here (its send retries until the token expires): the new claim only extends it.
-      if (this.sending.has(row.paymentId)) continue;
-      this.sending.add(row.paymentId);
-      const p = this.send(row)
-        .catch((err: unknown) => {
-          logger.error('pagoPA outcome: send failed', { payment: row.paymentId, error: err instanceof Error ? err.message : String(err) });
-        })
-        .finally(() => {
-          this.inFlight.delete(p);
-          this.sending.delete(row.paymentId);
-        });
-      this.inFlight.add(p);
-    }
+    for (const row of rows) this.launch(row);
     // A full claim: more may wait.
     if (rows.length === this.batch) this.again = true;
+  }
+
+  /** A payment this instance just booked: its row is already this sender's (claimed at booking). */
+  booked(row: PagoPaOutbox): void {
+    if (!this.stopped) this.launch(row);
+  }
+
+  private launch(row: PagoPaOutbox): void {
+    // Still being sent here (its send retries until the token expires): a new claim only extends it.
+    if (this.sending.has(row.paymentId)) return;
+    this.sending.add(row.paymentId);
+    const p = this.send(row)
+      .catch((err: unknown) => {
+        logger.error('pagoPA outcome: send failed', { payment: row.paymentId, error: err instanceof Error ? err.message : String(err) });
+      })
+      .finally(() => {
+        this.inFlight.delete(p);
+        this.sending.delete(row.paymentId);
+      });
+    this.inFlight.add(p);
   }
 
   private async send(row: PagoPaOutbox): Promise<void> {
@@ -172,6 +185,7 @@ export class PagoPaOutcomes {
     logger.warn('pagoPA outcome refused: retried when its claim lapses', { payment: row.paymentId, node: fault.code, ...(fault.description ? { why: fault.description.slice(0, 200) } : {}) });
   }
 
+  /** Queues the answer; the answers that arrive together are recorded in one transaction. */
   private async record(row: PagoPaOutbox, r: PagoPaOutcomeRecord): Promise<void> {
     let event: Omit<EventRow, 'seq'> | null = null;
     if (r.outcome === 'refund_due') {
@@ -188,7 +202,27 @@ export class PagoPaOutcomes {
         };
       }
       logger.warn('pagoPA payment marked refund_due: the node took no receipt for it', { payment: row.paymentId, node: r.fault });
-    } else logger.info('pagoPA outcome sent', { payment: row.paymentId });
-    await this.store.recordPagoPaOutcome(row.paymentId, r, event);
+    } else logger.debug('pagoPA outcome sent', { payment: row.paymentId });
+    await new Promise<void>((resolve, reject) => {
+      this.queued.push({ write: { paymentId: row.paymentId, record: r, event }, resolve, reject });
+      if (!this.flushing) this.flushing = this.flush();
+    });
+  }
+
+  /** Writes the queued answers, then those queued meanwhile, until none is left. */
+  private async flush(): Promise<void> {
+    // Let the answers arriving in the same turn join this write.
+    await new Promise((resolve) => setImmediate(resolve));
+    while (this.queued.length > 0) {
+      const batch = this.queued.splice(0, this.queued.length);
+      try {
+        await this.store.recordPagoPaOutcomes(batch.map((b) => b.write));
+        for (const b of batch) b.resolve();
+      } catch (err) {
+        // Not recorded: the rows stay pending and are sent again (the node answers the same key the same way).
+        for (const b of batch) b.reject(err);
+      }
+    }
+    this.flushing = null;
   }
 }

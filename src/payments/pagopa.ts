@@ -12,6 +12,7 @@ import type { NodeFault } from '../pagopa/types.js';
 import type { PagoPaBooking } from '../ledger/commands.js';
 import { isValidFiscalCode } from '../domain/fiscal-code.js';
 import { PAGOPA_SERVICE_CODE } from '../network/pagopa-catalogue.js';
+import { OUTCOME_LEASE_MS } from './pagopa-outcomes.js';
 import type { Entity, Service } from '../store/types.js';
 import { PaymentError } from './errors.js';
 
@@ -161,6 +162,8 @@ export class PagoPaBridge {
       idempotencyKey,
       activatedAt: now,
       tokenExpiresAt: now + this.client.config.tokenExpirationMs,
+      // The outcome goes from this instance at once after the commit (src/payments/pagopa-outcomes.ts).
+      claimedUntil: now + OUTCOME_LEASE_MS,
       transfers: a.transfers.map((t) => ({ index: t.index, amountCents: t.amountCents, fiscalCode: t.fiscalCodePA, iban: t.iban, remittance: t.remittanceInformation })),
     };
     if (a.totalAmountCents !== req.amountCents) {

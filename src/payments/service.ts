@@ -23,6 +23,7 @@ import { PagoPaBridge, type PagoPaCreditor, type PagoPaNotice } from './pagopa.j
 import { PAGOPA_SERVICE_CODE } from '../network/pagopa-catalogue.js';
 import type { PspClient } from '../pagopa/client.js';
 import type { ReceiptData } from './receipt.js';
+import type { PagoPaOutbox } from '../store/pagopa-types.js';
 
 export interface TerminalContext {
   terminalId: string;
@@ -105,8 +106,8 @@ export interface PaymentsOptions {
   pagopa?: PspClient | null;
   /** The PSP's name on pagoPA attestations (the network operator's). */
   pspName?: string;
-  /** Told after a pagoPA payment commits: the outcome sender sends at once. */
-  onPagoPaBooked?: () => void;
+  /** Told after a pagoPA payment commits, with its outbox row: the outcome sender sends at once. */
+  onPagoPaBooked?: (row: PagoPaOutbox) => void;
 }
 
 /** The amount due on an option on a day: as published, or by the service's rule. */
@@ -486,8 +487,12 @@ export class Payments {
       }
       if (result.payment === null) throw new Error('a payment command came back without a payment');
       if (result.replayed) return { status: result.replayed.status, body: JSON.parse(result.replayed.response) as PaymentReceipt, payment: result.payment };
-      this.opts.onPagoPaBooked?.();
-      return { status: 201, body: toReceipt(result.payment, activation.booking), payment: result.payment };
+      const b = activation.booking;
+      this.opts.onPagoPaBooked?.({
+        paymentId: result.payment.id, idempotencyKey: b.idempotencyKey, paymentToken: b.paymentToken, tokenExpiresAt: b.tokenExpiresAt,
+        amountCents: result.payment.amountCents, feeCents: result.payment.feeCents, payerCf: result.payment.payerCf, bookedAt: result.payment.bookedAt, attempts: 0,
+      });
+      return { status: 201, body: toReceipt(result.payment, b), payment: result.payment };
     } finally {
       this.noticesInFlight.delete(notice);
     }

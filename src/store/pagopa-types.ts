@@ -1,6 +1,7 @@
 // What the stores keep of pagoPA payments (docs/pagopa.md): the activation each was booked
 // on, its transfers, and the outcome's outbox state.
 import type { PagoPaBooking, PagoPaOutcomeState } from '../ledger/commands.js';
+import type { EventRow } from '../ledger/port.js';
 
 /** An outcome to send: what sendPaymentOutcome needs, claimed by one sender for a while. */
 export interface PagoPaOutbox {
@@ -17,7 +18,7 @@ export interface PagoPaOutbox {
 }
 
 /** A pagoPA payment as stored. */
-export interface PagoPaRecord extends PagoPaBooking {
+export interface PagoPaRecord extends Omit<PagoPaBooking, 'claimedUntil'> {
   paymentId: number;
   outcome: PagoPaOutcomeState;
   outcomeAt: number | null;
@@ -30,6 +31,13 @@ export interface PagoPaOutcomeRecord {
   outcome: 'sent' | 'refund_due';
   at: number;
   fault: string | null;
+}
+
+/** One answer to record, with the event (pagopa.refund_due) to append when the row leaves 'pending'. */
+export interface PagoPaOutcomeWrite {
+  paymentId: number;
+  record: PagoPaOutcomeRecord;
+  event: Omit<EventRow, 'seq'> | null;
 }
 
 export interface PagoPaRow {

@@ -18,7 +18,7 @@ import type {
 } from '../domain/model.js';
 import type { BookingCommand, BookingResult, PayCommand, RefusalCode, ReverseCommand } from '../ledger/commands.js';
 import type { AuditEntry, EventRow, IdempotencyRecord } from '../ledger/port.js';
-import type { PagoPaOutbox, PagoPaOutcomeRecord, PagoPaRecord } from './pagopa-types.js';
+import type { PagoPaOutbox, PagoPaOutcomeWrite, PagoPaRecord } from './pagopa-types.js';
 import type { NewPagoPaFlow, PagoPaFlow, PagoPaFlowAttempt, PagoPaSettlementRecord } from './pagopa-flow-types.js';
 import type { LinesQuery, PaymentLine, RebilledSums, WindowRow, WindowSums } from './settlement-types.js';
 import type { Reseal } from './reseal.js';
@@ -151,10 +151,10 @@ export interface Store {
    */
   claimPagoPaOutcomes(now: number, leaseMs: number, limit: number): Promise<PagoPaOutbox[]>;
   /**
-   * The node's answer: the row leaves 'pending' once (false if it had already left it);
-   * `event` (pagopa.refund_due) is appended in the same transaction only when it does.
+   * The node's answers, in one transaction: each row leaves 'pending' once (false for one
+   * that had already left it); its `event` (pagopa.refund_due) is appended only when it does.
    */
-  recordPagoPaOutcome(paymentId: number, r: PagoPaOutcomeRecord, event: Omit<EventRow, 'seq'> | null): Promise<boolean>;
+  recordPagoPaOutcomes(writes: PagoPaOutcomeWrite[]): Promise<boolean[]>;
   getPagoPa(paymentId: number): Promise<PagoPaRecord | undefined>;
   /** pagoPA payments booked in a settlement window (reversed ones included), by payment id. */
   pagopaPaymentsOfWindow(date: string): Promise<PagoPaRecord[]>;

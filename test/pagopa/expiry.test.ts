@@ -105,7 +105,7 @@ describe('a token that expires before the outcome', () => {
     expect(outcomesOf(paymentToken)).toEqual(['PPT_TOKEN_SCADUTO']);
   });
 
-  it('expired and the notice activated again meanwhile: the late outcome is PPT_PAGAMENTO_SCONOSCIUTO, refund_due; the new payment is sent', async () => {
+  it('expired and the notice paid again meanwhile at another counter: the late outcome is refused, refund_due; the new payment is sent', async () => {
     const p = notice();
     sim.state.failNext(1, 'fault', 'sendPaymentOutcome');
     const first = await pay(p, 'expiry-2a', 0);
@@ -118,15 +118,17 @@ describe('a token that expires before the outcome', () => {
     const second = await pay(p, 'expiry-2b', 1);
     expect(second.status, second.text).toBe(201);
     expect(second.body.pagopa.paymentToken).not.toBe(first.body.pagopa.paymentToken);
+    // The new payment's outcome goes at once after its commit: the notice is paid by then.
+    await server.pagopaOutcomes!.idle();
     server.pagopaOutcomes!.wake(true);
     await server.pagopaOutcomes!.idle();
 
-    expect(outcomesOf(first.body.pagopa.paymentToken)).toEqual(['PPT_PAGAMENTO_SCONOSCIUTO']);
-    expect(await rowOf(first.body.paymentId)).toEqual({ outcome: 'refund_due', outcome_fault: 'PPT_PAGAMENTO_SCONOSCIUTO' });
+    expect(outcomesOf(first.body.pagopa.paymentToken)).toEqual(['PPT_PAGAMENTO_DUPLICATO']);
+    expect(await rowOf(first.body.paymentId)).toEqual({ outcome: 'refund_due', outcome_fault: 'PPT_PAGAMENTO_DUPLICATO' });
     expect(outcomesOf(second.body.pagopa.paymentToken)).toEqual(['OK']);
     expect(await rowOf(second.body.paymentId)).toEqual({ outcome: 'sent', outcome_fault: null });
     const reasons = (await db.all<{ payload: string }>("SELECT payload FROM events WHERE type = 'pagopa.refund_due'")).map((e) => JSON.parse(e.payload) as { paymentId: string; reason: string });
-    expect(reasons.filter((e) => e.paymentId === first.body.paymentId).map((e) => e.reason)).toEqual(['PPT_PAGAMENTO_SCONOSCIUTO']);
+    expect(reasons.filter((e) => e.paymentId === first.body.paymentId).map((e) => e.reason)).toEqual(['PPT_PAGAMENTO_DUPLICATO']);
     expect(reasons.filter((e) => e.paymentId === second.body.paymentId)).toEqual([]);
   });
 });

@@ -107,6 +107,8 @@ async function payPagoPa(date: string, fiscalCode: string, n: number, entityId: 
       idempotencyKey: key,
       activatedAt: now,
       tokenExpiresAt: now + 1_800_000,
+      // No sender runs here: the outbox row is nobody's.
+      claimedUntil: 0,
       transfers: a.transfers.map((x) => ({ index: x.index, amountCents: x.amountCents, fiscalCode: x.fiscalCodePA, iban: x.iban, remittance: x.remittanceInformation })),
     },
   };
@@ -114,11 +116,13 @@ async function payPagoPa(date: string, fiscalCode: string, n: number, entityId: 
   if (!r.ok || !r.payment) throw new Error(`booking refused: ${JSON.stringify(r)}`);
   if (opts.paidElsewhere) sim.markPaidElsewhere(fiscalCode, position.noticeNumber);
   const outcome = await client.sendOutcome({ idempotencyKey: key, paymentToken: a.paymentToken, outcome: 'OK', details: { feeCents: fee, applicationDate: date, transferDate: date } });
-  await s.h.rt.store.recordPagoPaOutcome(
-    r.payment.id,
-    outcome.ok ? { outcome: 'sent', at: s.clock.now, fault: null } : { outcome: 'refund_due', at: s.clock.now, fault: outcome.fault.code },
-    null,
-  );
+  await s.h.rt.store.recordPagoPaOutcomes([
+    {
+      paymentId: r.payment.id,
+      record: outcome.ok ? { outcome: 'sent', at: s.clock.now, fault: null } : { outcome: 'refund_due', at: s.clock.now, fault: outcome.fault.code },
+      event: null,
+    },
+  ]);
   expect(outcome.ok, `outcome of ${position.noticeNumber}`).toBe(!opts.paidElsewhere);
   const b: Booked = { paymentId: r.payment.id, publicId: r.payment.publicId, fiscalCode, position, token: a.paymentToken, terminalId: t.terminalId, excluded: false };
   booked.push(b);

@@ -445,11 +445,12 @@ export async function writeBatch(c: Q, tx: PgBatchTx, accounts: AccountIds): Pro
   });
   if (pagopa.length > 0) {
     w.add(
-      `INSERT INTO pagopa_payments (payment_id, creditor_fiscal_code, creditor_name, notice_number, iuv, payment_token, idempotency_key, activated_at, token_expires_at)
-       SELECT * FROM unnest($[1]::bigint[], $[2]::text[], $[3]::text[], $[4]::text[], $[5]::text[], $[6]::text[], $[7]::text[], $[8]::bigint[], $[9]::bigint[])`,
+      `INSERT INTO pagopa_payments (payment_id, creditor_fiscal_code, creditor_name, notice_number, iuv, payment_token, idempotency_key, activated_at, token_expires_at, claimed_until)
+       SELECT * FROM unnest($[1]::bigint[], $[2]::text[], $[3]::text[], $[4]::text[], $[5]::text[], $[6]::text[], $[7]::text[], $[8]::bigint[], $[9]::bigint[], $[10]::bigint[])`,
       [
         pagopa.map((b) => b.id), pagopa.map((b) => b.creditorFiscalCode), pagopa.map((b) => b.creditorName), pagopa.map((b) => b.noticeNumber),
         pagopa.map((b) => b.iuv), pagopa.map((b) => b.paymentToken), pagopa.map((b) => b.idempotencyKey), pagopa.map((b) => b.activatedAt), pagopa.map((b) => b.tokenExpiresAt),
+        pagopa.map((b) => b.claimedUntil),
       ],
     );
     const transfers = pagopa.flatMap((b) => b.transfers.map((t) => ({ id: b.id, ...t })));

@@ -1,7 +1,6 @@
 // pagoPA on PostgreSQL (docs/pagopa.md): the outcome outbox, shared by every instance's
 // sender (a claim is a lease taken with SKIP LOCKED), and the reads of pagoPA payments.
-import type { EventRow } from '../types.js';
-import { OUTBOX_COLUMNS, PAGOPA_COLUMNS, toPagoPaRecord, type PagoPaOutbox, type PagoPaOutcomeRecord, type PagoPaRecord, type PagoPaRow, type PagoPaTransferRow } from '../pagopa-types.js';
+import { OUTBOX_COLUMNS, PAGOPA_COLUMNS, toPagoPaRecord, type PagoPaOutbox, type PagoPaOutcomeWrite, type PagoPaRecord, type PagoPaRow, type PagoPaTransferRow } from '../pagopa-types.js';
 import type { PgContext } from './context.js';
 
 export async function claimPagoPaOutcomes(ctx: PgContext, now: number, leaseMs: number, limit: number): Promise<PagoPaOutbox[]> {
@@ -16,14 +15,17 @@ export async function claimPagoPaOutcomes(ctx: PgContext, now: number, leaseMs: 
   return rows.map((r) => ({ ...r, paymentId: Number(r.paymentId), tokenExpiresAt: Number(r.tokenExpiresAt), amountCents: Number(r.amountCents), feeCents: Number(r.feeCents), bookedAt: Number(r.bookedAt) }));
 }
 
-export function recordPagoPaOutcome(ctx: PgContext, paymentId: number, r: PagoPaOutcomeRecord, event: Omit<EventRow, 'seq'> | null): Promise<boolean> {
+export function recordPagoPaOutcomes(ctx: PgContext, writes: PagoPaOutcomeWrite[]): Promise<boolean[]> {
   return ctx.tx(async (t) => {
-    const changed = await t.c.query(
-      "UPDATE pagopa_payments SET outcome = $1, outcome_at = $2, outcome_fault = $3, claimed_until = NULL WHERE payment_id = $4 AND outcome = 'pending'",
-      [r.outcome, r.at, r.fault, paymentId],
-    );
-    const done = changed.rowCount === 1;
-    if (done && event) t.emit(event);
+    const done: boolean[] = [];
+    for (const { paymentId, record: r, event } of writes) {
+      const changed = await t.c.query(
+        "UPDATE pagopa_payments SET outcome = $1, outcome_at = $2, outcome_fault = $3, claimed_until = NULL WHERE payment_id = $4 AND outcome = 'pending'",
+        [r.outcome, r.at, r.fault, paymentId],
+      );
+      done.push(changed.rowCount === 1);
+      if (changed.rowCount === 1 && event) t.emit(event);
+    }
     return done;
   });
 }

@@ -7,7 +7,7 @@
 import * as PagoPa from './pagopa.js';
 import * as PagoPaFlows from './pagopa-flows.js';
 import type { NewPagoPaFlow, PagoPaFlowAttempt } from '../pagopa-flow-types.js';
-import type { PagoPaOutcomeRecord } from '../pagopa-types.js';
+import type { PagoPaOutcomeWrite } from '../pagopa-types.js';
 import * as Admin from './admin.js';
 import * as Audit from './audit.js';
 import type { AuditQuery } from '../audit-chain.js';
@@ -364,7 +364,7 @@ export class PgStore implements Store {
   // ---------------------------------------------------------------- pagoPA (pagopa.ts)
 
   claimPagoPaOutcomes = (now: number, leaseMs: number, limit: number) => PagoPa.claimPagoPaOutcomes(this.ctx, now, leaseMs, limit);
-  recordPagoPaOutcome = (paymentId: number, r: PagoPaOutcomeRecord, event: Omit<EventRow, 'seq'> | null) => PagoPa.recordPagoPaOutcome(this.ctx, paymentId, r, event);
+  recordPagoPaOutcomes = (writes: PagoPaOutcomeWrite[]) => PagoPa.recordPagoPaOutcomes(this.ctx, writes);
   getPagoPa = (paymentId: number) => PagoPa.getPagoPa(this.ctx, paymentId);
   pagopaPaymentsOfWindow = (date: string) => PagoPa.pagopaPaymentsOfWindow(this.ctx, date);
   pagopaRefundsDue = (limit: number) => PagoPa.pagopaRefundsDue(this.ctx, limit);

@@ -93,9 +93,9 @@ function statements(w: Db) {
     ),
     setAuditHead: w.prepare<[number, string]>('UPDATE audit_chain SET last_id = ?, last_hash = ? WHERE id = 1'),
     pagopaOutcome: w.prepare<[number], PagoPaOutcomeState>('SELECT outcome FROM pagopa_payments WHERE payment_id = ?').pluck(),
-    insertPagoPa: w.prepare<[number, string, string, string, string, string, string, number, number]>(
-      `INSERT INTO pagopa_payments (payment_id, creditor_fiscal_code, creditor_name, notice_number, iuv, payment_token, idempotency_key, activated_at, token_expires_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    insertPagoPa: w.prepare<[number, string, string, string, string, string, string, number, number, number]>(
+      `INSERT INTO pagopa_payments (payment_id, creditor_fiscal_code, creditor_name, notice_number, iuv, payment_token, idempotency_key, activated_at, token_expires_at, claimed_until)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     ),
     insertPagoPaTransfer: w.prepare<[number, number, number, string, string, string]>(
       'INSERT INTO pagopa_transfers (payment_id, idx, amount_cents, fiscal_code, iban, remittance) VALUES (?, ?, ?, ?, ?, ?)',
@@ -221,7 +221,7 @@ export class SqliteLedgerTx implements LedgerTx {
     return this.s.pagopaOutcome.get(paymentId);
   }
   insertPagoPa(paymentId: number, b: PagoPaBooking): void {
-    this.s.insertPagoPa.run(paymentId, b.creditorFiscalCode, b.creditorName, b.noticeNumber, b.iuv, b.paymentToken, b.idempotencyKey, b.activatedAt, b.tokenExpiresAt);
+    this.s.insertPagoPa.run(paymentId, b.creditorFiscalCode, b.creditorName, b.noticeNumber, b.iuv, b.paymentToken, b.idempotencyKey, b.activatedAt, b.tokenExpiresAt, b.claimedUntil);
     for (const t of b.transfers) this.s.insertPagoPaTransfer.run(paymentId, t.index, t.amountCents, t.fiscalCode, t.iban, t.remittance);
   }
   insertAdvice(terminalId: string, key: string, at: number): void {

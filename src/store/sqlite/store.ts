@@ -25,7 +25,7 @@ import type {
   Terminal,
 } from '../types.js';
 import { FLOW_COLUMNS, toPagoPaFlow, type NewPagoPaFlow, type PagoPaFlow, type PagoPaFlowAttempt, type PagoPaFlowRow, type PagoPaSettlementExtra, type PagoPaSettlementRecord } from '../pagopa-flow-types.js';
-import { PAGOPA_COLUMNS, toPagoPaRecord, type PagoPaOutbox, type PagoPaOutcomeRecord, type PagoPaRecord, type PagoPaRow, type PagoPaTransferRow } from '../pagopa-types.js';
+import { PAGOPA_COLUMNS, toPagoPaRecord, type PagoPaOutbox, type PagoPaOutcomeWrite, type PagoPaRecord, type PagoPaRow, type PagoPaTransferRow } from '../pagopa-types.js';
 import type { LinesQuery, RebilledSums, WindowRow, WindowSums } from '../settlement-types.js';
 import { openReadConnection, prepareDatabase } from './connection.js';
 import type { Reseal } from '../reseal.js';
@@ -398,8 +398,8 @@ export class SqliteStore implements Store {
     return this.written(this.thread.call('claimPagoPaOutcomes', now, leaseMs, limit));
   }
 
-  async recordPagoPaOutcome(paymentId: number, r: PagoPaOutcomeRecord, event: Omit<EventRow, 'seq'> | null): Promise<boolean> {
-    return this.written(this.thread.call('recordPagoPaOutcome', paymentId, r, event));
+  async recordPagoPaOutcomes(writes: PagoPaOutcomeWrite[]): Promise<boolean[]> {
+    return this.written(this.thread.call('recordPagoPaOutcomes', writes));
   }
 
   async getPagoPa(paymentId: number): Promise<PagoPaRecord | undefined> {

@@ -8,7 +8,7 @@ import type { BookingCommand, BookingResult, Refusal } from '../../ledger/comman
 import type { AuditEntry, EventRow } from '../../ledger/port.js';
 import type { LoginFailures, NewPosition, StoreRefusalCode } from '../types.js';
 import type { WindowRow } from '../settlement-types.js';
-import { OUTBOX_COLUMNS, type PagoPaOutbox, type PagoPaOutcomeRecord } from '../pagopa-types.js';
+import { OUTBOX_COLUMNS, type PagoPaOutbox, type PagoPaOutcomeWrite } from '../pagopa-types.js';
 import { flowValues, type NewPagoPaFlow, type PagoPaFlowAttempt } from '../pagopa-flow-types.js';
 import { openReadConnection, openWriteConnection } from './connection.js';
 import { verifyBalances, type BalanceMismatch } from './balance-check.js';
@@ -131,16 +131,16 @@ export class SqliteWriteSide {
     });
   }
 
-  recordPagoPaOutcome(paymentId: number, r: PagoPaOutcomeRecord, event: Omit<EventRow, 'seq'> | null): Written<boolean> {
+  recordPagoPaOutcomes(writes: PagoPaOutcomeWrite[]): Written<boolean[]> {
     return this.tx(() => {
-      const changed =
-        this.w
-          .prepare<[string, number, string | null, number]>(
-            "UPDATE pagopa_payments SET outcome = ?, outcome_at = ?, outcome_fault = ?, claimed_until = NULL WHERE payment_id = ? AND outcome = 'pending'",
-          )
-          .run(r.outcome, r.at, r.fault, paymentId).changes === 1;
-      if (changed && event) this.emit(event);
-      return changed;
+      const update = this.w.prepare<[string, number, string | null, number]>(
+        "UPDATE pagopa_payments SET outcome = ?, outcome_at = ?, outcome_fault = ?, claimed_until = NULL WHERE payment_id = ? AND outcome = 'pending'",
+      );
+      return writes.map(({ paymentId, record: r, event }) => {
+        const changed = update.run(r.outcome, r.at, r.fault, paymentId).changes === 1;
+        if (changed && event) this.emit(event);
+        return changed;
+      });
     });
   }
 
