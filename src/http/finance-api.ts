@@ -223,7 +223,7 @@ export function financeApi(ctx: AppContext, finance: Finance): Router {
 
   documented({
     method: 'post', path: '/v1/payments/:id/adjustment', summary: 'Administrative refund of a payment whose window is closed: booked in the current window, audited',
-    roles: ['finance', 'admin'], body: S.AdjustmentInput, response: S.AdjustedPayment, status: 201, errors: ['NOT_FOUND', 'CONFLICT', 'ALREADY_REVERSED', 'WINDOW_OPEN'],
+    roles: ['finance', 'admin'], body: S.AdjustmentInput, response: S.AdjustedPayment, status: 201, errors: ['NOT_FOUND', 'CONFLICT', 'ALREADY_REVERSED', 'REVERSAL_NOT_ALLOWED', 'WINDOW_OPEN'],
   });
   r.post('/v1/payments/:id/adjustment', ...staff, async (req, res) => {
     const body = S.AdjustmentInput.parse(req.body);
@@ -234,7 +234,7 @@ export function financeApi(ctx: AppContext, finance: Finance): Router {
   documented({
     method: 'post', path: '/v1/payments/:id/cancel', tag: 'Finance', roles: ['finance', 'admin'],
     summary: "The finance office cancels a payment, audited with its reason: a reversal while its window is open, an adjustment once it has closed",
-    body: S.CancelInput, response: S.CancelledPayment, errors: ['NOT_FOUND', 'ALREADY_REVERSED'],
+    body: S.CancelInput, response: S.CancelledPayment, errors: ['NOT_FOUND', 'ALREADY_REVERSED', 'REVERSAL_NOT_ALLOWED'],
   });
   r.post('/v1/payments/:id/cancel', ...staff, async (req, res) => {
     const body = S.CancelInput.parse(req.body);

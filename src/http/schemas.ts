@@ -67,6 +67,13 @@ export const PayRequest = z.strictObject({
   fee: cents.optional().describe('the fee the terminal showed; refused if it differs'),
   payer: text().min(11).max(16).optional(),
 });
+const PagoPaAttestation = z.object({
+  paymentToken: z.string().describe("pagoPA's payment token (ISO field 48 PT): the attestation prints it"),
+  creditorFiscalCode: z.string().describe('the creditor (ISO field 48 EF)'),
+  creditorName: z.string(),
+  iuv: z.string(),
+  noticeNumber: z.string(),
+});
 export const PaymentReceipt = z.object({
   paymentId: z.string(),
   receiptNumber: z.string(),
@@ -77,8 +84,16 @@ export const PaymentReceipt = z.object({
   total: cents,
   bookedAt: z.string(),
   settlementDate: isoDate,
+  pagopa: PagoPaAttestation.optional().describe('a notice paid through pagoPA (docs/pagopa.md)'),
 });
 export const PaymentView = PaymentReceipt.extend({
+  pagopa: PagoPaAttestation.extend({
+    outcome: z.enum(['pending', 'sent', 'refund_due']).describe('the outcome sent to pagoPA: pending, sent (the node took it), refund_due (the node took no receipt: refund or code 9)'),
+    outcomeAt: z.string().nullable(),
+    outcomeFault: z.string().nullable().describe("the node's fault code that made it refund_due"),
+  })
+    .optional()
+    .describe('a notice paid through pagoPA (docs/pagopa.md)'),
   status: z.enum(['BOOKED', 'REVERSED']),
   service: z.string(),
   entity: z.string(),

@@ -128,7 +128,7 @@ export function terminalApi(ctx: AppContext, door: LoginDoor = loginDoor(ctx)): 
     method: 'post', path: '/v1/payments', summary: 'Pay: validate, book, answer after the commit', roles: ['terminal'],
     body: S.PayRequest, response: S.PaymentReceipt, status: 201, headers: ['Idempotency-Key'],
     alsoStatus: { 200: 'the first answer again: the same Idempotency-Key and body were sent before' },
-    errors: [...IDENTIFY, 'AMOUNT_MISMATCH', 'AMOUNT_OUT_OF_RANGE', 'FEE_MISMATCH', 'CREDIT_LIMIT_EXCEEDED', 'PAYMENT_IN_PROGRESS', 'IDEMPOTENCY_CONFLICT'],
+    errors: [...IDENTIFY, 'AMOUNT_MISMATCH', 'AMOUNT_OUT_OF_RANGE', 'FEE_MISMATCH', 'CREDIT_LIMIT_EXCEEDED', 'PAYMENT_IN_PROGRESS', 'IDEMPOTENCY_CONFLICT', 'CREDITOR_UNAVAILABLE'],
   });
   r.post('/v1/payments', auth, requireRole('terminal'), async (req, res) => {
     const t = terminalContext(req);
@@ -149,7 +149,7 @@ export function terminalApi(ctx: AppContext, door: LoginDoor = loginDoor(ctx)): 
   documented({
     method: 'post', path: '/v1/payments/:id/reversal', summary: 'Reverse (annullo) a payment of this terminal in its settlement window',
     roles: ['terminal'], response: S.PaymentView, headers: ['Idempotency-Key'],
-    errors: ['NOT_FOUND', 'REVERSAL_WINDOW_CLOSED', 'IDEMPOTENCY_CONFLICT', 'TERMINAL_BLOCKED', 'COUNTER_SUSPENDED'],
+    errors: ['NOT_FOUND', 'REVERSAL_WINDOW_CLOSED', 'REVERSAL_NOT_ALLOWED', 'IDEMPOTENCY_CONFLICT', 'TERMINAL_BLOCKED', 'COUNTER_SUSPENDED'],
   });
   r.post('/v1/payments/:id/reversal', auth, requireRole('terminal'), async (req, res) => {
     const t = terminalContext(req);
