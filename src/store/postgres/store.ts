@@ -81,6 +81,16 @@ export interface PgStoreOptions {
   checkBalances?: boolean;
 }
 
+/**
+ * A ledger account id taken from the cache that another batch created and then rolled
+ * back (batches overlap: the cache is shared): the FK check fails; run the batch again with
+ * the accounts read afresh (the cache is cleared on every rollback).
+ */
+function staleAccount(err: unknown): boolean {
+  const e = err as { code?: unknown; constraint?: unknown };
+  return e?.code === '23503' && typeof e.constraint === 'string' && e.constraint.endsWith('_account_id_fkey');
+}
+
 export class PgStore implements Store {
   private readonly writer: GroupCommitWriter<BookingCommand, BookingResult>;
   private readonly accounts = new AccountIds();
@@ -220,14 +230,16 @@ export class PgStore implements Store {
       } catch (err) {
         await c.query('ROLLBACK').catch(() => undefined);
         c.release();
+        // An account row the rolled-back attempt created is gone with it: its cached id would
+        // fail every later batch (window_movements_account_id_fkey), whatever made this one fail.
+        this.accounts.clear();
         if (err instanceof LedgerInvariantError) {
           logger.error('LEDGER INVARIANT BROKEN: the batch was rolled back and refused', { commands: commands.length, error: err.message });
           throw err;
         }
-        if (isRetryable(err) && attempt < MAX_ATTEMPTS) {
+        if ((isRetryable(err) || staleAccount(err)) && attempt < MAX_ATTEMPTS) {
           // Seen by operators: frequent retries mean instances fight over the same rows.
           logger.warn('booking batch rolled back and run again', { code: String((err as { code?: unknown }).code), attempt, commands: commands.length });
-          this.accounts.clear(); // an account row of the rolled-back attempt may not exist
           await new Promise((r) => setTimeout(r, Math.random() * 2 * attempt));
           continue;
         }
