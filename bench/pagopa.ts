@@ -33,7 +33,7 @@ import { loadTerminalCredentials } from '../terminals/simulator/common.js';
 import { arg } from './lib/args.js';
 import { httpRequest, login } from './lib/http.js';
 import { BENCH_CREDITOR, benchNotice } from './lib/pagopa-notices.js';
-import { ROOT, installCleanup, onCleanup, startServer, track } from './lib/proc.js';
+import { ROOT, installCleanup, onCleanup, startServer, stopChild, track } from './lib/proc.js';
 import type { NodeStats } from './pagopa-node.js';
 
 installCleanup();
@@ -98,12 +98,7 @@ async function startNode(): Promise<NodeProcess> {
         child.send({ type: 'stats' });
       }),
     stop: async () => {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-      child.kill('SIGTERM');
-      const t = setTimeout(() => child.kill('SIGKILL'), 5000);
-      await exited;
-      clearTimeout(t);
+      await stopChild(child, 5000);
     },
   };
 }

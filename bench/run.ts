@@ -98,7 +98,7 @@ import {
   type WaitProfile,
 } from './lib/pg.js';
 import { summariseProfile, type ProfileSummary } from './lib/profile.js';
-import { ROOT, RssSampler, hasCommand, installCleanup, onCleanup, run, runJson, startServer, track, type ServerHandle } from './lib/proc.js';
+import { ROOT, RssSampler, hasCommand, installCleanup, onCleanup, run, runJson, startServer, stopChild, track, type ServerHandle } from './lib/proc.js';
 import { readSamples, windowLatency, type WindowLatency } from './lib/samples.js';
 
 installCleanup();
@@ -697,12 +697,7 @@ async function startNullSwitch(credentialsFile: string): Promise<{ isoPort: numb
     rss,
     stop: async () => {
       rss.stop();
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-      child.kill('SIGTERM');
-      const t = setTimeout(() => child.kill('SIGKILL'), 5000);
-      await exited;
-      clearTimeout(t);
+      await stopChild(child, 5000);
     },
   };
 }
