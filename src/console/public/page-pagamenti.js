@@ -127,6 +127,7 @@ async function search(view, session) {
 
 // ------------------------------------------------------------------ one payment
 
+const OUTCOMES = { pending: 'in invio', sent: 'inviato: il nodo ha la ricevuta', refund_due: 'da rimborsare: il nodo non ha la ricevuta' };
 const MODES = { netted: 'trattenuta dal riversamento all’ente', rebilled: 'rifatturata all’ente a fine mese' };
 
 async function detail(view, session, id) {
@@ -161,6 +162,15 @@ async function detail(view, session, id) {
       ['Canale', channelName(p.channel)],
       ['RRN', h('span', { class: 'mono' }, p.rrn)],
       ['Codice di autorizzazione', h('span', { class: 'mono' }, p.approvalCode)],
+      // A notice paid through pagoPA: its creditor, its token and where its outcome stands (docs/pagopa.md).
+      ...(p.pagopa
+        ? [
+            ['Ente creditore (pagoPA)', `${p.pagopa.creditorName} (${p.pagopa.creditorFiscalCode})`],
+            ['IUV', h('span', { class: 'mono' }, p.pagopa.iuv)],
+            ['Token pagoPA', h('span', { class: 'mono' }, p.pagopa.paymentToken)],
+            ['Esito a pagoPA', OUTCOMES[p.pagopa.outcome] ?? p.pagopa.outcome],
+          ]
+        : []),
     ];
     const receipt = h('a', { href: `/v1/payments/${encodeURIComponent(p.paymentId)}/receipt`, class: 'button secondary' }, 'Ricevuta PDF');
     receipt.addEventListener('click', (e) => {
@@ -168,7 +178,9 @@ async function detail(view, session, id) {
       void downloadReceipt(p, slot);
     });
     const actions = [receipt];
-    if ((session.role === 'finance' || session.role === 'admin') && p.status === 'BOOKED') actions.push(actionButton('Storna', () => cancel(), { class: 'danger' }));
+    // pagoPA has no undo: only a payment the node took no receipt for can be refunded (REVERSAL_NOT_ALLOWED otherwise).
+    const cancellable = !p.pagopa || p.pagopa.outcome === 'refund_due';
+    if ((session.role === 'finance' || session.role === 'admin') && p.status === 'BOOKED' && cancellable) actions.push(actionButton('Storna', () => cancel(), { class: 'danger' }));
     replace(body, 
       h('div', { class: 'section' }, h('h2', null, 'Dati del pagamento'), h('dl', { class: 'facts' }, facts.map(([k, v]) => [h('dt', null, k), h('dd', null, v)]))),
       p.split ? splitTable(p) : null,
