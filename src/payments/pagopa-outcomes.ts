@@ -115,11 +115,16 @@ export class PagoPaOutcomes {
 
   private async drain(takeOver: boolean): Promise<void> {
     const now = this.opts.clock();
-    // Taking over: a claim made before this process started is a dead process's.
-    const rows = await this.store.claimPagoPaOutcomes(takeOver ? now + this.leaseMs : now, this.leaseMs, this.batch);
-    for (const row of rows) this.launch(row);
-    // A full claim: more may wait.
-    if (rows.length === this.batch) this.again = true;
+    // Taking over (at start): every claim made before now is a dead process's, or ours from
+    // before; the claims this loop makes lapse at now + lease, after `lapsedBy`, so the loop
+    // claims each row once and ends.
+    const lapsedBy = takeOver ? now + this.leaseMs - 1 : now;
+    // Claim by batches until none is left.
+    for (;;) {
+      const rows = await this.store.claimPagoPaOutcomes(lapsedBy, now + this.leaseMs, this.batch);
+      for (const row of rows) this.launch(row);
+      if (rows.length < this.batch || this.stopped) return;
+    }
   }
 
   /** A payment this instance just booked: its row is already this sender's (claimed at booking). */

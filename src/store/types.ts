@@ -146,10 +146,10 @@ export interface Store {
 
   // pagoPA (docs/pagopa.md): the outcome outbox and what a payment was booked on
   /**
-   * Pending outcomes no sender holds (or whose claim lapsed), soonest token expiry first,
-   * claimed until `now + leaseMs` (PostgreSQL: SKIP LOCKED, so instances share the work).
+   * Pending outcomes no sender holds (their claim lapsed by `lapsedBy`), soonest token
+   * expiry first, claimed until `until` (PostgreSQL: SKIP LOCKED, so instances share the work).
    */
-  claimPagoPaOutcomes(now: number, leaseMs: number, limit: number): Promise<PagoPaOutbox[]>;
+  claimPagoPaOutcomes(lapsedBy: number, until: number, limit: number): Promise<PagoPaOutbox[]>;
   /**
    * The node's answers, in one transaction: each row leaves 'pending' once (false for one
    * that had already left it); its `event` (pagopa.refund_due) is appended only when it does.

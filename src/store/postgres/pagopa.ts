@@ -3,14 +3,14 @@
 import { OUTBOX_COLUMNS, PAGOPA_COLUMNS, toPagoPaRecord, type PagoPaOutbox, type PagoPaOutcomeWrite, type PagoPaRecord, type PagoPaRow, type PagoPaTransferRow } from '../pagopa-types.js';
 import type { PgContext } from './context.js';
 
-export async function claimPagoPaOutcomes(ctx: PgContext, now: number, leaseMs: number, limit: number): Promise<PagoPaOutbox[]> {
+export async function claimPagoPaOutcomes(ctx: PgContext, lapsedBy: number, until: number, limit: number): Promise<PagoPaOutbox[]> {
   const rows = await ctx.q<PagoPaOutbox>(
     `WITH c AS (
        SELECT payment_id FROM pagopa_payments WHERE outcome = 'pending' AND (claimed_until IS NULL OR claimed_until <= $1)
        ORDER BY token_expires_at, payment_id LIMIT $3 FOR UPDATE SKIP LOCKED),
-     g AS (UPDATE pagopa_payments g SET claimed_until = $1 + $2, attempts = g.attempts + 1 FROM c WHERE g.payment_id = c.payment_id RETURNING g.*)
+     g AS (UPDATE pagopa_payments g SET claimed_until = $2, attempts = g.attempts + 1 FROM c WHERE g.payment_id = c.payment_id RETURNING g.*)
      SELECT ${OUTBOX_COLUMNS} FROM g JOIN payments p ON p.id = g.payment_id ORDER BY g.token_expires_at, g.payment_id`,
-    [now, leaseMs, limit],
+    [lapsedBy, until, limit],
   );
   return rows.map((r) => ({ ...r, paymentId: Number(r.paymentId), tokenExpiresAt: Number(r.tokenExpiresAt), amountCents: Number(r.amountCents), feeCents: Number(r.feeCents), bookedAt: Number(r.bookedAt) }));
 }

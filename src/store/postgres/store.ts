@@ -375,7 +375,7 @@ export class PgStore implements Store {
 
   // ---------------------------------------------------------------- pagoPA (pagopa.ts)
 
-  claimPagoPaOutcomes = (now: number, leaseMs: number, limit: number) => PagoPa.claimPagoPaOutcomes(this.ctx, now, leaseMs, limit);
+  claimPagoPaOutcomes = (lapsedBy: number, until: number, limit: number) => PagoPa.claimPagoPaOutcomes(this.ctx, lapsedBy, until, limit);
   recordPagoPaOutcomes = (writes: PagoPaOutcomeWrite[]) => PagoPa.recordPagoPaOutcomes(this.ctx, writes);
   getPagoPa = (paymentId: number) => PagoPa.getPagoPa(this.ctx, paymentId);
   pagopaPaymentsOfWindow = (date: string) => PagoPa.pagopaPaymentsOfWindow(this.ctx, date);

@@ -394,8 +394,8 @@ export class SqliteStore implements Store {
 
   // ---------------------------------------------------------------- pagoPA
 
-  async claimPagoPaOutcomes(now: number, leaseMs: number, limit: number): Promise<PagoPaOutbox[]> {
-    return this.written(this.thread.call('claimPagoPaOutcomes', now, leaseMs, limit));
+  async claimPagoPaOutcomes(lapsedBy: number, until: number, limit: number): Promise<PagoPaOutbox[]> {
+    return this.written(this.thread.call('claimPagoPaOutcomes', lapsedBy, until, limit));
   }
 
   async recordPagoPaOutcomes(writes: PagoPaOutcomeWrite[]): Promise<boolean[]> {

@@ -114,17 +114,17 @@ export class SqliteWriteSide {
 
   // ---------------------------------------------------------------- pagoPA outbox
 
-  claimPagoPaOutcomes(now: number, leaseMs: number, limit: number): Written<PagoPaOutbox[]> {
+  claimPagoPaOutcomes(lapsedBy: number, until: number, limit: number): Written<PagoPaOutbox[]> {
     return this.tx(() => {
       const rows = this.w
         .prepare<[number, number], PagoPaOutbox>(
           `SELECT ${OUTBOX_COLUMNS} FROM pagopa_payments g JOIN payments p ON p.id = g.payment_id
            WHERE g.outcome = 'pending' AND (g.claimed_until IS NULL OR g.claimed_until <= ?) ORDER BY g.token_expires_at, g.payment_id LIMIT ?`,
         )
-        .all(now, limit);
+        .all(lapsedBy, limit);
       const claim = this.w.prepare<[number, number]>('UPDATE pagopa_payments SET claimed_until = ?, attempts = attempts + 1 WHERE payment_id = ?');
       for (const r of rows) {
-        claim.run(now + leaseMs, r.paymentId);
+        claim.run(until, r.paymentId);
         r.attempts += 1;
       }
       return rows;
