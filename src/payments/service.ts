@@ -383,10 +383,7 @@ export class Payments {
     const r = await this.resolve(t, req, today);
     const { service, counter } = r;
     this.checkAmount(r, req.amount);
-    const fee = this.feeFor(service, counter, req.amount, now);
-    if (req.fee !== undefined && req.fee !== fee.feeCents) {
-      fail('FEE_MISMATCH', `the fee for this payment is ${fee.feeCents} cents, not ${req.fee}`);
-    }
+    const fee = this.feeToPay(service, counter, req, now);
     const payerCf = this.payerOf(req);
     const entity = this.catalogue.entities.get(service.entityId)!;
     const circuit = entity.isCircuitOwner ? null : (scheduleInForce(this.catalogue.circuitFees.get(entity.id) ?? [], today) ?? null);
@@ -452,8 +449,7 @@ export class Payments {
     const entity = this.catalogue.entities.get(service.entityId);
     if (!entity) return fail('SERVICE_UNKNOWN', `service ${service.code} names no entity`);
     const now = this.clock();
-    const fee = this.feeFor(service, counter, req.amount, now);
-    if (req.fee !== undefined && req.fee !== fee.feeCents) fail('FEE_MISMATCH', `the fee for this payment is ${fee.feeCents} cents, not ${req.fee}`);
+    const fee = this.feeToPay(service, counter, req, now);
     const payerCf = this.payerOf(req);
     // One terminal at a time per notice on this instance (the node refuses a second key anyway: 81).
     const notice = `${n.fiscalCode}/${n.noticeNumber}`;
@@ -826,6 +822,13 @@ export class Payments {
     } else if (amount !== r.amountDue) {
       fail('AMOUNT_MISMATCH', `the amount due is ${r.amountDue} cents, not ${amount}`);
     }
+  }
+
+  /** The fee of a payment by the schedule; a terminal that states another is refused (it would print a wrong total). */
+  private feeToPay(service: Service, counter: Counter, req: PayRequest, now: number) {
+    const fee = this.feeFor(service, counter, req.amount, now);
+    if (req.fee !== undefined && req.fee !== fee.feeCents) fail('FEE_MISMATCH', `the fee for this payment is ${fee.feeCents} cents, not ${req.fee}`);
+    return fee;
   }
 
   private feeFor(service: Service, counter: Counter, amount: number, now: number) {
